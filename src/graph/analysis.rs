@@ -1,0 +1,173 @@
+//! Graph computations: traffic propagation, reachability, latency along call paths.
+//!
+//! Real call graphs have cycles (a service calling back into its caller) and fan-in, so
+//! propagation works on strongly connected components in topological order and iterates to a
+//! fixed point inside each cycle rather than assuming a tree.
+
+use super::ServiceGraph;
+use petgraph::algo::tarjan_scc;
+use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::visit::EdgeRef;
+use petgraph::Direction;
+
+/// A cycle whose call ratios multiply to one or more would mean infinite traffic; propagation
+/// stops after this many sweeps and caps visits, rather than hang on such data.
+const MAX_SWEEPS: usize = 200;
+const MAX_VISITS: f64 = 1e6;
+
+/// Expected visits per entry request for each entry, and whether the graph has a cycle.
+pub(super) fn visits(graph: &DiGraph<(), f64>, entries: &[usize]) -> (Vec<Vec<f64>>, bool) {
+    let n = graph.node_count();
+    // tarjan_scc yields components in reverse topological order.
+    let mut sccs = tarjan_scc(graph);
+    sccs.reverse();
+    let has_cycle = sccs.iter().any(|c| {
+        c.len() > 1 || graph.contains_edge(c[0], c[0])
+    });
+    let per_entry = entries
+        .iter()
+        .map(|&e| {
+            let mut v = vec![0.0; n];
+            v[e] = 1.0;
+            for comp in &sccs {
+                let cyclic = comp.len() > 1 || graph.contains_edge(comp[0], comp[0]);
+                let sweeps = if cyclic { MAX_SWEEPS } else { 1 };
+                for _ in 0..sweeps {
+                    let mut change = 0.0f64;
+                    for &node in comp {
+                        let inflow: f64 = graph
+                            .edges_directed(node, Direction::Incoming)
+                            .map(|edge| v[edge.source().index()] * edge.weight())
+                            .sum();
+                        let base = if node.index() == e { 1.0 } else { 0.0 };
+                        let new = (base + inflow).min(MAX_VISITS);
+                        change = change.max((new - v[node.index()]).abs());
+                        v[node.index()] = new;
+                    }
+                    if change < 1e-12 {
+                        break;
+                    }
+                }
+            }
+            v
+        })
+        .collect();
+    (per_entry, has_cycle)
+}
+
+impl ServiceGraph {
+    /// Services whose requests can be hurt by a change to `service`: itself and every
+    /// transitive caller. Sorted by index.
+    pub fn upstream(&self, service: usize) -> Vec<usize> {
+        self.walk(service, Direction::Incoming)
+    }
+
+    /// `service` and everything it calls, transitively: whose latency adds to its own.
+    pub fn downstream(&self, service: usize) -> Vec<usize> {
+        self.walk(service, Direction::Outgoing)
+    }
+
+    fn walk(&self, start: usize, dir: Direction) -> Vec<usize> {
+        let mut seen = vec![false; self.len()];
+        let mut stack = vec![start];
+        seen[start] = true;
+        let mut out = Vec::new();
+        while let Some(s) = stack.pop() {
+            out.push(s);
+            for next in self.graph.neighbors_directed(NodeIndex::new(s), dir) {
+                if !seen[next.index()] {
+                    seen[next.index()] = true;
+                    stack.push(next.index());
+                }
+            }
+        }
+        out.sort_unstable();
+        out
+    }
+
+    /// Latency a request to each service sees, given each service's own latency: its own plus
+    /// the slowest of its synchronous callees (calls to different dependencies overlap, calls
+    /// along a path add up). Inside a cycle the back edge is not followed.
+    pub fn path_latency(&self, own_ms: &[f64]) -> Vec<f64> {
+        let sccs = tarjan_scc(&self.graph); // sinks first
+        let mut comp_of = vec![0usize; self.len()];
+        for (k, c) in sccs.iter().enumerate() {
+            for n in c {
+                comp_of[n.index()] = k;
+            }
+        }
+        let mut total = vec![0.0; self.len()];
+        for (k, comp) in sccs.iter().enumerate() {
+            for &node in comp {
+                let slowest = self
+                    .graph
+                    .edges(node)
+                    .filter(|e| comp_of[e.target().index()] != k)
+                    .map(|e| total[e.target().index()])
+                    .fold(0.0f64, f64::max);
+                total[node.index()] = own_ms[node.index()] + slowest;
+            }
+        }
+        total
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::graph::{LinkRecord, Overlay, ServiceGraph};
+
+    fn link(p: &str, c: &str, n: f64) -> LinkRecord {
+        LinkRecord {
+            parent: p.into(),
+            child: c.into(),
+            call_count: n,
+        }
+    }
+
+    #[test]
+    fn visits_follow_call_ratios_through_fan_in() {
+        // a calls b twice per request and c once; b calls c once per call.
+        let g = ServiceGraph::from_parts(
+            &[link("a", "b", 200.0), link("a", "c", 100.0), link("b", "c", 200.0)],
+            &toml::from_str::<Overlay>("[services.a]\nsample_requests = 100").unwrap(),
+        )
+        .unwrap();
+        let (a, b, c) = (g.index_of("a").unwrap(), g.index_of("b").unwrap(), g.index_of("c").unwrap());
+        assert_eq!(g.entries(), &[a]);
+        assert!((g.visits(0, b) - 2.0).abs() < 1e-9);
+        assert!((g.visits(0, c) - 3.0).abs() < 1e-9);
+        assert!((g.traffic_share(c) - 1.0).abs() < 1e-9);
+        assert!(!g.has_cycle());
+    }
+
+    #[test]
+    fn cycles_converge_and_are_reported() {
+        // a -> b -> c -> b: c calls back into b for half of its calls.
+        let g = ServiceGraph::from_parts(
+            &[link("a", "b", 100.0), link("b", "c", 150.0), link("c", "b", 50.0)],
+            &Overlay::default(),
+        )
+        .unwrap();
+        assert!(g.has_cycle());
+        let b = g.index_of("b").unwrap();
+        let c = g.index_of("c").unwrap();
+        // b sees 100 from a + 50 from c = 150 per 100 entry requests.
+        assert!((g.visits(0, b) - 1.5).abs() < 1e-6, "{}", g.visits(0, b));
+        assert!((g.visits(0, c) - 1.5).abs() < 1e-6);
+        assert_eq!(g.upstream(c), vec![0, b, c]);
+        let lat = g.path_latency(&[1.0, 2.0, 4.0]);
+        assert_eq!(lat[0], 7.0);
+    }
+
+    #[test]
+    fn upstream_is_the_blast_radius() {
+        let g = ServiceGraph::from_parts(
+            &[link("fe", "co", 10.0), link("co", "pay", 10.0), link("fe", "ads", 10.0)],
+            &Overlay::default(),
+        )
+        .unwrap();
+        let names = |v: Vec<usize>| v.into_iter().map(|i| g.service(i).name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(g.upstream(g.index_of("pay").unwrap())), ["co", "fe", "pay"]);
+        assert_eq!(names(g.downstream(g.index_of("co").unwrap())), ["co", "pay"]);
+    }
+}

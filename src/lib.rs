@@ -1,0 +1,10 @@
+//! arbiter: one place where autonomous operations agents' proposed actions meet before they
+//! happen, and are decided against declared business intent.
+//!
+//! See `ARCHITECTURE.md` for the map of modules and the flow of a proposal.
+
+pub mod contract;
+pub mod graph;
+pub mod hash;
+pub mod intent;
+pub mod source;
