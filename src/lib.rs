@@ -8,3 +8,5 @@ pub mod graph;
 pub mod hash;
 pub mod intent;
 pub mod source;
+pub mod world;
+pub mod engine;

@@ -1,1 +1,55 @@
-fn main(){}
+//! The `arbiter` command: thin shells over the library.
+
+mod cli;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "arbiter", version, about = "Coordinates autonomous operations agents against declared business intent")]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Decide one batch of proposals offline and print one decision per line (JSON lines).
+    Decide(cli::decide::DecideArgs),
+    /// Validate intent files (and agent roles); errors name file, line and column.
+    Check {
+        /// Directory of intent files and agents.toml.
+        dir: PathBuf,
+        /// Also check SLO and freeze services against this graph (Jaeger links JSON).
+        #[arg(long)]
+        graph: Option<PathBuf>,
+        #[arg(long, requires = "graph")]
+        overlay: Option<PathBuf>,
+    },
+    /// Write the JSON Schemas of proposal, decision and outcome.
+    Schema {
+        #[arg(long, default_value = "schema")]
+        out: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let result = match args.command {
+        Command::Decide(a) => cli::decide::run(a),
+        Command::Check {
+            dir,
+            graph,
+            overlay,
+        } => cli::check::run(&dir, graph.as_deref(), overlay.as_deref()),
+        Command::Schema { out } => cli::schema::run(&out),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -12,13 +12,16 @@ mod outcome;
 mod parse;
 mod proposal;
 pub mod schema;
+mod telemetry;
 mod timestamp;
 
 pub use action::{Action, ActionKind, WafMode};
+pub(crate) use decision::round3;
 pub use decision::{AuditRef, BlastRadius, Decision, Estimate, IntentRef, Reason, Verdict};
 pub use outcome::{Outcome, OutcomeStatus};
 pub use parse::{parse_outcome, parse_proposal, Invalid, Problem, MAX_PAYLOAD_BYTES};
 pub use proposal::{Domain, Evidence, Expected, Proposal};
+pub use telemetry::{Observation, Telemetry};
 pub use timestamp::Timestamp;
 
 /// The only contract version this build speaks.

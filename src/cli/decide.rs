@@ -1,0 +1,110 @@
+//! `arbiter decide`: one batch, offline, through the same engine as the service.
+
+use anyhow::{bail, Context as _};
+use arbiter::contract::{parse_proposal, Telemetry, Timestamp};
+use arbiter::engine::{self, Context, Ledger, SolverConfig, Submission};
+use arbiter::graph::ServiceGraph;
+use arbiter::intent::{load_dir, IntentSet};
+use arbiter::world::World;
+use clap::Args;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Args)]
+pub struct DecideArgs {
+    /// Service graph: Jaeger dependency links (JSON).
+    #[arg(long)]
+    graph: PathBuf,
+    /// Per-service attributes (TOML).
+    #[arg(long)]
+    overlay: Option<PathBuf>,
+    /// Directory of intent files and agents.toml.
+    #[arg(long)]
+    intents: PathBuf,
+    /// Proposals: a JSON array, or one JSON object per line.
+    #[arg(long)]
+    proposals: PathBuf,
+    /// Service observations (JSON); without it the overlay's baseline is used.
+    #[arg(long)]
+    telemetry: Option<PathBuf>,
+    /// Decision time (RFC 3339). Default: the telemetry's `at`, else the latest `created_at`,
+    /// so the same input always gives the same output.
+    #[arg(long)]
+    now: Option<String>,
+    /// Branch-and-bound nodes per solve.
+    #[arg(long, default_value_t = SolverConfig::default().node_limit)]
+    node_limit: u64,
+    /// Wall-clock safety net for the solver, in milliseconds.
+    #[arg(long, default_value_t = 100)]
+    deadline_ms: u64,
+}
+
+pub fn run(a: DecideArgs) -> anyhow::Result<ExitCode> {
+    let graph = ServiceGraph::from_files(&a.graph, a.overlay.as_deref())?;
+    let loaded = load_dir(&a.intents).map_err(|errors| {
+        let lines: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        anyhow::anyhow!("intents are not valid:\n{}", lines.join("\n"))
+    })?;
+    let telemetry: Telemetry = match &a.telemetry {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            serde_json::from_str(&text).with_context(|| format!("{}: not valid telemetry", p.display()))?
+        }
+        None => Telemetry::default(),
+    };
+    let world = World::observed(&graph, &telemetry)
+        .with_context(|| format!("{}", a.telemetry.as_ref().map_or("overlay".into(), |p| p.display().to_string())))?;
+    let subs = read_proposals(&a.proposals)?;
+
+    let now = match (&a.now, telemetry.at) {
+        (Some(t), _) => Timestamp::parse(t).map_err(anyhow::Error::msg).context("--now")?,
+        (None, Some(at)) => at,
+        (None, None) => match subs.iter().filter_map(|s| s.as_ref().ok()).map(|p| p.created_at).max() {
+            Some(t) => t,
+            None => bail!("no decision time: pass --now (no telemetry `at` and no valid proposal)"),
+        },
+    };
+    let intents = IntentSet::new(loaded.intents);
+    let ctx = Context {
+        graph: &graph,
+        world: &world,
+        intent: intents.in_force(now),
+        roles: &loaded.roles,
+        in_flight: &[],
+        now,
+    };
+    let cfg = SolverConfig {
+        node_limit: a.node_limit,
+        deadline: Duration::from_millis(a.deadline_ms),
+        ..SolverConfig::default()
+    };
+    let decisions = engine::decide(&ctx, &subs, &Ledger::default(), &cfg);
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for d in decisions {
+        writeln!(out, "{}", serde_json::to_string(&d)?)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reads a JSON array or JSON lines. A bad line becomes an `invalid` answer for that line
+/// only; the others are still decided.
+fn read_proposals(path: &PathBuf) -> anyhow::Result<Vec<Submission>> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = String::from_utf8_lossy(&bytes);
+    if text.trim_start().starts_with('[') {
+        let items: Vec<serde_json::Value> = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a JSON array of proposals", path.display()))?;
+        return Ok(items
+            .iter()
+            .map(|v| parse_proposal(v.to_string().as_bytes()))
+            .collect());
+    }
+    Ok(text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| parse_proposal(l.as_bytes()))
+        .collect())
+}

@@ -1,0 +1,5 @@
+//! One module per subcommand: read files, call the library, print.
+
+pub mod check;
+pub mod decide;
+pub mod schema;

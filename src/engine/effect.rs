@@ -1,0 +1,217 @@
+//! The arbiter's own estimate of what an action does, from the graph and the world state.
+//!
+//! An agent's `expected` is a claim: it is recorded beside this estimate, and used only for
+//! what the graph cannot know (the effect of a feature flag or a setting) — harms as claimed,
+//! benefits discounted by the agent's confidence.
+//!
+//! Values (what selecting the action gains per objective) are normalised to [-1, 1] and
+//! weighted by how much the business cares about the service, so that levels compare
+//! proposals on one scale.
+
+use super::Context;
+use crate::contract::{Action, Expected, WafMode};
+use crate::intent::Objective;
+use crate::world::{queueing_latency, MAX_UTILISATION};
+
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Effect {
+    pub service: usize,
+    /// Capacity-equivalent change per service, rps (negative: less headroom).
+    pub cap: Vec<(usize, f64)>,
+    /// Added own latency at the target, ms (negative: faster).
+    pub added_latency_ms: f64,
+    pub cost_per_hour: f64,
+    /// Whether requests through the service may fail while it happens.
+    pub disruptive: bool,
+    /// Gain per objective, indexed as `Objective::DEFAULT_ORDER`.
+    pub value: [f64; 4],
+}
+
+/// Numbers about the target service the estimate and the explanations both use.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Capacity {
+    /// Capacity now, with changes in flight counted, rps.
+    pub now: f64,
+    /// Forecast demand × headroom, rps.
+    pub required: f64,
+    pub forecast: f64,
+}
+
+impl Context<'_> {
+    pub(crate) fn capacity(&self, s: usize, headroom: f64, in_flight_cap: f64) -> Capacity {
+        let attrs = self.graph.service(s);
+        let state = &self.world.services[s];
+        Capacity {
+            now: (state.capacity_rps(attrs.capacity_rps_per_replica) + in_flight_cap).max(0.0),
+            required: state.forecast_rps.max(state.load_rps) * headroom,
+            forecast: state.forecast_rps.max(state.load_rps),
+        }
+    }
+
+    /// Fleet spend per hour at current replica counts.
+    pub(crate) fn spend_per_hour(&self) -> f64 {
+        self.graph
+            .services()
+            .iter()
+            .zip(&self.world.services)
+            .map(|(a, s)| a.cost_per_replica_hour * s.replicas as f64)
+            .sum()
+    }
+}
+
+fn idx(o: Objective) -> usize {
+    Objective::DEFAULT_ORDER.iter().position(|x| *x == o).expect("known objective")
+}
+
+/// Latency change at the target when its capacity changes by `delta` rps under forecast load.
+fn latency_shift(ctx: &Context, s: usize, cap: &Capacity, delta: f64) -> f64 {
+    let base = ctx.graph.service(s).base_latency_ms;
+    let util = |c: f64| if c > 0.0 { cap.forecast / c } else { MAX_UTILISATION };
+    queueing_latency(base, util(cap.now + delta)) - queueing_latency(base, util(cap.now))
+}
+
+/// Capacity lost while instances restart: one replica at a time when rolling (all of it if
+/// there is only one), everything otherwise.
+fn restart_loss(cap: &Capacity, replicas: u32, rolling: bool) -> f64 {
+    if rolling && replicas >= 2 {
+        -cap.now / replicas as f64
+    } else {
+        -cap.now
+    }
+}
+
+pub(crate) fn estimate(
+    ctx: &Context,
+    action: &Action,
+    conf: f64,
+    claim: &Expected,
+    s: usize,
+    headroom: f64,
+    in_flight_cap: f64,
+    spend: f64,
+) -> Effect {
+    let attrs = ctx.graph.service(s);
+    let state = &ctx.world.services[s];
+    let cap = ctx.capacity(s, headroom, in_flight_cap);
+    let importance = ctx.graph.importance(s).max(0.05);
+    let attacked = ctx.world.attack_reaches(ctx.graph, s);
+    let shortfall = (cap.required - cap.now).max(0.0);
+    let mut e = Effect {
+        service: s,
+        cap: Vec::new(),
+        added_latency_ms: 0.0,
+        cost_per_hour: 0.0,
+        disruptive: false,
+        value: [0.0; 4],
+    };
+    let mut availability = 0.0;
+    let mut security = 0.0;
+    // Availability gained by adding `gain` rps where capacity falls short.
+    let relieve = |gain: f64| {
+        if shortfall > 0.0 && gain > 0.0 {
+            (gain / shortfall).min(1.0)
+        } else {
+            0.0
+        }
+    };
+    let broken = (state.error_rate * 10.0).min(1.0).max(if state.healthy { 0.0 } else { 1.0 });
+    match action {
+        Action::Scale { replicas, .. } => {
+            let delta = *replicas as f64 * attrs.capacity_rps_per_replica;
+            let delta = delta.max(-cap.now);
+            e.cap.push((s, delta));
+            e.added_latency_ms = latency_shift(ctx, s, &cap, delta);
+            e.cost_per_hour = *replicas as f64 * attrs.cost_per_replica_hour;
+            availability = relieve(delta);
+        }
+        Action::Restart { rolling, .. } => {
+            let loss = restart_loss(&cap, state.replicas, *rolling);
+            e.cap.push((s, loss));
+            e.added_latency_ms = latency_shift(ctx, s, &cap, loss).max(0.0);
+            e.disruptive = true;
+            availability = if state.healthy { 0.0 } else { 1.0 };
+        }
+        Action::Rollback { .. } => {
+            let loss = restart_loss(&cap, state.replicas, true);
+            e.cap.push((s, loss));
+            e.added_latency_ms = latency_shift(ctx, s, &cap, loss).max(0.0);
+            e.disruptive = true;
+            availability = broken;
+        }
+        Action::RotateCredentials { .. } => {
+            let loss = restart_loss(&cap, state.replicas, true);
+            e.cap.push((s, loss));
+            e.added_latency_ms = latency_shift(ctx, s, &cap, loss).max(0.0);
+            e.disruptive = true;
+            security = if attacked { 0.6 } else { 0.3 };
+        }
+        Action::Isolate { .. } => {
+            e.cap.push((s, -cap.now));
+            e.disruptive = true;
+            security = if state.under_attack { 1.0 } else { 0.0 };
+        }
+        Action::RateLimit { max_rps, .. } => {
+            e.cap.push((s, (max_rps - cap.now).min(0.0)));
+            security = if attacked { 0.8 } else { 0.1 };
+        }
+        Action::WafRule {
+            mode,
+            added_latency_ms,
+            ..
+        } => {
+            e.added_latency_ms = *added_latency_ms;
+            let full = if attacked { 1.0 } else { 0.3 };
+            security = match mode {
+                WafMode::Block => full,
+                WafMode::Monitor => 0.3 * full,
+            };
+        }
+        Action::Reroute { share, to, .. } => {
+            let moved = share * cap.forecast * headroom;
+            e.cap.push((s, moved));
+            if let Some(t) = ctx.graph.index_of(to) {
+                e.cap.push((t, -moved));
+            }
+            availability = relieve(moved);
+        }
+        Action::FeatureFlag { .. } | Action::Config { .. } => {
+            // The graph cannot know what a flag does: take harms as claimed, benefits at
+            // the agent's confidence.
+            let discount = |v: f64, harmful: bool| if harmful { v } else { v * conf };
+            if let Some(c) = claim.capacity_rps {
+                let c = discount(c, c < 0.0);
+                e.cap.push((s, c));
+                availability = relieve(c);
+            }
+            if let Some(l) = claim.latency_ms {
+                e.added_latency_ms = discount(l, l > 0.0);
+            }
+        }
+    }
+    if !matches!(action, Action::Scale { .. }) {
+        // Only scaling has a cost model; other kinds cost what the agent says, if more.
+        e.cost_per_hour = claim.cost_per_hour.unwrap_or(0.0).max(0.0);
+    }
+    let cost_scale = spend.max(1.0) * 0.1;
+    e.value[idx(Objective::Availability)] = availability * conf * importance;
+    // Latency harms count through the SLO headroom constraints, not as raw milliseconds:
+    // otherwise ranking latency above security would forbid any WAF rule, however cheap.
+    e.value[idx(Objective::Latency)] =
+        (-e.added_latency_ms / 100.0).clamp(0.0, 1.0) * importance;
+    e.value[idx(Objective::Security)] = security * conf;
+    e.value[idx(Objective::Cost)] = (-e.cost_per_hour / cost_scale).clamp(-1.0, 1.0);
+    e
+}
+
+/// The estimate in the contract's terms, recorded beside the agent's claim.
+pub(crate) fn as_expected(e: &Effect, risk: f64) -> Expected {
+    use crate::contract::round3;
+    Expected {
+        cost_per_hour: Some(round3(e.cost_per_hour)),
+        latency_ms: Some(round3(e.added_latency_ms)),
+        capacity_rps: Some(round3(
+            e.cap.iter().filter(|(s, _)| *s == e.service).map(|(_, c)| c).sum(),
+        )),
+        risk: Some(round3(risk)),
+    }
+}

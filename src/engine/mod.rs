@@ -1,0 +1,122 @@
+//! The engine: decides a window of concurrent proposals against the intent in force.
+//!
+//! A pure function of its inputs — graph, world state, intent, roles, changes in flight, the
+//! time, the proposals and the decisions already given. It does no I/O, reads no clock and
+//! draws no randomness (the solver's wall-clock deadline is a safety net whose use is written
+//! into the decision), so the service, the simulator, `arbiter decide`, the tests and the
+//! benchmarks all get the same answers for the same inputs.
+//!
+//! Flow: [`gate`] answers what needs no optimisation; [`effect`] estimates each remaining
+//! action; [`merge`] folds identical changes together; [`window`] builds constraints and
+//! splits them into independent components; [`solve`] picks the best selection per component
+//! (enumeration or the [`milp`]); [`verdict`] maps selections to verdicts and reasons.
+
+mod effect;
+mod explain;
+mod gate;
+mod ledger;
+mod merge;
+mod milp;
+mod problem;
+mod solve;
+mod verdict;
+mod window;
+
+pub use ledger::Ledger;
+pub use solve::{SolveStatus, SolverConfig};
+
+use crate::contract::{Action, Decision, Domain, IntentRef, Invalid, Proposal, Timestamp, Verdict};
+use crate::graph::ServiceGraph;
+use crate::intent::{Intent, Roles};
+use crate::world::World;
+use std::collections::HashMap;
+
+/// An approved change that has not completed yet: it holds capacity, budget, blast radius and
+/// its service's change slot.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InFlight {
+    pub key: String,
+    pub domain: Domain,
+    pub action: Action,
+}
+
+/// What the engine knows when it decides.
+pub struct Context<'a> {
+    pub graph: &'a ServiceGraph,
+    pub world: &'a World,
+    /// The intent in force; `None` escalates every proposal.
+    pub intent: Option<&'a Intent>,
+    pub roles: &'a Roles,
+    pub in_flight: &'a [InFlight],
+    pub now: Timestamp,
+}
+
+/// A proposal as it arrived: parsed, or refused at the boundary.
+pub type Submission = Result<Proposal, Invalid>;
+
+/// Decides a window: one decision per submission, in order.
+pub fn decide(ctx: &Context, subs: &[Submission], ledger: &Ledger, cfg: &SolverConfig) -> Vec<Decision> {
+    let mut out: Vec<Option<Decision>> = vec![None; subs.len()];
+    let mut first: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut copies = Vec::new();
+    let mut gated = Vec::new();
+    for (i, sub) in subs.iter().enumerate() {
+        let p = match sub {
+            Err(inv) => {
+                out[i] = Some(gate::invalid(ctx, inv));
+                continue;
+            }
+            Ok(p) => p,
+        };
+        if let Some(d) = ledger.get(&p.agent, &p.id) {
+            out[i] = Some(d.clone());
+            continue;
+        }
+        if let Some(&j) = first.get(&(p.agent.as_str(), p.id.as_str())) {
+            copies.push((i, j));
+            continue;
+        }
+        first.insert((p.agent.as_str(), p.id.as_str()), i);
+        match gate::check(ctx, p) {
+            Err(d) => out[i] = Some(d),
+            Ok(s) => gated.push((i, p, s)),
+        }
+    }
+    if !gated.is_empty() {
+        let intent = ctx.intent.expect("gate lets nothing through without an intent");
+        let w = window::build(ctx, intent, gated, cfg);
+        for (i, d) in verdict::decisions(&w) {
+            out[i] = Some(d);
+        }
+    }
+    for (i, j) in copies {
+        out[i] = out[j].clone();
+    }
+    out.into_iter()
+        .map(|d| d.expect("every submission is answered"))
+        .collect()
+}
+
+/// A decision with the fields every verdict shares filled in.
+pub(crate) fn blank_decision(ctx: &Context, proposal_id: String, agent: String, verdict: Verdict) -> Decision {
+    Decision {
+        v: crate::contract::VERSION,
+        proposal_id,
+        agent,
+        verdict,
+        action: None,
+        merged_into: None,
+        reasons: Vec::new(),
+        explanation: String::new(),
+        blast_radius: None,
+        intent: ctx.intent.map(|i| IntentRef {
+            name: i.name.clone(),
+            version: i.version.clone(),
+        }),
+        graph_version: Some(ctx.graph.version().to_string()),
+        decided_at: ctx.now,
+        audit: None,
+        recommendation: None,
+        estimate: None,
+    }
+}

@@ -1,0 +1,331 @@
+//! From a solved window to one decision per proposal, with reasons and counterfactuals.
+//!
+//! A selected proposal is approved where its domain may act alone on the service's tier and
+//! its confidence suffices, else escalated with the arbiter's recommendation. A proposal left
+//! out is explained by flipping it in: the constraints that selection would break are its
+//! reasons (with numbers), a contradicting proposal that was kept outranked it (at the first
+//! priority level where keeping it scores better), and the verdict follows from what broke —
+//! a shared limit used by others now means deferred, a risk too large on its own means a human
+//! decides, anything else means rejected.
+
+use super::effect::as_expected;
+use super::explain::{action_phrase, paragraph};
+use super::problem::{deciding_level, Guard, Problem};
+use super::solve::SolveStatus;
+use super::window::{Cand, Window};
+use super::blank_decision;
+use crate::contract::{BlastRadius, Decision, Estimate, Reason, Verdict};
+use crate::intent::{Objective, Zone};
+
+pub(crate) fn decisions(w: &Window) -> Vec<(usize, Decision)> {
+    let mut out = Vec::with_capacity(w.cands.len());
+    for (members, problem, solved) in &w.solved {
+        let solver_note = solver_reason(&solved.status);
+        for (l, &g) in members.iter().enumerate() {
+            let group = &w.groups[g];
+            let primary = &w.cands[group[0]];
+            let (verdict, mut reasons, because, counterfactual, recommendation) = if solved.x[l] {
+                selected(w, problem, &solved.x, l, primary)
+            } else {
+                left_out(w, members, problem, &solved.x, l)
+            };
+            if group.len() > 1 {
+                let others: Vec<String> = group[1..].iter().map(|&c| w.cands[c].p.key()).collect();
+                reasons.push(
+                    Reason::new("merged_proposals")
+                        .detail(format!("also answers {}", others.join(", "))),
+                );
+            }
+            if let Some(r) = &solver_note {
+                reasons.push(r.clone());
+            }
+            let mut d = decision(w, primary, verdict, reasons, &because, counterfactual.as_deref());
+            d.recommendation = recommendation;
+            out.push((primary.sub, d));
+            for &c in &group[1..] {
+                let cand = &w.cands[c];
+                let (v, because) = if solved.x[l] {
+                    (
+                        Verdict::Merged,
+                        format!("The same change is already answered by {}, which {}", primary.p.key(), if verdict == Verdict::Approved { "was approved: do not execute this one" } else { "went to a human" }),
+                    )
+                } else {
+                    (verdict, format!("It is the same change as {} and shares its verdict: {because}", primary.p.key()))
+                };
+                let mut reasons = vec![Reason::new("merged").by(&primary.p.key()).detail(format!("same change as {}", action_phrase(&primary.p.action)))];
+                if let Some(r) = &solver_note {
+                    reasons.push(r.clone());
+                }
+                let mut d = decision(w, cand, v, reasons, &because, None);
+                if v == Verdict::Merged {
+                    d.merged_into = Some(primary.p.key());
+                }
+                out.push((cand.sub, d));
+            }
+        }
+    }
+    out
+}
+
+type Parts = (Verdict, Vec<Reason>, String, Option<String>, Option<String>);
+
+fn selected(w: &Window, problem: &Problem, x: &[bool], l: usize, c: &Cand) -> Parts {
+    let intent = w.intent;
+    let mut reasons = Vec::new();
+    let mut without = x.to_vec();
+    without[l] = false;
+    let gained = match (problem.score(x), problem.score(&without)) {
+        (Some(a), Some(b)) => deciding_level(&a, &b),
+        _ => None,
+    };
+    let clause_of = |level: Option<usize>| {
+        level
+            .and_then(|k| intent.priorities.get(k))
+            .map(|o| intent.priority_clause(*o))
+            .unwrap_or_else(|| "no objection at any priority".to_string())
+    };
+    for con in &problem.constraints {
+        if con.soft_level.is_some() && con.vars().contains(&l) && con.violated(x) {
+            let (mut r, _) = guard_reason(w, &con.guard, con.lhs(x));
+            r.code = format!("accepted_risk:{}", r.code);
+            reasons.push(r.clause(clause_of(gained)));
+        }
+    }
+    let checked: Vec<String> = problem
+        .constraints
+        .iter()
+        .filter(|con| con.vars().contains(&l) && !con.violated(x) && con.guard != Guard::Conflict)
+        .map(|con| guard_reason(w, &con.guard, con.lhs(x)).1)
+        .collect();
+    reasons.insert(
+        0,
+        Reason::new("within_intent").clause(clause_of(gained)).detail(if checked.is_empty() {
+            "breaks no constraint of the intent".to_string()
+        } else {
+            checked.join("; ")
+        }),
+    );
+    let tier = &w.ctx.graph.service(c.service).tier;
+    let domain = c.p.domain.as_str();
+    let zone = intent.zone(c.p.domain, tier);
+    let escalate = |code: &str, clause: String, why: String| -> Parts {
+        let mut rs = vec![Reason::new(code).clause(clause)];
+        rs.extend(reasons.clone());
+        (Verdict::Escalated, rs, why, None, Some("approve".to_string()))
+    };
+    match zone {
+        Zone::Recommend | Zone::Approve | Zone::Observe => {
+            let z = zone.as_str();
+            escalate(
+                &format!("autonomy_{z}"),
+                format!("autonomy.{domain}.{tier}={z}"),
+                format!("The arbiter would approve it, but the {domain} domain is in the {z} zone for {tier} services, so a human must decide before it happens"),
+            )
+        }
+        Zone::Autonomous if c.p.confidence < intent.autonomous_min_confidence => {
+            let mut parts = escalate(
+                "low_confidence",
+                "confidence.autonomous_min".into(),
+                format!("The arbiter would approve it, but the agent's confidence {} is below the {} required to act alone", c.p.confidence, intent.autonomous_min_confidence),
+            );
+            parts.1[0] = parts.1[0].clone().numbers(c.p.confidence, intent.autonomous_min_confidence);
+            parts
+        }
+        Zone::Autonomous if !c.p.reversible && intent.escalation.irreversible => escalate(
+            "irreversible",
+            "escalation.irreversible=true".into(),
+            "The arbiter would approve it, but the action cannot be reversed, and the intent sends irreversible actions to a human".into(),
+        ),
+        Zone::Autonomous => {
+            let because = match gained {
+                Some(k) => format!("It serves {} within every hard limit of the intent", intent.priorities.get(k).map_or("the intent", |o| o.as_str())),
+                None => "Nothing in the intent argues against it and it stays within every hard limit".to_string(),
+            };
+            (Verdict::Approved, reasons, because, None, None)
+        }
+    }
+}
+
+fn left_out(w: &Window, members: &[usize], problem: &Problem, x: &[bool], l: usize) -> Parts {
+    let intent = w.intent;
+    let mut with = x.to_vec();
+    with[l] = true;
+    let mut reasons = Vec::new();
+    let mut effects = Vec::new();
+    let mut guards = Vec::new();
+    // Kept proposals it contradicts; the counterfactual is "approved instead of them".
+    let mut rivals = Vec::new();
+    for con in &problem.constraints {
+        if con.guard == Guard::Conflict && con.vars().contains(&l) && con.violated(&with) {
+            rivals.extend(con.vars().into_iter().filter(|&v| v != l && x[v]));
+        }
+    }
+    for &v in &rivals {
+        with[v] = false;
+    }
+    for con in &problem.constraints {
+        if con.guard == Guard::Conflict
+            || !con.vars().contains(&l)
+            || !con.violated(&with)
+            || con.violated(x)
+        {
+            continue;
+        }
+        let (mut r, text) = guard_reason(w, &con.guard, con.lhs(&with));
+        if let Some(k) = con.soft_level {
+            r = r.clause(intent.priority_clause(intent.priorities[k]));
+        }
+        guards.push(con.guard.clone());
+        effects.push(text);
+        reasons.push(r);
+    }
+    let score_x = problem.score(x);
+    for &v in &rivals {
+        let level = match (&score_x, problem.score(&with)) {
+            (Some(a), Some(b)) => deciding_level(a, &b),
+            _ => None,
+        };
+        let clause = level
+            .and_then(|k| intent.priorities.get(k))
+            .map(|o| intent.priority_clause(*o))
+            .unwrap_or_else(|| "hard limits of the intent".to_string());
+        let rival = w.primary(members[v]);
+        reasons.insert(0, Reason::new("outranked").by(&rival.p.key()).clause(clause));
+        effects.push(format!("it contradicts {} ({}), which was kept", rival.p.key(), action_phrase(&rival.p.action)));
+    }
+    let cf = (!effects.is_empty()).then(|| effects.join("; "));
+    let alone_too_big = guards.contains(&Guard::Blast) && {
+        let mut only = vec![false; x.len()];
+        only[l] = true;
+        problem
+            .constraints
+            .iter()
+            .any(|c| c.guard == Guard::Blast && c.violated(&only))
+    };
+    let only_shared_limits = !guards.is_empty()
+        && rivals.is_empty()
+        && guards
+            .iter()
+            .all(|g| matches!(g, Guard::Blast | Guard::Concurrency { .. }));
+    if alone_too_big {
+        let because = "Its blast radius alone exceeds the intent's limit: only a human may accept that risk, and the arbiter recommends denying it".to_string();
+        return (Verdict::Escalated, reasons, because, cf, Some("deny".to_string()));
+    }
+    if only_shared_limits {
+        let because = "A shared limit is used up by changes in flight or kept in this window; send it again once they complete".to_string();
+        return (Verdict::Deferred, reasons, because, cf, None);
+    }
+    if reasons.is_empty() {
+        let with_score = problem.score(&with);
+        let level = match (&score_x, &with_score) {
+            (Some(a), Some(b)) => deciding_level(a, b),
+            _ => None,
+        };
+        let objective = level.and_then(|k| intent.priorities.get(k)).copied();
+        let clause = objective.map_or("the intent".to_string(), |o| intent.priority_clause(o));
+        reasons.push(Reason::new("not_beneficial").clause(clause.clone()).detail(match objective {
+            Some(o) => format!("it would cost more {} than it gains", o.as_str()),
+            None => "it gains nothing the intent values".to_string(),
+        }));
+        let because = format!("It would cost {} without serving anything ranked higher ({clause})", objective.map_or("more", |o| o.as_str()));
+        return (Verdict::Rejected, reasons, because, Some(match objective {
+            Some(Objective::Cost) => "spend would rise for no gain the intent ranks higher".to_string(),
+            Some(Objective::Latency) => "latency would rise for no gain the intent ranks higher".to_string(),
+            _ => "the intent's objectives would be served worse".to_string(),
+        }), None);
+    }
+    let because = match reasons.first() {
+        Some(r) if r.code == "outranked" => format!("A contradicting proposal served the intent better ({})", r.intent_clause.clone().unwrap_or_default()),
+        Some(r) => format!("It would break the intent's {} limit", r.code.replace('_', " ")),
+        None => unreachable!("reasons checked non-empty"),
+    };
+    (Verdict::Rejected, reasons, because, cf, None)
+}
+
+/// A reason for a guard at left-hand value `lhs`, and a sentence of what happens there.
+fn guard_reason(w: &Window, guard: &Guard, lhs: f64) -> (Reason, String) {
+    let g = w.ctx.graph;
+    let intent = w.intent;
+    match guard {
+        Guard::Capacity { service } => {
+            let cap = w.caps[service];
+            let after = cap.now - lhs;
+            let name = &g.service(*service).name;
+            let text = format!(
+                "capacity of {name} {after:.0} rps {} forecast {:.0} rps x {} headroom = {:.0} rps",
+                if after + 1e-9 < cap.required { "<" } else { ">=" },
+                cap.forecast,
+                intent.headroom,
+                cap.required
+            );
+            (Reason::new("capacity_floor").service(name).numbers(after, cap.required).detail(text.clone()), text)
+        }
+        Guard::Slo { slo } => {
+            let info = &w.slos[*slo];
+            let name = &g.service(info.target).name;
+            let value = info.p99_now + lhs;
+            let text = format!(
+                "p99 latency of {name} {value:.0} ms {} SLO {} ms (now {:.0} ms, changes add {lhs:.0} ms)",
+                if value > info.target_ms + 1e-9 { ">" } else { "<=" },
+                info.target_ms,
+                info.p99_now
+            );
+            (
+                Reason::new("slo_headroom").service(name).numbers(value, info.target_ms).detail(text.clone()).field(&format!("slo[{}]", info.index)),
+                text,
+            )
+        }
+        Guard::Budget => {
+            let limit = intent.max_cost_per_hour.unwrap_or(f64::INFINITY);
+            let value = w.spend + lhs;
+            let text = format!("spend {value:.2}/h against a budget of {limit:.2}/h");
+            (Reason::new("budget").numbers(value, limit).clause("budget.max_cost_per_hour").detail(text.clone()), text)
+        }
+        Guard::Blast => {
+            let limit = intent.blast.max_entry_traffic_share;
+            let value = w.blast_used + lhs;
+            let text = format!("disruptive changes would touch {:.0}% of entry traffic, limit {:.0}%", value * 100.0, limit * 100.0);
+            (Reason::new("blast_radius").numbers(value, limit).clause("blast_radius.max_entry_traffic_share").detail(text.clone()), text)
+        }
+        Guard::Concurrency { service } => {
+            let busy = w.in_flight_changes.get(service).copied().unwrap_or(0);
+            let limit = intent.blast.max_changes_per_service as f64;
+            let value = busy as f64 + lhs;
+            let name = &g.service(*service).name;
+            let code = if busy > 0 { "change_in_flight" } else { "concurrency_limit" };
+            let text = format!("{name} would have {value:.0} changes at once, limit {limit:.0} ({busy} already in flight)");
+            (Reason::new(code).service(name).numbers(value, limit).clause("blast_radius.max_changes_per_service").detail(text.clone()), text)
+        }
+        Guard::Conflict => (Reason::new("conflict"), "contradicting changes".to_string()),
+    }
+}
+
+fn solver_reason(status: &SolveStatus) -> Option<Reason> {
+    match status {
+        SolveStatus::Enumerated | SolveStatus::Optimal => None,
+        SolveStatus::Incomplete { budget, level, gap } => {
+            let mut r = Reason::new(if *budget == "deadline" { "solver_deadline" } else { "solver_incomplete" })
+                .detail(format!("the {budget} was reached at priority level {level}; the best selection found was used, optimality not proven"));
+            r.value = gap.map(crate::contract::round3);
+            Some(r)
+        }
+        SolveStatus::Fallback { error } => Some(Reason::new("solver_fallback").detail(format!("solver failed ({error}); a greedy selection was used"))),
+    }
+}
+
+fn decision(w: &Window, c: &Cand, verdict: Verdict, reasons: Vec<Reason>, because: &str, cf: Option<&str>) -> Decision {
+    let g = w.ctx.graph;
+    let mut d = blank_decision(w.ctx, c.p.id.clone(), c.p.agent.clone(), verdict);
+    d.reasons = reasons;
+    d.explanation = paragraph(verdict, c.p, because, cf, Some(w.intent));
+    d.blast_radius = Some(BlastRadius {
+        services: g.upstream(c.service).into_iter().map(|s| g.service(s).name.clone()).collect(),
+        entry_traffic_share: crate::contract::round3(g.traffic_share(c.service)),
+    });
+    let risk = if c.effect.disruptive { g.traffic_share(c.service) } else { 0.0 };
+    d.estimate = Some(Estimate {
+        arbiter: as_expected(&c.effect, risk),
+        agent: c.p.expected.clone(),
+    });
+    d
+}

@@ -1,0 +1,259 @@
+//! One decision window: from gated proposals to the optimisation problem and its solution.
+
+use super::effect::{estimate, Capacity, Effect};
+use super::merge::{contradicts, group};
+use super::problem::{components, Body, Constraint, Guard, Problem};
+use super::solve::{solve, SolverConfig, Solved};
+use super::Context;
+use crate::contract::Proposal;
+use crate::intent::{Intent, Objective};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A proposal that passed the gate.
+pub(crate) struct Cand<'p> {
+    /// Position in the submitted batch.
+    pub sub: usize,
+    pub p: &'p Proposal,
+    pub service: usize,
+    pub effect: Effect,
+}
+
+/// An SLO resolved against the graph.
+pub(crate) struct SloInfo {
+    pub index: usize,
+    pub target: usize,
+    pub target_ms: f64,
+    pub p99_now: f64,
+}
+
+/// Everything a window's verdicts and explanations need.
+pub(crate) struct Window<'c, 'a, 'p> {
+    pub ctx: &'c Context<'a>,
+    pub intent: &'a Intent,
+    pub cands: Vec<Cand<'p>>,
+    /// Merge groups: candidate indices, primary first. A group is one variable.
+    pub groups: Vec<Vec<usize>>,
+    pub caps: BTreeMap<usize, Capacity>,
+    pub slos: Vec<SloInfo>,
+    pub spend: f64,
+    pub blast_used: f64,
+    pub in_flight_changes: BTreeMap<usize, u32>,
+    /// Per component: global group indices, its problem and solution.
+    pub solved: Vec<(Vec<usize>, Problem, Solved)>,
+}
+
+impl Window<'_, '_, '_> {
+    pub fn primary(&self, g: usize) -> &Cand<'_> {
+        &self.cands[self.groups[g][0]]
+    }
+}
+
+pub(crate) fn build<'c, 'a, 'p>(
+    ctx: &'c Context<'a>,
+    intent: &'a Intent,
+    gated: Vec<(usize, &'p Proposal, usize)>,
+    cfg: &SolverConfig,
+) -> Window<'c, 'a, 'p> {
+    let headroom = intent.headroom;
+    let spend_now = ctx.spend_per_hour();
+
+    // Changes already approved and still in flight hold capacity, budget, blast radius and
+    // their service's change slot.
+    let mut in_flight_cap: BTreeMap<usize, f64> = BTreeMap::new();
+    let mut in_flight_changes: BTreeMap<usize, u32> = BTreeMap::new();
+    let mut disrupted: BTreeSet<usize> = BTreeSet::new();
+    let mut in_flight_cost = 0.0;
+    for f in ctx.in_flight {
+        let Some(s) = ctx.graph.index_of(f.action.service()) else {
+            continue;
+        };
+        let e = estimate(ctx, &f.action, 1.0, &Default::default(), s, headroom, 0.0, spend_now);
+        for (t, c) in &e.cap {
+            *in_flight_cap.entry(*t).or_default() += c;
+        }
+        in_flight_cost += e.cost_per_hour;
+        *in_flight_changes.entry(s).or_default() += 1;
+        if e.disruptive {
+            disrupted.insert(s);
+        }
+    }
+    let spend = spend_now + in_flight_cost;
+    let blast_used: f64 = disrupted.iter().map(|&s| ctx.graph.traffic_share(s)).sum();
+
+    let cands: Vec<Cand> = gated
+        .into_iter()
+        .map(|(sub, p, service)| {
+            let cap_extra = in_flight_cap.get(&service).copied().unwrap_or(0.0);
+            Cand {
+                sub,
+                p,
+                service,
+                effect: estimate(ctx, &p.action, p.confidence, &p.expected, service, headroom, cap_extra, spend),
+            }
+        })
+        .collect();
+    let items: Vec<(usize, &crate::contract::Action)> =
+        cands.iter().map(|c| (c.service, &c.p.action)).collect();
+    let groups = group(&items);
+    let effect = |g: usize| &cands[groups[g][0]].effect;
+
+    let rank = |o: Objective| intent.rank(o);
+    let levels = intent.priorities.len() + 1;
+    let values: Vec<Vec<f64>> = (0..groups.len())
+        .map(|g| {
+            let e = effect(g);
+            let mut v: Vec<f64> = intent
+                .priorities
+                .iter()
+                .map(|o| {
+                    let i = Objective::DEFAULT_ORDER.iter().position(|x| x == o).unwrap_or(0);
+                    e.value[i]
+                })
+                .collect();
+            v.push(1.0);
+            v
+        })
+        .collect();
+
+    let mut constraints = Vec::new();
+    let mut by_service: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    let mut cap_terms: BTreeMap<usize, Vec<(usize, f64)>> = BTreeMap::new();
+    for g in 0..groups.len() {
+        by_service.entry(effect(g).service).or_default().push(g);
+        for &(s, c) in &effect(g).cap {
+            cap_terms.entry(s).or_default().push((g, -c));
+        }
+    }
+
+    let mut caps = BTreeMap::new();
+    for (s, terms) in cap_terms {
+        if terms.iter().all(|(_, a)| *a <= 0.0) {
+            continue;
+        }
+        let cap = ctx.capacity(s, headroom, in_flight_cap.get(&s).copied().unwrap_or(0.0));
+        caps.insert(s, cap);
+        constraints.push(Constraint {
+            guard: Guard::Capacity { service: s },
+            body: Body::Linear(terms),
+            rhs: (cap.now - cap.required).max(0.0),
+            soft_level: Some(rank(Objective::Availability)),
+        });
+    }
+
+    let mut slos = Vec::new();
+    for (index, slo) in intent.slos.iter().enumerate() {
+        let Some(target) = ctx.graph.index_of(&slo.service) else {
+            continue;
+        };
+        let info = SloInfo {
+            index,
+            target,
+            target_ms: slo.p99_latency_ms,
+            p99_now: ctx.world.services[target].p99_ms,
+        };
+        let mut below = vec![false; ctx.graph.len()];
+        for s in ctx.graph.downstream(target) {
+            below[s] = true;
+        }
+        let terms: Vec<(usize, f64)> = (0..groups.len())
+            .filter(|&g| below[effect(g).service] && effect(g).added_latency_ms != 0.0)
+            .map(|g| (g, effect(g).added_latency_ms))
+            .collect();
+        if !terms.is_empty() {
+            constraints.push(Constraint {
+                guard: Guard::Slo { slo: slos.len() },
+                body: Body::Linear(terms),
+                rhs: (info.target_ms - info.p99_now).max(0.0),
+                soft_level: Some(rank(Objective::Latency)),
+            });
+        }
+        slos.push(info);
+    }
+
+    if let Some(budget) = intent.max_cost_per_hour {
+        let terms: Vec<(usize, f64)> = (0..groups.len())
+            .filter(|&g| effect(g).cost_per_hour != 0.0)
+            .map(|g| (g, effect(g).cost_per_hour))
+            .collect();
+        if !terms.is_empty() {
+            constraints.push(Constraint {
+                guard: Guard::Budget,
+                body: Body::Linear(terms),
+                rhs: (budget - spend).max(0.0),
+                soft_level: None,
+            });
+        }
+    }
+
+    let mut hurt: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for g in 0..groups.len() {
+        if effect(g).disruptive {
+            hurt.entry(effect(g).service).or_default().push(g);
+        }
+    }
+    if !hurt.is_empty() {
+        let sets = hurt
+            .into_iter()
+            .map(|(s, gs)| {
+                let w = if disrupted.contains(&s) { 0.0 } else { ctx.graph.traffic_share(s) };
+                (w, gs)
+            })
+            .collect();
+        constraints.push(Constraint {
+            guard: Guard::Blast,
+            body: Body::Union(sets),
+            rhs: (intent.blast.max_entry_traffic_share - blast_used).max(0.0),
+            soft_level: None,
+        });
+    }
+
+    let limit = intent.blast.max_changes_per_service as f64;
+    for (&s, gs) in &by_service {
+        let busy = in_flight_changes.get(&s).copied().unwrap_or(0) as f64;
+        constraints.push(Constraint {
+            guard: Guard::Concurrency { service: s },
+            body: Body::Linear(gs.iter().map(|&g| (g, 1.0)).collect()),
+            rhs: (limit - busy).max(0.0),
+            soft_level: None,
+        });
+        for (i, &a) in gs.iter().enumerate() {
+            for &b in &gs[i + 1..] {
+                let clash = groups[a].iter().any(|&x| {
+                    groups[b]
+                        .iter()
+                        .any(|&y| contradicts(&cands[x].p.action, &cands[y].p.action))
+                });
+                if clash {
+                    constraints.push(Constraint {
+                        guard: Guard::Conflict,
+                        body: Body::Linear(vec![(a, 1.0), (b, 1.0)]),
+                        rhs: 1.0,
+                        soft_level: None,
+                    });
+                }
+            }
+        }
+    }
+
+    let mut time_left = cfg.deadline;
+    let solved = components(&values, constraints, levels)
+        .into_iter()
+        .map(|(members, problem)| {
+            let s = solve(&problem, cfg, &mut time_left);
+            (members, problem, s)
+        })
+        .collect();
+
+    Window {
+        ctx,
+        intent,
+        cands,
+        groups,
+        caps,
+        slos,
+        spend,
+        blast_used,
+        in_flight_changes,
+        solved,
+    }
+}

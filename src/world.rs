@@ -1,0 +1,154 @@
+//! The live state of the services as the engine sees it at decision time.
+//!
+//! Built from the graph's overlay (a quiet baseline) and refined by telemetry. Entry-point
+//! load and forecast propagate along call ratios to every service they reach; a service's own
+//! observation overrides the propagated estimate.
+
+use crate::contract::{Telemetry, Timestamp};
+use crate::graph::ServiceGraph;
+
+/// Utilisation is capped here in the latency model: beyond it a queue grows without bound,
+/// which the capacity floor, not the latency estimate, is there to prevent.
+pub const MAX_UTILISATION: f64 = 0.95;
+
+/// Own latency of a service at a utilisation: the M/M/1 stretch `base / (1 - u)`, which
+/// explodes as `u` approaches 1.
+pub fn queueing_latency(base_ms: f64, utilisation: f64) -> f64 {
+    base_ms / (1.0 - utilisation.clamp(0.0, MAX_UTILISATION))
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServiceState {
+    pub replicas: u32,
+    pub load_rps: f64,
+    pub forecast_rps: f64,
+    /// Own latency (without callees), from the queueing model.
+    pub own_latency_ms: f64,
+    /// Latency a request to this service sees, callees included.
+    pub p99_ms: f64,
+    pub error_rate: f64,
+    pub healthy: bool,
+    pub under_attack: bool,
+}
+
+impl ServiceState {
+    pub fn capacity_rps(&self, per_replica: f64) -> f64 {
+        self.replicas as f64 * per_replica
+    }
+}
+
+/// State of every service, indexed like the graph.
+#[derive(Clone, Debug, PartialEq)]
+pub struct World {
+    pub services: Vec<ServiceState>,
+    /// When the observations were taken, if known.
+    pub at: Option<Timestamp>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorldError {
+    #[error("telemetry names service `{0}`, which is not in the graph")]
+    UnknownService(String),
+    #[error("telemetry for `{service}`: {field} must be a finite number >= 0")]
+    BadNumber { service: String, field: &'static str },
+}
+
+impl World {
+    /// The quiet baseline the overlay describes: entry traffic as declared, forecast = load.
+    pub fn baseline(graph: &ServiceGraph) -> World {
+        World::observed(graph, &Telemetry::default()).expect("empty telemetry is valid")
+    }
+
+    /// Baseline refined by observations.
+    pub fn observed(graph: &ServiceGraph, t: &Telemetry) -> Result<World, WorldError> {
+        let n = graph.len();
+        let mut obs = vec![None; n];
+        for (name, o) in &t.services {
+            let i = graph
+                .index_of(name)
+                .ok_or_else(|| WorldError::UnknownService(name.clone()))?;
+            if let Some(field) = o.bad_numbers().first() {
+                return Err(WorldError::BadNumber {
+                    service: name.clone(),
+                    field,
+                });
+            }
+            obs[i] = Some(o);
+        }
+        let mut load = vec![0.0; n];
+        let mut forecast = vec![0.0; n];
+        for (k, &e) in graph.entries().iter().enumerate() {
+            let o = obs[e];
+            let now = o.and_then(|o| o.load_rps).unwrap_or(graph.service(e).entry_rps);
+            let ahead = o.and_then(|o| o.forecast_rps).unwrap_or(now);
+            for s in 0..n {
+                let v = graph.visits(k, s);
+                if v > 0.0 {
+                    load[s] += now * v;
+                    forecast[s] += ahead * v;
+                }
+            }
+        }
+        let mut services: Vec<ServiceState> = (0..n)
+            .map(|s| {
+                let attrs = graph.service(s);
+                let o = obs[s];
+                let replicas = o.and_then(|o| o.replicas).unwrap_or(attrs.replicas);
+                let load_rps = if graph.service(s).is_entry {
+                    load[s]
+                } else {
+                    o.and_then(|o| o.load_rps).unwrap_or(load[s])
+                };
+                let forecast_rps = if graph.service(s).is_entry {
+                    forecast[s]
+                } else {
+                    o.and_then(|o| o.forecast_rps).unwrap_or(forecast[s].max(load_rps))
+                };
+                let capacity = replicas as f64 * attrs.capacity_rps_per_replica;
+                let util = if capacity > 0.0 { load_rps / capacity } else { 1.0 };
+                ServiceState {
+                    replicas,
+                    load_rps,
+                    forecast_rps,
+                    own_latency_ms: queueing_latency(attrs.base_latency_ms, util),
+                    p99_ms: 0.0,
+                    error_rate: o.and_then(|o| o.error_rate).unwrap_or(0.0),
+                    healthy: o.and_then(|o| o.healthy).unwrap_or(true),
+                    under_attack: o.and_then(|o| o.under_attack).unwrap_or(false),
+                }
+            })
+            .collect();
+        let own: Vec<f64> = services.iter().map(|s| s.own_latency_ms).collect();
+        let path = graph.path_latency(&own);
+        for (s, state) in services.iter_mut().enumerate() {
+            state.p99_ms = obs[s].and_then(|o| o.p99_ms).unwrap_or(path[s]);
+        }
+        Ok(World {
+            services,
+            at: t.at,
+        })
+    }
+
+    /// Whether an attack is under way on this service or on an entry point whose traffic
+    /// reaches it.
+    pub fn attack_reaches(&self, graph: &ServiceGraph, service: usize) -> bool {
+        self.services[service].under_attack
+            || graph
+                .entries()
+                .iter()
+                .enumerate()
+                .any(|(k, &e)| self.services[e].under_attack && graph.visits(k, service) > 0.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queueing_latency_explodes_near_saturation_but_stays_finite() {
+        assert_eq!(queueing_latency(10.0, 0.0), 10.0);
+        assert!((queueing_latency(10.0, 0.5) - 20.0).abs() < 1e-9);
+        assert!((queueing_latency(10.0, 3.0) - 200.0).abs() < 1e-9);
+    }
+}
