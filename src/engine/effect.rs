@@ -89,6 +89,7 @@ pub(crate) fn estimate(
     headroom: f64,
     in_flight_cap: f64,
     spend: f64,
+    slo_excess_ms: f64,
 ) -> Effect {
     let attrs = ctx.graph.service(s);
     let state = &ctx.world.services[s];
@@ -194,10 +195,15 @@ pub(crate) fn estimate(
     }
     let cost_scale = spend.max(1.0) * 0.1;
     e.value[idx(Objective::Availability)] = availability * conf * importance;
-    // Latency harms count through the SLO headroom constraints, not as raw milliseconds:
-    // otherwise ranking latency above security would forbid any WAF rule, however cheap.
-    e.value[idx(Objective::Latency)] =
-        (-e.added_latency_ms / 100.0).clamp(0.0, 1.0) * importance;
+    // Latency is valued as progress toward an SLO that is breached now (`slo_excess_ms`, the
+    // largest excess of an SLO whose target calls this service); harms count through the SLO
+    // headroom constraints. Raw milliseconds are not valued: under a strict priority order
+    // that would let 1 ms beat any security gain, or justify any spend.
+    e.value[idx(Objective::Latency)] = if slo_excess_ms > 0.0 && e.added_latency_ms < 0.0 {
+        (-e.added_latency_ms / slo_excess_ms).min(1.0) * importance
+    } else {
+        0.0
+    };
     e.value[idx(Objective::Security)] = security * conf;
     e.value[idx(Objective::Cost)] = (-e.cost_per_hour / cost_scale).clamp(-1.0, 1.0);
     e

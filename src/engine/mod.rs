@@ -54,8 +54,28 @@ pub struct Context<'a> {
 /// A proposal as it arrived: parsed, or refused at the boundary.
 pub type Submission = Result<Proposal, Invalid>;
 
+/// How one component of a window was solved: which proposals interacted, and how.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ComponentReport {
+    /// `agent/id` of every proposal in the component, primaries and merged alike.
+    pub proposals: Vec<String>,
+    pub status: SolveStatus,
+}
+
+/// A decided window: the decisions, in submission order, and how the problem decomposed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WindowOutcome {
+    pub decisions: Vec<Decision>,
+    pub components: Vec<ComponentReport>,
+}
+
 /// Decides a window: one decision per submission, in order.
 pub fn decide(ctx: &Context, subs: &[Submission], ledger: &Ledger, cfg: &SolverConfig) -> Vec<Decision> {
+    decide_window(ctx, subs, ledger, cfg).decisions
+}
+
+/// [`decide`], also reporting the components the window split into.
+pub fn decide_window(ctx: &Context, subs: &[Submission], ledger: &Ledger, cfg: &SolverConfig) -> WindowOutcome {
     let mut out: Vec<Option<Decision>> = vec![None; subs.len()];
     let mut first: HashMap<(&str, &str), usize> = HashMap::new();
     let mut copies = Vec::new();
@@ -82,19 +102,35 @@ pub fn decide(ctx: &Context, subs: &[Submission], ledger: &Ledger, cfg: &SolverC
             Ok(s) => gated.push((i, p, s)),
         }
     }
+    let mut components = Vec::new();
     if !gated.is_empty() {
         let intent = ctx.intent.expect("gate lets nothing through without an intent");
         let w = window::build(ctx, intent, gated, cfg);
         for (i, d) in verdict::decisions(&w) {
             out[i] = Some(d);
         }
+        components = w
+            .solved
+            .iter()
+            .map(|(members, _, solved)| ComponentReport {
+                proposals: members
+                    .iter()
+                    .flat_map(|&g| w.groups[g].iter().map(|&c| w.cands[c].p.key()))
+                    .collect(),
+                status: solved.status.clone(),
+            })
+            .collect();
     }
     for (i, j) in copies {
         out[i] = out[j].clone();
     }
-    out.into_iter()
-        .map(|d| d.expect("every submission is answered"))
-        .collect()
+    WindowOutcome {
+        decisions: out
+            .into_iter()
+            .map(|d| d.expect("every submission is answered"))
+            .collect(),
+        components,
+    }
 }
 
 /// A decision with the fields every verdict shares filled in.

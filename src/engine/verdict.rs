@@ -188,7 +188,7 @@ fn left_out(w: &Window, members: &[usize], problem: &Problem, x: &[bool], l: usi
         let clause = level
             .and_then(|k| intent.priorities.get(k))
             .map(|o| intent.priority_clause(*o))
-            .unwrap_or_else(|| "hard limits of the intent".to_string());
+            .unwrap_or_else(|| "equal value: the earlier proposal was kept".to_string());
         let rival = w.primary(members[v]);
         reasons.insert(0, Reason::new("outranked").by(&rival.p.key()).clause(clause));
         effects.push(format!("it contradicts {} ({}), which was kept", rival.p.key(), action_phrase(&rival.p.action)));
@@ -197,10 +197,12 @@ fn left_out(w: &Window, members: &[usize], problem: &Problem, x: &[bool], l: usi
     let alone_too_big = guards.contains(&Guard::Blast) && {
         let mut only = vec![false; x.len()];
         only[l] = true;
+        // Against the whole limit: what others hold now will be released.
+        let limit = intent.blast.max_entry_traffic_share;
         problem
             .constraints
             .iter()
-            .any(|c| c.guard == Guard::Blast && c.violated(&only))
+            .any(|c| c.guard == Guard::Blast && c.lhs(&only) > limit + 1e-9)
     };
     let only_shared_limits = !guards.is_empty()
         && rivals.is_empty()

@@ -67,7 +67,7 @@ pub(crate) fn build<'c, 'a, 'p>(
         let Some(s) = ctx.graph.index_of(f.action.service()) else {
             continue;
         };
-        let e = estimate(ctx, &f.action, 1.0, &Default::default(), s, headroom, 0.0, spend_now);
+        let e = estimate(ctx, &f.action, 1.0, &Default::default(), s, headroom, 0.0, spend_now, 0.0);
         for (t, c) in &e.cap {
             *in_flight_cap.entry(*t).or_default() += c;
         }
@@ -80,15 +80,39 @@ pub(crate) fn build<'c, 'a, 'p>(
     let spend = spend_now + in_flight_cost;
     let blast_used: f64 = disrupted.iter().map(|&s| ctx.graph.traffic_share(s)).sum();
 
+    // How far each service is behind a breached SLO of a caller: latency gains there count.
+    let mut slo_excess = vec![0.0f64; ctx.graph.len()];
+    for slo in &intent.slos {
+        let Some(t) = ctx.graph.index_of(&slo.service) else {
+            continue;
+        };
+        let excess = ctx.world.services[t].p99_ms - slo.p99_latency_ms;
+        if excess > 0.0 {
+            for s in ctx.graph.downstream(t) {
+                slo_excess[s] = slo_excess[s].max(excess);
+            }
+        }
+    }
     let cands: Vec<Cand> = gated
         .into_iter()
         .map(|(sub, p, service)| {
             let cap_extra = in_flight_cap.get(&service).copied().unwrap_or(0.0);
+            let effect = estimate(
+                ctx,
+                &p.action,
+                p.confidence,
+                &p.expected,
+                service,
+                headroom,
+                cap_extra,
+                spend,
+                slo_excess[service],
+            );
             Cand {
                 sub,
                 p,
                 service,
-                effect: estimate(ctx, &p.action, p.confidence, &p.expected, service, headroom, cap_extra, spend),
+                effect,
             }
         })
         .collect();
