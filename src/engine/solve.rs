@@ -136,3 +136,94 @@ pub(crate) fn greedy(p: &Problem) -> Vec<bool> {
     }
     x
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::problem::{Body, Constraint, Guard};
+    use proptest::prelude::*;
+
+    fn arb_problem() -> impl Strategy<Value = Problem> {
+        (3usize..9).prop_flat_map(|n| {
+            let levels = 3;
+            let values = proptest::collection::vec(
+                proptest::collection::vec(prop_oneof![Just(0.0), -1.0f64..1.0], levels),
+                n,
+            );
+            let linear = proptest::collection::vec(
+                (
+                    proptest::collection::vec((0..n, -2.0f64..3.0), 1..5),
+                    0.0f64..4.0,
+                    prop_oneof![Just(None), (0..levels).prop_map(Some)],
+                ),
+                0..5,
+            );
+            let union = proptest::collection::vec(
+                (0.05f64..0.6, proptest::collection::vec(0..n, 1..3)),
+                0..4,
+            );
+            let conflicts = proptest::collection::vec((0..n, 0..n), 0..3);
+            (values, linear, union, 0.0f64..1.0, conflicts).prop_map(
+                move |(mut values, linear, union, blast_rhs, conflicts)| {
+                    for v in &mut values {
+                        v.push(1.0);
+                    }
+                    let mut constraints: Vec<Constraint> = linear
+                        .into_iter()
+                        .map(|(terms, rhs, soft_level)| Constraint {
+                            guard: Guard::Budget,
+                            body: Body::Linear(terms),
+                            rhs,
+                            soft_level,
+                        })
+                        .collect();
+                    if !union.is_empty() {
+                        constraints.push(Constraint {
+                            guard: Guard::Blast,
+                            body: Body::Union(union),
+                            rhs: blast_rhs,
+                            soft_level: None,
+                        });
+                    }
+                    for (a, b) in conflicts.into_iter().filter(|(a, b)| a != b) {
+                        constraints.push(Constraint {
+                            guard: Guard::Conflict,
+                            body: Body::Linear(vec![(a, 1.0), (b, 1.0)]),
+                            rhs: 1.0,
+                            soft_level: None,
+                        });
+                    }
+                    Problem {
+                        values,
+                        constraints,
+                        levels: levels + 1,
+                    }
+                },
+            )
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+        /// The MILP formulation (big-M soft constraints, union variables, lexicographic levels)
+        /// finds selections exactly as good as trying every selection.
+        #[test]
+        fn milp_matches_enumeration(p in arb_problem()) {
+            let exact = p.score(&enumerate(&p)).unwrap();
+            let cfg = SolverConfig { exhaustive_max: 0, node_limit: 1_000_000, deadline: Duration::from_secs(30) };
+            let mut left = cfg.deadline;
+            let solved = solve(&p, &cfg, &mut left);
+            prop_assert_eq!(&solved.status, &SolveStatus::Optimal);
+            let found = p.score(&solved.x).expect("MILP selection is hard-feasible");
+            prop_assert!(!lex_better(&exact, &found), "enumeration {exact:?} beats MILP {found:?}");
+            prop_assert!(!lex_better(&found, &exact), "MILP {found:?} beats enumeration {exact:?}");
+        }
+
+        /// The greedy floor never breaks a hard constraint.
+        #[test]
+        fn greedy_is_feasible(p in arb_problem()) {
+            prop_assert!(p.score(&greedy(&p)).is_some());
+        }
+    }
+}

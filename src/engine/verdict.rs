@@ -69,6 +69,14 @@ pub(crate) fn decisions(w: &Window) -> Vec<(usize, Decision)> {
 
 type Parts = (Verdict, Vec<Reason>, String, Option<String>, Option<String>);
 
+/// Whether a proposal, if selected, still needs a human: known before solving, so that no
+/// approved change relies on capacity or budget that a human's answer may never free.
+pub(crate) fn needs_human(intent: &crate::intent::Intent, c: &Cand, tier: &str) -> bool {
+    intent.zone(c.p.domain, tier) != Zone::Autonomous
+        || c.p.confidence < intent.autonomous_min_confidence
+        || (!c.p.reversible && intent.escalation.irreversible)
+}
+
 fn selected(w: &Window, problem: &Problem, x: &[bool], l: usize, c: &Cand) -> Parts {
     let intent = w.intent;
     let mut reasons = Vec::new();

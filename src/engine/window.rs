@@ -4,6 +4,7 @@ use super::effect::{estimate, Capacity, Effect};
 use super::merge::{contradicts, group};
 use super::problem::{components, Body, Constraint, Guard, Problem};
 use super::solve::{solve, SolverConfig, Solved};
+use super::verdict::needs_human;
 use super::Context;
 use crate::contract::Proposal;
 use crate::intent::{Intent, Objective};
@@ -120,6 +121,16 @@ pub(crate) fn build<'c, 'a, 'p>(
         cands.iter().map(|c| (c.service, &c.p.action)).collect();
     let groups = group(&items);
     let effect = |g: usize| &cands[groups[g][0]].effect;
+    // A change waiting for a human may consume capacity, budget or headroom but never free
+    // any: approved changes must not depend on an answer that may be "deny".
+    let pending: Vec<bool> = groups
+        .iter()
+        .map(|m| {
+            let c = &cands[m[0]];
+            needs_human(intent, c, &ctx.graph.service(c.service).tier)
+        })
+        .collect();
+    let coef = |g: usize, a: f64| if pending[g] { a.max(0.0) } else { a };
 
     let rank = |o: Objective| intent.rank(o);
     let levels = intent.priorities.len() + 1;
@@ -145,7 +156,7 @@ pub(crate) fn build<'c, 'a, 'p>(
     for g in 0..groups.len() {
         by_service.entry(effect(g).service).or_default().push(g);
         for &(s, c) in &effect(g).cap {
-            cap_terms.entry(s).or_default().push((g, -c));
+            cap_terms.entry(s).or_default().push((g, coef(g, -c)));
         }
     }
 
@@ -181,7 +192,7 @@ pub(crate) fn build<'c, 'a, 'p>(
         }
         let terms: Vec<(usize, f64)> = (0..groups.len())
             .filter(|&g| below[effect(g).service] && effect(g).added_latency_ms != 0.0)
-            .map(|g| (g, effect(g).added_latency_ms))
+            .map(|g| (g, coef(g, effect(g).added_latency_ms)))
             .collect();
         if !terms.is_empty() {
             constraints.push(Constraint {
@@ -197,7 +208,7 @@ pub(crate) fn build<'c, 'a, 'p>(
     if let Some(budget) = intent.max_cost_per_hour {
         let terms: Vec<(usize, f64)> = (0..groups.len())
             .filter(|&g| effect(g).cost_per_hour != 0.0)
-            .map(|g| (g, effect(g).cost_per_hour))
+            .map(|g| (g, coef(g, effect(g).cost_per_hour)))
             .collect();
         if !terms.is_empty() {
             constraints.push(Constraint {

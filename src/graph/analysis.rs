@@ -87,25 +87,47 @@ impl ServiceGraph {
 
     /// Latency a request to each service sees, given each service's own latency: its own plus
     /// the slowest of its synchronous callees (calls to different dependencies overlap, calls
-    /// along a path add up). Inside a cycle the back edge is not followed.
+    /// along a path add up). Inside a cycle, calls are followed along at most
+    /// `min(size - 1, MAX_CYCLE_HOPS)` edges, so a call that returns to its caller is counted
+    /// once and a cycle cannot inflate latency without bound.
     pub fn path_latency(&self, own_ms: &[f64]) -> Vec<f64> {
+        const MAX_CYCLE_HOPS: usize = 8;
         let sccs = tarjan_scc(&self.graph); // sinks first
         let mut comp_of = vec![0usize; self.len()];
+        let mut local = vec![0usize; self.len()];
         for (k, c) in sccs.iter().enumerate() {
-            for n in c {
+            for (i, n) in c.iter().enumerate() {
                 comp_of[n.index()] = k;
+                local[n.index()] = i;
             }
         }
         let mut total = vec![0.0; self.len()];
         for (k, comp) in sccs.iter().enumerate() {
-            for &node in comp {
-                let slowest = self
-                    .graph
-                    .edges(node)
-                    .filter(|e| comp_of[e.target().index()] != k)
-                    .map(|e| total[e.target().index()])
-                    .fold(0.0f64, f64::max);
-                total[node.index()] = own_ms[node.index()] + slowest;
+            // Slowest path leaving the component from each member.
+            let exit: Vec<f64> = comp
+                .iter()
+                .map(|&node| {
+                    self.graph
+                        .edges(node)
+                        .filter(|e| comp_of[e.target().index()] != k)
+                        .map(|e| total[e.target().index()])
+                        .fold(0.0f64, f64::max)
+                })
+                .collect();
+            for (i, &node) in comp.iter().enumerate() {
+                total[node.index()] = own_ms[node.index()] + exit[i];
+            }
+            for _ in 0..(comp.len() - 1).min(MAX_CYCLE_HOPS) {
+                let previous: Vec<f64> = comp.iter().map(|n| total[n.index()]).collect();
+                for (i, &node) in comp.iter().enumerate() {
+                    let inner = self
+                        .graph
+                        .edges(node)
+                        .filter(|e| comp_of[e.target().index()] == k)
+                        .map(|e| previous[local[e.target().index()]])
+                        .fold(0.0f64, f64::max);
+                    total[node.index()] = own_ms[node.index()] + exit[i].max(inner);
+                }
             }
         }
         total
