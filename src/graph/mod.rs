@@ -109,3 +109,13 @@ impl ServiceGraph {
             .map(|n| n.index())
     }
 }
+
+/// Parses a links file's text (for callers that hold text rather than a path).
+pub fn parse_links_pub(path: &str, text: &str) -> Result<Vec<LinkRecord>, GraphError> {
+    load::parse_links(path, text)
+}
+
+/// Parses an overlay's text.
+pub fn parse_overlay_pub(path: &str, text: &str) -> Result<Overlay, GraphError> {
+    load::parse_overlay(path, text)
+}
