@@ -4,9 +4,9 @@
 //! See `ARCHITECTURE.md` for the map of modules and the flow of a proposal.
 
 pub mod contract;
+pub mod engine;
 pub mod graph;
 pub mod hash;
 pub mod intent;
 pub mod source;
 pub mod world;
-pub mod engine;

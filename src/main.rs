@@ -7,7 +7,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "arbiter", version, about = "Coordinates autonomous operations agents against declared business intent")]
+#[command(
+    name = "arbiter",
+    version,
+    about = "Coordinates autonomous operations agents against declared business intent"
+)]
 struct Args {
     #[command(subcommand)]
     command: Command,

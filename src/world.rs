@@ -50,7 +50,10 @@ pub enum WorldError {
     #[error("telemetry names service `{0}`, which is not in the graph")]
     UnknownService(String),
     #[error("telemetry for `{service}`: {field} must be a finite number >= 0")]
-    BadNumber { service: String, field: &'static str },
+    BadNumber {
+        service: String,
+        field: &'static str,
+    },
 }
 
 impl World {
@@ -79,7 +82,9 @@ impl World {
         let mut forecast = vec![0.0; n];
         for (k, &e) in graph.entries().iter().enumerate() {
             let o = obs[e];
-            let now = o.and_then(|o| o.load_rps).unwrap_or(graph.service(e).entry_rps);
+            let now = o
+                .and_then(|o| o.load_rps)
+                .unwrap_or(graph.service(e).entry_rps);
             let ahead = o.and_then(|o| o.forecast_rps).unwrap_or(now);
             for s in 0..n {
                 let v = graph.visits(k, s);
@@ -102,10 +107,15 @@ impl World {
                 let forecast_rps = if graph.service(s).is_entry {
                     forecast[s]
                 } else {
-                    o.and_then(|o| o.forecast_rps).unwrap_or(forecast[s].max(load_rps))
+                    o.and_then(|o| o.forecast_rps)
+                        .unwrap_or(forecast[s].max(load_rps))
                 };
                 let capacity = replicas as f64 * attrs.capacity_rps_per_replica;
-                let util = if capacity > 0.0 { load_rps / capacity } else { 1.0 };
+                let util = if capacity > 0.0 {
+                    load_rps / capacity
+                } else {
+                    1.0
+                };
                 ServiceState {
                     replicas,
                     load_rps,
@@ -123,10 +133,7 @@ impl World {
         for (s, state) in services.iter_mut().enumerate() {
             state.p99_ms = obs[s].and_then(|o| o.p99_ms).unwrap_or(path[s]);
         }
-        Ok(World {
-            services,
-            at: t.at,
-        })
+        Ok(World { services, at: t.at })
     }
 
     /// Whether an attack is under way on this service or on an entry point whose traffic

@@ -107,13 +107,26 @@ fn run(case: &Case, base: &Base) -> Result<(), String> {
         in_flight: &in_flight,
         now,
     };
-    let subs: Vec<_> = case.proposals.iter().map(|p| proposal(&to_json(p))).collect();
+    let subs: Vec<_> = case
+        .proposals
+        .iter()
+        .map(|p| proposal(&to_json(p)))
+        .collect();
     let outcome = decide_window(&ctx, &subs, &Ledger::default(), &SolverConfig::default());
     let mut problems = Vec::new();
     for e in &case.expect {
         let d = &outcome.decisions[e.at];
         let codes: Vec<&str> = d.reasons.iter().map(|r| r.code.as_str()).collect();
-        let show = || format!("proposal {} ({}): got {} {:?}\n    {}", e.at, d.proposal_id, d.verdict.as_str(), codes, d.explanation);
+        let show = || {
+            format!(
+                "proposal {} ({}): got {} {:?}\n    {}",
+                e.at,
+                d.proposal_id,
+                d.verdict.as_str(),
+                codes,
+                d.explanation
+            )
+        };
         if d.verdict.as_str() != e.verdict {
             problems.push(format!("expected verdict {}; {}", e.verdict, show()));
         }
@@ -128,14 +141,29 @@ fn run(case: &Case, base: &Base) -> Result<(), String> {
             }
         }
         if e.merged_into.is_some() && d.merged_into != e.merged_into {
-            problems.push(format!("expected merged_into {:?}, got {:?}; {}", e.merged_into, d.merged_into, show()));
+            problems.push(format!(
+                "expected merged_into {:?}, got {:?}; {}",
+                e.merged_into,
+                d.merged_into,
+                show()
+            ));
         }
         if e.recommendation.is_some() && d.recommendation != e.recommendation {
-            problems.push(format!("expected recommendation {:?}, got {:?}; {}", e.recommendation, d.recommendation, show()));
+            problems.push(format!(
+                "expected recommendation {:?}, got {:?}; {}",
+                e.recommendation,
+                d.recommendation,
+                show()
+            ));
         }
         if let Some(j) = e.same_as {
-            if serde_json::to_string(d).unwrap() != serde_json::to_string(&outcome.decisions[j]).unwrap() {
-                problems.push(format!("expected the same decision as proposal {j}; {}", show()));
+            if serde_json::to_string(d).unwrap()
+                != serde_json::to_string(&outcome.decisions[j]).unwrap()
+            {
+                problems.push(format!(
+                    "expected the same decision as proposal {j}; {}",
+                    show()
+                ));
             }
         }
         if d.explanation.is_empty() || d.reasons.is_empty() {
@@ -146,7 +174,11 @@ fn run(case: &Case, base: &Base) -> Result<(), String> {
         if outcome.components.len() != n {
             problems.push(format!(
                 "expected {n} components, got {:?}",
-                outcome.components.iter().map(|c| &c.proposals).collect::<Vec<_>>()
+                outcome
+                    .components
+                    .iter()
+                    .map(|c| &c.proposals)
+                    .collect::<Vec<_>>()
             ));
         }
     }
@@ -168,5 +200,11 @@ fn decision_table() {
             failures.push(format!("case '{}' ({}):\n  {e}", case.name, case.story));
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), file.case.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        file.case.len(),
+        failures.join("\n")
+    );
 }

@@ -14,8 +14,17 @@ use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 
 const SERVICES: [&str; 12] = [
-    "frontend", "checkoutservice", "paymentservice", "cartservice", "redis-cart", "currencyservice",
-    "productcatalogservice", "shippingservice", "emailservice", "recommendationservice", "adservice",
+    "frontend",
+    "checkoutservice",
+    "paymentservice",
+    "cartservice",
+    "redis-cart",
+    "currencyservice",
+    "productcatalogservice",
+    "shippingservice",
+    "emailservice",
+    "recommendationservice",
+    "adservice",
     "nosuchservice",
 ];
 const AGENTS: [(&str, &str); 6] = [
@@ -89,7 +98,13 @@ struct Window {
 
 fn arb_window() -> impl Strategy<Value = Window> {
     let order = Just(vec!["availability", "latency", "security", "cost"]).prop_shuffle();
-    let zone = proptest::sample::select(vec!["observe", "recommend", "approve", "autonomous", "autonomous"]);
+    let zone = proptest::sample::select(vec![
+        "observe",
+        "recommend",
+        "approve",
+        "autonomous",
+        "autonomous",
+    ]);
     (
         (order, 3.0f64..30.0, 0.02f64..1.0, 1u32..4, 1.0f64..1.6, 150.0f64..700.0),
         (zone.clone(), zone.clone(), zone, any::<bool>(), proptest::sample::select(SERVICES[..11].to_vec())),
@@ -151,7 +166,14 @@ fn fixture(w: &Window) -> Fixture {
         })
         .collect();
     let subs = w.proposals.iter().map(proposal).collect();
-    Fixture { graph, world, intent, roles, in_flight, subs }
+    Fixture {
+        graph,
+        world,
+        intent,
+        roles,
+        in_flight,
+        subs,
+    }
 }
 
 fn run(f: &Fixture) -> Vec<Decision> {
@@ -167,7 +189,13 @@ fn run(f: &Fixture) -> Vec<Decision> {
 }
 
 fn disruptive(a: &Action) -> bool {
-    matches!(a, Action::Restart { .. } | Action::Rollback { .. } | Action::Isolate { .. } | Action::RotateCredentials { .. })
+    matches!(
+        a,
+        Action::Restart { .. }
+            | Action::Rollback { .. }
+            | Action::Isolate { .. }
+            | Action::RotateCredentials { .. }
+    )
 }
 
 fn contradict(a: &Action, b: &Action) -> bool {
@@ -176,7 +204,18 @@ fn contradict(a: &Action, b: &Action) -> bool {
         (Isolate { .. }, Isolate { .. }) => false,
         (Isolate { .. }, _) | (_, Isolate { .. }) => true,
         (Scale { replicas: x, .. }, Scale { replicas: y, .. }) => x.signum() != y.signum(),
-        (FeatureFlag { flag: f, enabled: x, .. }, FeatureFlag { flag: g, enabled: y, .. }) => f == g && x != y,
+        (
+            FeatureFlag {
+                flag: f,
+                enabled: x,
+                ..
+            },
+            FeatureFlag {
+                flag: g,
+                enabled: y,
+                ..
+            },
+        ) => f == g && x != y,
         (Rollback { to_version: x, .. }, Rollback { to_version: y, .. }) => x != y,
         _ => false,
     }
@@ -185,7 +224,9 @@ fn contradict(a: &Action, b: &Action) -> bool {
 fn cost(g: &ServiceGraph, p: &Proposal) -> f64 {
     match &p.action {
         Action::Scale { service, replicas } => {
-            *replicas as f64 * g.service(g.index_of(service).unwrap()).cost_per_replica_hour
+            *replicas as f64
+                * g.service(g.index_of(service).unwrap())
+                    .cost_per_replica_hour
         }
         _ => p.expected.cost_per_hour.unwrap_or(0.0).max(0.0),
     }
@@ -207,9 +248,16 @@ fn check_hard_limits(f: &Fixture, decisions: &[Decision]) -> Result<(), String> 
         .map(|(p, _)| p)
         .collect();
     for p in &approved {
-        let role = f.roles.agents.get(&p.agent).ok_or(format!("{} approved without a role", p.key()))?;
+        let role = f
+            .roles
+            .agents
+            .get(&p.agent)
+            .ok_or(format!("{} approved without a role", p.key()))?;
         if !role.domains.contains(&p.domain)
-            || role.kinds.as_ref().is_some_and(|k| !k.contains(&p.action.kind()))
+            || role
+                .kinds
+                .as_ref()
+                .is_some_and(|k| !k.contains(&p.action.kind()))
             || !role.allows_service(p.action.service())
         {
             return Err(format!("{} approved outside its role", p.key()));
@@ -217,32 +265,67 @@ fn check_hard_limits(f: &Fixture, decisions: &[Decision]) -> Result<(), String> 
         if p.expires_at <= now() {
             return Err(format!("{} approved after it expired", p.key()));
         }
-        if i.freezes.iter().any(|fr| fr.covers(now(), p.action.kind(), p.action.service())) {
+        if i.freezes
+            .iter()
+            .any(|fr| fr.covers(now(), p.action.kind(), p.action.service()))
+        {
             return Err(format!("{} approved during a freeze", p.key()));
         }
     }
     // Budget: approved spend within what the budget leaves after spend now and in flight.
-    let spend: f64 = g.services().iter().zip(&f.world.services).map(|(a, s)| a.cost_per_replica_hour * s.replicas as f64).sum();
+    let spend: f64 = g
+        .services()
+        .iter()
+        .zip(&f.world.services)
+        .map(|(a, s)| a.cost_per_replica_hour * s.replicas as f64)
+        .sum();
     let in_flight_cost: f64 = f
         .in_flight
         .iter()
         .map(|x| match &x.action {
-            Action::Scale { service, replicas } => *replicas as f64 * g.service(g.index_of(service).unwrap()).cost_per_replica_hour,
+            Action::Scale { service, replicas } => {
+                *replicas as f64
+                    * g.service(g.index_of(service).unwrap())
+                        .cost_per_replica_hour
+            }
             _ => 0.0,
         })
         .sum();
     let budget = i.max_cost_per_hour.unwrap();
     let approved_cost: f64 = approved.iter().map(|p| cost(g, p)).sum();
     if approved_cost > 1e-9 && approved_cost > (budget - spend - in_flight_cost).max(0.0) + 1e-6 {
-        return Err(format!("approved spend {approved_cost} exceeds the budget left {}", budget - spend - in_flight_cost));
+        return Err(format!(
+            "approved spend {approved_cost} exceeds the budget left {}",
+            budget - spend - in_flight_cost
+        ));
     }
     // Blast radius: entry traffic through newly disrupted services.
-    let busy: BTreeSet<&str> = f.in_flight.iter().filter(|x| disruptive(&x.action)).map(|x| x.action.service()).collect();
-    let used: f64 = busy.iter().map(|s| g.traffic_share(g.index_of(s).unwrap())).sum();
-    let fresh: BTreeSet<&str> = approved.iter().filter(|p| disruptive(&p.action)).map(|p| p.action.service()).filter(|s| !busy.contains(s)).collect();
-    let added: f64 = fresh.iter().map(|s| g.traffic_share(g.index_of(s).unwrap())).sum();
+    let busy: BTreeSet<&str> = f
+        .in_flight
+        .iter()
+        .filter(|x| disruptive(&x.action))
+        .map(|x| x.action.service())
+        .collect();
+    let used: f64 = busy
+        .iter()
+        .map(|s| g.traffic_share(g.index_of(s).unwrap()))
+        .sum();
+    let fresh: BTreeSet<&str> = approved
+        .iter()
+        .filter(|p| disruptive(&p.action))
+        .map(|p| p.action.service())
+        .filter(|s| !busy.contains(s))
+        .collect();
+    let added: f64 = fresh
+        .iter()
+        .map(|s| g.traffic_share(g.index_of(s).unwrap()))
+        .sum();
     if added > 0.0 && used + added > i.blast.max_entry_traffic_share + 1e-9 {
-        return Err(format!("disruptive changes touch {} of entry traffic, limit {}", used + added, i.blast.max_entry_traffic_share));
+        return Err(format!(
+            "disruptive changes touch {} of entry traffic, limit {}",
+            used + added,
+            i.blast.max_entry_traffic_share
+        ));
     }
     // Changes per service, and no contradictions.
     let mut per: BTreeMap<&str, Vec<&Proposal>> = BTreeMap::new();
@@ -250,14 +333,22 @@ fn check_hard_limits(f: &Fixture, decisions: &[Decision]) -> Result<(), String> 
         per.entry(p.action.service()).or_default().push(p);
     }
     for (s, ps) in &per {
-        let in_flight = f.in_flight.iter().filter(|x| x.action.service() == *s).count();
+        let in_flight = f
+            .in_flight
+            .iter()
+            .filter(|x| x.action.service() == *s)
+            .count();
         if ps.len() + in_flight > i.blast.max_changes_per_service as usize {
             return Err(format!("{} changes on {s} at once", ps.len() + in_flight));
         }
         for (k, a) in ps.iter().enumerate() {
             for b in &ps[k + 1..] {
                 if contradict(&a.action, &b.action) {
-                    return Err(format!("contradictory {} and {} both approved", a.key(), b.key()));
+                    return Err(format!(
+                        "contradictory {} and {} both approved",
+                        a.key(),
+                        b.key()
+                    ));
                 }
             }
         }
@@ -341,7 +432,10 @@ fn hostile_payloads_get_specific_codes() {
     for (bytes, code) in cases {
         let err = parse_proposal(&bytes).expect_err("hostile payload refused");
         let codes: Vec<&str> = err.problems.iter().map(|p| p.code).collect();
-        assert!(codes.contains(&code), "expected {code}, got {codes:?} ({err})");
+        assert!(
+            codes.contains(&code),
+            "expected {code}, got {codes:?} ({err})"
+        );
     }
 }
 
@@ -349,16 +443,37 @@ fn hostile_payloads_get_specific_codes() {
 fn a_replayed_id_gets_the_recorded_decision_even_in_a_later_window() {
     let graph = boutique();
     let world = World::baseline(&graph);
-    let intent = parse_intent("i.toml", "name = \"i\"\n[autonomy]\ndefault = \"autonomous\"").unwrap();
+    let intent = parse_intent(
+        "i.toml",
+        "name = \"i\"\n[autonomy]\ndefault = \"autonomous\"",
+    )
+    .unwrap();
     let roles = parse_roles("agents.toml", ROLES).unwrap();
-    let ctx = Context { graph: &graph, world: &world, intent: Some(&intent), roles: &roles, in_flight: &[], now: now() };
-    let first = vec![proposal(&serde_json::json!({"id": "x", "agent": "cost-optimizer-1", "domain": "cost", "action": {"kind": "scale", "service": "emailservice", "replicas": -1}}))];
+    let ctx = Context {
+        graph: &graph,
+        world: &world,
+        intent: Some(&intent),
+        roles: &roles,
+        in_flight: &[],
+        now: now(),
+    };
+    let first = vec![proposal(
+        &serde_json::json!({"id": "x", "agent": "cost-optimizer-1", "domain": "cost", "action": {"kind": "scale", "service": "emailservice", "replicas": -1}}),
+    )];
     let mut ledger = Ledger::default();
     let d1 = decide(&ctx, &first, &ledger, &SolverConfig::default());
     ledger.record(&d1[0]);
     // Same (agent, id), different payload, later: the recorded answer, not a new decision.
-    let later = Context { now: now().plus_millis(60_000), ..ctx };
-    let second = vec![proposal(&serde_json::json!({"id": "x", "agent": "cost-optimizer-1", "domain": "cost", "action": {"kind": "scale", "service": "emailservice", "replicas": 3}, "expires_at": "2026-11-27T10:09:00Z"}))];
+    let later = Context {
+        now: now().plus_millis(60_000),
+        ..ctx
+    };
+    let second = vec![proposal(
+        &serde_json::json!({"id": "x", "agent": "cost-optimizer-1", "domain": "cost", "action": {"kind": "scale", "service": "emailservice", "replicas": 3}, "expires_at": "2026-11-27T10:09:00Z"}),
+    )];
     let d2 = decide(&later, &second, &ledger, &SolverConfig::default());
-    assert_eq!(serde_json::to_string(&d1[0]).unwrap(), serde_json::to_string(&d2[0]).unwrap());
+    assert_eq!(
+        serde_json::to_string(&d1[0]).unwrap(),
+        serde_json::to_string(&d2[0]).unwrap()
+    );
 }

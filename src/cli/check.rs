@@ -12,7 +12,11 @@ pub fn run(dir: &Path, graph: Option<&Path>, overlay: Option<&Path>) -> anyhow::
             for e in &errors {
                 eprintln!("{e}");
             }
-            eprintln!("{} problem{} found", errors.len(), if errors.len() == 1 { "" } else { "s" });
+            eprintln!(
+                "{} problem{} found",
+                errors.len(),
+                if errors.len() == 1 { "" } else { "s" }
+            );
             return Ok(ExitCode::from(1));
         }
     };
@@ -22,13 +26,19 @@ pub fn run(dir: &Path, graph: Option<&Path>, overlay: Option<&Path>) -> anyhow::
         for i in &loaded.intents {
             for (k, slo) in i.slos.iter().enumerate() {
                 if graph.index_of(&slo.service).is_none() {
-                    warnings.push(format!("{}: slo[{k}].service: `{}` is not in the graph", i.file, slo.service));
+                    warnings.push(format!(
+                        "{}: slo[{k}].service: `{}` is not in the graph",
+                        i.file, slo.service
+                    ));
                 }
             }
             for (k, f) in i.freezes.iter().enumerate() {
                 for s in f.services.iter().flatten() {
                     if graph.index_of(s).is_none() {
-                        warnings.push(format!("{}: freeze[{k}].services: `{s}` is not in the graph", i.file));
+                        warnings.push(format!(
+                            "{}: freeze[{k}].services: `{s}` is not in the graph",
+                            i.file
+                        ));
                     }
                 }
             }
@@ -44,6 +54,14 @@ pub fn run(dir: &Path, graph: Option<&Path>, overlay: Option<&Path>) -> anyhow::
         };
         println!("ok  {}  '{}'  {}  {}", i.file, i.name, window, i.version);
     }
-    println!("ok  {} agent role{}", loaded.roles.agents.len(), if loaded.roles.agents.len() == 1 { "" } else { "s" });
+    println!(
+        "ok  {} agent role{}",
+        loaded.roles.agents.len(),
+        if loaded.roles.agents.len() == 1 {
+            ""
+        } else {
+            "s"
+        }
+    );
     Ok(ExitCode::SUCCESS)
 }

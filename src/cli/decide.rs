@@ -49,19 +49,31 @@ pub fn run(a: DecideArgs) -> anyhow::Result<ExitCode> {
     })?;
     let telemetry: Telemetry = match &a.telemetry {
         Some(p) => {
-            let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-            serde_json::from_str(&text).with_context(|| format!("{}: not valid telemetry", p.display()))?
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            serde_json::from_str(&text)
+                .with_context(|| format!("{}: not valid telemetry", p.display()))?
         }
         None => Telemetry::default(),
     };
-    let world = World::observed(&graph, &telemetry)
-        .with_context(|| format!("{}", a.telemetry.as_ref().map_or("overlay".into(), |p| p.display().to_string())))?;
+    let world = World::observed(&graph, &telemetry).with_context(|| {
+        a.telemetry
+            .as_ref()
+            .map_or("overlay".into(), |p| p.display().to_string())
+    })?;
     let subs = read_proposals(&a.proposals)?;
 
     let now = match (&a.now, telemetry.at) {
-        (Some(t), _) => Timestamp::parse(t).map_err(anyhow::Error::msg).context("--now")?,
+        (Some(t), _) => Timestamp::parse(t)
+            .map_err(anyhow::Error::msg)
+            .context("--now")?,
         (None, Some(at)) => at,
-        (None, None) => match subs.iter().filter_map(|s| s.as_ref().ok()).map(|p| p.created_at).max() {
+        (None, None) => match subs
+            .iter()
+            .filter_map(|s| s.as_ref().ok())
+            .map(|p| p.created_at)
+            .max()
+        {
             Some(t) => t,
             None => bail!("no decision time: pass --now (no telemetry `at` and no valid proposal)"),
         },
@@ -84,7 +96,13 @@ pub fn run(a: DecideArgs) -> anyhow::Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     for d in decisions {
-        writeln!(out, "{}", serde_json::to_string(&d)?)?;
+        if let Err(e) = writeln!(out, "{}", serde_json::to_string(&d)?) {
+            // A reader that stops early (`| head`) is not an error of ours.
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                return Ok(ExitCode::SUCCESS);
+            }
+            return Err(e.into());
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

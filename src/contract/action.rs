@@ -216,7 +216,8 @@ impl Action {
                     out.push((
                         "action.to".into(),
                         "bad_parameter",
-                        "a reroute must move traffic to somewhere other than its own service".into(),
+                        "a reroute must move traffic to somewhere other than its own service"
+                            .into(),
                     ));
                 }
             }

@@ -200,7 +200,10 @@ fn check_proposal(p: &Proposal) -> Vec<Problem> {
         push(
             "v",
             "unsupported_version",
-            format!("contract version {} is not spoken here; send v={VERSION}", p.v),
+            format!(
+                "contract version {} is not spoken here; send v={VERSION}",
+                p.v
+            ),
         );
     }
     if p.id.is_empty() || p.id.len() > MAX_ID || !p.id.bytes().all(|b| b.is_ascii_graphic()) {
@@ -212,15 +215,16 @@ fn check_proposal(p: &Proposal) -> Vec<Problem> {
     }
     let agent_ok = !p.agent.is_empty()
         && p.agent.len() <= MAX_AGENT
-        && p
-            .agent
+        && p.agent
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if !agent_ok {
         push(
             "agent",
             "bad_identifier",
-            format!("agent must be 1..={MAX_AGENT} letters, digits, '-' or '_' (a NATS subject token)"),
+            format!(
+                "agent must be 1..={MAX_AGENT} letters, digits, '-' or '_' (a NATS subject token)"
+            ),
         );
     }
     if !p.confidence.is_finite() || !(0.0..=1.0).contains(&p.confidence) {
@@ -239,13 +243,21 @@ fn check_proposal(p: &Proposal) -> Vec<Problem> {
     ] {
         if let Some(v) = v {
             if !v.is_finite() || v.abs() > 1e12 {
-                push(name, "not_finite", format!("{name} must be a finite number of sane size"));
+                push(
+                    name,
+                    "not_finite",
+                    format!("{name} must be a finite number of sane size"),
+                );
             }
         }
     }
     if let Some(risk) = e.risk {
         if !(0.0..=1.0).contains(&risk) {
-            push("expected.risk", "out_of_range", format!("risk must be within [0, 1], got {risk}"));
+            push(
+                "expected.risk",
+                "out_of_range",
+                format!("risk must be within [0, 1], got {risk}"),
+            );
         }
     }
     if p.rationale.len() > MAX_RATIONALE {
@@ -264,10 +276,18 @@ fn check_proposal(p: &Proposal) -> Vec<Problem> {
     }
     for (i, ev) in p.evidence.iter().enumerate() {
         if !ev.value.is_finite() {
-            push(&format!("evidence[{i}].value"), "not_finite", "evidence value must be finite".into());
+            push(
+                &format!("evidence[{i}].value"),
+                "not_finite",
+                "evidence value must be finite".into(),
+            );
         }
         if ev.metric.is_empty() || ev.metric.len() > 128 {
-            push(&format!("evidence[{i}].metric"), "bad_parameter", "metric is 1..=128 bytes".into());
+            push(
+                &format!("evidence[{i}].metric"),
+                "bad_parameter",
+                "metric is 1..=128 bytes".into(),
+            );
         }
     }
     let lifetime = p.created_at.millis_until(&p.expires_at);
@@ -275,7 +295,10 @@ fn check_proposal(p: &Proposal) -> Vec<Problem> {
         push(
             "expires_at",
             "out_of_range",
-            format!("expires_at ({}) must be after created_at ({})", p.expires_at, p.created_at),
+            format!(
+                "expires_at ({}) must be after created_at ({})",
+                p.expires_at, p.created_at
+            ),
         );
     } else if lifetime > MAX_LIFETIME_MS {
         push(
@@ -298,7 +321,8 @@ fn check_proposal(p: &Proposal) -> Vec<Problem> {
             problems.push(Problem {
                 field: "action.to".into(),
                 code: "bad_identifier",
-                detail: "to must name a service or region with letters, digits, '.', '_' or '-'".into(),
+                detail: "to must name a service or region with letters, digits, '.', '_' or '-'"
+                    .into(),
             });
         }
     }

@@ -8,9 +8,13 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields)]
 pub struct Proposal {
     /// Contract version; only 1 is spoken.
+    #[schemars(range(min = 1, max = 1))]
     pub v: u32,
     /// Unique per agent: the idempotency key.
+    #[schemars(length(min = 1, max = 128))]
     pub id: String,
+    /// A NATS subject token: letters, digits, '-' or '_'.
+    #[schemars(length(min = 1, max = 64), regex(pattern = r"^[A-Za-z0-9_-]+$"))]
     pub agent: String,
     pub domain: Domain,
     pub action: Action,
@@ -18,6 +22,7 @@ pub struct Proposal {
     #[serde(default)]
     pub expected: Expected,
     /// In [0, 1].
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub confidence: f64,
     pub reversible: bool,
     #[serde(default)]
@@ -36,7 +41,9 @@ impl Proposal {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Domain {
     Cost,

@@ -60,13 +60,22 @@ impl Context<'_> {
 }
 
 fn idx(o: Objective) -> usize {
-    Objective::DEFAULT_ORDER.iter().position(|x| *x == o).expect("known objective")
+    Objective::DEFAULT_ORDER
+        .iter()
+        .position(|x| *x == o)
+        .expect("known objective")
 }
 
 /// Latency change at the target when its capacity changes by `delta` rps under forecast load.
 fn latency_shift(ctx: &Context, s: usize, cap: &Capacity, delta: f64) -> f64 {
     let base = ctx.graph.service(s).base_latency_ms;
-    let util = |c: f64| if c > 0.0 { cap.forecast / c } else { MAX_UTILISATION };
+    let util = |c: f64| {
+        if c > 0.0 {
+            cap.forecast / c
+        } else {
+            MAX_UTILISATION
+        }
+    };
     queueing_latency(base, util(cap.now + delta)) - queueing_latency(base, util(cap.now))
 }
 
@@ -80,17 +89,32 @@ fn restart_loss(cap: &Capacity, replicas: u32, rolling: bool) -> f64 {
     }
 }
 
+/// What surrounds an action when it is estimated.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Basis {
+    pub headroom: f64,
+    /// Capacity changes already in flight on the target, rps.
+    pub in_flight_cap: f64,
+    /// Fleet spend per hour, with changes in flight.
+    pub spend: f64,
+    /// How far the target is behind a breached SLO of a caller, ms (0: none breached).
+    pub slo_excess_ms: f64,
+}
+
 pub(crate) fn estimate(
     ctx: &Context,
     action: &Action,
     conf: f64,
     claim: &Expected,
     s: usize,
-    headroom: f64,
-    in_flight_cap: f64,
-    spend: f64,
-    slo_excess_ms: f64,
+    basis: Basis,
 ) -> Effect {
+    let Basis {
+        headroom,
+        in_flight_cap,
+        spend,
+        slo_excess_ms,
+    } = basis;
     let attrs = ctx.graph.service(s);
     let state = &ctx.world.services[s];
     let cap = ctx.capacity(s, headroom, in_flight_cap);
@@ -115,7 +139,9 @@ pub(crate) fn estimate(
             0.0
         }
     };
-    let broken = (state.error_rate * 10.0).min(1.0).max(if state.healthy { 0.0 } else { 1.0 });
+    let broken = (state.error_rate * 10.0)
+        .min(1.0)
+        .max(if state.healthy { 0.0 } else { 1.0 });
     match action {
         Action::Scale { replicas, .. } => {
             let delta = *replicas as f64 * attrs.capacity_rps_per_replica;
@@ -216,7 +242,11 @@ pub(crate) fn as_expected(e: &Effect, risk: f64) -> Expected {
         cost_per_hour: Some(round3(e.cost_per_hour)),
         latency_ms: Some(round3(e.added_latency_ms)),
         capacity_rps: Some(round3(
-            e.cap.iter().filter(|(s, _)| *s == e.service).map(|(_, c)| c).sum(),
+            e.cap
+                .iter()
+                .filter(|(s, _)| *s == e.service)
+                .map(|(_, c)| c)
+                .sum(),
         )),
         risk: Some(round3(risk)),
     }

@@ -7,14 +7,20 @@ use crate::intent::Intent;
 pub(crate) fn action_phrase(a: &Action) -> String {
     match a {
         Action::Scale { service, replicas } if *replicas > 0 => {
-            format!("adding {replicas} replica{} to {service}", plural(*replicas))
+            format!(
+                "adding {replicas} replica{} to {service}",
+                plural(*replicas)
+            )
         }
         Action::Scale { service, replicas } => format!(
             "removing {} replica{} from {service}",
             -replicas,
             plural(-replicas)
         ),
-        Action::Rollback { service, to_version } => {
+        Action::Rollback {
+            service,
+            to_version,
+        } => {
             format!("rolling {service} back to {to_version}")
         }
         Action::Restart { service, rolling } => format!(
@@ -37,7 +43,10 @@ pub(crate) fn action_phrase(a: &Action) -> String {
             }
         ),
         Action::Reroute { service, share, to } => {
-            format!("moving {:.0}% of {service}'s traffic to {to}", share * 100.0)
+            format!(
+                "moving {:.0}% of {service}'s traffic to {to}",
+                share * 100.0
+            )
         }
         Action::FeatureFlag {
             service,
@@ -47,7 +56,11 @@ pub(crate) fn action_phrase(a: &Action) -> String {
             "{} feature '{flag}' of {service}",
             if *enabled { "enabling" } else { "disabling" }
         ),
-        Action::Config { service, key, value } => format!("setting {key}={value} on {service}"),
+        Action::Config {
+            service,
+            key,
+            value,
+        } => format!("setting {key}={value} on {service}"),
         Action::Isolate { service } => format!("isolating {service} from traffic"),
         Action::RotateCredentials { service, secret } => {
             format!("rotating secret '{secret}' of {service}")

@@ -32,15 +32,21 @@ pub(crate) fn invalid(ctx: &Context, inv: &Invalid) -> Decision {
     d
 }
 
-fn answer(ctx: &Context, p: &Proposal, verdict: Verdict, reason: Reason, because: String) -> Decision {
+fn answer(
+    ctx: &Context,
+    p: &Proposal,
+    verdict: Verdict,
+    reason: Reason,
+    because: String,
+) -> Box<Decision> {
     let mut d = blank_decision(ctx, p.id.clone(), p.agent.clone(), verdict);
     d.explanation = paragraph(verdict, p, &because, None, ctx.intent);
     d.reasons = vec![reason];
-    d
+    Box::new(d)
 }
 
 /// Returns the index of the target service when the proposal goes on to optimisation.
-pub(crate) fn check(ctx: &Context, p: &Proposal) -> Result<usize, Decision> {
+pub(crate) fn check(ctx: &Context, p: &Proposal) -> Result<usize, Box<Decision>> {
     let service = p.action.service();
     let Some(s) = ctx.graph.index_of(service) else {
         return Err(answer(
@@ -71,14 +77,23 @@ pub(crate) fn check(ctx: &Context, p: &Proposal) -> Result<usize, Decision> {
         let allowed: Vec<&str> = role.domains.iter().map(|d| d.as_str()).collect();
         return unauthorized(
             "domain_not_allowed",
-            format!("Agent '{}' may act for {} only, not for {}", p.agent, allowed.join(", "), p.domain.as_str()),
+            format!(
+                "Agent '{}' may act for {} only, not for {}",
+                p.agent,
+                allowed.join(", "),
+                p.domain.as_str()
+            ),
         );
     }
     let kind = p.action.kind();
     if role.kinds.as_ref().is_some_and(|k| !k.contains(&kind)) {
         return unauthorized(
             "kind_not_allowed",
-            format!("Agent '{}' may not propose {} actions", p.agent, kind.as_str()),
+            format!(
+                "Agent '{}' may not propose {} actions",
+                p.agent,
+                kind.as_str()
+            ),
         );
     }
     if !role.allows_service(service) {
@@ -93,13 +108,19 @@ pub(crate) fn check(ctx: &Context, p: &Proposal) -> Result<usize, Decision> {
             ctx,
             p,
             Verdict::Expired,
-            Reason::new("expired").detail(format!("expired at {}, decided at {}", p.expires_at, ctx.now)),
-            format!("The proposal expired at {} before it could be decided (at {})", p.expires_at, ctx.now),
+            Reason::new("expired").detail(format!(
+                "expired at {}, decided at {}",
+                p.expires_at, ctx.now
+            )),
+            format!(
+                "The proposal expired at {} before it could be decided (at {})",
+                p.expires_at, ctx.now
+            ),
         ));
     }
 
     let Some(intent) = ctx.intent else {
-        let mut d = answer(
+        let mut d = *answer(
             ctx,
             p,
             Verdict::Escalated,
@@ -107,7 +128,7 @@ pub(crate) fn check(ctx: &Context, p: &Proposal) -> Result<usize, Decision> {
             format!("No declared intent covers {}, so the arbiter cannot weigh this change; a human must decide", ctx.now),
         );
         d.recommendation = None;
-        return Err(d);
+        return Err(Box::new(d));
     };
 
     let tier = &ctx.graph.service(s).tier;
@@ -135,8 +156,17 @@ pub(crate) fn check(ctx: &Context, p: &Proposal) -> Result<usize, Decision> {
             Reason::new("change_freeze")
                 .service(service)
                 .clause(format!("freeze[{i}]={}", f.name))
-                .detail(format!("{} changes are frozen until {}", kind.as_str(), f.end)),
-            format!("Change freeze '{}' holds {} changes until {}; send it again after the freeze", f.name, kind.as_str(), f.end),
+                .detail(format!(
+                    "{} changes are frozen until {}",
+                    kind.as_str(),
+                    f.end
+                )),
+            format!(
+                "Change freeze '{}' holds {} changes until {}; send it again after the freeze",
+                f.name,
+                kind.as_str(),
+                f.end
+            ),
         ));
     }
     Ok(s)

@@ -43,13 +43,43 @@ pub(crate) fn contradicts(a: &Action, b: &Action) -> bool {
         (Isolate { .. }, _) | (_, Isolate { .. }) => true,
         (Scale { replicas: x, .. }, Scale { replicas: y, .. }) => x.signum() != y.signum(),
         (Rollback { to_version: x, .. }, Rollback { to_version: y, .. }) => x != y,
-        (FeatureFlag { flag: f, enabled: x, .. }, FeatureFlag { flag: g, enabled: y, .. }) => {
-            f == g && x != y
-        }
-        (Config { key: k, value: x, .. }, Config { key: l, value: y, .. }) => k == l && x != y,
-        (WafRule { rule: r, mode: x, .. }, WafRule { rule: s, mode: y, .. }) => r == s && x != y,
+        (
+            FeatureFlag {
+                flag: f,
+                enabled: x,
+                ..
+            },
+            FeatureFlag {
+                flag: g,
+                enabled: y,
+                ..
+            },
+        ) => f == g && x != y,
+        (
+            Config {
+                key: k, value: x, ..
+            },
+            Config {
+                key: l, value: y, ..
+            },
+        ) => k == l && x != y,
+        (
+            WafRule {
+                rule: r, mode: x, ..
+            },
+            WafRule {
+                rule: s, mode: y, ..
+            },
+        ) => r == s && x != y,
         (RateLimit { max_rps: x, .. }, RateLimit { max_rps: y, .. }) => x != y,
-        (Reroute { to: t, share: x, .. }, Reroute { to: u, share: y, .. }) => t == u && x != y,
+        (
+            Reroute {
+                to: t, share: x, ..
+            },
+            Reroute {
+                to: u, share: y, ..
+            },
+        ) => t == u && x != y,
         _ => false,
     }
 }

@@ -8,7 +8,7 @@
 //! gets a binary `y` per service.
 
 use super::problem::{Body, Problem};
-use super::solve::{SolveStatus, SolverConfig, Solved};
+use super::solve::{SolveStatus, Solved, SolverConfig};
 use good_lp::{variable, Expression, ProblemVariables, SolverModel, Variable};
 use std::time::{Duration, Instant};
 
@@ -18,7 +18,9 @@ pub(crate) fn solve(
     cfg: &SolverConfig,
     budget_left: &mut Duration,
 ) -> Result<Solved, String> {
-    let floor_score = p.score(floor).ok_or("greedy floor breaks a hard constraint")?;
+    let floor_score = p
+        .score(floor)
+        .ok_or("greedy floor breaks a hard constraint")?;
     let mut best = floor.to_vec();
     let mut fixed: Vec<f64> = Vec::new();
     let mut status = SolveStatus::Optimal;
@@ -44,7 +46,9 @@ pub(crate) fn solve(
                 };
             }
         }
-        let score = p.score(&best).ok_or("solver returned a selection breaking a hard constraint")?;
+        let score = p
+            .score(&best)
+            .ok_or("solver returned a selection breaking a hard constraint")?;
         fixed.push(score[level]);
     }
     Ok(Solved { x: best, status })
@@ -81,7 +85,9 @@ fn solve_level(
     time_left: Duration,
 ) -> Result<LevelOutcome, String> {
     let mut vars = ProblemVariables::new();
-    let xs: Vec<Variable> = (0..p.len()).map(|_| vars.add(variable().binary())).collect();
+    let xs: Vec<Variable> = (0..p.len())
+        .map(|_| vars.add(variable().binary()))
+        .collect();
     let zs: Vec<(usize, Variable)> = p
         .constraints
         .iter()
@@ -117,7 +123,11 @@ fn solve_level(
             }
         }
         if c.soft_level.is_some() {
-            let z = zs.iter().find(|(i, _)| *i == ci).map(|(_, z)| *z).expect("soft has z");
+            let z = zs
+                .iter()
+                .find(|(i, _)| *i == ci)
+                .map(|(_, z)| *z)
+                .expect("soft has z");
             let big_m = (c.max_lhs() - c.rhs).max(1.0);
             lhs -= big_m * z;
         }
@@ -158,6 +168,10 @@ fn solve_level(
     Ok(LevelOutcome {
         x: p.score(&x).is_some().then_some(x),
         stopped,
-        gap: if stopped.is_some() { solution.gap() } else { None },
+        gap: if stopped.is_some() {
+            solution.gap()
+        } else {
+            None
+        },
     })
 }

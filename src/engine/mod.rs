@@ -70,12 +70,22 @@ pub struct WindowOutcome {
 }
 
 /// Decides a window: one decision per submission, in order.
-pub fn decide(ctx: &Context, subs: &[Submission], ledger: &Ledger, cfg: &SolverConfig) -> Vec<Decision> {
+pub fn decide(
+    ctx: &Context,
+    subs: &[Submission],
+    ledger: &Ledger,
+    cfg: &SolverConfig,
+) -> Vec<Decision> {
     decide_window(ctx, subs, ledger, cfg).decisions
 }
 
 /// [`decide`], also reporting the components the window split into.
-pub fn decide_window(ctx: &Context, subs: &[Submission], ledger: &Ledger, cfg: &SolverConfig) -> WindowOutcome {
+pub fn decide_window(
+    ctx: &Context,
+    subs: &[Submission],
+    ledger: &Ledger,
+    cfg: &SolverConfig,
+) -> WindowOutcome {
     let mut out: Vec<Option<Decision>> = vec![None; subs.len()];
     let mut first: HashMap<(&str, &str), usize> = HashMap::new();
     let mut copies = Vec::new();
@@ -98,13 +108,15 @@ pub fn decide_window(ctx: &Context, subs: &[Submission], ledger: &Ledger, cfg: &
         }
         first.insert((p.agent.as_str(), p.id.as_str()), i);
         match gate::check(ctx, p) {
-            Err(d) => out[i] = Some(d),
+            Err(d) => out[i] = Some(*d),
             Ok(s) => gated.push((i, p, s)),
         }
     }
     let mut components = Vec::new();
     if !gated.is_empty() {
-        let intent = ctx.intent.expect("gate lets nothing through without an intent");
+        let intent = ctx
+            .intent
+            .expect("gate lets nothing through without an intent");
         let w = window::build(ctx, intent, gated, cfg);
         for (i, d) in verdict::decisions(&w) {
             out[i] = Some(d);
@@ -134,7 +146,12 @@ pub fn decide_window(ctx: &Context, subs: &[Submission], ledger: &Ledger, cfg: &
 }
 
 /// A decision with the fields every verdict shares filled in.
-pub(crate) fn blank_decision(ctx: &Context, proposal_id: String, agent: String, verdict: Verdict) -> Decision {
+pub(crate) fn blank_decision(
+    ctx: &Context,
+    proposal_id: String,
+    agent: String,
+    verdict: Verdict,
+) -> Decision {
     Decision {
         v: crate::contract::VERSION,
         proposal_id,

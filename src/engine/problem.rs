@@ -130,7 +130,12 @@ impl Problem {
             return None;
         }
         let mut s: Vec<f64> = (0..self.levels)
-            .map(|k| (0..self.len()).filter(|&v| x[v]).map(|v| self.values[v][k]).sum())
+            .map(|k| {
+                (0..self.len())
+                    .filter(|&v| x[v])
+                    .map(|v| self.values[v][k])
+                    .sum()
+            })
             .collect();
         for c in &self.constraints {
             if let Some(k) = c.soft_level {

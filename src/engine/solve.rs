@@ -93,7 +93,9 @@ pub(crate) fn enumerate(p: &Problem) -> Vec<bool> {
     let n = p.len();
     assert!(n < 31, "enumeration is for small components");
     let mut best_x = vec![false; n];
-    let mut best = p.score(&best_x).expect("selecting nothing breaks no constraint");
+    let mut best = p
+        .score(&best_x)
+        .expect("selecting nothing breaks no constraint");
     let mut x = vec![false; n];
     for mask in 1u32..(1u32 << n) {
         for (v, slot) in x.iter_mut().enumerate() {

@@ -8,12 +8,12 @@
 //! a shared limit used by others now means deferred, a risk too large on its own means a human
 //! decides, anything else means rejected.
 
+use super::blank_decision;
 use super::effect::as_expected;
 use super::explain::{action_phrase, paragraph};
 use super::problem::{deciding_level, Guard, Problem};
 use super::solve::SolveStatus;
 use super::window::{Cand, Window};
-use super::blank_decision;
 use crate::contract::{BlastRadius, Decision, Estimate, Reason, Verdict};
 use crate::intent::{Objective, Zone};
 
@@ -39,7 +39,14 @@ pub(crate) fn decisions(w: &Window) -> Vec<(usize, Decision)> {
             if let Some(r) = &solver_note {
                 reasons.push(r.clone());
             }
-            let mut d = decision(w, primary, verdict, reasons, &because, counterfactual.as_deref());
+            let mut d = decision(
+                w,
+                primary,
+                verdict,
+                reasons,
+                &because,
+                counterfactual.as_deref(),
+            );
             d.recommendation = recommendation;
             out.push((primary.sub, d));
             for &c in &group[1..] {
@@ -47,12 +54,29 @@ pub(crate) fn decisions(w: &Window) -> Vec<(usize, Decision)> {
                 let (v, because) = if solved.x[l] {
                     (
                         Verdict::Merged,
-                        format!("The same change is already answered by {}, which {}", primary.p.key(), if verdict == Verdict::Approved { "was approved: do not execute this one" } else { "went to a human" }),
+                        format!(
+                            "The same change is already answered by {}, which {}",
+                            primary.p.key(),
+                            if verdict == Verdict::Approved {
+                                "was approved: do not execute this one"
+                            } else {
+                                "went to a human"
+                            }
+                        ),
                     )
                 } else {
-                    (verdict, format!("It is the same change as {} and shares its verdict: {because}", primary.p.key()))
+                    (
+                        verdict,
+                        format!(
+                            "It is the same change as {} and shares its verdict: {because}",
+                            primary.p.key()
+                        ),
+                    )
                 };
-                let mut reasons = vec![Reason::new("merged").by(&primary.p.key()).detail(format!("same change as {}", action_phrase(&primary.p.action)))];
+                let mut reasons = vec![Reason::new("merged").by(&primary.p.key()).detail(format!(
+                    "same change as {}",
+                    action_phrase(&primary.p.action)
+                ))];
                 if let Some(r) = &solver_note {
                     reasons.push(r.clone());
                 }
@@ -107,11 +131,13 @@ fn selected(w: &Window, problem: &Problem, x: &[bool], l: usize, c: &Cand) -> Pa
         .collect();
     reasons.insert(
         0,
-        Reason::new("within_intent").clause(clause_of(gained)).detail(if checked.is_empty() {
-            "breaks no constraint of the intent".to_string()
-        } else {
-            checked.join("; ")
-        }),
+        Reason::new("within_intent")
+            .clause(clause_of(gained))
+            .detail(if checked.is_empty() {
+                "breaks no constraint of the intent".to_string()
+            } else {
+                checked.join("; ")
+            }),
     );
     let tier = &w.ctx.graph.service(c.service).tier;
     let domain = c.p.domain.as_str();
@@ -119,7 +145,13 @@ fn selected(w: &Window, problem: &Problem, x: &[bool], l: usize, c: &Cand) -> Pa
     let escalate = |code: &str, clause: String, why: String| -> Parts {
         let mut rs = vec![Reason::new(code).clause(clause)];
         rs.extend(reasons.clone());
-        (Verdict::Escalated, rs, why, None, Some("approve".to_string()))
+        (
+            Verdict::Escalated,
+            rs,
+            why,
+            None,
+            Some("approve".to_string()),
+        )
     };
     match zone {
         Zone::Recommend | Zone::Approve | Zone::Observe => {
@@ -198,8 +230,15 @@ fn left_out(w: &Window, members: &[usize], problem: &Problem, x: &[bool], l: usi
             .map(|o| intent.priority_clause(*o))
             .unwrap_or_else(|| "equal value: the earlier proposal was kept".to_string());
         let rival = w.primary(members[v]);
-        reasons.insert(0, Reason::new("outranked").by(&rival.p.key()).clause(clause));
-        effects.push(format!("it contradicts {} ({}), which was kept", rival.p.key(), action_phrase(&rival.p.action)));
+        reasons.insert(
+            0,
+            Reason::new("outranked").by(&rival.p.key()).clause(clause),
+        );
+        effects.push(format!(
+            "it contradicts {} ({}), which was kept",
+            rival.p.key(),
+            action_phrase(&rival.p.action)
+        ));
     }
     let cf = (!effects.is_empty()).then(|| effects.join("; "));
     let alone_too_big = guards.contains(&Guard::Blast) && {
@@ -219,7 +258,13 @@ fn left_out(w: &Window, members: &[usize], problem: &Problem, x: &[bool], l: usi
             .all(|g| matches!(g, Guard::Blast | Guard::Concurrency { .. }));
     if alone_too_big {
         let because = "Its blast radius alone exceeds the intent's limit: only a human may accept that risk, and the arbiter recommends denying it".to_string();
-        return (Verdict::Escalated, reasons, because, cf, Some("deny".to_string()));
+        return (
+            Verdict::Escalated,
+            reasons,
+            because,
+            cf,
+            Some("deny".to_string()),
+        );
     }
     if only_shared_limits {
         let because = "A shared limit is used up by changes in flight or kept in this window; send it again once they complete".to_string();
@@ -233,20 +278,41 @@ fn left_out(w: &Window, members: &[usize], problem: &Problem, x: &[bool], l: usi
         };
         let objective = level.and_then(|k| intent.priorities.get(k)).copied();
         let clause = objective.map_or("the intent".to_string(), |o| intent.priority_clause(o));
-        reasons.push(Reason::new("not_beneficial").clause(clause.clone()).detail(match objective {
-            Some(o) => format!("it would cost more {} than it gains", o.as_str()),
-            None => "it gains nothing the intent values".to_string(),
-        }));
-        let because = format!("It would cost {} without serving anything ranked higher ({clause})", objective.map_or("more", |o| o.as_str()));
-        return (Verdict::Rejected, reasons, because, Some(match objective {
-            Some(Objective::Cost) => "spend would rise for no gain the intent ranks higher".to_string(),
-            Some(Objective::Latency) => "latency would rise for no gain the intent ranks higher".to_string(),
-            _ => "the intent's objectives would be served worse".to_string(),
-        }), None);
+        reasons.push(Reason::new("not_beneficial").clause(clause.clone()).detail(
+            match objective {
+                Some(o) => format!("it would cost more {} than it gains", o.as_str()),
+                None => "it gains nothing the intent values".to_string(),
+            },
+        ));
+        let because = format!(
+            "It would cost {} without serving anything ranked higher ({clause})",
+            objective.map_or("more", |o| o.as_str())
+        );
+        return (
+            Verdict::Rejected,
+            reasons,
+            because,
+            Some(match objective {
+                Some(Objective::Cost) => {
+                    "spend would rise for no gain the intent ranks higher".to_string()
+                }
+                Some(Objective::Latency) => {
+                    "latency would rise for no gain the intent ranks higher".to_string()
+                }
+                _ => "the intent's objectives would be served worse".to_string(),
+            }),
+            None,
+        );
     }
     let because = match reasons.first() {
-        Some(r) if r.code == "outranked" => format!("A contradicting proposal served the intent better ({})", r.intent_clause.clone().unwrap_or_default()),
-        Some(r) => format!("It would break the intent's {} limit", r.code.replace('_', " ")),
+        Some(r) if r.code == "outranked" => format!(
+            "A contradicting proposal served the intent better ({})",
+            r.intent_clause.clone().unwrap_or_default()
+        ),
+        Some(r) => format!(
+            "It would break the intent's {} limit",
+            r.code.replace('_', " ")
+        ),
         None => unreachable!("reasons checked non-empty"),
     };
     (Verdict::Rejected, reasons, because, cf, None)
@@ -261,14 +327,21 @@ fn guard_reason(w: &Window, guard: &Guard, lhs: f64) -> (Reason, String) {
             let cap = w.caps[service];
             let after = cap.now - lhs;
             let name = &g.service(*service).name;
-            let text = format!(
+            let text =
+                format!(
                 "capacity of {name} {after:.0} rps {} forecast {:.0} rps x {} headroom = {:.0} rps",
                 if after + 1e-9 < cap.required { "<" } else { ">=" },
                 cap.forecast,
                 intent.headroom,
                 cap.required
             );
-            (Reason::new("capacity_floor").service(name).numbers(after, cap.required).detail(text.clone()), text)
+            (
+                Reason::new("capacity_floor")
+                    .service(name)
+                    .numbers(after, cap.required)
+                    .detail(text.clone()),
+                text,
+            )
         }
         Guard::Slo { slo } => {
             let info = &w.slos[*slo];
@@ -281,7 +354,11 @@ fn guard_reason(w: &Window, guard: &Guard, lhs: f64) -> (Reason, String) {
                 info.p99_now
             );
             (
-                Reason::new("slo_headroom").service(name).numbers(value, info.target_ms).detail(text.clone()).field(&format!("slo[{}]", info.index)),
+                Reason::new("slo_headroom")
+                    .service(name)
+                    .numbers(value, info.target_ms)
+                    .detail(text.clone())
+                    .field(&format!("slo[{}]", info.index)),
                 text,
             )
         }
@@ -289,22 +366,49 @@ fn guard_reason(w: &Window, guard: &Guard, lhs: f64) -> (Reason, String) {
             let limit = intent.max_cost_per_hour.unwrap_or(f64::INFINITY);
             let value = w.spend + lhs;
             let text = format!("spend {value:.2}/h against a budget of {limit:.2}/h");
-            (Reason::new("budget").numbers(value, limit).clause("budget.max_cost_per_hour").detail(text.clone()), text)
+            (
+                Reason::new("budget")
+                    .numbers(value, limit)
+                    .clause("budget.max_cost_per_hour")
+                    .detail(text.clone()),
+                text,
+            )
         }
         Guard::Blast => {
             let limit = intent.blast.max_entry_traffic_share;
             let value = w.blast_used + lhs;
-            let text = format!("disruptive changes would touch {:.0}% of entry traffic, limit {:.0}%", value * 100.0, limit * 100.0);
-            (Reason::new("blast_radius").numbers(value, limit).clause("blast_radius.max_entry_traffic_share").detail(text.clone()), text)
+            let text = format!(
+                "disruptive changes would touch {:.0}% of entry traffic, limit {:.0}%",
+                value * 100.0,
+                limit * 100.0
+            );
+            (
+                Reason::new("blast_radius")
+                    .numbers(value, limit)
+                    .clause("blast_radius.max_entry_traffic_share")
+                    .detail(text.clone()),
+                text,
+            )
         }
         Guard::Concurrency { service } => {
             let busy = w.in_flight_changes.get(service).copied().unwrap_or(0);
             let limit = intent.blast.max_changes_per_service as f64;
             let value = busy as f64 + lhs;
             let name = &g.service(*service).name;
-            let code = if busy > 0 { "change_in_flight" } else { "concurrency_limit" };
+            let code = if busy > 0 {
+                "change_in_flight"
+            } else {
+                "concurrency_limit"
+            };
             let text = format!("{name} would have {value:.0} changes at once, limit {limit:.0} ({busy} already in flight)");
-            (Reason::new(code).service(name).numbers(value, limit).clause("blast_radius.max_changes_per_service").detail(text.clone()), text)
+            (
+                Reason::new(code)
+                    .service(name)
+                    .numbers(value, limit)
+                    .clause("blast_radius.max_changes_per_service")
+                    .detail(text.clone()),
+                text,
+            )
         }
         Guard::Conflict => (Reason::new("conflict"), "contradicting changes".to_string()),
     }
@@ -319,20 +423,37 @@ fn solver_reason(status: &SolveStatus) -> Option<Reason> {
             r.value = gap.map(crate::contract::round3);
             Some(r)
         }
-        SolveStatus::Fallback { error } => Some(Reason::new("solver_fallback").detail(format!("solver failed ({error}); a greedy selection was used"))),
+        SolveStatus::Fallback { error } => Some(Reason::new("solver_fallback").detail(format!(
+            "solver failed ({error}); a greedy selection was used"
+        ))),
     }
 }
 
-fn decision(w: &Window, c: &Cand, verdict: Verdict, reasons: Vec<Reason>, because: &str, cf: Option<&str>) -> Decision {
+fn decision(
+    w: &Window,
+    c: &Cand,
+    verdict: Verdict,
+    reasons: Vec<Reason>,
+    because: &str,
+    cf: Option<&str>,
+) -> Decision {
     let g = w.ctx.graph;
     let mut d = blank_decision(w.ctx, c.p.id.clone(), c.p.agent.clone(), verdict);
     d.reasons = reasons;
     d.explanation = paragraph(verdict, c.p, because, cf, Some(w.intent));
     d.blast_radius = Some(BlastRadius {
-        services: g.upstream(c.service).into_iter().map(|s| g.service(s).name.clone()).collect(),
+        services: g
+            .upstream(c.service)
+            .into_iter()
+            .map(|s| g.service(s).name.clone())
+            .collect(),
         entry_traffic_share: crate::contract::round3(g.traffic_share(c.service)),
     });
-    let risk = if c.effect.disruptive { g.traffic_share(c.service) } else { 0.0 };
+    let risk = if c.effect.disruptive {
+        g.traffic_share(c.service)
+    } else {
+        0.0
+    };
     d.estimate = Some(Estimate {
         arbiter: as_expected(&c.effect, risk),
         agent: c.p.expected.clone(),

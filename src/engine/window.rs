@@ -1,9 +1,9 @@
 //! One decision window: from gated proposals to the optimisation problem and its solution.
 
-use super::effect::{estimate, Capacity, Effect};
+use super::effect::{estimate, Basis, Capacity, Effect};
 use super::merge::{contradicts, group};
 use super::problem::{components, Body, Constraint, Guard, Problem};
-use super::solve::{solve, SolverConfig, Solved};
+use super::solve::{solve, Solved, SolverConfig};
 use super::verdict::needs_human;
 use super::Context;
 use crate::contract::Proposal;
@@ -68,7 +68,12 @@ pub(crate) fn build<'c, 'a, 'p>(
         let Some(s) = ctx.graph.index_of(f.action.service()) else {
             continue;
         };
-        let e = estimate(ctx, &f.action, 1.0, &Default::default(), s, headroom, 0.0, spend_now, 0.0);
+        let basis = Basis {
+            headroom,
+            spend: spend_now,
+            ..Basis::default()
+        };
+        let e = estimate(ctx, &f.action, 1.0, &Default::default(), s, basis);
         for (t, c) in &e.cap {
             *in_flight_cap.entry(*t).or_default() += c;
         }
@@ -98,17 +103,13 @@ pub(crate) fn build<'c, 'a, 'p>(
         .into_iter()
         .map(|(sub, p, service)| {
             let cap_extra = in_flight_cap.get(&service).copied().unwrap_or(0.0);
-            let effect = estimate(
-                ctx,
-                &p.action,
-                p.confidence,
-                &p.expected,
-                service,
+            let basis = Basis {
                 headroom,
-                cap_extra,
+                in_flight_cap: cap_extra,
                 spend,
-                slo_excess[service],
-            );
+                slo_excess_ms: slo_excess[service],
+            };
+            let effect = estimate(ctx, &p.action, p.confidence, &p.expected, service, basis);
             Cand {
                 sub,
                 p,
@@ -141,7 +142,10 @@ pub(crate) fn build<'c, 'a, 'p>(
                 .priorities
                 .iter()
                 .map(|o| {
-                    let i = Objective::DEFAULT_ORDER.iter().position(|x| x == o).unwrap_or(0);
+                    let i = Objective::DEFAULT_ORDER
+                        .iter()
+                        .position(|x| x == o)
+                        .unwrap_or(0);
                     e.value[i]
                 })
                 .collect();
@@ -230,7 +234,11 @@ pub(crate) fn build<'c, 'a, 'p>(
         let sets = hurt
             .into_iter()
             .map(|(s, gs)| {
-                let w = if disrupted.contains(&s) { 0.0 } else { ctx.graph.traffic_share(s) };
+                let w = if disrupted.contains(&s) {
+                    0.0
+                } else {
+                    ctx.graph.traffic_share(s)
+                };
                 (w, gs)
             })
             .collect();

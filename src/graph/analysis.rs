@@ -21,9 +21,9 @@ pub(super) fn visits(graph: &DiGraph<(), f64>, entries: &[usize]) -> (Vec<Vec<f6
     // tarjan_scc yields components in reverse topological order.
     let mut sccs = tarjan_scc(graph);
     sccs.reverse();
-    let has_cycle = sccs.iter().any(|c| {
-        c.len() > 1 || graph.contains_edge(c[0], c[0])
-    });
+    let has_cycle = sccs
+        .iter()
+        .any(|c| c.len() > 1 || graph.contains_edge(c[0], c[0]));
     let per_entry = entries
         .iter()
         .map(|&e| {
@@ -150,11 +150,19 @@ mod tests {
     fn visits_follow_call_ratios_through_fan_in() {
         // a calls b twice per request and c once; b calls c once per call.
         let g = ServiceGraph::from_parts(
-            &[link("a", "b", 200.0), link("a", "c", 100.0), link("b", "c", 200.0)],
+            &[
+                link("a", "b", 200.0),
+                link("a", "c", 100.0),
+                link("b", "c", 200.0),
+            ],
             &toml::from_str::<Overlay>("[services.a]\nsample_requests = 100").unwrap(),
         )
         .unwrap();
-        let (a, b, c) = (g.index_of("a").unwrap(), g.index_of("b").unwrap(), g.index_of("c").unwrap());
+        let (a, b, c) = (
+            g.index_of("a").unwrap(),
+            g.index_of("b").unwrap(),
+            g.index_of("c").unwrap(),
+        );
         assert_eq!(g.entries(), &[a]);
         assert!((g.visits(0, b) - 2.0).abs() < 1e-9);
         assert!((g.visits(0, c) - 3.0).abs() < 1e-9);
@@ -166,7 +174,11 @@ mod tests {
     fn cycles_converge_and_are_reported() {
         // a -> b -> c -> b: c calls back into b for half of its calls.
         let g = ServiceGraph::from_parts(
-            &[link("a", "b", 100.0), link("b", "c", 150.0), link("c", "b", 50.0)],
+            &[
+                link("a", "b", 100.0),
+                link("b", "c", 150.0),
+                link("c", "b", 50.0),
+            ],
             &Overlay::default(),
         )
         .unwrap();
@@ -184,12 +196,26 @@ mod tests {
     #[test]
     fn upstream_is_the_blast_radius() {
         let g = ServiceGraph::from_parts(
-            &[link("fe", "co", 10.0), link("co", "pay", 10.0), link("fe", "ads", 10.0)],
+            &[
+                link("fe", "co", 10.0),
+                link("co", "pay", 10.0),
+                link("fe", "ads", 10.0),
+            ],
             &Overlay::default(),
         )
         .unwrap();
-        let names = |v: Vec<usize>| v.into_iter().map(|i| g.service(i).name.clone()).collect::<Vec<_>>();
-        assert_eq!(names(g.upstream(g.index_of("pay").unwrap())), ["co", "fe", "pay"]);
-        assert_eq!(names(g.downstream(g.index_of("co").unwrap())), ["co", "pay"]);
+        let names = |v: Vec<usize>| {
+            v.into_iter()
+                .map(|i| g.service(i).name.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            names(g.upstream(g.index_of("pay").unwrap())),
+            ["co", "fe", "pay"]
+        );
+        assert_eq!(
+            names(g.downstream(g.index_of("co").unwrap())),
+            ["co", "pay"]
+        );
     }
 }

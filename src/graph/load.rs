@@ -162,7 +162,9 @@ impl ServiceGraph {
         // Duplicate links add up; a self-call is kept (it is a cycle of length one).
         let mut counts: BTreeMap<(usize, usize), f64> = BTreeMap::new();
         for l in links {
-            *counts.entry((index[&l.parent], index[&l.child])).or_default() += l.call_count;
+            *counts
+                .entry((index[&l.parent], index[&l.child]))
+                .or_default() += l.call_count;
         }
         let n = names.len();
         let mut incoming = vec![0.0; n];
@@ -339,7 +341,11 @@ fn resolve(
     })
 }
 
-fn version_hash(names: &[&str], counts: &BTreeMap<(usize, usize), f64>, services: &[Service]) -> String {
+fn version_hash(
+    names: &[&str],
+    counts: &BTreeMap<(usize, usize), f64>,
+    services: &[Service],
+) -> String {
     let mut canon = String::new();
     for ((p, c), n) in counts {
         canon.push_str(&format!("L {} {} {}\n", names[*p], names[*c], n));

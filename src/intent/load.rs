@@ -140,7 +140,11 @@ impl Checker<'_> {
             toml::Value::Datetime(d) => d.to_string(),
             toml::Value::String(s) => s.clone(),
             other => {
-                self.err(v.span(), field, format!("expected a date-time, found {}", other.type_str()));
+                self.err(
+                    v.span(),
+                    field,
+                    format!("expected a date-time, found {}", other.type_str()),
+                );
                 return None;
             }
         };
@@ -165,7 +169,12 @@ impl Checker<'_> {
         x
     }
 
-    fn window(&mut self, s: &Spanned<toml::Value>, e: &Spanned<toml::Value>, prefix: &str) -> Option<(Timestamp, Timestamp)> {
+    fn window(
+        &mut self,
+        s: &Spanned<toml::Value>,
+        e: &Spanned<toml::Value>,
+        prefix: &str,
+    ) -> Option<(Timestamp, Timestamp)> {
         let start = self.time(s, &format!("{prefix}start"));
         let end = self.time(e, &format!("{prefix}end"));
         match (start, end) {
@@ -198,19 +207,27 @@ pub fn parse_intent(file: &str, text: &str) -> Result<Intent, Vec<IntentError>> 
     if name.is_empty() || name.len() > 128 {
         c.err(raw.name.span(), "name", "must be 1..=128 characters");
     }
-    let window = raw.window.as_ref().and_then(|w| c.window(&w.start, &w.end, "window."));
+    let window = raw
+        .window
+        .as_ref()
+        .and_then(|w| c.window(&w.start, &w.end, "window."));
 
     let mut priorities = Vec::new();
     for (i, p) in raw.priorities.iter().enumerate() {
         match Objective::parse(p.get_ref()) {
-            Some(o) if priorities.contains(&o) => {
-                c.err(p.span(), &format!("priorities[{i}]"), format!("`{}` is listed twice", p.get_ref()))
-            }
+            Some(o) if priorities.contains(&o) => c.err(
+                p.span(),
+                &format!("priorities[{i}]"),
+                format!("`{}` is listed twice", p.get_ref()),
+            ),
             Some(o) => priorities.push(o),
             None => c.err(
                 p.span(),
                 &format!("priorities[{i}]"),
-                format!("unknown objective `{}`; expected one of availability, latency, security, cost", p.get_ref()),
+                format!(
+                    "unknown objective `{}`; expected one of availability, latency, security, cost",
+                    p.get_ref()
+                ),
             ),
         }
     }
@@ -224,7 +241,12 @@ pub fn parse_intent(file: &str, text: &str) -> Result<Intent, Vec<IntentError>> 
     let headroom = match &raw.capacity {
         Some(cap) => {
             let h = *cap.headroom.get_ref();
-            c.number(&cap.headroom, "capacity.headroom", (1.0..=10.0).contains(&h), "within [1, 10]")
+            c.number(
+                &cap.headroom,
+                "capacity.headroom",
+                (1.0..=10.0).contains(&h),
+                "within [1, 10]",
+            )
         }
         None => DEFAULT_HEADROOM,
     };
@@ -232,9 +254,18 @@ pub fn parse_intent(file: &str, text: &str) -> Result<Intent, Vec<IntentError>> 
     let mut slos = Vec::new();
     for (i, s) in raw.slo.iter().enumerate() {
         let ms = *s.p99_latency_ms.get_ref();
-        let ms = c.number(&s.p99_latency_ms, &format!("slo[{i}].p99_latency_ms"), ms > 0.0 && ms <= 3.6e6, "> 0 ms");
+        let ms = c.number(
+            &s.p99_latency_ms,
+            &format!("slo[{i}].p99_latency_ms"),
+            ms > 0.0 && ms <= 3.6e6,
+            "> 0 ms",
+        );
         if !crate::contract::is_service_name_pub(s.service.get_ref()) {
-            c.err(s.service.span(), &format!("slo[{i}].service"), "not a service name");
+            c.err(
+                s.service.span(),
+                &format!("slo[{i}].service"),
+                "not a service name",
+            );
         }
         slos.push(Slo {
             service: s.service.get_ref().clone(),
@@ -244,7 +275,12 @@ pub fn parse_intent(file: &str, text: &str) -> Result<Intent, Vec<IntentError>> 
 
     let max_cost_per_hour = raw.budget.as_ref().map(|b| {
         let v = *b.max_cost_per_hour.get_ref();
-        c.number(&b.max_cost_per_hour, "budget.max_cost_per_hour", v >= 0.0, ">= 0")
+        c.number(
+            &b.max_cost_per_hour,
+            "budget.max_cost_per_hour",
+            v >= 0.0,
+            ">= 0",
+        )
     });
 
     let mut blast = BlastLimits {
@@ -254,13 +290,21 @@ pub fn parse_intent(file: &str, text: &str) -> Result<Intent, Vec<IntentError>> 
     if let Some(b) = &raw.blast_radius {
         if let Some(s) = &b.max_entry_traffic_share {
             let v = *s.get_ref();
-            blast.max_entry_traffic_share =
-                c.number(s, "blast_radius.max_entry_traffic_share", (0.0..=1.0).contains(&v), "within [0, 1]");
+            blast.max_entry_traffic_share = c.number(
+                s,
+                "blast_radius.max_entry_traffic_share",
+                (0.0..=1.0).contains(&v),
+                "within [0, 1]",
+            );
         }
         if let Some(m) = &b.max_changes_per_service {
             let v = *m.get_ref();
             if !(1..=1000).contains(&v) {
-                c.err(m.span(), "blast_radius.max_changes_per_service", format!("must be within 1..=1000, got {v}"));
+                c.err(
+                    m.span(),
+                    "blast_radius.max_changes_per_service",
+                    format!("must be within 1..=1000, got {v}"),
+                );
             }
             blast.max_changes_per_service = v.clamp(1, 1000) as u32;
         }
@@ -269,7 +313,12 @@ pub fn parse_intent(file: &str, text: &str) -> Result<Intent, Vec<IntentError>> 
     let autonomous_min_confidence = match &raw.confidence {
         Some(conf) => {
             let v = *conf.autonomous_min.get_ref();
-            c.number(&conf.autonomous_min, "confidence.autonomous_min", (0.0..=1.0).contains(&v), "within [0, 1]")
+            c.number(
+                &conf.autonomous_min,
+                "confidence.autonomous_min",
+                (0.0..=1.0).contains(&v),
+                "within [0, 1]",
+            )
         }
         None => 0.8,
     };
@@ -281,12 +330,20 @@ pub fn parse_intent(file: &str, text: &str) -> Result<Intent, Vec<IntentError>> 
         if key == "default" {
             match value.get_ref().as_str().and_then(Zone::parse) {
                 Some(z) => autonomy_default = z,
-                None => c.err(span, "autonomy.default", "expected one of observe, recommend, approve, autonomous"),
+                None => c.err(
+                    span,
+                    "autonomy.default",
+                    "expected one of observe, recommend, approve, autonomous",
+                ),
             }
             continue;
         }
         let Some(domain) = Domain::parse(key) else {
-            c.err(span, &format!("autonomy.{key}"), "unknown domain; expected cost, security, resilience or application (or `default`)");
+            c.err(
+                span,
+                &format!("autonomy.{key}"),
+                "unknown domain; expected cost, security, resilience or application (or `default`)",
+            );
             continue;
         };
         let Some(table) = value.get_ref().as_table() else {
@@ -299,7 +356,14 @@ pub fn parse_intent(file: &str, text: &str) -> Result<Intent, Vec<IntentError>> 
                 Some(zone) => {
                     zones.insert(tier.clone(), zone);
                 }
-                None => c.err(span.clone(), &format!("autonomy.{key}.{tier}"), format!("`{}` is not a zone; expected observe, recommend, approve or autonomous", z.as_str().unwrap_or("(not a string)"))),
+                None => c.err(
+                    span.clone(),
+                    &format!("autonomy.{key}.{tier}"),
+                    format!(
+                        "`{}` is not a zone; expected observe, recommend, approve or autonomous",
+                        z.as_str().unwrap_or("(not a string)")
+                    ),
+                ),
             }
         }
     }
@@ -313,7 +377,11 @@ pub fn parse_intent(file: &str, text: &str) -> Result<Intent, Vec<IntentError>> 
                 .filter_map(|k| {
                     let kind = ActionKind::parse(k.get_ref());
                     if kind.is_none() {
-                        c.err(k.span(), &format!("{prefix}kinds"), format!("unknown action kind `{}`", k.get_ref()));
+                        c.err(
+                            k.span(),
+                            &format!("{prefix}kinds"),
+                            format!("unknown action kind `{}`", k.get_ref()),
+                        );
                     }
                     kind
                 })
@@ -345,7 +413,11 @@ pub fn parse_intent(file: &str, text: &str) -> Result<Intent, Vec<IntentError>> 
         if let Some(t) = &e.timeout_s {
             let v = *t.get_ref();
             if !(1..=7 * 24 * 3600).contains(&v) {
-                c.err(t.span(), "escalation.timeout_s", format!("must be within 1..=604800 seconds, got {v}"));
+                c.err(
+                    t.span(),
+                    "escalation.timeout_s",
+                    format!("must be within 1..=604800 seconds, got {v}"),
+                );
             }
             escalation.timeout_s = v.clamp(1, 7 * 24 * 3600) as u64;
         }
@@ -454,7 +526,10 @@ pub fn load_dir(dir: &Path) -> Result<LoadedDir, Vec<IntentError>> {
                 errors.push(IntentError {
                     at: at(b.file.clone()),
                     field: "window".into(),
-                    message: format!("has the same active window as {}; make one more specific", a.file),
+                    message: format!(
+                        "has the same active window as {}; make one more specific",
+                        a.file
+                    ),
                 });
             }
         }

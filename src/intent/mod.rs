@@ -12,8 +12,6 @@ mod roles;
 mod select;
 
 pub use load::{load_dir, parse_intent, IntentError, LoadedDir};
-pub use model::{
-    BlastLimits, Escalation, Freeze, Intent, Objective, Slo, Zone, DEFAULT_HEADROOM,
-};
+pub use model::{BlastLimits, Escalation, Freeze, Intent, Objective, Slo, Zone, DEFAULT_HEADROOM};
 pub use roles::{parse_roles, Role, Roles};
 pub use select::IntentSet;

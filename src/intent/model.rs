@@ -35,7 +35,9 @@ impl Objective {
     }
 
     pub fn parse(text: &str) -> Option<Objective> {
-        Objective::DEFAULT_ORDER.into_iter().find(|o| o.as_str() == text)
+        Objective::DEFAULT_ORDER
+            .into_iter()
+            .find(|o| o.as_str() == text)
     }
 }
 
@@ -63,9 +65,14 @@ impl Zone {
     }
 
     pub fn parse(text: &str) -> Option<Zone> {
-        [Zone::Observe, Zone::Recommend, Zone::Approve, Zone::Autonomous]
-            .into_iter()
-            .find(|z| z.as_str() == text)
+        [
+            Zone::Observe,
+            Zone::Recommend,
+            Zone::Approve,
+            Zone::Autonomous,
+        ]
+        .into_iter()
+        .find(|z| z.as_str() == text)
     }
 }
 
@@ -99,7 +106,10 @@ impl Freeze {
         self.start <= at
             && at < self.end
             && self.kinds.as_ref().is_none_or(|k| k.contains(&kind))
-            && self.services.as_ref().is_none_or(|s| s.iter().any(|x| x == service))
+            && self
+                .services
+                .as_ref()
+                .is_none_or(|s| s.iter().any(|x| x == service))
     }
 }
 

@@ -1,0 +1,124 @@
+//! The `arbiter` binary as a user runs it.
+
+mod common;
+
+use common::repo;
+use std::process::{Command, Output};
+
+fn arbiter(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_arbiter"))
+        .args(args)
+        .current_dir(repo(""))
+        .output()
+        .expect("the binary runs")
+}
+
+const EXAMPLE: [&str; 11] = [
+    "decide",
+    "--graph",
+    "scenarios/online-boutique/graph.json",
+    "--overlay",
+    "scenarios/online-boutique/overlay.toml",
+    "--intents",
+    "intents",
+    "--proposals",
+    "scenarios/online-boutique/proposals-surge.jsonl",
+    "--telemetry",
+    "scenarios/online-boutique/telemetry-surge.json",
+];
+
+#[test]
+fn decide_prints_one_decision_per_proposal_and_the_same_bytes_every_time() {
+    let a = arbiter(&EXAMPLE);
+    assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
+    let b = arbiter(&EXAMPLE);
+    assert_eq!(a.stdout, b.stdout, "same input, same bytes");
+    let text = String::from_utf8(a.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 7);
+    let verdicts: Vec<String> = lines
+        .iter()
+        .map(|l| {
+            let d: arbiter::contract::Decision =
+                serde_json::from_str(l).expect("a decision per line");
+            format!("{}:{}", d.proposal_id, d.verdict.as_str())
+        })
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            "cost-2026-11-27T10:00:00Z-checkout:rejected",
+            "scale-checkout-up:approved",
+            "checkout-plus-2:merged",
+            "waf-cred-stuffing:approved",
+            "restart-catalog:escalated",
+            "email-down:approved",
+            "recs-cache:escalated",
+        ]
+    );
+}
+
+#[test]
+fn a_bad_line_is_answered_invalid_and_the_rest_still_decided() {
+    let dir = std::env::temp_dir().join(format!("arbiter-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good =
+        std::fs::read_to_string(repo("scenarios/online-boutique/proposals-surge.jsonl")).unwrap();
+    let mut lines: Vec<&str> = good.lines().collect();
+    lines.insert(1, "{\"v\":1,\"id\":\"broken\",\"agent\":\"resilience-1\",");
+    let path = dir.join("p.jsonl");
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    let mut args = EXAMPLE.to_vec();
+    args[8] = path.to_str().unwrap();
+    let out = arbiter(&args);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let second: serde_json::Value = serde_json::from_str(text.lines().nth(1).unwrap()).unwrap();
+    assert_eq!(second["verdict"], "invalid");
+    assert_eq!(second["reasons"][0]["code"], "malformed_json");
+    assert_eq!(text.lines().count(), 8);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn check_accepts_the_shipped_intents_and_locates_errors() {
+    let ok = arbiter(&[
+        "check",
+        "intents",
+        "--graph",
+        "scenarios/online-boutique/graph.json",
+    ]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("black-friday-2026"));
+
+    let dir = std::env::temp_dir().join(format!("arbiter-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(repo("intents/agents.toml"), dir.join("agents.toml")).unwrap();
+    std::fs::write(
+        dir.join("bad.toml"),
+        "name = \"x\"\n[budget]\nmax_cost_per_hour = -3.0\n",
+    )
+    .unwrap();
+    let bad = arbiter(&["check", dir.to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("bad.toml:3:21: budget.max_cost_per_hour: must be >= 0, got -3"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn missing_inputs_fail_with_the_path_named() {
+    let mut args = EXAMPLE.to_vec();
+    args[2] = "nowhere/graph.json";
+    let out = arbiter(&args);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("nowhere/graph.json: cannot read"), "{err}");
+}
