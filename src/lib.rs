@@ -9,4 +9,5 @@ pub mod graph;
 pub mod hash;
 pub mod intent;
 pub mod source;
+pub mod synthetic;
 pub mod world;

@@ -126,10 +126,13 @@ pub(crate) fn round3(x: f64) -> f64 {
 }
 
 /// The services a change can hurt and the share of entry traffic that flows through them.
+/// `services` lists the target and its nearest callers, breadth-first, at most 32; the share
+/// accounts for every caller.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BlastRadius {
-    pub services: Vec<String>,
+    /// Shared with the graph: listing a service costs no copy of its name.
+    pub services: Vec<std::sync::Arc<str>>,
     pub entry_traffic_share: f64,
 }
 

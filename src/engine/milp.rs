@@ -25,6 +25,14 @@ pub(crate) fn solve(
     let mut fixed: Vec<f64> = Vec::new();
     let mut status = SolveStatus::Optimal;
     for level in 0..p.levels {
+        // Nothing in the component can change this level's score: nothing to optimise.
+        let inert = p.values.iter().all(|v| v[level] == 0.0)
+            && p.constraints.iter().all(|c| c.soft_level != Some(level));
+        if inert {
+            let score = p.score(&best).ok_or("selection breaks a hard constraint")?;
+            fixed.push(score[level]);
+            continue;
+        }
         // The floor is a valid lower bound for this level only while it ties every earlier one.
         let floor_ok = fixed
             .iter()

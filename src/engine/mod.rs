@@ -11,6 +11,7 @@
 //! splits them into independent components; [`solve`] picks the best selection per component
 //! (enumeration or the [`milp`]); [`verdict`] maps selections to verdicts and reasons.
 
+mod decompose;
 mod effect;
 mod explain;
 mod gate;

@@ -71,6 +71,14 @@ impl Constraint {
         self.max_lhs() <= self.rhs + TOL * (1.0 + self.rhs.abs())
     }
 
+    /// Whether the constraint involves variable `v` (without allocating).
+    pub fn mentions(&self, v: usize) -> bool {
+        match &self.body {
+            Body::Linear(t) => t.iter().any(|(x, _)| *x == v),
+            Body::Union(s) => s.iter().any(|(_, vs)| vs.contains(&v)),
+        }
+    }
+
     pub fn vars(&self) -> Vec<usize> {
         let mut v: Vec<usize> = match &self.body {
             Body::Linear(t) => t.iter().map(|(v, _)| *v).collect(),

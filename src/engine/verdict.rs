@@ -21,13 +21,14 @@ pub(crate) fn decisions(w: &Window) -> Vec<(usize, Decision)> {
     let mut out = Vec::with_capacity(w.cands.len());
     for (members, problem, solved) in &w.solved {
         let solver_note = solver_reason(&solved.status);
+        let score_x = problem.score(&solved.x);
         for (l, &g) in members.iter().enumerate() {
             let group = &w.groups[g];
             let primary = &w.cands[group[0]];
             let (verdict, mut reasons, because, counterfactual, recommendation) = if solved.x[l] {
-                selected(w, problem, &solved.x, l, primary)
+                selected(w, problem, &solved.x, score_x.as_deref(), l, primary)
             } else {
-                left_out(w, members, problem, &solved.x, l)
+                left_out(w, members, problem, &solved.x, score_x.as_deref(), l)
             };
             if group.len() > 1 {
                 let others: Vec<String> = group[1..].iter().map(|&c| w.cands[c].p.key()).collect();
@@ -91,6 +92,10 @@ pub(crate) fn decisions(w: &Window) -> Vec<(usize, Decision)> {
     out
 }
 
+/// How many hurt services a decision lists: the target and its nearest callers. The share of
+/// entry traffic covers them all; a list of thousands would help nobody reading it.
+const BLAST_LISTED: usize = 32;
+
 type Parts = (Verdict, Vec<Reason>, String, Option<String>, Option<String>);
 
 /// Whether a proposal, if selected, still needs a human: known before solving, so that no
@@ -101,13 +106,20 @@ pub(crate) fn needs_human(intent: &crate::intent::Intent, c: &Cand, tier: &str) 
         || (!c.p.reversible && intent.escalation.irreversible)
 }
 
-fn selected(w: &Window, problem: &Problem, x: &[bool], l: usize, c: &Cand) -> Parts {
+fn selected(
+    w: &Window,
+    problem: &Problem,
+    x: &[bool],
+    score_x: Option<&[f64]>,
+    l: usize,
+    c: &Cand,
+) -> Parts {
     let intent = w.intent;
     let mut reasons = Vec::new();
     let mut without = x.to_vec();
     without[l] = false;
-    let gained = match (problem.score(x), problem.score(&without)) {
-        (Some(a), Some(b)) => deciding_level(&a, &b),
+    let gained = match (score_x, problem.score(&without)) {
+        (Some(a), Some(b)) => deciding_level(a, &b),
         _ => None,
     };
     let clause_of = |level: Option<usize>| {
@@ -117,7 +129,7 @@ fn selected(w: &Window, problem: &Problem, x: &[bool], l: usize, c: &Cand) -> Pa
             .unwrap_or_else(|| "no objection at any priority".to_string())
     };
     for con in &problem.constraints {
-        if con.soft_level.is_some() && con.vars().contains(&l) && con.violated(x) {
+        if con.soft_level.is_some() && con.mentions(l) && con.violated(x) {
             let (mut r, _) = guard_reason(w, &con.guard, con.lhs(x));
             r.code = format!("accepted_risk:{}", r.code);
             reasons.push(r.clause(clause_of(gained)));
@@ -126,7 +138,7 @@ fn selected(w: &Window, problem: &Problem, x: &[bool], l: usize, c: &Cand) -> Pa
     let checked: Vec<String> = problem
         .constraints
         .iter()
-        .filter(|con| con.vars().contains(&l) && !con.violated(x) && con.guard != Guard::Conflict)
+        .filter(|con| con.mentions(l) && !con.violated(x) && con.guard != Guard::Conflict)
         .map(|con| guard_reason(w, &con.guard, con.lhs(x)).1)
         .collect();
     reasons.insert(
@@ -186,17 +198,25 @@ fn selected(w: &Window, problem: &Problem, x: &[bool], l: usize, c: &Cand) -> Pa
     }
 }
 
-fn left_out(w: &Window, members: &[usize], problem: &Problem, x: &[bool], l: usize) -> Parts {
+fn left_out(
+    w: &Window,
+    members: &[usize],
+    problem: &Problem,
+    x: &[bool],
+    score_x: Option<&[f64]>,
+    l: usize,
+) -> Parts {
     let intent = w.intent;
     let mut with = x.to_vec();
     with[l] = true;
     let mut reasons = Vec::new();
     let mut effects = Vec::new();
     let mut guards = Vec::new();
+    let mut dormant_blast_alone = false;
     // Kept proposals it contradicts; the counterfactual is "approved instead of them".
     let mut rivals = Vec::new();
     for con in &problem.constraints {
-        if con.guard == Guard::Conflict && con.vars().contains(&l) && con.violated(&with) {
+        if con.guard == Guard::Conflict && con.mentions(l) && con.violated(&with) {
             rivals.extend(con.vars().into_iter().filter(|&v| v != l && x[v]));
         }
     }
@@ -205,7 +225,7 @@ fn left_out(w: &Window, members: &[usize], problem: &Problem, x: &[bool], l: usi
     }
     for con in &problem.constraints {
         if con.guard == Guard::Conflict
-            || !con.vars().contains(&l)
+            || !con.mentions(l)
             || !con.violated(&with)
             || con.violated(x)
         {
@@ -219,7 +239,28 @@ fn left_out(w: &Window, members: &[usize], problem: &Problem, x: &[bool], l: usi
         effects.push(text);
         reasons.push(r);
     }
-    let score_x = problem.score(x);
+    // Window-wide limits that bound nothing in the chosen selection may still be what this
+    // proposal would have broken.
+    let g = members[l];
+    let mut with_all = w.x.clone();
+    with_all[g] = true;
+    for &v in &rivals {
+        with_all[members[v]] = false;
+    }
+    let mut only = vec![false; w.x.len()];
+    only[g] = true;
+    for con in w.dormant.iter().filter(|c| c.mentions(g) && c.violated(&with_all)) {
+        let (mut r, text) = guard_reason(w, &con.guard, con.lhs(&with_all));
+        if let Some(k) = con.soft_level {
+            r = r.clause(intent.priority_clause(intent.priorities[k]));
+        }
+        if con.guard == Guard::Blast && con.lhs(&only) > intent.blast.max_entry_traffic_share + 1e-9 {
+            dormant_blast_alone = true;
+        }
+        guards.push(con.guard.clone());
+        effects.push(text);
+        reasons.push(r);
+    }
     for &v in &rivals {
         let level = match (&score_x, problem.score(&with)) {
             (Some(a), Some(b)) => deciding_level(a, &b),
@@ -241,7 +282,7 @@ fn left_out(w: &Window, members: &[usize], problem: &Problem, x: &[bool], l: usi
         ));
     }
     let cf = (!effects.is_empty()).then(|| effects.join("; "));
-    let alone_too_big = guards.contains(&Guard::Blast) && {
+    let alone_too_big = dormant_blast_alone || guards.contains(&Guard::Blast) && {
         let mut only = vec![false; x.len()];
         only[l] = true;
         // Against the whole limit: what others hold now will be released.
@@ -443,9 +484,9 @@ fn decision(
     d.explanation = paragraph(verdict, c.p, because, cf, Some(w.intent));
     d.blast_radius = Some(BlastRadius {
         services: g
-            .upstream(c.service)
+            .upstream_nearest(c.service, BLAST_LISTED)
             .into_iter()
-            .map(|s| g.service(s).name.clone())
+            .map(|s| g.name(s))
             .collect(),
         entry_traffic_share: crate::contract::round3(g.traffic_share(c.service)),
     });

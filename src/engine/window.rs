@@ -1,9 +1,10 @@
 //! One decision window: from gated proposals to the optimisation problem and its solution.
 
+use super::decompose::solve_window;
 use super::effect::{estimate, Basis, Capacity, Effect};
 use super::merge::{contradicts, group};
-use super::problem::{components, Body, Constraint, Guard, Problem};
-use super::solve::{solve, Solved, SolverConfig};
+use super::problem::{Body, Constraint, Guard, Problem};
+use super::solve::{Solved, SolverConfig};
 use super::verdict::needs_human;
 use super::Context;
 use crate::contract::Proposal;
@@ -41,6 +42,10 @@ pub(crate) struct Window<'c, 'a, 'p> {
     pub in_flight_changes: BTreeMap<usize, u32>,
     /// Per component: global group indices, its problem and solution.
     pub solved: Vec<(Vec<usize>, Problem, Solved)>,
+    /// The selection over all groups.
+    pub x: Vec<bool>,
+    /// Window-wide constraints that never bound, over global group indices.
+    pub dormant: Vec<Constraint>,
 }
 
 impl Window<'_, '_, '_> {
@@ -190,12 +195,21 @@ pub(crate) fn build<'c, 'a, 'p>(
             target_ms: slo.p99_latency_ms,
             p99_now: ctx.world.services[target].p99_ms,
         };
-        let mut below = vec![false; ctx.graph.len()];
-        for s in ctx.graph.downstream(target) {
-            below[s] = true;
-        }
+        // Which services sit below the target: from the entry's visits when the target is an
+        // entry point (the common case, no walk needed), else by walking its callees.
+        let below: Box<dyn Fn(usize) -> bool> =
+            match ctx.graph.entries().iter().position(|&e| e == target) {
+                Some(k) => Box::new(move |s| ctx.graph.visits(k, s) > 0.0),
+                None => {
+                    let mut set = vec![false; ctx.graph.len()];
+                    for s in ctx.graph.downstream(target) {
+                        set[s] = true;
+                    }
+                    Box::new(move |s| set[s])
+                }
+            };
         let terms: Vec<(usize, f64)> = (0..groups.len())
-            .filter(|&g| below[effect(g).service] && effect(g).added_latency_ms != 0.0)
+            .filter(|&g| below(effect(g).service) && effect(g).added_latency_ms != 0.0)
             .map(|g| (g, coef(g, effect(g).added_latency_ms)))
             .collect();
         if !terms.is_empty() {
@@ -278,14 +292,7 @@ pub(crate) fn build<'c, 'a, 'p>(
         }
     }
 
-    let mut time_left = cfg.deadline;
-    let solved = components(&values, constraints, levels)
-        .into_iter()
-        .map(|(members, problem)| {
-            let s = solve(&problem, cfg, &mut time_left);
-            (members, problem, s)
-        })
-        .collect();
+    let solution = solve_window(&values, constraints, levels, cfg);
 
     Window {
         ctx,
@@ -297,6 +304,8 @@ pub(crate) fn build<'c, 'a, 'p>(
         spend,
         blast_used,
         in_flight_changes,
-        solved,
+        solved: solution.components,
+        x: solution.x,
+        dormant: solution.dormant,
     }
 }

@@ -62,6 +62,35 @@ impl ServiceGraph {
         self.walk(service, Direction::Incoming)
     }
 
+    /// `service` and its callers breadth-first, nearest first, at most `limit` of them.
+    /// Callers of one service are taken in index order, so the list is deterministic.
+    pub fn upstream_nearest(&self, service: usize, limit: usize) -> Vec<usize> {
+        // `out` doubles as the queue and, being at most `limit` long, as the seen-set.
+        let mut out = Vec::with_capacity(limit);
+        out.push(service);
+        let mut next = 0;
+        let mut callers = Vec::new();
+        while next < out.len() && out.len() < limit {
+            callers.clear();
+            callers.extend(
+                self.graph
+                    .neighbors_directed(NodeIndex::new(out[next]), Direction::Incoming)
+                    .map(|n| n.index()),
+            );
+            callers.sort_unstable();
+            for &c in &callers {
+                if out.len() == limit {
+                    break;
+                }
+                if !out.contains(&c) {
+                    out.push(c);
+                }
+            }
+            next += 1;
+        }
+        out
+    }
+
     /// `service` and everything it calls, transitively: whose latency adds to its own.
     pub fn downstream(&self, service: usize) -> Vec<usize> {
         self.walk(service, Direction::Outgoing)

@@ -241,8 +241,10 @@ impl ServiceGraph {
             .collect();
 
         let version = version_hash(&names, &counts, &services);
+        let names = services.iter().map(|s| s.name.as_str().into()).collect();
         Ok(ServiceGraph {
             graph,
+            names,
             services,
             index,
             entries,

@@ -36,6 +36,8 @@ pub struct Service {
 pub struct ServiceGraph {
     graph: DiGraph<(), f64>,
     services: Vec<Service>,
+    /// Service names, shareable into decisions without copying.
+    names: Vec<std::sync::Arc<str>>,
     index: HashMap<String, usize>,
     entries: Vec<usize>,
     /// `visits[e][s]`: expected calls to service `s` per request entering at `entries[e]`.
@@ -60,6 +62,11 @@ impl ServiceGraph {
 
     pub fn services(&self) -> &[Service] {
         &self.services
+    }
+
+    /// The service's name as a shared string.
+    pub fn name(&self, i: usize) -> std::sync::Arc<str> {
+        self.names[i].clone()
     }
 
     pub fn index_of(&self, name: &str) -> Option<usize> {
