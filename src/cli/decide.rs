@@ -39,6 +39,33 @@ pub struct DecideArgs {
     /// Wall-clock safety net for the solver, in milliseconds.
     #[arg(long, default_value_t = 100)]
     deadline_ms: u64,
+    /// `json`: one decision per line, as sent to agents. `text`: verdicts and explanations
+    /// for a person.
+    #[arg(long, value_enum, default_value_t = Format::Json)]
+    format: Format,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Json,
+    Text,
+}
+
+fn render(d: &arbiter::contract::Decision, format: Format) -> anyhow::Result<String> {
+    Ok(match format {
+        Format::Json => serde_json::to_string(d)?,
+        Format::Text => {
+            let codes: Vec<&str> = d.reasons.iter().map(|r| r.code.as_str()).collect();
+            format!(
+                "{:<12} {}/{}  [{}]\n             {}\n",
+                d.verdict.as_str().to_uppercase(),
+                d.agent,
+                d.proposal_id,
+                codes.join(", "),
+                d.explanation
+            )
+        }
+    })
 }
 
 pub fn run(a: DecideArgs) -> anyhow::Result<ExitCode> {
@@ -96,7 +123,7 @@ pub fn run(a: DecideArgs) -> anyhow::Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     for d in decisions {
-        if let Err(e) = writeln!(out, "{}", serde_json::to_string(&d)?) {
+        if let Err(e) = writeln!(out, "{}", render(&d, a.format)?) {
             // A reader that stops early (`| head`) is not an error of ours.
             if e.kind() == std::io::ErrorKind::BrokenPipe {
                 return Ok(ExitCode::SUCCESS);

@@ -249,12 +249,17 @@ fn left_out(
     }
     let mut only = vec![false; w.x.len()];
     only[g] = true;
-    for con in w.dormant.iter().filter(|c| c.mentions(g) && c.violated(&with_all)) {
+    for con in w
+        .dormant
+        .iter()
+        .filter(|c| c.mentions(g) && c.violated(&with_all))
+    {
         let (mut r, text) = guard_reason(w, &con.guard, con.lhs(&with_all));
         if let Some(k) = con.soft_level {
             r = r.clause(intent.priority_clause(intent.priorities[k]));
         }
-        if con.guard == Guard::Blast && con.lhs(&only) > intent.blast.max_entry_traffic_share + 1e-9 {
+        if con.guard == Guard::Blast && con.lhs(&only) > intent.blast.max_entry_traffic_share + 1e-9
+        {
             dormant_blast_alone = true;
         }
         guards.push(con.guard.clone());
@@ -282,16 +287,17 @@ fn left_out(
         ));
     }
     let cf = (!effects.is_empty()).then(|| effects.join("; "));
-    let alone_too_big = dormant_blast_alone || guards.contains(&Guard::Blast) && {
-        let mut only = vec![false; x.len()];
-        only[l] = true;
-        // Against the whole limit: what others hold now will be released.
-        let limit = intent.blast.max_entry_traffic_share;
-        problem
-            .constraints
-            .iter()
-            .any(|c| c.guard == Guard::Blast && c.lhs(&only) > limit + 1e-9)
-    };
+    let alone_too_big = dormant_blast_alone
+        || guards.contains(&Guard::Blast) && {
+            let mut only = vec![false; x.len()];
+            only[l] = true;
+            // Against the whole limit: what others hold now will be released.
+            let limit = intent.blast.max_entry_traffic_share;
+            problem
+                .constraints
+                .iter()
+                .any(|c| c.guard == Guard::Blast && c.lhs(&only) > limit + 1e-9)
+        };
     let only_shared_limits = !guards.is_empty()
         && rivals.is_empty()
         && guards
