@@ -74,15 +74,15 @@ fn realistic(c: &mut Criterion) {
 
 fn dense(c: &mut Criterion) {
     let mut group = c.benchmark_group("window/dense");
-    group
-        .sample_size(10)
-        .measurement_time(Duration::from_secs(6));
+    group.sample_size(10).measurement_time(Duration::from_secs(6));
     let s = setup(1_000, 1.01, 0.1);
-    let subs = wrap(synthetic::dense_window(&s.graph, 100, 7));
     let cfg = SolverConfig::default();
-    group.bench_function("100-proposals-1000-services", |b| {
-        b.iter(|| run(&s, &subs, &cfg))
-    });
+    for proposals in [100, 300] {
+        let subs = wrap(synthetic::dense_window(&s.graph, proposals, 7));
+        group.bench_with_input(BenchmarkId::new("1000-services", proposals), &subs, |b, subs| {
+            b.iter(|| run(&s, subs, &cfg))
+        });
+    }
     group.finish();
 }
 

@@ -2,7 +2,8 @@
 //! look before running the criterion benches.
 //!
 //! `cargo run --release --example window_probe -- SERVICES PROPOSALS`
-//! (environment: `BLAST` limit, default 0.5; `REPEAT` warm-up runs, default 1)
+//! (environment: `BLAST` limit, default 0.5; `REPEAT` warm-up runs, default 1; `DENSE=1`
+//! for one dense conflict group under a binding budget, as in the dense bench)
 use arbiter::contract::Timestamp;
 use arbiter::engine::{decide_window, Context, Ledger, SolverConfig};
 use arbiter::synthetic;
@@ -32,12 +33,16 @@ fn main() {
         .zip(&world.services)
         .map(|(a, s)| a.cost_per_replica_hour * s.replicas as f64)
         .sum();
-    let intent = synthetic::intent(&graph, &world, spend * 2.0, blast);
+    let dense = env("DENSE").is_some();
+    let (budget, blast) = if dense { (1.01, 0.1) } else { (2.0, blast) };
+    let intent = synthetic::intent(&graph, &world, spend * budget, blast);
     let roles = synthetic::roles();
-    let subs: Vec<_> = synthetic::realistic_window(&graph, proposals, 7)
-        .into_iter()
-        .map(Ok)
-        .collect();
+    let window = if dense {
+        synthetic::dense_window(&graph, proposals, 7)
+    } else {
+        synthetic::realistic_window(&graph, proposals, 7)
+    };
+    let subs: Vec<_> = window.into_iter().map(Ok).collect();
     let ctx = Context {
         graph: &graph,
         world: &world,
@@ -53,6 +58,9 @@ fn main() {
     let started = Instant::now();
     let out = decide_window(&ctx, &subs, &Ledger::default(), &cfg);
     let took = started.elapsed();
+    for c in out.components.iter().filter(|c| c.proposals.len() > 10) {
+        println!("component of {}: {:?}", c.proposals.len(), c.status);
+    }
     let mut sizes: Vec<usize> = out.components.iter().map(|c| c.proposals.len()).collect();
     sizes.sort_unstable_by(|a, b| b.cmp(a));
     let bytes: usize = out

@@ -238,18 +238,28 @@ pub fn realistic_window(graph: &ServiceGraph, n: usize, seed: u64) -> Vec<Propos
     out
 }
 
-/// `n` proposals that all interact: scale-ups and scale-downs, restarts and WAF rules on a
-/// handful of services under a binding budget and blast radius, so that one component holds
-/// them all.
+/// `n` proposals that form one conflict group: on each of `n / 3` services a scale-up, a
+/// contradicting scale-down and a rolling restart (more changes than one service may take at
+/// once), with every scale-up sharing the budget and every restart the blast radius. Meant for
+/// an intent whose budget and blast radius bind (see the dense bench).
 pub fn dense_window(graph: &ServiceGraph, n: usize, seed: u64) -> Vec<Proposal> {
     let mut rng = Rng::new(seed);
-    let targets: Vec<String> = (0..(n / 4).max(1))
-        .map(|_| graph.service(rng.below(graph.len())).name.clone())
-        .collect();
+    let mut targets: Vec<usize> = Vec::new();
+    while targets.len() < n.div_ceil(3).min(graph.len()) {
+        let t = rng.below(graph.len());
+        if !targets.contains(&t) {
+            targets.push(t);
+        }
+    }
     (0..n)
         .map(|id| {
-            let service = &targets[rng.below(targets.len())];
-            one(&mut rng, id, service)
+            let service = graph.service(targets[(id / 3) % targets.len()]).name.clone();
+            let conf = rng.range(0.8, 1.0);
+            match id % 3 {
+                0 => proposal(id, "resilience-1", "resilience", serde_json::json!({"kind": "scale", "service": service, "replicas": 1 + rng.below(3) as i32}), conf),
+                1 => proposal(id, "cost-1", "cost", serde_json::json!({"kind": "scale", "service": service, "replicas": -1}), conf),
+                _ => proposal(id, "resilience-1", "resilience", serde_json::json!({"kind": "restart", "service": service, "rolling": true}), conf),
+            }
         })
         .collect()
 }
