@@ -4,10 +4,8 @@
 //! `cargo run --release --example window_probe -- SERVICES PROPOSALS`
 //! (environment: `BLAST` limit, default 0.5; `REPEAT` warm-up runs, default 1; `DENSE=1`
 //! for one dense conflict group under a binding budget, as in the dense bench)
-use arbiter::contract::Timestamp;
-use arbiter::engine::{decide_window, Context, Ledger, SolverConfig};
-use arbiter::synthetic;
-use arbiter::world::World;
+use arbiter::engine::{decide_window, Ledger, SolverConfig};
+use arbiter::synthetic::{self, Fleet};
 use std::time::Instant;
 
 fn main() {
@@ -25,32 +23,19 @@ fn main() {
     let env = |k: &str| std::env::var(k).ok();
     let blast: f64 = env("BLAST").and_then(|b| b.parse().ok()).unwrap_or(0.5);
     let repeat: usize = env("REPEAT").and_then(|r| r.parse().ok()).unwrap_or(1);
-    let graph = synthetic::graph(services, 42);
-    let world = World::observed(&graph, &synthetic::surge(&graph, 1.5)).unwrap();
-    let spend: f64 = graph
-        .services()
-        .iter()
-        .zip(&world.services)
-        .map(|(a, s)| a.cost_per_replica_hour * s.replicas as f64)
-        .sum();
     let dense = env("DENSE").is_some();
-    let (budget, blast) = if dense { (1.01, 0.1) } else { (2.0, blast) };
-    let intent = synthetic::intent(&graph, &world, spend * budget, blast);
-    let roles = synthetic::roles();
-    let window = if dense {
-        synthetic::dense_window(&graph, proposals, 7)
+    let fleet = if dense {
+        Fleet::new(services, 42, 1.01, 0.1)
     } else {
-        synthetic::realistic_window(&graph, proposals, 7)
+        Fleet::new(services, 42, 2.0, blast)
+    };
+    let window = if dense {
+        synthetic::dense_window(&fleet.graph, proposals, 7)
+    } else {
+        synthetic::realistic_window(&fleet.graph, proposals, 7)
     };
     let subs: Vec<_> = window.into_iter().map(Ok).collect();
-    let ctx = Context {
-        graph: &graph,
-        world: &world,
-        intent: Some(&intent),
-        roles: &roles,
-        in_flight: &[],
-        now: Timestamp::parse("2026-11-27T10:00:00Z").unwrap(),
-    };
+    let ctx = fleet.context();
     let cfg = SolverConfig::default();
     for _ in 1..repeat {
         decide_window(&ctx, &subs, &Ledger::default(), &cfg);

@@ -116,6 +116,51 @@ pub fn graph(n: usize, seed: u64) -> ServiceGraph {
     ServiceGraph::from_parts(&links, &overlay).expect("synthetic graph is valid")
 }
 
+/// A synthetic fleet ready to decide on: graph, a surge world, an intent and roles.
+pub struct Fleet {
+    pub graph: ServiceGraph,
+    pub world: World,
+    pub intent: Intent,
+    pub roles: Roles,
+}
+
+impl Fleet {
+    /// `services` services (seeded), a 1.5x surge, a budget of `budget_factor` x current
+    /// spend and a blast-radius limit of `blast`.
+    pub fn new(services: usize, seed: u64, budget_factor: f64, blast: f64) -> Fleet {
+        let graph = graph(services, seed);
+        let world =
+            World::observed(&graph, &surge(&graph, 1.5)).expect("synthetic telemetry is valid");
+        let intent = intent(
+            &graph,
+            &world,
+            world.spend_per_hour(&graph) * budget_factor,
+            blast,
+        );
+        Fleet {
+            graph,
+            world,
+            intent,
+            roles: roles(),
+        }
+    }
+
+    /// A decision context over this fleet at the synthetic windows' time.
+    pub fn context(&self) -> crate::engine::Context<'_> {
+        crate::engine::Context {
+            graph: &self.graph,
+            world: &self.world,
+            intent: Some(&self.intent),
+            roles: &self.roles,
+            in_flight: &[],
+            now: crate::contract::Timestamp::parse(NOW).expect("valid time"),
+        }
+    }
+}
+
+/// When synthetic proposals are created.
+pub const NOW: &str = "2026-11-27T10:00:00Z";
+
 /// Roles for the synthetic agents: one per domain, every kind, every service.
 pub fn roles() -> Roles {
     parse_roles(
@@ -171,7 +216,7 @@ fn proposal(
     let json = serde_json::json!({
         "v": 1, "id": format!("p{id}"), "agent": agent, "domain": domain, "action": action,
         "confidence": conf, "reversible": true, "rationale": "synthetic",
-        "created_at": "2026-11-27T10:00:00Z", "expires_at": "2026-11-27T10:05:00Z",
+        "created_at": NOW, "expires_at": "2026-11-27T10:05:00Z",
     });
     parse_proposal(json.to_string().as_bytes()).expect("synthetic proposal is valid")
 }

@@ -136,6 +136,16 @@ impl World {
         Ok(World { services, at: t.at })
     }
 
+    /// Fleet spend per hour at the observed replica counts.
+    pub fn spend_per_hour(&self, graph: &ServiceGraph) -> f64 {
+        graph
+            .services()
+            .iter()
+            .zip(&self.services)
+            .map(|(a, s)| a.cost_per_replica_hour * s.replicas as f64)
+            .sum()
+    }
+
     /// Whether an attack is under way on this service or on an entry point whose traffic
     /// reaches it.
     pub fn attack_reaches(&self, graph: &ServiceGraph, service: usize) -> bool {

@@ -47,16 +47,6 @@ impl Context<'_> {
             forecast: state.forecast_rps.max(state.load_rps),
         }
     }
-
-    /// Fleet spend per hour at current replica counts.
-    pub(crate) fn spend_per_hour(&self) -> f64 {
-        self.graph
-            .services()
-            .iter()
-            .zip(&self.world.services)
-            .map(|(a, s)| a.cost_per_replica_hour * s.replicas as f64)
-            .sum()
-    }
 }
 
 fn idx(o: Objective) -> usize {

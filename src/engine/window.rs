@@ -61,7 +61,7 @@ pub(crate) fn build<'c, 'a, 'p>(
     cfg: &SolverConfig,
 ) -> Window<'c, 'a, 'p> {
     let headroom = intent.headroom;
-    let spend_now = ctx.spend_per_hour();
+    let spend_now = ctx.world.spend_per_hour(ctx.graph);
 
     // Changes already approved and still in flight hold capacity, budget, blast radius and
     // their service's change slot.
