@@ -488,6 +488,14 @@ fn decision(
     let mut d = blank_decision(w.ctx, c.p.id.clone(), c.p.agent.clone(), verdict);
     d.reasons = reasons;
     d.explanation = paragraph(verdict, c.p, because, cf, Some(w.intent));
+    let contacts = &w.intent.escalation.contacts;
+    if verdict == Verdict::Escalated && !contacts.is_empty() {
+        d.explanation.push_str(&format!(
+            " Asked: {} (answer within {} s).",
+            contacts.join(", "),
+            w.intent.escalation.timeout_s
+        ));
+    }
     d.blast_radius = Some(BlastRadius {
         services: g
             .upstream_nearest(c.service, BLAST_LISTED)
