@@ -8,6 +8,7 @@ pub mod engine;
 pub mod graph;
 pub mod hash;
 pub mod intent;
+pub mod sim;
 pub mod source;
 pub mod synthetic;
 pub mod world;

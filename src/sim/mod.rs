@@ -1,0 +1,4 @@
+//! Sales-surge simulation: replays agents' collisions on a simulated shop under several
+//! coordination strategies.
+
+pub mod model;
