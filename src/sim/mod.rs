@@ -2,3 +2,5 @@
 //! coordination strategies.
 
 pub mod model;
+pub mod scenario;
+pub mod traffic;
