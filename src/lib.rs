@@ -3,7 +3,9 @@
 //!
 //! See `ARCHITECTURE.md` for the map of modules and the flow of a proposal.
 
+pub mod bus;
 pub mod contract;
+pub mod coordinator;
 pub mod engine;
 pub mod graph;
 pub mod hash;

@@ -19,6 +19,14 @@ struct Args {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run a sales-surge scenario under every strategy and compare them.
+    Simulate {
+        /// Scenario file (scenarios/*.toml).
+        scenario: PathBuf,
+        /// Where to write report.json (default out/<scenario name>/).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Decide one batch of proposals offline and print one decision per line (JSON lines).
     Decide(cli::decide::DecideArgs),
     /// Validate intent files (and agent roles); errors name file, line and column.
@@ -42,6 +50,7 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let result = match args.command {
         Command::Decide(a) => cli::decide::run(a),
+        Command::Simulate { scenario, out } => cli::simulate::run(&scenario, out),
         Command::Check {
             dir,
             graph,

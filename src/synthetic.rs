@@ -284,8 +284,8 @@ pub fn realistic_window(graph: &ServiceGraph, n: usize, seed: u64) -> Vec<Propos
 }
 
 /// `n` proposals that form one conflict group: on each of `n / 3` services a scale-up, a
-/// contradicting scale-down and a rolling restart (more changes than one service may take at
-/// once), with every scale-up sharing the budget and every restart the blast radius. Meant for
+/// contradicting scale-down and a rollback (more changes than one service may take at once),
+/// with every scale-up sharing the budget and every rollback the blast radius. Meant for
 /// an intent whose budget and blast radius bind (see the dense bench).
 pub fn dense_window(graph: &ServiceGraph, n: usize, seed: u64) -> Vec<Proposal> {
     let mut rng = Rng::new(seed);
@@ -303,7 +303,7 @@ pub fn dense_window(graph: &ServiceGraph, n: usize, seed: u64) -> Vec<Proposal> 
             match id % 3 {
                 0 => proposal(id, "resilience-1", "resilience", serde_json::json!({"kind": "scale", "service": service, "replicas": 1 + rng.below(3) as i32}), conf),
                 1 => proposal(id, "cost-1", "cost", serde_json::json!({"kind": "scale", "service": service, "replicas": -1}), conf),
-                _ => proposal(id, "resilience-1", "resilience", serde_json::json!({"kind": "restart", "service": service, "rolling": true}), conf),
+                _ => proposal(id, "resilience-1", "resilience", serde_json::json!({"kind": "rollback", "service": service, "to_version": "previous"}), conf),
             }
         })
         .collect()

@@ -29,6 +29,8 @@ pub struct ServiceState {
     pub error_rate: f64,
     pub healthy: bool,
     pub under_attack: bool,
+    /// Attack requests per second within `load_rps`.
+    pub attack_rps: f64,
 }
 
 impl ServiceState {
@@ -125,6 +127,7 @@ impl World {
                     error_rate: o.and_then(|o| o.error_rate).unwrap_or(0.0),
                     healthy: o.and_then(|o| o.healthy).unwrap_or(true),
                     under_attack: o.and_then(|o| o.under_attack).unwrap_or(false),
+                    attack_rps: o.and_then(|o| o.attack_rps).unwrap_or(0.0).min(load_rps),
                 }
             })
             .collect();

@@ -51,7 +51,7 @@ fn decide_prints_one_decision_per_proposal_and_the_same_bytes_every_time() {
             "scale-checkout-up:approved",
             "checkout-plus-2:merged",
             "waf-cred-stuffing:approved",
-            "restart-catalog:escalated",
+            "restart-catalog:rejected",
             "email-down:approved",
             "recs-cache:escalated",
         ]

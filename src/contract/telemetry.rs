@@ -27,6 +27,9 @@ pub struct Observation {
     /// An attack on this service (or entering through it) is detected.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub under_attack: Option<bool>,
+    /// Estimated attack requests per second within `load_rps`: what blocking them would free.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attack_rps: Option<f64>,
 }
 
 /// A snapshot of observations; `services` is keyed by service name. Observations of entry
@@ -48,6 +51,7 @@ impl Observation {
             ("forecast_rps", self.forecast_rps),
             ("p99_ms", self.p99_ms),
             ("error_rate", self.error_rate),
+            ("attack_rps", self.attack_rps),
         ]
         .into_iter()
         .filter(|(_, v)| v.is_some_and(|v| !v.is_finite() || v < 0.0))

@@ -16,8 +16,12 @@ use crate::world::{queueing_latency, MAX_UTILISATION};
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Effect {
     pub service: usize,
-    /// Capacity-equivalent change per service, rps (negative: less headroom).
+    /// Lasting capacity-equivalent change per service, rps (negative: less headroom).
     pub cap: Vec<(usize, f64)>,
+    /// Capacity the target loses only while the change rolls out, rps (>= 0). Judged against
+    /// the load now, not the forecast: two minutes of one replica fewer is not a plan for the
+    /// peak.
+    pub dip: f64,
     /// Added own latency at the target, ms (negative: faster).
     pub added_latency_ms: f64,
     pub cost_per_hour: f64,
@@ -69,6 +73,52 @@ fn latency_shift(ctx: &Context, s: usize, cap: &Capacity, delta: f64) -> f64 {
     queueing_latency(base, util(cap.now + delta)) - queueing_latency(base, util(cap.now))
 }
 
+/// How much faster requests to `s` get when a share `cut` of the load entering at `s` (and
+/// therefore of what it sends to every service below it) disappears: the path latency from
+/// `s` before minus after, by the same queueing model.
+fn path_relief(ctx: &Context, s: usize, cut: f64) -> f64 {
+    let cut = cut.clamp(0.0, 1.0);
+    let below = ctx.graph.downstream(s);
+    let mut before = vec![0.0; ctx.graph.len()];
+    let mut after = vec![0.0; ctx.graph.len()];
+    for &t in &below {
+        let attrs = ctx.graph.service(t);
+        let state = &ctx.world.services[t];
+        let c = state.capacity_rps(attrs.capacity_rps_per_replica);
+        let u = |load: f64| if c > 0.0 { load / c } else { MAX_UTILISATION };
+        // Only the entry's share of the load goes away below it.
+        let share = entry_share(ctx, s, t);
+        before[t] = queueing_latency(attrs.base_latency_ms, u(state.load_rps));
+        after[t] = queueing_latency(
+            attrs.base_latency_ms,
+            u(state.load_rps * (1.0 - cut * share)),
+        );
+    }
+    let b = ctx.graph.path_latency(&before);
+    let a = ctx.graph.path_latency(&after);
+    (b[s] - a[s]).max(0.0)
+}
+
+/// The share of `t`'s load that arrives through `s` (1 for `s` itself, or when `s` is the only
+/// entry point reaching `t`).
+fn entry_share(ctx: &Context, s: usize, t: usize) -> f64 {
+    let Some(k) = ctx.graph.entries().iter().position(|&e| e == s) else {
+        return if s == t { 1.0 } else { 0.0 };
+    };
+    let total: f64 = ctx
+        .graph
+        .entries()
+        .iter()
+        .enumerate()
+        .map(|(j, &e)| ctx.world.services[e].load_rps * ctx.graph.visits(j, t))
+        .sum();
+    if total > 0.0 {
+        (ctx.world.services[s].load_rps * ctx.graph.visits(k, t) / total).min(1.0)
+    } else {
+        0.0
+    }
+}
+
 /// Capacity lost while instances restart: one replica at a time when rolling (all of it if
 /// there is only one), everything otherwise.
 fn restart_loss(cap: &Capacity, replicas: u32, rolling: bool) -> f64 {
@@ -114,6 +164,7 @@ pub(crate) fn estimate(
     let mut e = Effect {
         service: s,
         cap: Vec::new(),
+        dip: 0.0,
         added_latency_ms: 0.0,
         cost_per_hour: 0.0,
         disruptive: false,
@@ -143,21 +194,23 @@ pub(crate) fn estimate(
         }
         Action::Restart { rolling, .. } => {
             let loss = restart_loss(&cap, state.replicas, *rolling);
-            e.cap.push((s, loss));
+            e.dip = -loss;
             e.added_latency_ms = latency_shift(ctx, s, &cap, loss).max(0.0);
-            e.disruptive = true;
+            // One replica at a time takes capacity (the floor sees it) but never the service
+            // down: only a full restart (or a single replica) puts its traffic at risk.
+            e.disruptive = !*rolling || state.replicas < 2;
             availability = if state.healthy { 0.0 } else { 1.0 };
         }
         Action::Rollback { .. } => {
             let loss = restart_loss(&cap, state.replicas, true);
-            e.cap.push((s, loss));
+            e.dip = -loss;
             e.added_latency_ms = latency_shift(ctx, s, &cap, loss).max(0.0);
             e.disruptive = true;
             availability = broken;
         }
         Action::RotateCredentials { .. } => {
             let loss = restart_loss(&cap, state.replicas, true);
-            e.cap.push((s, loss));
+            e.dip = -loss;
             e.added_latency_ms = latency_shift(ctx, s, &cap, loss).max(0.0);
             e.disruptive = true;
             security = if attacked { 0.6 } else { 0.3 };
@@ -176,7 +229,23 @@ pub(crate) fn estimate(
             added_latency_ms,
             ..
         } => {
-            e.added_latency_ms = *added_latency_ms;
+            // Blocking stops most attack traffic (assumed 90%). The bots' requests load the
+            // target and everything they call; the latency the target's callers see falls by
+            // the relief along the call path, which can more than pay for the inspection.
+            let freed = if *mode == WafMode::Block {
+                0.9 * state.attack_rps
+            } else {
+                0.0
+            };
+            let relief = if freed > 0.0 && state.load_rps > 0.0 {
+                e.cap.push((s, freed));
+                path_relief(ctx, s, freed / state.load_rps)
+            } else {
+                0.0
+            };
+            // Load taken off a service short of capacity is availability regained.
+            availability = relieve(freed);
+            e.added_latency_ms = *added_latency_ms - relief;
             let full = if attacked { 1.0 } else { 0.3 };
             security = match mode {
                 WafMode::Block => full,

@@ -32,7 +32,9 @@ pub(crate) fn invalid(ctx: &Context, inv: &Invalid) -> Decision {
     d
 }
 
-fn answer(
+/// Answers a proposal without deciding it (used for refusals found outside the engine, such
+/// as a subject that does not match the payload).
+pub fn answer(
     ctx: &Context,
     p: &Proposal,
     verdict: Verdict,

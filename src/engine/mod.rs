@@ -15,6 +15,7 @@ mod decompose;
 mod effect;
 mod explain;
 mod gate;
+pub use gate::answer;
 mod ledger;
 mod merge;
 mod milp;

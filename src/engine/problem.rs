@@ -13,6 +13,8 @@
 pub(crate) enum Guard {
     /// Capacity after changes ≥ forecast × headroom on a service.
     Capacity { service: usize },
+    /// Capacity while changes roll out ≥ the load now.
+    Dip { service: usize },
     /// Latency added below an SLO target within its headroom.
     Slo { slo: usize },
     /// Spend within the budget.

@@ -40,6 +40,18 @@ pub(crate) fn decisions(w: &Window) -> Vec<(usize, Decision)> {
             if let Some(r) = &solver_note {
                 reasons.push(r.clone());
             }
+            let amended =
+                primary.amended && matches!(verdict, Verdict::Approved | Verdict::Escalated);
+            if primary.amended {
+                reasons.push(
+                    Reason::new("amended")
+                        .detail(format!(
+                            "judged as {} instead of as proposed: done in one go it would take down a service carrying more entry traffic than the blast-radius limit",
+                            action_phrase(&primary.action)
+                        ))
+                        .clause("blast_radius.max_entry_traffic_share"),
+                );
+            }
             let mut d = decision(
                 w,
                 primary,
@@ -49,6 +61,18 @@ pub(crate) fn decisions(w: &Window) -> Vec<(usize, Decision)> {
                 counterfactual.as_deref(),
             );
             d.recommendation = recommendation;
+            if amended {
+                d.action = Some(primary.action.clone());
+                d.explanation.push_str(&format!(
+                    " Execute it as amended: {}.",
+                    action_phrase(&primary.action)
+                ));
+            } else if primary.amended {
+                d.explanation.push_str(&format!(
+                    " It was judged as {}, since a full one would exceed the blast-radius limit; even so it does not fit.",
+                    action_phrase(&primary.action)
+                ));
+            }
             out.push((primary.sub, d));
             for &c in &group[1..] {
                 let cand = &w.cands[c];
@@ -386,6 +410,26 @@ fn guard_reason(w: &Window, guard: &Guard, lhs: f64) -> (Reason, String) {
                 Reason::new("capacity_floor")
                     .service(name)
                     .numbers(after, cap.required)
+                    .detail(text.clone()),
+                text,
+            )
+        }
+        Guard::Dip { service } => {
+            let attrs = g.service(*service);
+            let state = &w.ctx.world.services[*service];
+            let now = state.capacity_rps(attrs.capacity_rps_per_replica);
+            let during = now - lhs;
+            let text =
+                format!(
+                "while it rolls out {} would serve {during:.0} rps {} the {:.0} rps arriving now",
+                attrs.name,
+                if during + 1e-9 < state.load_rps { "<" } else { ">=" },
+                state.load_rps
+            );
+            (
+                Reason::new("capacity_dip")
+                    .service(&attrs.name)
+                    .numbers(during, state.load_rps)
                     .detail(text.clone()),
                 text,
             )

@@ -7,7 +7,7 @@ use super::problem::{Body, Constraint, Guard, Problem};
 use super::solve::{Solved, SolverConfig};
 use super::verdict::needs_human;
 use super::Context;
-use crate::contract::Proposal;
+use crate::contract::{Action, Proposal};
 use crate::intent::{Intent, Objective};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -17,7 +17,30 @@ pub(crate) struct Cand<'p> {
     pub sub: usize,
     pub p: &'p Proposal,
     pub service: usize,
+    /// The action decided on: the proposal's, or an amended one (see [`amend`]).
+    pub action: Action,
+    pub amended: bool,
     pub effect: Effect,
+}
+
+/// A full restart of a service carrying more entry traffic than the blast-radius limit can
+/// never be approved as sent; the same restart done one replica at a time can. The decision
+/// then carries the amended action (spec: "approved — execute the action as amended").
+fn amend(ctx: &Context, intent: &Intent, p: &Proposal, s: usize) -> Option<Action> {
+    match &p.action {
+        Action::Restart {
+            service,
+            rolling: false,
+        } if ctx.graph.traffic_share(s) > intent.blast.max_entry_traffic_share
+            && ctx.world.services[s].replicas >= 2 =>
+        {
+            Some(Action::Restart {
+                service: service.clone(),
+                rolling: true,
+            })
+        }
+        _ => None,
+    }
 }
 
 /// An SLO resolved against the graph.
@@ -114,17 +137,21 @@ pub(crate) fn build<'c, 'a, 'p>(
                 spend,
                 slo_excess_ms: slo_excess[service],
             };
-            let effect = estimate(ctx, &p.action, p.confidence, &p.expected, service, basis);
+            let amended = amend(ctx, intent, p, service);
+            let action = amended.clone().unwrap_or_else(|| p.action.clone());
+            let effect = estimate(ctx, &action, p.confidence, &p.expected, service, basis);
             Cand {
                 sub,
                 p,
                 service,
+                action,
+                amended: amended.is_some(),
                 effect,
             }
         })
         .collect();
     let items: Vec<(usize, &crate::contract::Action)> =
-        cands.iter().map(|c| (c.service, &c.p.action)).collect();
+        cands.iter().map(|c| (c.service, &c.action)).collect();
     let groups = group(&items);
     let effect = |g: usize| &cands[groups[g][0]].effect;
     // A change waiting for a human may consume capacity, budget or headroom but never free
@@ -180,6 +207,28 @@ pub(crate) fn build<'c, 'a, 'p>(
             guard: Guard::Capacity { service: s },
             body: Body::Linear(terms),
             rhs: (cap.now - cap.required).max(0.0),
+            soft_level: Some(rank(Objective::Availability)),
+        });
+    }
+
+    // While a change rolls out, the replicas left must carry the load now.
+    let mut dips: BTreeMap<usize, Vec<(usize, f64)>> = BTreeMap::new();
+    for g in 0..groups.len() {
+        if effect(g).dip > 0.0 {
+            dips.entry(effect(g).service)
+                .or_default()
+                .push((g, effect(g).dip));
+        }
+    }
+    for (s, terms) in dips {
+        let attrs = ctx.graph.service(s);
+        let state = &ctx.world.services[s];
+        let now = state.capacity_rps(attrs.capacity_rps_per_replica)
+            + in_flight_cap.get(&s).copied().unwrap_or(0.0);
+        constraints.push(Constraint {
+            guard: Guard::Dip { service: s },
+            body: Body::Linear(terms),
+            rhs: (now - state.load_rps).max(0.0),
             soft_level: Some(rank(Objective::Availability)),
         });
     }
@@ -278,7 +327,7 @@ pub(crate) fn build<'c, 'a, 'p>(
                 let clash = groups[a].iter().any(|&x| {
                     groups[b]
                         .iter()
-                        .any(|&y| contradicts(&cands[x].p.action, &cands[y].p.action))
+                        .any(|&y| contradicts(&cands[x].action, &cands[y].action))
                 });
                 if clash {
                     constraints.push(Constraint {

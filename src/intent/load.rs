@@ -66,7 +66,8 @@ struct RawWindow {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawCapacity {
-    headroom: Spanned<f64>,
+    headroom: Option<Spanned<f64>>,
+    horizon_h: Option<Spanned<f64>>,
 }
 
 #[derive(Deserialize)]
@@ -238,17 +239,30 @@ pub fn parse_intent(file: &str, text: &str) -> Result<Intent, Vec<IntentError>> 
         }
     }
 
-    let headroom = match &raw.capacity {
-        Some(cap) => {
-            let h = *cap.headroom.get_ref();
+    let cap = raw.capacity.as_ref();
+    let headroom = match cap.and_then(|c| c.headroom.as_ref()) {
+        Some(v) => {
+            let h = *v.get_ref();
             c.number(
-                &cap.headroom,
+                v,
                 "capacity.headroom",
                 (1.0..=10.0).contains(&h),
                 "within [1, 10]",
             )
         }
         None => DEFAULT_HEADROOM,
+    };
+    let horizon_h = match cap.and_then(|c| c.horizon_h.as_ref()) {
+        Some(v) => {
+            let h = *v.get_ref();
+            c.number(
+                v,
+                "capacity.horizon_h",
+                (0.0..=168.0).contains(&h),
+                "within [0, 168] hours",
+            )
+        }
+        None => 1.0,
     };
 
     let mut slos = Vec::new();
@@ -436,6 +450,7 @@ pub fn parse_intent(file: &str, text: &str) -> Result<Intent, Vec<IntentError>> 
         priorities,
         declared_priorities,
         headroom,
+        horizon_h,
         slos,
         max_cost_per_hour,
         blast,

@@ -141,6 +141,9 @@ pub struct Intent {
     pub declared_priorities: usize,
     /// Capacity after changes must cover forecast demand times this.
     pub headroom: f64,
+    /// How far ahead capacity is planned, hours: telemetry's `forecast_rps` is expected to be
+    /// the peak over this horizon (the simulator computes it so).
+    pub horizon_h: f64,
     pub slos: Vec<Slo>,
     /// Spend per hour the fleet may reach through approved changes.
     pub max_cost_per_hour: Option<f64>,

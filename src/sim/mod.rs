@@ -1,6 +1,28 @@
 //! Sales-surge simulation: replays agents' collisions on a simulated shop under several
 //! coordination strategies.
 
+pub mod actions;
+pub mod agents;
 pub mod model;
+pub mod report;
+pub mod run;
 pub mod scenario;
 pub mod traffic;
+
+use report::Report;
+use scenario::Scenario;
+
+/// Runs the scenario under every strategy; `progress(strategy, tick, ticks)` is called as it
+/// goes.
+pub fn simulate(sc: &Scenario, mut progress: impl FnMut(&str, u64, u64)) -> Report {
+    let strategies = run::Strategy::ALL
+        .iter()
+        .map(|&s| run::run(sc, s, |t, n| progress(s.name(), t, n)))
+        .collect();
+    Report {
+        scenario: sc.raw.name.clone(),
+        seed: sc.raw.seed,
+        duration_h: sc.raw.duration_h,
+        strategies,
+    }
+}

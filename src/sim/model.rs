@@ -121,7 +121,8 @@ pub struct TickMeasure {
 /// - legitimate demand at `s`: `Σ_e λ_e · visits(e, s) · (1 - shed_s)`;
 /// - bot demand enters at the entry point under attack and follows the same call ratios,
 ///   less what its WAF blocks;
-/// - a rate limit caps admitted demand; what it drops counts as errors;
+/// - a rate limit at an entry admits `min(1, limit / arriving)` of its traffic, and the
+///   refused share fails; elsewhere it caps admitted demand and what it drops fails;
 /// - errors at `s`: `1 - (1 - overload)(1 - bad_release)(1 - limited)`; an unhealthy service
 ///   also fails 5% of requests;
 /// - a request entering at `e` succeeds with `Π_s (1 - err_s)^{min(1, visits(e, s))}`.
@@ -134,12 +135,21 @@ pub fn measure(
 ) -> TickMeasure {
     let n = graph.len();
     let mut demand = vec![0.0; n];
+    // A rate limit at an entry point admits a share of everything arriving there, bots and
+    // customers alike; what it refuses never reaches the services behind it.
+    let mut admitted_share = vec![1.0; graph.entries().len()];
     for (k, &e) in graph.entries().iter().enumerate() {
         let bots = bot_rps[k] * (1.0 - services[e].bot_block);
+        let arriving = entry_rps[k] + bots;
+        if let Some(limit) = services[e].rate_limit {
+            if arriving > 0.0 {
+                admitted_share[k] = (limit / arriving).min(1.0);
+            }
+        }
         for (s, d) in demand.iter_mut().enumerate() {
             let v = graph.visits(k, s);
             if v > 0.0 {
-                *d += (entry_rps[k] + bots) * v * (1.0 - services[s].shed);
+                *d += arriving * admitted_share[k] * v * (1.0 - services[s].shed);
             }
         }
     }
@@ -150,7 +160,11 @@ pub fn measure(
         let attrs = graph.service(s);
         let sim = &services[s];
         capacity[s] = sim.capacity(attrs.capacity_rps_per_replica, tick);
-        let admitted = sim.rate_limit.map_or(demand[s], |r| demand[s].min(r));
+        let admitted = if attrs.is_entry {
+            demand[s]
+        } else {
+            sim.rate_limit.map_or(demand[s], |r| demand[s].min(r))
+        };
         let limited = if demand[s] > 0.0 {
             1.0 - admitted / demand[s]
         } else {
@@ -170,9 +184,10 @@ pub fn measure(
     let path_ms = graph.path_latency(&own_ms);
     let success = (0..graph.entries().len())
         .map(|k| {
-            (0..n)
-                .map(|s| (1.0 - errors[s]).powf(graph.visits(k, s).min(1.0)))
-                .product()
+            admitted_share[k]
+                * (0..n)
+                    .map(|s| (1.0 - errors[s]).powf(graph.visits(k, s).min(1.0)))
+                    .product::<f64>()
         })
         .collect();
     TickMeasure {

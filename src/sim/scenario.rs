@@ -231,28 +231,51 @@ impl Scenario {
             raw.graph.overlay.as_ref().map(|o| base.join(o)).as_deref(),
         )?;
         let loaded = load_dir(&base.join(&raw.intents)).map_err(ScenarioError::Intents)?;
-        let start = crate::contract::Timestamp::parse(&raw.start)
-            .map_err(|m| bad("start", "start", m))?;
+        let start =
+            crate::contract::Timestamp::parse(&raw.start).map_err(|m| bad("start", "start", m))?;
         if !(raw.duration_h > 0.0 && raw.duration_h <= 24.0 * 14.0) {
-            return Err(bad("duration_h", "duration_h", format!("must be within (0, 336] hours, got {}", raw.duration_h)));
+            return Err(bad(
+                "duration_h",
+                "duration_h",
+                format!("must be within (0, 336] hours, got {}", raw.duration_h),
+            ));
         }
         if !(raw.tick_s >= 1.0 && raw.tick_s <= 3600.0) {
-            return Err(bad("tick_s", "tick_s", format!("must be within [1, 3600] seconds, got {}", raw.tick_s)));
+            return Err(bad(
+                "tick_s",
+                "tick_s",
+                format!("must be within [1, 3600] seconds, got {}", raw.tick_s),
+            ));
         }
         let mut profiles = Vec::new();
         for &e in graph.entries() {
             let name = &graph.service(e).name;
             let p = raw.traffic.get(name).ok_or_else(|| {
-                bad("[traffic", &format!("traffic.{name}"), format!("entry point `{name}` needs a traffic profile"))
+                bad(
+                    "[traffic",
+                    &format!("traffic.{name}"),
+                    format!("entry point `{name}` needs a traffic profile"),
+                )
             })?;
-            p.check()
-                .map_err(|(f, m)| bad(&format!("[traffic.{name}]"), &format!("traffic.{name}.{f}"), m))?;
+            p.check().map_err(|(f, m)| {
+                bad(
+                    &format!("[traffic.{name}]"),
+                    &format!("traffic.{name}.{f}"),
+                    m,
+                )
+            })?;
             profiles.push(p.clone());
         }
         for name in raw.traffic.keys() {
-            let is_entry = graph.index_of(name).is_some_and(|i| graph.service(i).is_entry);
+            let is_entry = graph
+                .index_of(name)
+                .is_some_and(|i| graph.service(i).is_entry);
             if !is_entry {
-                return Err(bad(&format!("[traffic.{name}]"), &format!("traffic.{name}"), format!("`{name}` is not an entry point of the graph")));
+                return Err(bad(
+                    &format!("[traffic.{name}]"),
+                    &format!("traffic.{name}"),
+                    format!("`{name}` is not an entry point of the graph"),
+                ));
             }
         }
         for (i, ev) in raw.events.iter().enumerate() {
@@ -260,25 +283,51 @@ impl Scenario {
             let needle = "[[event]]";
             let service_ok = |s: &str| graph.index_of(s).is_some();
             let problem = match ev {
-                Event::BotAttack { entry, rps, duration_h, .. } => (!service_ok(entry))
+                Event::BotAttack {
+                    entry,
+                    rps,
+                    duration_h,
+                    ..
+                } => (!service_ok(entry))
                     .then(|| format!("entry `{entry}` is not in the graph"))
-                    .or_else(|| (*rps < 0.0 || *duration_h <= 0.0).then(|| "rps must be >= 0 and duration_h > 0".into())),
-                Event::BadDeploy { service, error_rate, .. } => (!service_ok(service))
+                    .or_else(|| {
+                        (*rps < 0.0 || *duration_h <= 0.0)
+                            .then(|| "rps must be >= 0 and duration_h > 0".into())
+                    }),
+                Event::BadDeploy {
+                    service,
+                    error_rate,
+                    ..
+                } => (!service_ok(service))
                     .then(|| format!("service `{service}` is not in the graph"))
-                    .or_else(|| (!(0.0..=1.0).contains(error_rate)).then(|| "error_rate must be within [0, 1]".into())),
-                Event::ZoneLoss { share, duration_h, .. } => (!(0.0..1.0).contains(share) || *duration_h <= 0.0)
+                    .or_else(|| {
+                        (!(0.0..=1.0).contains(error_rate))
+                            .then(|| "error_rate must be within [0, 1]".into())
+                    }),
+                Event::ZoneLoss {
+                    share, duration_h, ..
+                } => (!(0.0..1.0).contains(share) || *duration_h <= 0.0)
                     .then(|| "share must be within [0, 1) and duration_h > 0".into()),
-                Event::Leak { service, .. } => (!service_ok(service)).then(|| format!("service `{service}` is not in the graph")),
+                Event::Leak { service, .. } => (!service_ok(service))
+                    .then(|| format!("service `{service}` is not in the graph")),
             };
             if let Some(message) = problem {
                 return Err(bad(needle, &field, message));
             }
         }
         if !["follow", "approve", "deny"].contains(&raw.approver.policy.as_str()) {
-            return Err(bad("policy", "approver.policy", format!("`{}` is not follow, approve or deny", raw.approver.policy)));
+            return Err(bad(
+                "policy",
+                "approver.policy",
+                format!("`{}` is not follow, approve or deny", raw.approver.policy),
+            ));
         }
         if graph.index_of(&raw.economics.order_service).is_none() {
-            return Err(bad("order_service", "economics.order_service", format!("`{}` is not in the graph", raw.economics.order_service)));
+            return Err(bad(
+                "order_service",
+                "economics.order_service",
+                format!("`{}` is not in the graph", raw.economics.order_service),
+            ));
         }
         Ok(Scenario {
             file,

@@ -85,13 +85,22 @@ impl Profile {
         pos("hold_h", self.hold_h)?;
         pos("decay_h", self.decay_h)?;
         if !(self.peak.is_finite() && self.peak >= 1.0 && self.peak <= 100.0) {
-            return Err(("peak", format!("must be within [1, 100], got {}", self.peak)));
+            return Err((
+                "peak",
+                format!("must be within [1, 100], got {}", self.peak),
+            ));
         }
         if !(0.0..1.0).contains(&self.diurnal) {
-            return Err(("diurnal", format!("must be within [0, 1), got {}", self.diurnal)));
+            return Err((
+                "diurnal",
+                format!("must be within [0, 1), got {}", self.diurnal),
+            ));
         }
         if !(0.0..0.5).contains(&self.noise) {
-            return Err(("noise", format!("must be within [0, 0.5), got {}", self.noise)));
+            return Err((
+                "noise",
+                format!("must be within [0, 0.5), got {}", self.noise),
+            ));
         }
         Ok(())
     }
@@ -132,6 +141,9 @@ mod tests {
         assert!((p.diurnal_factor(3.0) - 0.7).abs() < 1e-12);
         p.diurnal = 0.0;
         assert_eq!(p.forecast(6.0, 1.0), 100.0);
-        assert!((p.forecast(7.0, 2.0) - 250.0).abs() < 1e-9, "sees the ramp coming");
+        assert!(
+            (p.forecast(7.0, 2.0) - 250.0).abs() < 1e-9,
+            "sees the ramp coming"
+        );
     }
 }

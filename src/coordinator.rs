@@ -1,0 +1,130 @@
+//! The coordinator: what sits between the bus and the engine.
+//!
+//! It takes a window of messages from `arbiter.proposals.>`, checks each subject's tokens
+//! against its payload, decides the window with the engine against the intent in force,
+//! remembers every answer (replays get the same one) and the approved changes in flight, and
+//! returns the decisions to publish on `arbiter.decisions.<domain>.<agent>`. The simulator
+//! drives it over the in-process bus; the service will drive it over NATS.
+
+use crate::bus::{decisions_subject, parse_proposal_subject, Message};
+use crate::contract::{parse_proposal, Decision, Reason, Timestamp, Verdict};
+use crate::engine::{self, Context, InFlight, Ledger, SolverConfig, Submission};
+use crate::graph::ServiceGraph;
+use crate::intent::{IntentSet, Roles};
+use crate::world::World;
+
+/// An approved change and until when it holds its resources.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tracked {
+    pub change: InFlight,
+    pub until: Timestamp,
+}
+
+pub struct Coordinator {
+    pub graph: ServiceGraph,
+    pub intents: IntentSet,
+    pub roles: Roles,
+    pub ledger: Ledger,
+    pub in_flight: Vec<Tracked>,
+    pub config: SolverConfig,
+    /// How long an approved change counts as in flight, ms.
+    pub settle_ms: i64,
+}
+
+impl Coordinator {
+    pub fn new(graph: ServiceGraph, intents: IntentSet, roles: Roles) -> Self {
+        Coordinator {
+            graph,
+            intents,
+            roles,
+            ledger: Ledger::default(),
+            in_flight: Vec::new(),
+            config: SolverConfig::default(),
+            settle_ms: 5 * 60 * 1000,
+        }
+    }
+
+    /// Decides one window of proposal messages; returns (subject, decision) to publish, in
+    /// the order the messages came.
+    pub fn decide(
+        &mut self,
+        now: Timestamp,
+        world: &World,
+        inbox: &[Message],
+    ) -> Vec<(String, Decision)> {
+        self.in_flight.retain(|t| t.until > now);
+        let subs: Vec<Submission> = inbox.iter().map(|m| parse_proposal(&m.payload)).collect();
+        let in_flight: Vec<InFlight> = self.in_flight.iter().map(|t| t.change.clone()).collect();
+        let ctx = Context {
+            graph: &self.graph,
+            world,
+            intent: self.intents.in_force(now),
+            roles: &self.roles,
+            in_flight: &in_flight,
+            now,
+        };
+        // Subject tokens must match the payload: a token mismatch is answered unauthorized
+        // and never reaches the engine.
+        let mut refused = vec![None; subs.len()];
+        let mut admitted = Vec::with_capacity(subs.len());
+        for (i, (m, s)) in inbox.iter().zip(&subs).enumerate() {
+            match (parse_proposal_subject(&m.subject), s) {
+                (Ok((domain, agent)), Ok(p)) if domain != p.domain.as_str() || agent != p.agent => {
+                    let detail = format!(
+                        "subject {} does not match the payload's domain {} and agent {}",
+                        m.subject,
+                        p.domain.as_str(),
+                        p.agent
+                    );
+                    refused[i] = Some(*engine::answer(
+                        &ctx,
+                        p,
+                        Verdict::Unauthorized,
+                        Reason::new("subject_mismatch").detail(detail.clone()),
+                        detail,
+                    ));
+                }
+                _ => admitted.push(i),
+            }
+        }
+        let window: Vec<Submission> = admitted.iter().map(|&i| subs[i].clone()).collect();
+        let decided = engine::decide(&ctx, &window, &self.ledger, &self.config);
+        let mut out: Vec<Option<Decision>> = refused;
+        for (&i, d) in admitted.iter().zip(decided) {
+            out[i] = Some(d);
+        }
+        let mut published = Vec::with_capacity(out.len());
+        for (i, d) in out.into_iter().enumerate() {
+            let d = d.expect("every message is answered");
+            self.ledger.record(&d);
+            if d.verdict == Verdict::Approved {
+                if let Ok(p) = &subs[i] {
+                    self.in_flight.push(Tracked {
+                        change: InFlight {
+                            key: p.key(),
+                            domain: p.domain,
+                            action: p.action.clone(),
+                        },
+                        until: now.plus_millis(self.settle_ms),
+                    });
+                }
+            }
+            let (domain, agent) = match &subs[i] {
+                Ok(p) => (p.domain.as_str().to_string(), p.agent.clone()),
+                Err(_) => parse_proposal_subject(&inbox[i].subject)
+                    .map(|(d, a)| (d.to_string(), a.to_string()))
+                    .unwrap_or(("unknown".into(), "unknown".into())),
+            };
+            published.push((decisions_subject(&domain, &agent), d));
+        }
+        published
+    }
+
+    /// Records a human's approval of an escalated proposal: the change is now in flight.
+    pub fn approved_by_human(&mut self, change: InFlight, now: Timestamp) {
+        self.in_flight.push(Tracked {
+            change,
+            until: now.plus_millis(self.settle_ms),
+        });
+    }
+}

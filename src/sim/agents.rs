@@ -1,0 +1,193 @@
+//! The domain agents: each correct by its own rules, blind to the others, publishing real
+//! proposals on the bus.
+//!
+//! - cost (`cost-optimizer-1`): removes a replica where utilisation now is low — it sees the
+//!   present, not the surge to come;
+//! - resilience (`resilience-1`): adds replicas where utilisation is high, rolls back a
+//!   service whose errors are not explained by load, restarts an unhealthy one;
+//! - security (`security-guard-1`): on an attack at an entry point, a WAF rule in block mode,
+//!   a rate limit at today's traffic, and a rotation of the session secret;
+//! - application (`app-tuner-1`): switches recommendations off when pages get slow, and back
+//!   on when they recover.
+
+use super::model::{ServiceSim, TickMeasure};
+use super::scenario::Agents;
+use crate::bus::{proposals_subject, Message};
+use crate::contract::{Domain, Timestamp};
+use crate::graph::ServiceGraph;
+use std::collections::BTreeMap;
+
+/// What the agents can see at one tick.
+pub struct View<'a> {
+    pub graph: &'a ServiceGraph,
+    pub m: &'a TickMeasure,
+    pub services: &'a [ServiceSim],
+    /// Per entry (as `graph.entries()`): legitimate and bot rps arriving.
+    pub legit: &'a [f64],
+    pub bots: &'a [f64],
+    pub tick: u64,
+    pub now: Timestamp,
+    pub ticks_per_min: f64,
+}
+
+/// The four agents and their memory of what they already asked for.
+pub struct AgentSet {
+    cfg: Agents,
+    /// (agent, service) -> tick before which the agent does not ask again.
+    quiet_until: BTreeMap<(&'static str, String), u64>,
+    seq: u64,
+    pub recommendations_off: bool,
+}
+
+pub const COST: &str = "cost-optimizer-1";
+pub const RESILIENCE: &str = "resilience-1";
+pub const SECURITY: &str = "security-guard-1";
+pub const APPLICATION: &str = "app-tuner-1";
+/// The flag the application agent switches, and the service it stops calling.
+pub const FLAG: &str = "recommendations";
+pub const FLAG_SERVICE: &str = "recommendationservice";
+
+impl AgentSet {
+    pub fn new(cfg: Agents) -> Self {
+        AgentSet {
+            cfg,
+            quiet_until: BTreeMap::new(),
+            seq: 0,
+            recommendations_off: false,
+        }
+    }
+
+    fn quiet(&self, agent: &'static str, service: &str, tick: u64) -> bool {
+        self.quiet_until
+            .get(&(agent, service.to_string()))
+            .is_some_and(|&t| tick < t)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn propose(
+        &mut self,
+        out: &mut Vec<Message>,
+        v: &View,
+        agent: &'static str,
+        domain: Domain,
+        action: serde_json::Value,
+        expected: serde_json::Value,
+        confidence: f64,
+        rationale: String,
+    ) {
+        self.seq += 1;
+        let service = action["service"].as_str().unwrap_or_default().to_string();
+        let quiet = (15.0 * v.ticks_per_min).ceil() as u64;
+        self.quiet_until.insert((agent, service), v.tick + quiet);
+        let payload = serde_json::json!({
+            "v": 1,
+            "id": format!("{agent}-{}-{}", v.tick, self.seq),
+            "agent": agent,
+            "domain": domain.as_str(),
+            "action": action,
+            "expected": expected,
+            "confidence": confidence,
+            "reversible": true,
+            "rationale": rationale,
+            "created_at": v.now.to_string(),
+            "expires_at": v.now.plus_millis(10 * 60 * 1000).to_string(),
+        });
+        out.push(Message {
+            subject: proposals_subject(domain, agent),
+            payload: payload.to_string().into_bytes(),
+        });
+    }
+
+    /// Every agent looks at the view and proposes what its own rules call for.
+    pub fn act(&mut self, v: &View) -> Vec<Message> {
+        let mut out = Vec::new();
+        let g = v.graph;
+        let c = self.cfg.clone();
+        for s in 0..g.len() {
+            let attrs = g.service(s);
+            let name = attrs.name.clone();
+            let sim = &v.services[s];
+            let cap = v.m.capacity[s];
+            let util = if cap > 0.0 { v.m.demand[s] / cap } else { 1.0 };
+            // Cost: utilisation now is low, so a replica is waste.
+            if util < c.cost_low_utilisation
+                && sim.ready > c.cost_min_replicas
+                && sim.starting.is_empty()
+                && !self.quiet(COST, &name, v.tick)
+            {
+                let saving = attrs.cost_per_replica_hour;
+                self.propose(&mut out, v, COST, Domain::Cost,
+                    serde_json::json!({"kind": "scale", "service": name, "replicas": -1}),
+                    serde_json::json!({"cost_per_hour": -saving, "capacity_rps": -attrs.capacity_rps_per_replica}),
+                    0.9, format!("utilisation {:.0}% is below {:.0}%", util * 100.0, c.cost_low_utilisation * 100.0));
+            }
+            // Resilience: utilisation high, add replicas to bring it to 60%.
+            if util > c.resilience_high_utilisation && !self.quiet(RESILIENCE, &name, v.tick) {
+                let want = (v.m.demand[s] / (attrs.capacity_rps_per_replica * 0.6)).ceil() as i64;
+                let add = (want - sim.billed() as i64).clamp(0, 20) as i32;
+                if add > 0 {
+                    self.propose(&mut out, v, RESILIENCE, Domain::Resilience,
+                        serde_json::json!({"kind": "scale", "service": name, "replicas": add}),
+                        serde_json::json!({"cost_per_hour": add as f64 * attrs.cost_per_replica_hour, "capacity_rps": add as f64 * attrs.capacity_rps_per_replica}),
+                        0.85, format!("utilisation {:.0}% is above {:.0}%", util * 100.0, c.resilience_high_utilisation * 100.0));
+                }
+            }
+            // Resilience: errors that load does not explain mean a bad release.
+            let overload = super::model::overload_errors(v.m.demand[s], cap);
+            if v.m.errors[s] - overload > c.resilience_error_rate
+                && sim.bad_release > 0.0
+                && !self.quiet(RESILIENCE, &name, v.tick)
+            {
+                self.propose(&mut out, v, RESILIENCE, Domain::Resilience,
+                    serde_json::json!({"kind": "rollback", "service": name, "to_version": "previous"}),
+                    serde_json::json!({"risk": 0.2}), 0.9,
+                    format!("error rate {:.1}% since the last release", v.m.errors[s] * 100.0));
+            } else if sim.unhealthy && !self.quiet(RESILIENCE, &name, v.tick) {
+                self.propose(&mut out, v, RESILIENCE, Domain::Resilience,
+                    serde_json::json!({"kind": "restart", "service": name, "rolling": !c.resilience_full_restart}),
+                    serde_json::json!({"risk": 0.3}), 0.9, "health checks failing".into());
+            }
+        }
+        for (k, &e) in g.entries().iter().enumerate() {
+            let name = g.service(e).name.clone();
+            let sim = &v.services[e];
+            let bots = v.bots[k] * (1.0 - sim.bot_block);
+            let share = bots / (bots + v.legit[k]).max(1e-9);
+            // Security: an attack at the door.
+            if share > c.security_bot_share && !self.quiet(SECURITY, &name, v.tick) {
+                if sim.bot_block < 0.5 {
+                    self.propose(&mut out, v, SECURITY, Domain::Security,
+                        serde_json::json!({"kind": "waf_rule", "service": name, "rule": "credential-stuffing", "mode": "block", "added_latency_ms": c.security_waf_ms}),
+                        serde_json::json!({"latency_ms": c.security_waf_ms, "risk": 0.1}), 0.95,
+                        format!("{:.0}% of login traffic is from bots", share * 100.0));
+                }
+                if sim.rate_limit.is_none() {
+                    self.propose(&mut out, v, SECURITY, Domain::Security,
+                        serde_json::json!({"kind": "rate_limit", "service": name, "max_rps": (v.legit[k] * 1.1).round().max(1.0)}),
+                        serde_json::json!({"risk": 0.2}), 0.9, "cap requests at today's legitimate level".into());
+                }
+                if c.security_rotate {
+                    self.propose(&mut out, v, SECURITY, Domain::Security,
+                        serde_json::json!({"kind": "rotate_credentials", "service": name, "secret": "session-signing-key"}),
+                        serde_json::json!({"risk": 0.3}), 0.9, "credentials may be stuffed: rotate session keys".into());
+                }
+            }
+            // Application: slow pages; shed recommendations.
+            let slow = v.m.path_ms[e] > c.application_latency_ms;
+            let recovered = v.m.path_ms[e] < c.application_latency_ms / 2.0;
+            if ((slow && !self.recommendations_off) || (recovered && self.recommendations_off))
+                && !self.quiet(APPLICATION, &name, v.tick)
+                && g.index_of(FLAG_SERVICE).is_some()
+            {
+                let enable = self.recommendations_off;
+                let freed = if enable { -1.0 } else { 1.0 }
+                    * v.m.demand[g.index_of(FLAG_SERVICE).unwrap_or(e)];
+                self.propose(&mut out, v, APPLICATION, Domain::Application,
+                    serde_json::json!({"kind": "feature_flag", "service": name, "flag": FLAG, "enabled": enable}),
+                    serde_json::json!({"capacity_rps": freed, "latency_ms": if enable { 20.0 } else { -50.0 }}), 0.85,
+                    format!("page latency {:.0} ms", v.m.path_ms[e]));
+            }
+        }
+        out
+    }
+}
