@@ -160,3 +160,32 @@ fn scenario_errors_name_file_line_and_field() {
     assert!(e.contains("approver.policy"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_bare_jaeger_export_without_overlay_simulates() {
+    let dir = std::env::temp_dir().join(format!("arbiter-bare-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("links.json"),
+        r#"{"data": [{"parent": "web", "child": "orders", "callCount": 50},
+                     {"parent": "web", "child": "search", "callCount": 400},
+                     {"parent": "orders", "child": "db", "callCount": 100},
+                     {"parent": "search", "child": "db", "callCount": 400}]}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("s.toml"),
+        format!(
+            "name = \"bare\"\nseed = 1\nduration_h = 6\nstart = \"2026-11-27T06:00:00Z\"\nintents = \"{}\"\n\
+             [graph]\nlinks = \"links.json\"\n[traffic.web]\nbaseline_rps = 80.0\nramp_start_h = 1.0\npeak = 3.0\nhold_h = 2.0\n\
+             [economics]\norder_service = \"orders\"\n",
+            repo("intents").display()
+        ),
+    )
+    .unwrap();
+    let sc = Scenario::load(&dir.join("s.toml")).unwrap();
+    let r = simulate(&sc, |_, _, _| {});
+    assert_eq!(r.strategies.len(), 3);
+    assert!(r.strategies.iter().all(|s| s.revenue > 0.0 && s.cost > 0.0));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -50,6 +50,31 @@ pub fn run(scenario: &Path, out: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let json = dir.join("report.json");
     std::fs::write(&json, serde_json::to_string_pretty(&report)? + "\n")
         .with_context(|| format!("writing {}", json.display()))?;
-    let _ = writeln!(out_text, "wrote {}", json.display());
+    // SLO lines on the latency plots: the intent in force mid-run.
+    let mid = sc
+        .start
+        .plus_millis((sc.raw.duration_h * 1_800_000.0) as i64);
+    let slos: Vec<(String, f64)> = sc
+        .intents
+        .in_force(mid)
+        .map(|i| {
+            i.slos
+                .iter()
+                .filter(|s| {
+                    sc.graph
+                        .index_of(&s.service)
+                        .is_some_and(|x| sc.graph.service(x).is_entry)
+                })
+                .map(|s| (s.service.clone(), s.p99_latency_ms))
+                .collect()
+        })
+        .unwrap_or_default();
+    let html = dir.join("report.html");
+    std::fs::write(
+        &html,
+        arbiter::sim::html::render(&report, &report.table(), &slos),
+    )
+    .with_context(|| format!("writing {}", html.display()))?;
+    let _ = writeln!(out_text, "wrote {} and {}", json.display(), html.display());
     Ok(ExitCode::SUCCESS)
 }
