@@ -37,6 +37,8 @@ pub struct Series {
     pub order_capacity_rps: Vec<f64>,
     /// Spend rate, per hour.
     pub cost_per_hour: Vec<f64>,
+    /// Revenue lost so far.
+    pub revenue_lost: Vec<f64>,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -83,6 +85,7 @@ impl StrategyReport {
             .chain(s.order_demand_rps.iter_mut())
             .chain(s.order_capacity_rps.iter_mut())
             .chain(s.cost_per_hour.iter_mut())
+            .chain(s.revenue_lost.iter_mut())
         {
             *v = round(*v, 2);
         }

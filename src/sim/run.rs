@@ -249,6 +249,7 @@ pub fn run(
             r.series.order_demand_rps.push(m.demand[order]);
             r.series.order_capacity_rps.push(m.capacity[order]);
             r.series.cost_per_hour.push(spend);
+            r.series.revenue_lost.push(r.revenue_lost);
         }
 
         // The human answers escalations that are due.
