@@ -28,9 +28,16 @@ fn plot(
         .iter()
         .flat_map(|(_, v)| v.iter().copied())
         .fold(0.0f64, f64::max);
+    let mut title = title.to_string();
     if let Some((r, _)) = reference {
+        // A brief spike would flatten everything else: show up to four times the reference.
+        if max_y > r * 4.0 {
+            title.push_str(&format!(" (axis cut at {:.0}; peak {max_y:.0})", r * 4.0));
+            max_y = r * 4.0;
+        }
         max_y = max_y.max(r * 1.2);
     }
+    let title = title.as_str();
     let max_y = if max_y > 0.0 { max_y } else { 1.0 };
     let x = |m: f64| PAD + (W - 2.0 * PAD) * m / max_x;
     let y = |v: f64| H - PAD + (2.0 * PAD - H) * v / max_y;
@@ -69,7 +76,7 @@ fn plot(
         let points: Vec<String> = minutes
             .iter()
             .zip(values.iter())
-            .map(|(m, v)| format!("{:.1},{:.1}", x(*m), y(*v)))
+            .map(|(m, v)| format!("{:.1},{:.1}", x(*m), y(v.min(max_y))))
             .collect();
         let colour = COLOURS[i % COLOURS.len()];
         svg.push_str(&format!(
