@@ -187,5 +187,24 @@ fn a_bare_jaeger_export_without_overlay_simulates() {
     let r = simulate(&sc, |_, _, _| {});
     assert_eq!(r.strategies.len(), 3);
     assert!(r.strategies.iter().all(|s| s.revenue > 0.0 && s.cost > 0.0));
+
+    // A zone outage from 2h to 3h takes a third of every service's capacity, then returns it.
+    let text = std::fs::read_to_string(dir.join("s.toml")).unwrap()
+        + "[[event]]\nkind = \"zone_loss\"\nat_h = 2.0\nduration_h = 1.0\nshare = 0.33\n";
+    std::fs::write(dir.join("z.toml"), text).unwrap();
+    let zone = simulate(&Scenario::load(&dir.join("z.toml")).unwrap(), |_, _, _| {});
+    let (calm, hit) = (&r.strategies[0].series, &zone.strategies[0].series);
+    let at = |m: f64| calm.minute.iter().position(|x| *x == m).unwrap();
+    let (before, during, after) = (at(110.0), at(150.0), at(200.0));
+    assert_eq!(
+        hit.order_capacity_rps[before],
+        calm.order_capacity_rps[before]
+    );
+    assert!(hit.order_capacity_rps[during] < calm.order_capacity_rps[during] * 0.7);
+    assert!(zone.strategies[0].revenue_lost > r.strategies[0].revenue_lost);
+    assert!(
+        hit.order_capacity_rps[after] >= calm.order_capacity_rps[after] * 0.99
+            || hit.order_capacity_rps[after] > hit.order_capacity_rps[during]
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
