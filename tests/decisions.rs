@@ -63,6 +63,8 @@ struct Expect {
     recommendation: Option<String>,
     /// This decision must equal the one at that position, byte for byte.
     same_as: Option<usize>,
+    /// The decision amends a scale action to this many replicas.
+    replicas: Option<i32>,
 }
 
 fn run(case: &Case, base: &Base) -> Result<(), String> {
@@ -155,6 +157,19 @@ fn run(case: &Case, base: &Base) -> Result<(), String> {
                 d.recommendation,
                 show()
             ));
+        }
+        if let Some(n) = e.replicas {
+            let got = match &d.action {
+                Some(arbiter::contract::Action::Scale { replicas, .. }) => Some(*replicas),
+                _ => None,
+            };
+            if got != Some(n) {
+                problems.push(format!(
+                    "expected the action amended to {n} replicas, got {:?}; {}",
+                    d.action,
+                    show()
+                ));
+            }
         }
         if let Some(j) = e.same_as {
             if serde_json::to_string(d).unwrap()

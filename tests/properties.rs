@@ -188,14 +188,16 @@ fn run(f: &Fixture) -> Vec<Decision> {
     decide(&ctx, &f.subs, &Ledger::default(), &SolverConfig::default())
 }
 
-fn disruptive(a: &Action) -> bool {
-    matches!(
-        a,
-        Action::Restart { .. }
-            | Action::Rollback { .. }
-            | Action::Isolate { .. }
-            | Action::RotateCredentials { .. }
-    )
+/// Changes that can fail requests through the service: a rolling restart of several replicas
+/// cannot (its temporary dip is a capacity matter).
+fn disruptive(a: &Action, replicas: u32) -> bool {
+    match a {
+        Action::Restart { rolling, .. } => !rolling || replicas < 2,
+        _ => matches!(
+            a,
+            Action::Rollback { .. } | Action::Isolate { .. } | Action::RotateCredentials { .. }
+        ),
+    }
 }
 
 fn contradict(a: &Action, b: &Action) -> bool {
@@ -237,16 +239,24 @@ fn check_hard_limits(f: &Fixture, decisions: &[Decision]) -> Result<(), String> 
     let g = &f.graph;
     let i = &f.intent;
     // A replayed (agent, id) carries the first payload's decision: judge first occurrences.
+    // What executes is the decision's action when it amends the proposal.
     let mut seen = BTreeSet::new();
-    let approved: Vec<&Proposal> = f
+    let executed: Vec<Proposal> = f
         .subs
         .iter()
         .zip(decisions)
         .filter_map(|(s, d)| s.as_ref().ok().map(|p| (p, d)))
         .filter(|(p, _)| seen.insert((p.agent.clone(), p.id.clone())))
         .filter(|(_, d)| d.verdict == Verdict::Approved)
-        .map(|(p, _)| p)
+        .map(|(p, d)| {
+            let mut p = p.clone();
+            if let Some(a) = &d.action {
+                p.action = a.clone();
+            }
+            p
+        })
         .collect();
+    let approved: Vec<&Proposal> = executed.iter().collect();
     for p in &approved {
         let role = f
             .roles
@@ -300,10 +310,11 @@ fn check_hard_limits(f: &Fixture, decisions: &[Decision]) -> Result<(), String> 
         ));
     }
     // Blast radius: entry traffic through newly disrupted services.
+    let replicas = |s: &str| f.world.services[g.index_of(s).unwrap()].replicas;
     let busy: BTreeSet<&str> = f
         .in_flight
         .iter()
-        .filter(|x| disruptive(&x.action))
+        .filter(|x| disruptive(&x.action, replicas(x.action.service())))
         .map(|x| x.action.service())
         .collect();
     let used: f64 = busy
@@ -312,7 +323,7 @@ fn check_hard_limits(f: &Fixture, decisions: &[Decision]) -> Result<(), String> 
         .sum();
     let fresh: BTreeSet<&str> = approved
         .iter()
-        .filter(|p| disruptive(&p.action))
+        .filter(|p| disruptive(&p.action, replicas(p.action.service())))
         .map(|p| p.action.service())
         .filter(|s| !busy.contains(s))
         .collect();

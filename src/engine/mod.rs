@@ -127,10 +127,19 @@ pub fn decide_window(
             .solved
             .iter()
             .map(|(members, _, solved)| ComponentReport {
-                proposals: members
-                    .iter()
-                    .flat_map(|&g| w.groups[g].iter().map(|&c| w.cands[c].p.key()))
-                    .collect(),
+                proposals: {
+                    // A sized alternative names the same proposal as its original.
+                    let mut keys: Vec<String> = Vec::new();
+                    for key in members
+                        .iter()
+                        .flat_map(|&g| w.groups[g].iter().map(|&c| w.cands[c].p.key()))
+                    {
+                        if !keys.contains(&key) {
+                            keys.push(key);
+                        }
+                    }
+                    keys
+                },
                 status: solved.status.clone(),
             })
             .collect();

@@ -23,8 +23,22 @@ pub(crate) fn decisions(w: &Window) -> Vec<(usize, Decision)> {
         let solver_note = solver_reason(&solved.status);
         let score_x = problem.score(&solved.x);
         for (l, &g) in members.iter().enumerate() {
-            let group = &w.groups[g];
-            let primary = &w.cands[group[0]];
+            // A sized alternative speaks only when it was chosen, and then for the original
+            // proposal and those merged with it; the original is then silent.
+            let alternative = w.alt_of[g];
+            let chosen_alternative = w
+                .alt_of
+                .iter()
+                .position(|o| *o == Some(g))
+                .filter(|&a| w.x[a]);
+            if (alternative.is_some() && !solved.x[l]) || chosen_alternative.is_some() {
+                continue;
+            }
+            let group: &[usize] = match alternative {
+                Some(orig) => &w.groups[orig],
+                None => &w.groups[g],
+            };
+            let primary = &w.cands[w.groups[g][0]];
             let (verdict, mut reasons, because, counterfactual, recommendation) = if solved.x[l] {
                 selected(w, problem, &solved.x, score_x.as_deref(), l, primary)
             } else {
@@ -43,14 +57,12 @@ pub(crate) fn decisions(w: &Window) -> Vec<(usize, Decision)> {
             let amended =
                 primary.amended && matches!(verdict, Verdict::Approved | Verdict::Escalated);
             if primary.amended {
-                reasons.push(
-                    Reason::new("amended")
-                        .detail(format!(
-                            "judged as {} instead of as proposed: done in one go it would take down a service carrying more entry traffic than the blast-radius limit",
-                            action_phrase(&primary.action)
-                        ))
-                        .clause("blast_radius.max_entry_traffic_share"),
-                );
+                reasons.push(Reason::new("amended").detail(amendment(primary)).clause(
+                    match primary.action {
+                        crate::contract::Action::Scale { .. } => "capacity.horizon_h",
+                        _ => "blast_radius.max_entry_traffic_share",
+                    },
+                ));
             }
             let mut d = decision(
                 w,
@@ -114,6 +126,21 @@ pub(crate) fn decisions(w: &Window) -> Vec<(usize, Decision)> {
         }
     }
     out
+}
+
+/// Why the action decided on differs from the one proposed.
+fn amendment(c: &Cand) -> String {
+    match &c.action {
+        crate::contract::Action::Scale { .. } => format!(
+            "sized by the arbiter: {} instead of as proposed, to carry the forecast peak over the intent's horizon at {:.0}% utilisation",
+            action_phrase(&c.action),
+            super::window::SIZED_UTILISATION * 100.0
+        ),
+        _ => format!(
+            "judged as {} instead of as proposed: done in one go it would take down a service carrying more entry traffic than the blast-radius limit",
+            action_phrase(&c.action)
+        ),
+    }
 }
 
 /// How many hurt services a decision lists: the target and its nearest callers. The share of

@@ -43,6 +43,34 @@ fn amend(ctx: &Context, intent: &Intent, p: &Proposal, s: usize) -> Option<Actio
     }
 }
 
+/// Utilisation at the forecast peak that a scale-up sized by the arbiter aims for: where the
+/// queueing stretch of latency is 2.5x, comfortably off the knee.
+pub(crate) const SIZED_UTILISATION: f64 = 0.6;
+
+/// A scale-up may be too small for what the arbiter knows and the agent does not: the forecast
+/// over the intent's horizon, or an SLO breached above the service. Then the arbiter also
+/// considers the same scale-up sized to run the forecast peak at [`SIZED_UTILISATION`] (at
+/// most three times the ask), as an alternative the optimiser weighs against the original
+/// under the same budget and limits.
+fn upsize(ctx: &Context, c: &Cand, slo_excess_ms: f64, shortfall: f64) -> Option<Action> {
+    let Action::Scale { service, replicas } = &c.action else {
+        return None;
+    };
+    if *replicas <= 0 || (slo_excess_ms <= 0.0 && shortfall <= 0.0) {
+        return None;
+    }
+    let attrs = ctx.graph.service(c.service);
+    let state = &ctx.world.services[c.service];
+    let peak = state.forecast_rps.max(state.load_rps);
+    let want = (peak / (attrs.capacity_rps_per_replica * SIZED_UTILISATION)).ceil() as i64
+        - state.replicas as i64;
+    let sized = want.min(3 * *replicas as i64).min(1000) as i32;
+    (sized > *replicas).then(|| Action::Scale {
+        service: service.clone(),
+        replicas: sized,
+    })
+}
+
 /// An SLO resolved against the graph.
 pub(crate) struct SloInfo {
     pub index: usize,
@@ -58,6 +86,8 @@ pub(crate) struct Window<'c, 'a, 'p> {
     pub cands: Vec<Cand<'p>>,
     /// Merge groups: candidate indices, primary first. A group is one variable.
     pub groups: Vec<Vec<usize>>,
+    /// For a group that is the sized alternative of another (see [`upsize`]): that group.
+    pub alt_of: Vec<Option<usize>>,
     pub caps: BTreeMap<usize, Capacity>,
     pub slos: Vec<SloInfo>,
     pub spend: f64,
@@ -152,7 +182,53 @@ pub(crate) fn build<'c, 'a, 'p>(
         .collect();
     let items: Vec<(usize, &crate::contract::Action)> =
         cands.iter().map(|c| (c.service, &c.action)).collect();
-    let groups = group(&items);
+    let mut groups = group(&items);
+    let mut cands = cands;
+    let mut alt_of: Vec<Option<usize>> = vec![None; groups.len()];
+    for g in 0..groups.len() {
+        let c = &cands[groups[g][0]];
+        let cap_extra = in_flight_cap.get(&c.service).copied().unwrap_or(0.0);
+        let shortfall = {
+            let cap = ctx.capacity(c.service, headroom, cap_extra);
+            let own: f64 = c
+                .effect
+                .cap
+                .iter()
+                .filter(|(s, _)| *s == c.service)
+                .map(|(_, d)| d)
+                .sum();
+            cap.required - cap.now - own
+        };
+        if let Some(bigger) = upsize(ctx, c, slo_excess[c.service], shortfall) {
+            let basis = Basis {
+                headroom,
+                in_flight_cap: cap_extra,
+                spend,
+                slo_excess_ms: slo_excess[c.service],
+            };
+            let effect = estimate(
+                ctx,
+                &bigger,
+                c.p.confidence,
+                &c.p.expected,
+                c.service,
+                basis,
+            );
+            let alt = Cand {
+                sub: c.sub,
+                p: c.p,
+                service: c.service,
+                action: bigger,
+                amended: true,
+                effect,
+            };
+            cands.push(alt);
+            groups.push(vec![cands.len() - 1]);
+            alt_of.push(Some(g));
+        }
+    }
+    let cands = cands;
+    let groups = groups;
     let effect = |g: usize| &cands[groups[g][0]].effect;
     // A change waiting for a human may consume capacity, budget or headroom but never free
     // any: approved changes must not depend on an answer that may be "deny".
@@ -313,6 +389,17 @@ pub(crate) fn build<'c, 'a, 'p>(
         });
     }
 
+    for (a, orig) in alt_of.iter().enumerate() {
+        if let Some(g) = orig {
+            constraints.push(Constraint {
+                guard: Guard::Conflict,
+                body: Body::Linear(vec![(*g, 1.0), (a, 1.0)]),
+                rhs: 1.0,
+                soft_level: None,
+            });
+        }
+    }
+
     let limit = intent.blast.max_changes_per_service as f64;
     for (&s, gs) in &by_service {
         let busy = in_flight_changes.get(&s).copied().unwrap_or(0) as f64;
@@ -348,6 +435,7 @@ pub(crate) fn build<'c, 'a, 'p>(
         intent,
         cands,
         groups,
+        alt_of,
         caps,
         slos,
         spend,
