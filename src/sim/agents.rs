@@ -8,7 +8,9 @@
 //! - security (`security-guard-1`): on an attack at an entry point, a WAF rule in block mode,
 //!   a rate limit at today's traffic, and a rotation of the session secret;
 //! - application (`app-tuner-1`): switches recommendations off when pages get slow, and back
-//!   on when they recover.
+//!   on when they recover; lengthens the cache of a hot service it tunes.
+//!
+//! The cost agent also pursues a spend target when the scenario sets one.
 
 use super::model::{ServiceSim, TickMeasure};
 use super::scenario::Agents;
@@ -37,6 +39,8 @@ pub struct AgentSet {
     quiet_until: BTreeMap<(&'static str, String), u64>,
     seq: u64,
     pub recommendations_off: bool,
+    /// Services whose cache the application agent already lengthened.
+    cached: Vec<String>,
 }
 
 pub const COST: &str = "cost-optimizer-1";
@@ -46,6 +50,13 @@ pub const APPLICATION: &str = "app-tuner-1";
 /// The flag the application agent switches, and the service it stops calling.
 pub const FLAG: &str = "recommendations";
 pub const FLAG_SERVICE: &str = "recommendationservice";
+/// The services whose settings the application agent may tune (its role in agents.toml).
+const APPLICATION_SERVICES: [&str; 4] = [
+    "frontend",
+    "recommendationservice",
+    "adservice",
+    "cartservice",
+];
 
 impl AgentSet {
     pub fn new(cfg: Agents) -> Self {
@@ -54,6 +65,7 @@ impl AgentSet {
             quiet_until: BTreeMap::new(),
             seq: 0,
             recommendations_off: false,
+            cached: Vec::new(),
         }
     }
 
@@ -103,6 +115,33 @@ impl AgentSet {
         let mut out = Vec::new();
         let g = v.graph;
         let c = self.cfg.clone();
+        // Cost, to meet its spend target: the least used service gives up a replica.
+        if let Some(target) = c.cost_budget_per_hour {
+            let spend: f64 = g
+                .services()
+                .iter()
+                .zip(v.services)
+                .map(|(a, s)| a.cost_per_replica_hour * s.billed() as f64)
+                .sum();
+            let util = |s: usize| {
+                if v.m.capacity[s] > 0.0 {
+                    v.m.demand[s] / v.m.capacity[s]
+                } else {
+                    1.0
+                }
+            };
+            let candidate = (0..g.len())
+                .filter(|&s| v.services[s].ready > c.cost_min_replicas && util(s) < 0.6)
+                .filter(|&s| !self.quiet(COST, &g.service(s).name, v.tick))
+                .min_by(|&a, &b| util(a).total_cmp(&util(b)));
+            if let (true, Some(s)) = (spend > target, candidate) {
+                let attrs = g.service(s);
+                self.propose(&mut out, v, COST, Domain::Cost,
+                    serde_json::json!({"kind": "scale", "service": attrs.name, "replicas": -1}),
+                    serde_json::json!({"cost_per_hour": -attrs.cost_per_replica_hour, "capacity_rps": -attrs.capacity_rps_per_replica}),
+                    0.9, format!("spend {spend:.2}/h is over the {target:.2}/h target"));
+            }
+        }
         for s in 0..g.len() {
             let attrs = g.service(s);
             let name = attrs.name.clone();
@@ -120,6 +159,18 @@ impl AgentSet {
                     serde_json::json!({"kind": "scale", "service": name, "replicas": -1}),
                     serde_json::json!({"cost_per_hour": -saving, "capacity_rps": -attrs.capacity_rps_per_replica}),
                     0.9, format!("utilisation {:.0}% is below {:.0}%", util * 100.0, c.cost_low_utilisation * 100.0));
+            }
+            // Application: a hot service it tunes gets a longer cache.
+            if util > c.application_cache_utilisation
+                && APPLICATION_SERVICES.contains(&name.as_str())
+                && !self.cached.contains(&name)
+                && !self.quiet(APPLICATION, &name, v.tick)
+            {
+                self.cached.push(name.clone());
+                self.propose(&mut out, v, APPLICATION, Domain::Application,
+                    serde_json::json!({"kind": "config", "service": name, "key": "cache_ttl_s", "value": 300}),
+                    serde_json::json!({"capacity_rps": 0.2 * v.m.demand[s]}), 0.8,
+                    format!("utilisation {:.0}%: cache longer", util * 100.0));
             }
             // Resilience: utilisation high, add replicas to bring it to 60%.
             if util > c.resilience_high_utilisation && !self.quiet(RESILIENCE, &name, v.tick) {

@@ -115,6 +115,9 @@ pub struct Agents {
     pub cost_low_utilisation: f64,
     /// Cost: never go below this many replicas.
     pub cost_min_replicas: u32,
+    /// Cost: a spend target per hour; above it the least used service gives up a replica
+    /// even above `cost_low_utilisation` (up to 60%). `None`: no target.
+    pub cost_budget_per_hour: Option<f64>,
     /// Resilience: add replicas where utilisation is above this.
     pub resilience_high_utilisation: f64,
     /// Resilience: roll back a service whose error rate exceeds this.
@@ -129,6 +132,8 @@ pub struct Agents {
     pub security_rotate: bool,
     /// Application: switch off recommendations when the entry's latency exceeds this, ms.
     pub application_latency_ms: f64,
+    /// Application: lengthen the cache of a service it tunes above this utilisation.
+    pub application_cache_utilisation: f64,
 }
 
 impl Default for Agents {
@@ -137,6 +142,7 @@ impl Default for Agents {
             period_min: 5.0,
             cost_low_utilisation: 0.35,
             cost_min_replicas: 1,
+            cost_budget_per_hour: None,
             resilience_high_utilisation: 0.8,
             resilience_error_rate: 0.05,
             resilience_full_restart: true,
@@ -144,6 +150,7 @@ impl Default for Agents {
             security_waf_ms: 40.0,
             security_rotate: true,
             application_latency_ms: 800.0,
+            application_cache_utilisation: 0.85,
         }
     }
 }
