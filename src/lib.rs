@@ -3,6 +3,7 @@
 //!
 //! See `ARCHITECTURE.md` for the map of modules and the flow of a proposal.
 
+pub mod audit;
 pub mod bus;
 pub mod contract;
 pub mod coordinator;

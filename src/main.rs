@@ -39,11 +39,22 @@ enum Command {
         #[arg(long, requires = "graph")]
         overlay: Option<PathBuf>,
     },
+    /// Check or read an audit file.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Write the JSON Schemas of proposal, decision and outcome.
     Schema {
         #[arg(long, default_value = "schema")]
         out: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the chain: reports the first edited, removed or reordered record.
+    Verify { file: PathBuf },
+    /// Tell the story of one proposal: who asked, what the arbiter knew, what decided it.
+    Show { file: PathBuf, proposal_id: String },
 }
 
 fn main() -> ExitCode {
@@ -57,6 +68,10 @@ fn main() -> ExitCode {
             overlay,
         } => cli::check::run(&dir, graph.as_deref(), overlay.as_deref()),
         Command::Schema { out } => cli::schema::run(&out),
+        Command::Audit(AuditCommand::Verify { file }) => cli::audit::verify(&file),
+        Command::Audit(AuditCommand::Show { file, proposal_id }) => {
+            cli::audit::show(&file, &proposal_id)
+        }
     };
     match result {
         Ok(code) => code,

@@ -1,6 +1,7 @@
 //! `arbiter decide`: one batch, offline, through the same engine as the service.
 
 use anyhow::{bail, Context as _};
+use arbiter::audit::{self, AuditLog, Event};
 use arbiter::contract::{parse_proposal, Telemetry, Timestamp};
 use arbiter::engine::{self, Context, Ledger, SolverConfig, Submission};
 use arbiter::graph::ServiceGraph;
@@ -43,6 +44,10 @@ pub struct DecideArgs {
     /// for a person.
     #[arg(long, value_enum, default_value_t = Format::Json)]
     format: Format,
+    /// Append every decision to this audit file (created if absent; it must verify). Decisions
+    /// already recorded there are replayed, not decided again.
+    #[arg(long)]
+    audit: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -88,7 +93,8 @@ pub fn run(a: DecideArgs) -> anyhow::Result<ExitCode> {
             .as_ref()
             .map_or("overlay".into(), |p| p.display().to_string())
     })?;
-    let subs = read_proposals(&a.proposals)?;
+    let (raw, subs): (Vec<serde_json::Value>, Vec<Submission>) =
+        read_proposals(&a.proposals)?.into_iter().unzip();
 
     let now = match (&a.now, telemetry.at) {
         (Some(t), _) => Timestamp::parse(t)
@@ -119,7 +125,37 @@ pub fn run(a: DecideArgs) -> anyhow::Result<ExitCode> {
         deadline: Duration::from_millis(a.deadline_ms),
         ..SolverConfig::default()
     };
-    let decisions = engine::decide(&ctx, &subs, &Ledger::default(), &cfg);
+    let mut ledger = Ledger::default();
+    let mut log = match &a.audit {
+        Some(path) => {
+            for d in audit::recorded_decisions(path)? {
+                ledger.record(&d);
+            }
+            Some(AuditLog::open(path)?)
+        }
+        None => None,
+    };
+    let mut decisions = engine::decide(&ctx, &subs, &ledger, &cfg);
+    if let Some(log) = log.as_mut() {
+        for (i, d) in decisions.iter_mut().enumerate() {
+            // A replay carries the reference of the record that already holds it.
+            if d.audit.is_some() {
+                continue;
+            }
+            let knew = subs[i]
+                .as_ref()
+                .ok()
+                .and_then(|p| graph.index_of(p.action.service()))
+                .map(|s| what_it_knew(&graph, &world, s))
+                .unwrap_or(serde_json::Value::Null);
+            let event = Event::Decision {
+                proposal: raw[i].clone(),
+                knew,
+                decision: d.clone(),
+            };
+            d.audit = Some(log.append(now, event)?);
+        }
+    }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     for d in decisions {
@@ -134,22 +170,50 @@ pub fn run(a: DecideArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Reads a JSON array or JSON lines. A bad line becomes an `invalid` answer for that line
-/// only; the others are still decided.
-fn read_proposals(path: &PathBuf) -> anyhow::Result<Vec<Submission>> {
+/// Reads a JSON array or JSON lines, keeping each payload as received (for the audit trail).
+/// A bad line becomes an `invalid` answer for that line only; the others are still decided.
+fn read_proposals(path: &PathBuf) -> anyhow::Result<Vec<(serde_json::Value, Submission)>> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let text = String::from_utf8_lossy(&bytes);
     if text.trim_start().starts_with('[') {
         let items: Vec<serde_json::Value> = serde_json::from_str(&text)
             .with_context(|| format!("{}: not a JSON array of proposals", path.display()))?;
         return Ok(items
-            .iter()
-            .map(|v| parse_proposal(v.to_string().as_bytes()))
+            .into_iter()
+            .map(|v| {
+                let sub = parse_proposal(v.to_string().as_bytes());
+                (v, sub)
+            })
             .collect());
     }
     Ok(text
         .lines()
         .filter(|l| !l.trim().is_empty())
-        .map(|l| parse_proposal(l.as_bytes()))
+        .map(|l| {
+            let raw = serde_json::from_str(l).unwrap_or_else(|_| {
+                // Kept as text (bounded) so the record shows what arrived.
+                serde_json::Value::String(l.chars().take(4096).collect())
+            });
+            (raw, parse_proposal(l.as_bytes()))
+        })
         .collect())
+}
+
+/// What the engine saw of the target service, for the audit record.
+fn what_it_knew(graph: &ServiceGraph, world: &World, s: usize) -> serde_json::Value {
+    let st = &world.services[s];
+    let attrs = graph.service(s);
+    serde_json::json!({
+        "service": attrs.name,
+        "tier": attrs.tier,
+        "replicas": st.replicas,
+        "capacity_rps": st.capacity_rps(attrs.capacity_rps_per_replica),
+        "load_rps": st.load_rps,
+        "forecast_rps": st.forecast_rps,
+        "p99_ms": st.p99_ms,
+        "error_rate": st.error_rate,
+        "healthy": st.healthy,
+        "under_attack": st.under_attack,
+        "entry_traffic_share": graph.traffic_share(s),
+    })
 }

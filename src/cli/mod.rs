@@ -1,5 +1,6 @@
 //! One module per subcommand: read files, call the library, print.
 
+pub mod audit;
 pub mod check;
 pub mod decide;
 pub mod schema;

@@ -1,0 +1,137 @@
+//! Appending to and checking an audit file.
+
+use super::record::{Event, Record, GENESIS};
+use super::AuditError;
+use crate::contract::{AuditRef, Timestamp};
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+/// An open audit file, positioned after its last record.
+pub struct AuditLog {
+    path: PathBuf,
+    file: File,
+    next_seq: u64,
+    last_hash: String,
+}
+
+/// What `verify` found in an intact chain.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Verified {
+    pub records: u64,
+    pub last_hash: String,
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> AuditError + '_ {
+    move |source| AuditError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Reads and checks every record: sequence numbers follow each other from 1, each `prev` is
+/// the previous record's hash, and each hash matches its record. The first break is reported
+/// with its line.
+pub fn verify(path: &Path) -> Result<Verified, AuditError> {
+    let records = read(path)?;
+    let mut prev = GENESIS.to_string();
+    for (i, (line, r)) in records.iter().enumerate() {
+        let expect_seq = i as u64 + 1;
+        let broken = |problem: String| AuditError::Broken {
+            path: path.display().to_string(),
+            line: *line,
+            seq: r.seq,
+            problem,
+        };
+        if r.seq != expect_seq {
+            return Err(broken(format!(
+                "expected record {expect_seq} here: a record was removed or the records were reordered"
+            )));
+        }
+        if r.prev != prev {
+            return Err(broken(
+                "its `prev` is not the hash of the record before it: a record before it was removed, reordered or edited".into(),
+            ));
+        }
+        if r.hash != r.expected_hash() {
+            return Err(broken(
+                "its content does not match its hash: it was edited".into(),
+            ));
+        }
+        prev = r.hash.clone();
+    }
+    Ok(Verified {
+        records: records.len() as u64,
+        last_hash: prev,
+    })
+}
+
+/// Every record with its line number, in file order.
+pub(crate) fn read(path: &Path) -> Result<Vec<(usize, Record)>, AuditError> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io(path)(e)),
+    };
+    let mut out = Vec::new();
+    for (i, line) in BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(io(path))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let r: Record = serde_json::from_str(&line).map_err(|e| AuditError::Unreadable {
+            path: path.display().to_string(),
+            line: i + 1,
+            message: e.to_string(),
+        })?;
+        out.push((i + 1, r));
+    }
+    Ok(out)
+}
+
+impl AuditLog {
+    /// Opens (or creates) an audit file. An existing file must verify: appending to a broken
+    /// chain would launder it.
+    pub fn open(path: &Path) -> Result<AuditLog, AuditError> {
+        let v = verify(path)?;
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(io(path))?;
+        Ok(AuditLog {
+            path: path.to_path_buf(),
+            file,
+            next_seq: v.records + 1,
+            last_hash: v.last_hash,
+        })
+    }
+
+    /// Appends an event and makes it durable before returning its reference.
+    pub fn append(&mut self, at: Timestamp, event: Event) -> Result<AuditRef, AuditError> {
+        let mut r = Record {
+            seq: self.next_seq,
+            at,
+            prev: self.last_hash.clone(),
+            hash: String::new(),
+            event,
+        };
+        r.hash = r.expected_hash();
+        let reference = AuditRef {
+            seq: r.seq,
+            hash: r.hash.clone(),
+            prev: r.prev.clone(),
+        };
+        if let Event::Decision { decision, .. } = &mut r.event {
+            decision.audit = Some(reference.clone());
+        }
+        let line = serde_json::to_string(&r).expect("records serialise") + "\n";
+        self.file
+            .write_all(line.as_bytes())
+            .map_err(io(&self.path))?;
+        self.file.sync_data().map_err(io(&self.path))?;
+        self.next_seq += 1;
+        self.last_hash = r.hash;
+        Ok(reference)
+    }
+}

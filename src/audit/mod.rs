@@ -1,0 +1,58 @@
+//! The audit trail: every decision is evidence.
+//!
+//! An append-only file of JSON lines, one record per event (a decision, a human's answer, an
+//! outcome, a control action). Each record carries a sequence number, the hash of its
+//! predecessor and its own hash — `sha256(prev | record without its hash)` — so editing,
+//! removing or reordering any record breaks the chain at that point, and `verify` says where.
+//! Decisions sent to agents carry `{seq, hash, prev}`: every agent holds anchors into the
+//! chain, which also exposes a truncated tail.
+
+mod log;
+mod narrative;
+mod record;
+
+pub use log::{verify, AuditLog, Verified};
+
+/// The decisions recorded in an audit file (with their references), to seed a ledger.
+pub fn recorded_decisions(
+    path: &std::path::Path,
+) -> Result<Vec<crate::contract::Decision>, AuditError> {
+    Ok(log::read(path)?
+        .into_iter()
+        .filter_map(|(_, r)| match r.event {
+            Event::Decision { mut decision, .. } => {
+                decision.audit = Some(crate::contract::AuditRef {
+                    seq: r.seq,
+                    hash: r.hash,
+                    prev: r.prev,
+                });
+                Some(decision)
+            }
+            _ => None,
+        })
+        .collect())
+}
+pub use narrative::narrative;
+pub use record::{Event, Record, GENESIS};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: record {seq}: {problem}")]
+    Broken {
+        path: String,
+        line: usize,
+        seq: u64,
+        problem: String,
+    },
+    #[error("{path}:{line}: not an audit record: {message}")]
+    Unreadable {
+        path: String,
+        line: usize,
+        message: String,
+    },
+}

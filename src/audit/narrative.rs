@@ -1,0 +1,79 @@
+//! The story of one proposal, for a person: who asked for what, what the arbiter knew, which
+//! intent and constraints decided, who approved, what happened.
+
+use super::log::read;
+use super::record::Event;
+use super::AuditError;
+use std::fmt::Write;
+use std::path::Path;
+
+/// Every record about `proposal_id` (of any agent), told in order. `None` if there is none.
+pub fn narrative(path: &Path, proposal_id: &str) -> Result<Option<String>, AuditError> {
+    let mut out = String::new();
+    for (_, r) in read(path)? {
+        if r.subject().is_none_or(|(_, id)| id != proposal_id) {
+            continue;
+        }
+        let _ = write!(out, "#{} {}  ", r.seq, r.at);
+        match &r.event {
+            Event::Decision {
+                proposal,
+                knew,
+                decision,
+            } => {
+                let _ = writeln!(
+                    out,
+                    "{} proposed (as {}):\n    {}",
+                    decision.agent,
+                    proposal["domain"].as_str().unwrap_or("?"),
+                    proposal["action"]
+                );
+                if let Some(rationale) = proposal["rationale"].as_str().filter(|r| !r.is_empty()) {
+                    let _ = writeln!(out, "    because: {rationale}");
+                }
+                let _ = writeln!(out, "  The arbiter knew: {knew}");
+                if let Some(i) = &decision.intent {
+                    let _ = writeln!(out, "  Intent in force: '{}' ({})", i.name, i.version);
+                }
+                if let Some(g) = &decision.graph_version {
+                    let _ = writeln!(out, "  Service graph: {g}");
+                }
+                let codes: Vec<&str> = decision.reasons.iter().map(|r| r.code.as_str()).collect();
+                let _ = writeln!(
+                    out,
+                    "  Verdict: {} [{}]",
+                    decision.verdict.as_str(),
+                    codes.join(", ")
+                );
+                let _ = writeln!(out, "  {}", decision.explanation);
+            }
+            Event::Approval {
+                approver,
+                approve,
+                comment,
+                ..
+            } => {
+                let _ = writeln!(
+                    out,
+                    "{approver} {} it: {comment}",
+                    if *approve { "approved" } else { "denied" }
+                );
+            }
+            Event::Outcome {
+                agent,
+                status,
+                observed,
+                ..
+            } => {
+                let _ = writeln!(
+                    out,
+                    "{agent} reported the outcome: {status}; observed {observed}"
+                );
+            }
+            Event::Control { action, detail } => {
+                let _ = writeln!(out, "control: {action}: {detail}");
+            }
+        }
+    }
+    Ok((!out.is_empty()).then_some(out))
+}

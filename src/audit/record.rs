@@ -1,0 +1,78 @@
+//! One audit record and how its hash is computed.
+
+use crate::contract::{Decision, Timestamp};
+use crate::hash::sha256;
+use serde::{Deserialize, Serialize};
+
+/// The `prev` of the first record.
+pub const GENESIS: &str = "sha256:genesis";
+
+/// What happened.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Event {
+    /// The arbiter decided a proposal. `proposal` is the payload as received (the evidence of
+    /// who asked for what); `knew` is what the engine saw of the target service; the decision
+    /// names the intent version, the graph version and the constraints that decided.
+    Decision {
+        proposal: serde_json::Value,
+        knew: serde_json::Value,
+        decision: Decision,
+    },
+    /// A person answered an escalation.
+    Approval {
+        agent: String,
+        proposal_id: String,
+        approver: String,
+        approve: bool,
+        comment: String,
+    },
+    /// An agent reported what happened after executing.
+    Outcome {
+        agent: String,
+        proposal_id: String,
+        status: String,
+        observed: serde_json::Value,
+    },
+    /// Kill switches, freezes, intent reloads.
+    Control { action: String, detail: String },
+}
+
+/// One line of the audit file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Record {
+    pub seq: u64,
+    pub at: Timestamp,
+    pub prev: String,
+    pub hash: String,
+    pub event: Event,
+}
+
+impl Record {
+    /// The hash this record must carry: over `prev` and the record with `hash` empty and any
+    /// decision's own `audit` reference removed (it is filled in from this hash).
+    pub fn expected_hash(&self) -> String {
+        let mut bare = self.clone();
+        bare.hash = String::new();
+        if let Event::Decision { decision, .. } = &mut bare.event {
+            decision.audit = None;
+        }
+        let body = serde_json::to_string(&bare).expect("records serialise");
+        sha256(format!("{}|{body}", self.prev).as_bytes())
+    }
+
+    /// The agent and proposal the record is about, if any.
+    pub fn subject(&self) -> Option<(&str, &str)> {
+        match &self.event {
+            Event::Decision { decision, .. } => Some((&decision.agent, &decision.proposal_id)),
+            Event::Approval {
+                agent, proposal_id, ..
+            }
+            | Event::Outcome {
+                agent, proposal_id, ..
+            } => Some((agent, proposal_id)),
+            Event::Control { .. } => None,
+        }
+    }
+}

@@ -1,0 +1,37 @@
+//! `arbiter audit verify FILE` and `arbiter audit show FILE PROPOSAL_ID`.
+
+use arbiter::audit::{narrative, verify as check, AuditError};
+use std::path::Path;
+use std::process::ExitCode;
+
+pub fn verify(file: &Path) -> anyhow::Result<ExitCode> {
+    match check(file) {
+        Ok(v) => {
+            println!(
+                "ok  {}: {} records, last {}",
+                file.display(),
+                v.records,
+                v.last_hash
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e @ (AuditError::Broken { .. } | AuditError::Unreadable { .. })) => {
+            eprintln!("broken: {e}");
+            Ok(ExitCode::from(1))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub fn show(file: &Path, proposal_id: &str) -> anyhow::Result<ExitCode> {
+    match narrative(file, proposal_id)? {
+        Some(text) => {
+            print!("{text}");
+            Ok(ExitCode::SUCCESS)
+        }
+        None => {
+            eprintln!("{}: no record of proposal `{proposal_id}`", file.display());
+            Ok(ExitCode::from(1))
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! The audit trail: a chain that detects any edited, removed or reordered record, replays
+//! that record nothing twice, and a narrative a person can read.
+
+mod common;
+
+use arbiter::audit::{narrative, verify, AuditError, AuditLog};
+use common::repo;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn temp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("arbiter-audit-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join("audit.jsonl")
+}
+
+/// Decides the shipped example window, recording into `audit`; returns stdout.
+fn decide(audit: &Path) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_arbiter"))
+        .current_dir(repo(""))
+        .args([
+            "decide",
+            "--graph",
+            "scenarios/online-boutique/graph.json",
+            "--overlay",
+            "scenarios/online-boutique/overlay.toml",
+            "--intents",
+            "intents",
+            "--proposals",
+            "scenarios/online-boutique/proposals-surge.jsonl",
+            "--telemetry",
+            "scenarios/online-boutique/telemetry-surge.json",
+            "--audit",
+        ])
+        .arg(audit)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn broken(path: &Path) -> (usize, String) {
+    match verify(path) {
+        Err(AuditError::Broken { line, problem, .. }) => (line, problem),
+        other => panic!("expected a broken chain, got {other:?}"),
+    }
+}
+
+#[test]
+fn every_decision_is_chained_and_a_replay_records_nothing_new() {
+    let audit = temp("chain");
+    let first = decide(&audit);
+    let records = lines(&audit);
+    assert_eq!(records.len(), 7);
+    let v = verify(&audit).unwrap();
+    assert_eq!(v.records, 7);
+    // Each decision carries its place in the chain: seq, own hash, predecessor's hash.
+    let decisions: Vec<serde_json::Value> = first
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for (i, d) in decisions.iter().enumerate() {
+        assert_eq!(d["audit"]["seq"], i as u64 + 1);
+        if i > 0 {
+            assert_eq!(d["audit"]["prev"], decisions[i - 1]["audit"]["hash"]);
+        }
+    }
+    assert_eq!(decisions[6]["audit"]["hash"], v.last_hash.as_str());
+    // The same proposals again: the recorded answers, byte for byte, and no new records.
+    assert_eq!(decide(&audit), first);
+    assert_eq!(lines(&audit).len(), 7);
+}
+
+#[test]
+fn an_edited_removed_or_reordered_record_is_found_where_it_happened() {
+    let audit = temp("tamper");
+    decide(&audit);
+    let good = lines(&audit);
+    let write = |ls: &[String]| std::fs::write(&audit, ls.join("\n") + "\n").unwrap();
+
+    let mut edited = good.clone();
+    edited[2] = edited[2].replace("\"verdict\":\"merged\"", "\"verdict\":\"approved\"");
+    assert_ne!(edited[2], good[2]);
+    write(&edited);
+    let (line, problem) = broken(&audit);
+    assert_eq!(line, 3);
+    assert!(problem.contains("edited"), "{problem}");
+
+    let mut removed = good.clone();
+    removed.remove(3);
+    write(&removed);
+    let (line, problem) = broken(&audit);
+    assert_eq!(line, 4);
+    assert!(
+        problem.contains("removed or the records were reordered"),
+        "{problem}"
+    );
+
+    let mut swapped = good.clone();
+    swapped.swap(2, 3);
+    write(&swapped);
+    assert_eq!(broken(&audit).0, 3);
+
+    // Appending to a broken chain is refused: it would launder the break.
+    assert!(AuditLog::open(&audit).is_err());
+    write(&good);
+    assert!(verify(&audit).is_ok());
+}
+
+#[test]
+fn the_narrative_tells_who_asked_what_was_known_and_what_decided() {
+    let audit = temp("story");
+    decide(&audit);
+    let story = narrative(&audit, "cost-2026-11-27T10:00:00Z-checkout")
+        .unwrap()
+        .unwrap();
+    for part in [
+        "cost-optimizer-1 proposed (as cost)",
+        "because: CPU utilisation 22% over the last hour",
+        "The arbiter knew:",
+        "\"service\":\"checkoutservice\"",
+        "Intent in force: 'black-friday-2026' (sha256:",
+        "Service graph: sha256:",
+        "Verdict: rejected [outranked, capacity_floor]",
+        "Had it been approved",
+    ] {
+        assert!(story.contains(part), "missing `{part}` in:\n{story}");
+    }
+    assert!(narrative(&audit, "no-such-proposal").unwrap().is_none());
+}
