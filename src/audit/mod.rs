@@ -26,7 +26,7 @@ pub fn recorded_decisions(
                     hash: r.hash,
                     prev: r.prev,
                 });
-                Some(decision)
+                Some(*decision)
             }
             _ => None,
         })

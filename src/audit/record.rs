@@ -17,7 +17,7 @@ pub enum Event {
     Decision {
         proposal: serde_json::Value,
         knew: serde_json::Value,
-        decision: Decision,
+        decision: Box<Decision>,
     },
     /// A person answered an escalation.
     Approval {

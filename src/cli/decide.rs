@@ -151,7 +151,7 @@ pub fn run(a: DecideArgs) -> anyhow::Result<ExitCode> {
             let event = Event::Decision {
                 proposal: raw[i].clone(),
                 knew,
-                decision: d.clone(),
+                decision: Box::new(d.clone()),
             };
             d.audit = Some(log.append(now, event)?);
         }
