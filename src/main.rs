@@ -39,6 +39,8 @@ enum Command {
         #[arg(long, requires = "graph")]
         overlay: Option<PathBuf>,
     },
+    /// The service: proposals from NATS, decisions back, every decision audited.
+    Serve(cli::serve::ServeArgs),
     /// Check or read an audit file.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -61,6 +63,7 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let result = match args.command {
         Command::Decide(a) => cli::decide::run(a),
+        Command::Serve(a) => cli::serve::run(a),
         Command::Simulate { scenario, out } => cli::simulate::run(&scenario, out),
         Command::Check {
             dir,

@@ -140,3 +140,18 @@ fn the_narrative_tells_who_asked_what_was_known_and_what_decided() {
     }
     assert!(narrative(&audit, "no-such-proposal").unwrap().is_none());
 }
+
+#[test]
+fn a_torn_last_line_from_a_crash_is_cut_and_nothing_else() {
+    let audit = temp("torn");
+    decide(&audit);
+    let good = std::fs::read_to_string(&audit).unwrap();
+    std::fs::write(
+        &audit,
+        format!("{good}{{\"seq\":8,\"at\":\"2026-11-27T10:00:00Z\",\"prev"),
+    )
+    .unwrap();
+    let log = AuditLog::open(&audit).expect("a torn tail does not stop the arbiter");
+    drop(log);
+    assert_eq!(std::fs::read_to_string(&audit).unwrap(), good);
+}

@@ -66,6 +66,26 @@ pub fn verify(path: &Path) -> Result<Verified, AuditError> {
     })
 }
 
+/// A crash while appending can leave a last line without its newline. Its decision was never
+/// published (publishing waits for the append), so it is dropped; nothing else is touched.
+fn cut_torn_tail(path: &Path) -> Result<(), AuditError> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io(path)(e)),
+    };
+    if bytes.is_empty() || bytes.ends_with(b"\n") {
+        return Ok(());
+    }
+    let keep = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let file = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(io(path))?;
+    file.set_len(keep as u64).map_err(io(path))?;
+    file.sync_data().map_err(io(path))
+}
+
 /// Every record with its line number, in file order.
 pub(crate) fn read(path: &Path) -> Result<Vec<(usize, Record)>, AuditError> {
     let file = match File::open(path) {
@@ -93,6 +113,7 @@ impl AuditLog {
     /// Opens (or creates) an audit file. An existing file must verify: appending to a broken
     /// chain would launder it.
     pub fn open(path: &Path) -> Result<AuditLog, AuditError> {
+        cut_torn_tail(path)?;
         let v = verify(path)?;
         let file = OpenOptions::new()
             .create(true)

@@ -4,6 +4,7 @@
 //! it, with the same subjects and the same JSON payloads as NATS, so what the coordinator sees
 //! is the same either way.
 
+pub mod nats;
 mod subject;
 
 pub use subject::{decisions_subject, parse_proposal_subject, proposals_subject, SubjectError};

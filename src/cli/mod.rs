@@ -4,4 +4,5 @@ pub mod audit;
 pub mod check;
 pub mod decide;
 pub mod schema;
+pub mod serve;
 pub mod simulate;

@@ -1,0 +1,204 @@
+//! The NATS transport of `arbiter serve`.
+//!
+//! Proposals are held in a JetStream stream and read through a durable pull consumer; a window
+//! opens with the first proposal and closes after `window` or `max_window` proposals, and is
+//! decided by the coordinator. For every proposal the decision is first appended to the audit trail, then
+//! published to the decisions stream (with a message id, so a republished decision is
+//! deduplicated), and only then is the proposal acknowledged. An arbiter killed at any moment
+//! therefore loses no accepted proposal: unacknowledged ones are redelivered, and the ledger —
+//! seeded from the audit trail on start — answers them with the decision already given.
+
+use super::Message as BusMessage;
+use crate::audit::{recorded_decisions, AuditError, AuditLog, Event};
+use crate::contract::{Observation, Telemetry, Timestamp};
+use crate::coordinator::Coordinator;
+use crate::world::World;
+use async_nats::jetstream::{self, consumer::pull, stream};
+use futures_util::StreamExt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub const PROPOSALS_STREAM: &str = "ARBITER_PROPOSALS";
+pub const DECISIONS_STREAM: &str = "ARBITER_DECISIONS";
+pub const CONSUMER: &str = "arbiter";
+/// How long a delivered proposal may stay unacknowledged before JetStream delivers it again:
+/// ample for deciding, auditing and publishing a window, short enough that proposals held by
+/// a crashed arbiter are decided soon after it restarts.
+pub const ACK_WAIT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum NatsError {
+    #[error("cannot connect to NATS at {url}: {message}")]
+    Connect { url: String, message: String },
+    #[error("NATS/JetStream: {0}")]
+    Nats(String),
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+}
+
+fn nats<E: std::fmt::Display>(e: E) -> NatsError {
+    NatsError::Nats(e.to_string())
+}
+
+#[derive(Clone, Debug)]
+pub struct ServeConfig {
+    pub url: String,
+    /// Longest wait for more proposals to join a window.
+    pub window: Duration,
+    /// Most proposals in one window.
+    pub max_window: usize,
+    pub audit: Option<PathBuf>,
+}
+
+/// Runs until the connection fails. `ready` is called once streams and consumer exist.
+pub async fn serve(
+    cfg: ServeConfig,
+    mut coordinator: Coordinator,
+    ready: impl FnOnce(),
+) -> Result<(), NatsError> {
+    let client = async_nats::connect(&cfg.url)
+        .await
+        .map_err(|e| NatsError::Connect {
+            url: cfg.url.clone(),
+            message: e.to_string(),
+        })?;
+    let js = jetstream::new(client.clone());
+    let proposals = js
+        .get_or_create_stream(stream::Config {
+            name: PROPOSALS_STREAM.into(),
+            subjects: vec!["arbiter.proposals.>".into()],
+            ..Default::default()
+        })
+        .await
+        .map_err(nats)?;
+    js.get_or_create_stream(stream::Config {
+        name: DECISIONS_STREAM.into(),
+        subjects: vec!["arbiter.decisions.>".into()],
+        ..Default::default()
+    })
+    .await
+    .map_err(nats)?;
+    let consumer = proposals
+        .get_or_create_consumer(
+            CONSUMER,
+            pull::Config {
+                durable_name: Some(CONSUMER.into()),
+                ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                ack_wait: ACK_WAIT,
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(nats)?;
+    // Observations update the world the engine sees, as they arrive.
+    let telemetry = std::sync::Arc::new(std::sync::Mutex::new(Telemetry::default()));
+    let mut feed = client
+        .subscribe("arbiter.telemetry.>")
+        .await
+        .map_err(nats)?;
+    let known: std::collections::HashSet<String> = coordinator
+        .graph
+        .services()
+        .iter()
+        .map(|s| s.name.clone())
+        .collect();
+    let shared = telemetry.clone();
+    tokio::spawn(async move {
+        while let Some(m) = feed.next().await {
+            let service = m
+                .subject
+                .as_str()
+                .trim_start_matches("arbiter.telemetry.")
+                .to_string();
+            match serde_json::from_slice::<Observation>(&m.payload) {
+                Ok(o) if known.contains(&service) && o.bad_numbers().is_empty() => {
+                    shared
+                        .lock()
+                        .expect("telemetry lock")
+                        .services
+                        .insert(service, o);
+                }
+                _ => eprintln!(
+                    "telemetry for `{service}` ignored: not a valid observation of a known service"
+                ),
+            }
+        }
+    });
+    let mut log = match &cfg.audit {
+        Some(path) => {
+            for d in recorded_decisions(path)? {
+                coordinator.ledger.record(&d);
+            }
+            Some(AuditLog::open(path)?)
+        }
+        None => None,
+    };
+    let mut incoming = consumer.messages().await.map_err(nats)?;
+    ready();
+    loop {
+        // A window opens with the first proposal and closes after `window` or `max_window`.
+        let first = match incoming.next().await {
+            Some(Ok(m)) => m,
+            Some(Err(e)) => {
+                eprintln!("pull error: {e}");
+                continue;
+            }
+            None => return Err(NatsError::Nats("the proposal consumer closed".into())),
+        };
+        let mut msgs = vec![first];
+        let close = tokio::time::Instant::now() + cfg.window;
+        while msgs.len() < cfg.max_window {
+            match tokio::time::timeout_at(close, incoming.next()).await {
+                Ok(Some(Ok(m))) => msgs.push(m),
+                _ => break,
+            }
+        }
+        let snapshot = telemetry.lock().expect("telemetry lock").clone();
+        let now = Timestamp::from_datetime(chrono::Utc::now());
+        let world = World::observed(&coordinator.graph, &snapshot).map_err(nats)?;
+        let inbox: Vec<BusMessage> = msgs
+            .iter()
+            .map(|m| BusMessage {
+                subject: m.subject.to_string(),
+                payload: m.payload.to_vec(),
+            })
+            .collect();
+        let decided = coordinator.decide(now, &world, &inbox);
+        for ((subject, mut d), (m, raw)) in decided.into_iter().zip(msgs.iter().zip(&inbox)) {
+            if d.audit.is_none() {
+                if let Some(log) = log.as_mut() {
+                    let proposal = serde_json::from_slice(&raw.payload).unwrap_or_else(|_| {
+                        serde_json::Value::String(
+                            String::from_utf8_lossy(&raw.payload)
+                                .chars()
+                                .take(4096)
+                                .collect(),
+                        )
+                    });
+                    let event = Event::Decision {
+                        proposal,
+                        knew: serde_json::Value::Null,
+                        decision: Box::new(d.clone()),
+                    };
+                    d.audit = Some(log.append(now, event)?);
+                    coordinator.ledger.record(&d);
+                }
+            }
+            let mut headers = async_nats::HeaderMap::new();
+            let id = format!(
+                "{}/{}/{}",
+                d.agent,
+                d.proposal_id,
+                d.audit.as_ref().map_or(0, |a| a.seq)
+            );
+            headers.insert("Nats-Msg-Id", id.as_str());
+            let payload = serde_json::to_vec(&d).expect("decisions serialise");
+            js.publish_with_headers(subject, headers, payload.into())
+                .await
+                .map_err(nats)?
+                .await
+                .map_err(nats)?;
+            m.ack().await.map_err(nats)?;
+        }
+    }
+}

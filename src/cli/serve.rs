@@ -1,0 +1,62 @@
+//! `arbiter serve`: the service on NATS.
+
+use anyhow::Context;
+use arbiter::bus::nats::{serve, ServeConfig};
+use arbiter::coordinator::Coordinator;
+use arbiter::graph::ServiceGraph;
+use arbiter::intent::{load_dir, IntentSet};
+use clap::Args;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// NATS server URL.
+    #[arg(long, default_value = "nats://127.0.0.1:4222")]
+    nats: String,
+    /// Service graph: Jaeger dependency links (JSON).
+    #[arg(long)]
+    graph: PathBuf,
+    #[arg(long)]
+    overlay: Option<PathBuf>,
+    /// Directory of intent files and agents.toml.
+    #[arg(long)]
+    intents: PathBuf,
+    /// The audit trail (created if absent). Decisions recorded there are never made twice.
+    #[arg(long, default_value = "arbiter-audit.jsonl")]
+    audit: PathBuf,
+    /// Longest wait for more proposals to join a window, in milliseconds.
+    #[arg(long, default_value_t = 2)]
+    window_ms: u64,
+    /// Most proposals in one window.
+    #[arg(long, default_value_t = 256)]
+    max_window: usize,
+}
+
+pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
+    let graph = ServiceGraph::from_files(&a.graph, a.overlay.as_deref())?;
+    let loaded = load_dir(&a.intents).map_err(|errors| {
+        let lines: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        anyhow::anyhow!("intents are not valid:\n{}", lines.join("\n"))
+    })?;
+    let coordinator = Coordinator::new(graph, IntentSet::new(loaded.intents), loaded.roles);
+    let cfg = ServeConfig {
+        url: a.nats.clone(),
+        window: Duration::from_millis(a.window_ms),
+        max_window: a.max_window.max(1),
+        audit: Some(a.audit),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let url = a.nats;
+    runtime.block_on(serve(cfg, coordinator, || {
+        println!("ready: deciding proposals from arbiter.proposals.> on {url}");
+        let _ = std::io::stdout().flush();
+    }))?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,257 @@
+//! `arbiter serve` against a real nats-server, started by the test on a free loopback port with
+//! its own JetStream directory (installed by scripts/ensure-nats-server.sh when missing).
+
+mod common;
+
+use common::repo;
+use futures_util::StreamExt;
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn nats_server_binary() -> PathBuf {
+    let out = Command::new("bash")
+        .arg(repo("scripts/ensure-nats-server.sh"))
+        .output()
+        .expect("the install script runs");
+    assert!(
+        out.status.success(),
+        "installing nats-server failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+/// Children killed when the test ends, however it ends.
+struct Running(Vec<Child>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+struct Harness {
+    url: String,
+    dir: PathBuf,
+    procs: Running,
+}
+
+impl Harness {
+    fn start(name: &str) -> Harness {
+        let dir = std::env::temp_dir().join(format!("arbiter-nats-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("js")).unwrap();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let server = Command::new(nats_server_binary())
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+            .arg(dir.join("js"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server starts");
+        let procs = Running(vec![server]);
+        // Ready when it accepts connections.
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "nats-server did not come up on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Harness {
+            url: format!("nats://127.0.0.1:{port}"),
+            dir,
+            procs,
+        }
+    }
+
+    /// Starts `arbiter serve` and waits for its ready line.
+    fn arbiter(&mut self) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_arbiter"))
+            .current_dir(repo(""))
+            .args([
+                "serve",
+                "--nats",
+                &self.url,
+                "--graph",
+                "scenarios/online-boutique/graph.json",
+                "--overlay",
+                "scenarios/online-boutique/overlay.toml",
+                "--intents",
+                "intents",
+                "--audit",
+            ])
+            .arg(self.dir.join("audit.jsonl"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("arbiter serve starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(line.starts_with("ready"), "arbiter serve said: {line:?}");
+        self.procs.0.push(child);
+    }
+}
+
+fn proposal(id: &str, agent: &str, domain: &str, action: serde_json::Value) -> Vec<u8> {
+    let now = chrono::Utc::now();
+    serde_json::json!({
+        "v": 1, "id": id, "agent": agent, "domain": domain, "action": action,
+        "confidence": 0.9, "reversible": true, "rationale": "test",
+        "created_at": now.to_rfc3339(), "expires_at": (now + chrono::Duration::minutes(5)).to_rfc3339(),
+    })
+    .to_string()
+    .into_bytes()
+}
+
+async fn next_decision(sub: &mut async_nats::Subscriber) -> serde_json::Value {
+    let m = tokio::time::timeout(Duration::from_secs(15), sub.next())
+        .await
+        .expect("a decision arrives in time")
+        .expect("subscription open");
+    serde_json::from_slice(&m.payload).expect("a decision is JSON")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proposal_gets_its_decision_and_a_forged_subject_is_refused() {
+    let mut h = Harness::start("decide");
+    h.arbiter();
+    let client = async_nats::connect(&h.url).await.unwrap();
+    let js = async_nats::jetstream::new(client.clone());
+    let mut decisions = client
+        .subscribe("arbiter.decisions.cost.cost-optimizer-1")
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+
+    let p = proposal(
+        "email-down-1",
+        "cost-optimizer-1",
+        "cost",
+        serde_json::json!({"kind": "scale", "service": "emailservice", "replicas": -1}),
+    );
+    js.publish("arbiter.proposals.cost.cost-optimizer-1", p.into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let d = next_decision(&mut decisions).await;
+    assert_eq!(d["proposal_id"], "email-down-1");
+    assert_eq!(d["verdict"], "approved", "{d}");
+    assert_eq!(d["audit"]["seq"], 1);
+
+    // A cost agent publishing under the security domain's subject.
+    let p = proposal(
+        "forged-1",
+        "cost-optimizer-1",
+        "cost",
+        serde_json::json!({"kind": "scale", "service": "emailservice", "replicas": -1}),
+    );
+    js.publish("arbiter.proposals.security.cost-optimizer-1", p.into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let d = next_decision(&mut decisions).await;
+    assert_eq!(d["proposal_id"], "forged-1");
+    assert_eq!(d["verdict"], "unauthorized");
+    assert_eq!(d["reasons"][0]["code"], "subject_mismatch");
+
+    // Both are in the decisions stream and the audit trail verifies.
+    let mut stream = js.get_stream("ARBITER_DECISIONS").await.unwrap();
+    assert_eq!(stream.info().await.unwrap().state.messages, 2);
+    let v = arbiter::audit::verify(&h.dir.join("audit.jsonl")).unwrap();
+    assert_eq!(v.records, 2);
+}
+
+async fn stored_decisions(js: &async_nats::jetstream::Context) -> u64 {
+    let mut s = js.get_stream("ARBITER_DECISIONS").await.unwrap();
+    s.info().await.unwrap().state.messages
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_stream_loses_no_proposal_and_decides_none_twice() {
+    const N: usize = 300;
+    let mut h = Harness::start("crash");
+    h.arbiter();
+    let client = async_nats::connect(&h.url).await.unwrap();
+    let js = async_nats::jetstream::new(client.clone());
+    for i in 0..N {
+        let p = proposal(
+            &format!("p-{i}"),
+            "app-tuner-1",
+            "application",
+            serde_json::json!({"kind": "feature_flag", "service": "adservice", "flag": format!("f{i}"), "enabled": true}),
+        );
+        js.publish("arbiter.proposals.application.app-tuner-1", p.into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    // Kill the arbiter while it is deciding.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while stored_decisions(&js).await == 0 {
+        assert!(Instant::now() < deadline, "no decision before the kill");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let mut victim = h.procs.0.pop().unwrap();
+    victim.kill().unwrap(); // SIGKILL
+    victim.wait().unwrap();
+    let before = stored_decisions(&js).await;
+    assert!(
+        before < N as u64,
+        "the arbiter finished before it could be killed ({before} decisions)"
+    );
+
+    h.arbiter();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while stored_decisions(&js).await < N as u64 {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {N} decided after the restart",
+            stored_decisions(&js).await
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Read back every stored decision: one per proposal, none twice.
+    let stream = js.get_stream("ARBITER_DECISIONS").await.unwrap();
+    let reader = stream
+        .create_consumer(async_nats::jetstream::consumer::pull::Config::default())
+        .await
+        .unwrap();
+    let mut ids = std::collections::BTreeMap::<String, usize>::new();
+    let mut batch = reader
+        .fetch()
+        .max_messages(N + 50)
+        .expires(Duration::from_secs(2))
+        .messages()
+        .await
+        .unwrap();
+    while let Some(Ok(m)) = batch.next().await {
+        let d: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
+        *ids.entry(d["proposal_id"].as_str().unwrap().to_string())
+            .or_default() += 1;
+    }
+    assert_eq!(ids.len(), N, "every proposal has a decision");
+    assert!(
+        ids.values().all(|&n| n == 1),
+        "a decision was stored twice: {:?}",
+        ids.iter().filter(|(_, n)| **n > 1).collect::<Vec<_>>()
+    );
+    let v = arbiter::audit::verify(&h.dir.join("audit.jsonl")).unwrap();
+    assert_eq!(v.records, N as u64, "one audit record per proposal");
+}
