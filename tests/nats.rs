@@ -38,52 +38,90 @@ impl Drop for Running {
 
 struct Harness {
     url: String,
+    port: u16,
     dir: PathBuf,
     procs: Running,
+    /// Index of the nats-server in `procs`.
+    server: usize,
+}
+
+fn start_server(port: u16, store: &std::path::Path, config: Option<&std::path::Path>) -> Child {
+    let mut cmd = Command::new(nats_server_binary());
+    cmd.args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+        .arg(store);
+    if let Some(c) = config {
+        cmd.arg("-c").arg(c);
+    }
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nats-server starts");
+    // Ready when it accepts connections.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "nats-server did not come up on port {port}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
 }
 
 impl Harness {
     fn start(name: &str) -> Harness {
+        Harness::start_with(name, None)
+    }
+
+    /// A server with its own store, and a configuration file if given.
+    fn start_with(name: &str, config: Option<&str>) -> Harness {
         let dir = std::env::temp_dir().join(format!("arbiter-nats-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("js")).unwrap();
+        let config_path = config.map(|text| {
+            let p = dir.join("server.conf");
+            std::fs::write(&p, text).unwrap();
+            p
+        });
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let server = Command::new(nats_server_binary())
-            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-            .arg(dir.join("js"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nats-server starts");
-        let procs = Running(vec![server]);
-        // Ready when it accepts connections.
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "nats-server did not come up on port {port}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let server = start_server(port, &dir.join("js"), config_path.as_deref());
         Harness {
             url: format!("nats://127.0.0.1:{port}"),
+            port,
             dir,
-            procs,
+            procs: Running(vec![server]),
+            server: 0,
         }
+    }
+
+    /// Kills the server and starts it again on the same port with the same store.
+    fn restart_server(&mut self) {
+        let old = &mut self.procs.0[self.server];
+        old.kill().unwrap();
+        old.wait().unwrap();
+        let conf = self.dir.join("server.conf");
+        let conf = conf.exists().then_some(conf);
+        self.procs.0[self.server] = start_server(self.port, &self.dir.join("js"), conf.as_deref());
     }
 
     /// Starts `arbiter serve` and waits for its ready line.
     fn arbiter(&mut self) {
+        let url = self.url.clone();
+        self.arbiter_at(&url);
+    }
+
+    fn arbiter_at(&mut self, url: &str) {
         let mut child = Command::new(env!("CARGO_BIN_EXE_arbiter"))
             .current_dir(repo(""))
             .args([
                 "serve",
                 "--nats",
-                &self.url,
+                url,
                 "--graph",
                 "scenarios/online-boutique/graph.json",
                 "--overlay",
@@ -254,4 +292,89 @@ async fn kill_9_mid_stream_loses_no_proposal_and_decides_none_twice() {
     );
     let v = arbiter::audit::verify(&h.dir.join("audit.jsonl")).unwrap();
     assert_eq!(v.records, N as u64, "one audit record per proposal");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nats_server_restart_is_survived() {
+    let mut h = Harness::start("restart");
+    h.arbiter();
+    h.restart_server();
+    let client = async_nats::connect(&h.url).await.unwrap();
+    let js = async_nats::jetstream::new(client.clone());
+    let mut decisions = client
+        .subscribe("arbiter.decisions.cost.cost-optimizer-1")
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+    let p = proposal(
+        "after-restart",
+        "cost-optimizer-1",
+        "cost",
+        serde_json::json!({"kind": "scale", "service": "emailservice", "replicas": -1}),
+    );
+    js.publish("arbiter.proposals.cost.cost-optimizer-1", p.into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let d = next_decision(&mut decisions).await;
+    assert_eq!(d["proposal_id"], "after-restart");
+    assert_eq!(d["verdict"], "approved", "{d}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_publishing_outside_its_permissions_is_refused_by_nats() {
+    let config = std::fs::read_to_string(repo("deploy/nats-server.conf")).unwrap();
+    let mut h = Harness::start_with("permissions", Some(&config));
+    let at = |user: &str, password: &str| format!("nats://{user}:{password}@127.0.0.1:{}", h.port);
+    let arbiter_url = at("arbiter", "arbiter-secret");
+    let agent_url = at("cost-optimizer-1", "cost-secret");
+    h.arbiter_at(&arbiter_url);
+    let agent = arbiter::bus::nats::connect(&agent_url).await.unwrap();
+    let js = async_nats::jetstream::new(agent.clone());
+    let mut decisions = agent
+        .subscribe("arbiter.decisions.cost.cost-optimizer-1")
+        .await
+        .unwrap();
+    agent.flush().await.unwrap();
+
+    // Under its own tokens: accepted and decided.
+    let p = proposal(
+        "own",
+        "cost-optimizer-1",
+        "cost",
+        serde_json::json!({"kind": "scale", "service": "emailservice", "replicas": -1}),
+    );
+    js.publish("arbiter.proposals.cost.cost-optimizer-1", p.into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    assert_eq!(next_decision(&mut decisions).await["proposal_id"], "own");
+
+    // Under the security domain's tokens: the server refuses it; nothing reaches the arbiter.
+    let p = proposal(
+        "forged",
+        "cost-optimizer-1",
+        "cost",
+        serde_json::json!({"kind": "scale", "service": "emailservice", "replicas": -1}),
+    );
+    let accepted = match js
+        .publish("arbiter.proposals.security.cost-optimizer-1", p.into())
+        .await
+    {
+        Ok(ack) => tokio::time::timeout(Duration::from_secs(3), ack)
+            .await
+            .is_ok_and(|r| r.is_ok()),
+        Err(_) => false,
+    };
+    assert!(
+        !accepted,
+        "NATS accepted a publish outside the agent's permissions"
+    );
+    // The arbiter sees exactly one proposal in its stream.
+    let admin = arbiter::bus::nats::connect(&arbiter_url).await.unwrap();
+    let ajs = async_nats::jetstream::new(admin);
+    let mut s = ajs.get_stream("ARBITER_PROPOSALS").await.unwrap();
+    assert_eq!(s.info().await.unwrap().state.messages, 1);
 }

@@ -50,18 +50,46 @@ pub struct ServeConfig {
     pub audit: Option<PathBuf>,
 }
 
+/// Connects to `url`; `nats://user:password@host:port` logs in with those credentials (the
+/// client library does not read them from the URL by itself).
+pub async fn connect(url: &str) -> Result<async_nats::Client, NatsError> {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("nats", url));
+    let result = match rest.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+            async_nats::ConnectOptions::with_user_and_password(user.into(), password.into())
+                .connect(format!("{scheme}://{host}"))
+                .await
+        }
+        None => async_nats::connect(url).await,
+    };
+    result.map_err(|e| NatsError::Connect {
+        url: redact(url),
+        message: e.to_string(),
+    })
+}
+
+/// The URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    let parts = url
+        .split_once("://")
+        .and_then(|(s, r)| r.rsplit_once('@').map(|(u, h)| (s, u, h)));
+    match parts {
+        Some((scheme, userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}:***@{host}")
+        }
+        None => url.to_string(),
+    }
+}
+
 /// Runs until the connection fails. `ready` is called once streams and consumer exist.
 pub async fn serve(
     cfg: ServeConfig,
     mut coordinator: Coordinator,
     ready: impl FnOnce(),
 ) -> Result<(), NatsError> {
-    let client = async_nats::connect(&cfg.url)
-        .await
-        .map_err(|e| NatsError::Connect {
-            url: cfg.url.clone(),
-            message: e.to_string(),
-        })?;
+    let client = connect(&cfg.url).await?;
     let js = jetstream::new(client.clone());
     let proposals = js
         .get_or_create_stream(stream::Config {
@@ -140,10 +168,19 @@ pub async fn serve(
         let first = match incoming.next().await {
             Some(Ok(m)) => m,
             Some(Err(e)) => {
-                eprintln!("pull error: {e}");
+                eprintln!("pull error (retrying): {e}");
                 continue;
             }
-            None => return Err(NatsError::Nats("the proposal consumer closed".into())),
+            None => {
+                // The pull stream ended (the server went away for good): open a new one as
+                // soon as the consumer can be reached again.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                match consumer.messages().await {
+                    Ok(m) => incoming = m,
+                    Err(e) => eprintln!("reopening the proposal consumer (retrying): {e}"),
+                }
+                continue;
+            }
         };
         let mut msgs = vec![first];
         let close = tokio::time::Instant::now() + cfg.window;
@@ -200,5 +237,20 @@ pub async fn serve(
                 .map_err(nats)?;
             m.ack().await.map_err(nats)?;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_never_appear_in_messages() {
+        assert_eq!(
+            super::redact("nats://agent:s3cret@10.0.0.1:4222"),
+            "nats://agent:***@10.0.0.1:4222"
+        );
+        assert_eq!(
+            super::redact("nats://127.0.0.1:4222"),
+            "nats://127.0.0.1:4222"
+        );
     }
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 #[derive(Args)]
 pub struct ServeArgs {
-    /// NATS server URL.
+    /// NATS server URL; `nats://user:password@host:port` to log in.
     #[arg(long, default_value = "nats://127.0.0.1:4222")]
     nats: String,
     /// Service graph: Jaeger dependency links (JSON).
@@ -53,7 +53,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    let url = a.nats;
+    let url = arbiter::bus::nats::redact(&a.nats);
     runtime.block_on(serve(cfg, coordinator, || {
         println!("ready: deciding proposals from arbiter.proposals.> on {url}");
         let _ = std::io::stdout().flush();
