@@ -116,6 +116,10 @@ impl Harness {
     }
 
     fn arbiter_at(&mut self, url: &str) {
+        self.arbiter_with(url, &repo("intents"));
+    }
+
+    fn arbiter_with(&mut self, url: &str, intents: &std::path::Path) {
         let mut child = Command::new(env!("CARGO_BIN_EXE_arbiter"))
             .current_dir(repo(""))
             .args([
@@ -127,9 +131,9 @@ impl Harness {
                 "--overlay",
                 "scenarios/online-boutique/overlay.toml",
                 "--intents",
-                "intents",
-                "--audit",
             ])
+            .arg(intents)
+            .arg("--audit")
             .arg(self.dir.join("audit.jsonl"))
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -377,4 +381,90 @@ async fn an_agent_publishing_outside_its_permissions_is_refused_by_nats() {
     let ajs = async_nats::jetstream::new(admin);
     let mut s = ajs.get_stream("ARBITER_PROPOSALS").await.unwrap();
     assert_eq!(s.info().await.unwrap().state.messages, 1);
+}
+
+/// Waits until the audit trail mentions `needle` (the service polls its intents directory).
+fn wait_for_audit(h: &Harness, needle: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let text = std::fs::read_to_string(h.dir.join("audit.jsonl")).unwrap_or_default();
+        if text.contains(needle) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the audit trail never recorded {needle}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_intent_edit_keeps_the_previous_intent_in_force() {
+    let mut h = Harness::start("reload");
+    let intents = h.dir.join("intents");
+    std::fs::create_dir_all(&intents).unwrap();
+    for f in ["agents.toml", "baseline.toml", "black-friday-2026.toml"] {
+        std::fs::copy(repo("intents").join(f), intents.join(f)).unwrap();
+    }
+    let url = h.url.clone();
+    h.arbiter_with(&url, &intents);
+    let client = async_nats::connect(&h.url).await.unwrap();
+    let js = async_nats::jetstream::new(client.clone());
+    let mut decisions = client
+        .subscribe("arbiter.decisions.cost.cost-optimizer-1")
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+    let decide = |id: &'static str| {
+        let js = js.clone();
+        async move {
+            let p = proposal(
+                id,
+                "cost-optimizer-1",
+                "cost",
+                serde_json::json!({"kind": "scale", "service": "emailservice", "replicas": -1}),
+            );
+            js.publish("arbiter.proposals.cost.cost-optimizer-1", p.into())
+                .await
+                .unwrap()
+                .await
+                .unwrap();
+        }
+    };
+    decide("before").await;
+    let first = next_decision(&mut decisions).await;
+    let version = first["intent"]["version"].clone();
+    assert!(version.as_str().unwrap().starts_with("sha256:"));
+
+    // A broken edit is refused; the previous intent stays in force.
+    let baseline = intents.join("baseline.toml");
+    let good = std::fs::read_to_string(&baseline).unwrap();
+    std::fs::write(
+        &baseline,
+        good.replace("priorities = [", "priorities = [\"speed\", "),
+    )
+    .unwrap();
+    wait_for_audit(&h, "intents_refused");
+    decide("during").await;
+    let during = next_decision(&mut decisions).await;
+    assert_eq!(
+        during["intent"]["version"], version,
+        "the refused edit must not apply"
+    );
+
+    // A valid edit applies.
+    std::fs::write(
+        &baseline,
+        good.replace("Ordinary operation.", "Ordinary operation, revised."),
+    )
+    .unwrap();
+    wait_for_audit(&h, "intents_reloaded");
+    decide("after").await;
+    let after = next_decision(&mut decisions).await;
+    assert_ne!(
+        after["intent"]["version"], version,
+        "the valid edit applies"
+    );
+    assert!(arbiter::audit::verify(&h.dir.join("audit.jsonl")).is_ok());
 }

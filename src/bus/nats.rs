@@ -48,6 +48,27 @@ pub struct ServeConfig {
     /// Most proposals in one window.
     pub max_window: usize,
     pub audit: Option<PathBuf>,
+    /// The intents directory to watch: a changed file is validated and applied, an invalid
+    /// one refused (the last good intents stay in force); both are audited.
+    pub intents_dir: Option<PathBuf>,
+}
+
+/// How often the intents directory is checked for changes.
+const INTENT_POLL: Duration = Duration::from_millis(250);
+
+/// A fingerprint of every `*.toml` in the directory: names and contents.
+fn intents_fingerprint(dir: &std::path::Path) -> String {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    files.retain(|p| p.extension().is_some_and(|x| x == "toml"));
+    files.sort();
+    let mut all = Vec::new();
+    for f in files {
+        all.extend_from_slice(f.display().to_string().as_bytes());
+        all.extend_from_slice(&std::fs::read(&f).unwrap_or_default());
+    }
+    crate::hash::sha256(&all)
 }
 
 /// Connects to `url`; `nats://user:password@host:port` logs in with those credentials (the
@@ -162,10 +183,56 @@ pub async fn serve(
         None => None,
     };
     let mut incoming = consumer.messages().await.map_err(nats)?;
+    let mut seen_intents = cfg.intents_dir.as_deref().map(intents_fingerprint);
+    let mut next_poll = tokio::time::Instant::now() + INTENT_POLL;
     ready();
     loop {
+        if let (Some(dir), true) = (
+            cfg.intents_dir.as_deref(),
+            tokio::time::Instant::now() >= next_poll,
+        ) {
+            next_poll = tokio::time::Instant::now() + INTENT_POLL;
+            let now_fp = intents_fingerprint(dir);
+            if seen_intents.as_deref() != Some(now_fp.as_str()) {
+                seen_intents = Some(now_fp);
+                let at = Timestamp::from_datetime(chrono::Utc::now());
+                let (action, detail) = match crate::intent::load_dir(dir) {
+                    Ok(loaded) => {
+                        let versions: Vec<String> = loaded
+                            .intents
+                            .iter()
+                            .map(|i| format!("{} {}", i.name, i.version))
+                            .collect();
+                        coordinator.intents = crate::intent::IntentSet::new(loaded.intents);
+                        coordinator.roles = loaded.roles;
+                        ("intents_reloaded", versions.join(", "))
+                    }
+                    Err(errors) => {
+                        let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+                        eprintln!(
+                            "intents refused, the previous ones stay in force:\n{}",
+                            text.join("\n")
+                        );
+                        ("intents_refused", text.join("; "))
+                    }
+                };
+                if let Some(log) = log.as_mut() {
+                    log.append(
+                        at,
+                        Event::Control {
+                            action: action.into(),
+                            detail,
+                        },
+                    )?;
+                }
+            }
+        }
         // A window opens with the first proposal and closes after `window` or `max_window`.
-        let first = match incoming.next().await {
+        let first = match tokio::time::timeout(INTENT_POLL, incoming.next()).await {
+            Err(_) => continue, // nothing arrived: look at the intents again
+            Ok(next) => next,
+        };
+        let first = match first {
             Some(Ok(m)) => m,
             Some(Err(e)) => {
                 eprintln!("pull error (retrying): {e}");

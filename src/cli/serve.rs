@@ -47,6 +47,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         window: Duration::from_millis(a.window_ms),
         max_window: a.max_window.max(1),
         audit: Some(a.audit),
+        intents_dir: Some(a.intents.clone()),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
