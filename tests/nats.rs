@@ -468,3 +468,41 @@ async fn an_invalid_intent_edit_keeps_the_previous_intent_in_force() {
     );
     assert!(arbiter::audit::verify(&h.dir.join("audit.jsonl")).is_ok());
 }
+
+#[test]
+fn the_python_example_agent_proposes_gets_its_decision_and_reports_the_outcome() {
+    let out = Command::new("bash")
+        .arg(repo("scripts/ensure-nats-py.sh"))
+        .output()
+        .expect("the install script runs");
+    assert!(
+        out.status.success(),
+        "installing nats-py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let python = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let mut h = Harness::start("python");
+    h.arbiter();
+    let run = Command::new(&python)
+        .arg(repo("examples/python/agent.py"))
+        .arg(&h.url)
+        .output()
+        .expect("the example agent runs");
+    assert!(
+        run.status.success(),
+        "agent failed: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let decision: serde_json::Value =
+        serde_json::from_slice(&run.stdout).expect("the agent prints the decision");
+    assert_eq!(decision["agent"], "cost-optimizer-1");
+    assert_eq!(decision["verdict"], "approved", "{decision}");
+    let id = decision["proposal_id"].as_str().unwrap().to_string();
+    // The outcome reaches the audit trail and joins the proposal's story.
+    wait_for_audit(&h, "\"kind\":\"outcome\"");
+    let story = arbiter::audit::narrative(&h.dir.join("audit.jsonl"), &id)
+        .unwrap()
+        .unwrap();
+    assert!(story.contains("reported the outcome: succeeded"), "{story}");
+    assert!(arbiter::audit::verify(&h.dir.join("audit.jsonl")).is_ok());
+}

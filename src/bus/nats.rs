@@ -104,6 +104,46 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// Records an outcome whose subject tokens match its payload; anything else is reported and
+/// dropped (an outcome cannot be answered: there is no decision to send).
+fn record_outcome(
+    coordinator: &mut Coordinator,
+    log: Option<&mut AuditLog>,
+    subject: &str,
+    payload: &[u8],
+) -> Result<(), NatsError> {
+    let outcome = match crate::contract::parse_outcome(payload) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("outcome on {subject} refused: {e}");
+            return Ok(());
+        }
+    };
+    let tokens: Vec<&str> = subject.split('.').collect();
+    if tokens.len() != 4 || tokens[3] != outcome.agent {
+        eprintln!(
+            "outcome on {subject} refused: the subject does not match agent {}",
+            outcome.agent
+        );
+        return Ok(());
+    }
+    let key = format!("{}/{}", outcome.agent, outcome.proposal_id);
+    coordinator.in_flight.retain(|t| t.change.key != key);
+    if let Some(log) = log {
+        let status = serde_json::to_value(outcome.status).map_err(nats)?;
+        log.append(
+            outcome.at,
+            Event::Outcome {
+                agent: outcome.agent,
+                proposal_id: outcome.proposal_id,
+                status: status.as_str().unwrap_or("").to_string(),
+                observed: serde_json::to_value(&outcome.observed).map_err(nats)?,
+            },
+        )?;
+    }
+    Ok(())
+}
+
 /// Runs until the connection fails. `ready` is called once streams and consumer exist.
 pub async fn serve(
     cfg: ServeConfig,
@@ -173,6 +213,20 @@ pub async fn serve(
             }
         }
     });
+    // Outcomes reported by agents: recorded, and their change is no longer in flight.
+    let (outcomes_tx, mut outcomes) = tokio::sync::mpsc::channel::<(String, Vec<u8>)>(1024);
+    let mut outcome_feed = client.subscribe("arbiter.outcomes.>").await.map_err(nats)?;
+    tokio::spawn(async move {
+        while let Some(m) = outcome_feed.next().await {
+            if outcomes_tx
+                .send((m.subject.to_string(), m.payload.to_vec()))
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
     let mut log = match &cfg.audit {
         Some(path) => {
             for d in recorded_decisions(path)? {
@@ -187,6 +241,9 @@ pub async fn serve(
     let mut next_poll = tokio::time::Instant::now() + INTENT_POLL;
     ready();
     loop {
+        while let Ok((subject, payload)) = outcomes.try_recv() {
+            record_outcome(&mut coordinator, log.as_mut(), &subject, &payload)?;
+        }
         if let (Some(dir), true) = (
             cfg.intents_dir.as_deref(),
             tokio::time::Instant::now() >= next_poll,
