@@ -3,6 +3,8 @@
 //!
 //! See `ARCHITECTURE.md` for the map of modules and the flow of a proposal.
 
+pub mod api;
+pub mod approval;
 pub mod audit;
 pub mod bus;
 pub mod contract;

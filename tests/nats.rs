@@ -43,6 +43,8 @@ struct Harness {
     procs: Running,
     /// Index of the nats-server in `procs`.
     server: usize,
+    /// host:port of the arbiter's HTTP API.
+    http: String,
 }
 
 fn start_server(port: u16, store: &std::path::Path, config: Option<&std::path::Path>) -> Child {
@@ -96,6 +98,7 @@ impl Harness {
             dir,
             procs: Running(vec![server]),
             server: 0,
+            http: String::new(),
         }
     }
 
@@ -133,6 +136,7 @@ impl Harness {
                 "--intents",
             ])
             .arg(intents)
+            .args(["--http", "127.0.0.1:0"])
             .arg("--audit")
             .arg(self.dir.join("audit.jsonl"))
             .stdout(Stdio::piped())
@@ -144,6 +148,11 @@ impl Harness {
             .read_line(&mut line)
             .unwrap();
         assert!(line.starts_with("ready"), "arbiter serve said: {line:?}");
+        self.http = line
+            .split("http://")
+            .nth(1)
+            .map(|a| a.trim().to_string())
+            .unwrap_or_default();
         self.procs.0.push(child);
     }
 }
@@ -505,4 +514,96 @@ fn the_python_example_agent_proposes_gets_its_decision_and_reports_the_outcome()
         .unwrap();
     assert!(story.contains("reported the outcome: succeeded"), "{story}");
     assert!(arbiter::audit::verify(&h.dir.join("audit.jsonl")).is_ok());
+}
+
+/// A plain HTTP/1.1 request; returns status and body.
+fn http(addr: &str, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    write!(
+        conn,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    conn.read_to_string(&mut response).unwrap();
+    let status = response[9..12].parse().unwrap();
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    (status, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_escalation_is_approved_over_http_and_the_agent_receives_the_final_verdict() {
+    let mut h = Harness::start("approve");
+    h.arbiter();
+    let client = async_nats::connect(&h.url).await.unwrap();
+    let js = async_nats::jetstream::new(client.clone());
+    let mut decisions = client
+        .subscribe("arbiter.decisions.cost.cost-optimizer-1")
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+    // Low confidence: the arbiter would approve, but a human must.
+    let mut p: serde_json::Value = serde_json::from_slice(&proposal(
+        "unsure",
+        "cost-optimizer-1",
+        "cost",
+        serde_json::json!({"kind": "scale", "service": "emailservice", "replicas": -1}),
+    ))
+    .unwrap();
+    p["confidence"] = serde_json::json!(0.5);
+    js.publish(
+        "arbiter.proposals.cost.cost-optimizer-1",
+        p.to_string().into(),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+    let first = next_decision(&mut decisions).await;
+    assert_eq!(first["verdict"], "escalated", "{first}");
+
+    let addr = h.http.clone();
+    let path = "/api/escalations/cost-optimizer-1/unsure";
+    let answer = r#"{"approve": true, "comment": "fine for tonight"}"#;
+    let (status, body) = http(
+        &addr,
+        "GET",
+        "/api/escalations",
+        Some("sre-oncall-token"),
+        "",
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"proposal_id\":\"unsure\""), "{body}");
+    assert_eq!(http(&addr, "POST", path, None, answer).0, 401);
+    assert_eq!(
+        http(&addr, "POST", path, Some("not-a-token"), answer).0,
+        401
+    );
+    // The FinOps lead operates the cost agent: no self-approval.
+    let (status, body) = http(&addr, "POST", path, Some("finops-lead-token"), answer);
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("own_agent"), "{body}");
+    let (status, body) = http(&addr, "POST", path, Some("sre-oncall-token"), answer);
+    assert_eq!(status, 200, "{body}");
+
+    let last = next_decision(&mut decisions).await;
+    assert_eq!(last["proposal_id"], "unsure");
+    assert_eq!(last["verdict"], "approved", "{last}");
+    assert_eq!(last["reasons"][0]["code"], "human_approved");
+    assert_eq!(last["reasons"][0]["by"], "sre-oncall");
+    // Answered once: a second answer finds nothing waiting.
+    assert_eq!(
+        http(&addr, "POST", path, Some("sre-oncall-token"), answer).0,
+        404
+    );
+    let story = arbiter::audit::narrative(&h.dir.join("audit.jsonl"), "unsure")
+        .unwrap()
+        .unwrap();
+    assert!(
+        story.contains("sre-oncall approved it: fine for tonight"),
+        "{story}"
+    );
 }

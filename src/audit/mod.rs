@@ -13,6 +13,11 @@ mod record;
 
 pub use log::{verify, AuditLog, Verified};
 
+/// Every record of an audit file, in order.
+pub fn records(path: &std::path::Path) -> Result<Vec<Record>, AuditError> {
+    Ok(log::read(path)?.into_iter().map(|(_, r)| r).collect())
+}
+
 /// The decisions recorded in an audit file (with their references), to seed a ledger.
 pub fn recorded_decisions(
     path: &std::path::Path,

@@ -9,7 +9,9 @@
 //! seeded from the audit trail on start — answers them with the decision already given.
 
 use super::Message as BusMessage;
+use crate::approval::{ApprovalError, Approver, Approvers, Escalations, Pending};
 use crate::audit::{recorded_decisions, AuditError, AuditLog, Event};
+use crate::contract::Decision;
 use crate::contract::{Observation, Telemetry, Timestamp};
 use crate::coordinator::Coordinator;
 use crate::world::World;
@@ -144,10 +146,192 @@ fn record_outcome(
     Ok(())
 }
 
-/// Runs until the connection fails. `ready` is called once streams and consumer exist.
+/// The service's state, shared by the decision loop and the HTTP API.
+pub struct Shared {
+    pub coordinator: Coordinator,
+    pub log: Option<AuditLog>,
+    pub escalations: Escalations,
+    pub approvers: Approvers,
+    js: jetstream::Context,
+}
+
+impl Shared {
+    /// Records a decision (unless it is a replay already recorded), then publishes it on its
+    /// agent's decisions subject and waits for the stream to store it.
+    pub async fn deliver(
+        &mut self,
+        now: Timestamp,
+        proposal: serde_json::Value,
+        mut d: Decision,
+    ) -> Result<Decision, NatsError> {
+        if d.audit.is_none() {
+            if let Some(log) = self.log.as_mut() {
+                let event = Event::Decision {
+                    proposal,
+                    knew: serde_json::Value::Null,
+                    decision: Box::new(d.clone()),
+                };
+                d.audit = Some(log.append(now, event)?);
+            }
+            self.coordinator.ledger.record(&d);
+        }
+        let subject = self.subject_for(&d);
+        self.publish(&subject, &d).await?;
+        Ok(d)
+    }
+
+    /// Like [`Shared::deliver`], to an explicit subject (the one the coordinator chose).
+    pub async fn deliver_to(
+        &mut self,
+        subject: &str,
+        now: Timestamp,
+        proposal: serde_json::Value,
+        mut d: Decision,
+    ) -> Result<Decision, NatsError> {
+        if d.audit.is_none() {
+            if let Some(log) = self.log.as_mut() {
+                let event = Event::Decision {
+                    proposal,
+                    knew: serde_json::Value::Null,
+                    decision: Box::new(d.clone()),
+                };
+                d.audit = Some(log.append(now, event)?);
+            }
+            self.coordinator.ledger.record(&d);
+        }
+        self.publish(subject, &d).await?;
+        Ok(d)
+    }
+
+    async fn publish(&self, subject: &str, d: &Decision) -> Result<(), NatsError> {
+        let mut headers = async_nats::HeaderMap::new();
+        let id = format!(
+            "{}/{}/{}",
+            d.agent,
+            d.proposal_id,
+            d.audit.as_ref().map_or(0, |a| a.seq)
+        );
+        headers.insert("Nats-Msg-Id", id.as_str());
+        let payload = serde_json::to_vec(d).expect("decisions serialise");
+        self.js
+            .publish_with_headers(subject.to_string(), headers, payload.into())
+            .await
+            .map_err(nats)?
+            .await
+            .map_err(nats)?;
+        Ok(())
+    }
+
+    /// `arbiter.decisions.<domain>.<agent>`, the domain taken from the agent's role.
+    fn subject_for(&self, d: &Decision) -> String {
+        let domain = self
+            .escalation_domain(d)
+            .unwrap_or_else(|| "unknown".to_string());
+        super::decisions_subject(&domain, &d.agent)
+    }
+
+    fn escalation_domain(&self, d: &Decision) -> Option<String> {
+        self.coordinator
+            .roles
+            .agents
+            .get(&d.agent)
+            .and_then(|r| r.domains.first())
+            .map(|d| d.as_str().to_string())
+    }
+
+    /// Audits a person's answer, delivers the final decision, and puts an approved change in
+    /// flight.
+    pub async fn answer(
+        &mut self,
+        approver: &Approver,
+        key: &str,
+        approve: bool,
+        comment: &str,
+    ) -> Result<Result<Decision, ApprovalError>, NatsError> {
+        let now = Timestamp::from_datetime(chrono::Utc::now());
+        let (pending, final_decision) = match self.escalations.answer(
+            &self.coordinator.roles,
+            approver,
+            key,
+            approve,
+            comment,
+            now,
+        ) {
+            Ok(x) => x,
+            Err(e) => return Ok(Err(e)),
+        };
+        if let Some(log) = self.log.as_mut() {
+            log.append(
+                now,
+                Event::Approval {
+                    agent: pending.proposal.agent.clone(),
+                    proposal_id: pending.proposal.id.clone(),
+                    approver: approver.name.clone(),
+                    approve,
+                    comment: comment.to_string(),
+                },
+            )?;
+        }
+        let proposal = serde_json::to_value(&pending.proposal).map_err(nats)?;
+        let d = self.deliver(now, proposal, final_decision).await?;
+        if approve {
+            let change = crate::engine::InFlight {
+                key: pending.proposal.key(),
+                domain: pending.proposal.domain,
+                action: pending.proposal.action.clone(),
+            };
+            self.coordinator.approved_by_human(change, now);
+        }
+        Ok(Ok(d))
+    }
+}
+
+/// Escalations still waiting in an audit trail: escalated and not yet answered or expired.
+fn waiting_escalations(records: &[crate::audit::Record], coordinator: &Coordinator) -> Escalations {
+    let mut e = Escalations::default();
+    for r in records {
+        if let Event::Decision {
+            proposal, decision, ..
+        } = &r.event
+        {
+            let key = format!("{}/{}", decision.agent, decision.proposal_id);
+            if decision.verdict == crate::contract::Verdict::Escalated {
+                let Ok(p) = crate::contract::parse_proposal(proposal.to_string().as_bytes()) else {
+                    continue;
+                };
+                let timeout = coordinator
+                    .intents
+                    .in_force(decision.decided_at)
+                    .map_or(900, |i| i.escalation.timeout_s);
+                let mut d = (**decision).clone();
+                d.audit = Some(crate::contract::AuditRef {
+                    seq: r.seq,
+                    hash: r.hash.clone(),
+                    prev: r.prev.clone(),
+                });
+                e.pending.insert(
+                    key,
+                    Pending {
+                        proposal: p,
+                        decision: d,
+                        deadline: decision.decided_at.plus_millis(timeout as i64 * 1000),
+                    },
+                );
+            } else {
+                e.pending.remove(&key);
+            }
+        }
+    }
+    e
+}
+
+/// Runs until the connection fails. `http`, if given, serves the approvals API; `ready` is
+/// called once streams, consumer and listener exist.
 pub async fn serve(
     cfg: ServeConfig,
-    mut coordinator: Coordinator,
+    coordinator: Coordinator,
+    approvers: Approvers,
+    http: Option<std::net::TcpListener>,
     ready: impl FnOnce(),
 ) -> Result<(), NatsError> {
     let client = connect(&cfg.url).await?;
@@ -191,7 +375,7 @@ pub async fn serve(
         .iter()
         .map(|s| s.name.clone())
         .collect();
-    let shared = telemetry.clone();
+    let shared_telemetry = telemetry.clone();
     tokio::spawn(async move {
         while let Some(m) = feed.next().await {
             let service = m
@@ -201,7 +385,7 @@ pub async fn serve(
                 .to_string();
             match serde_json::from_slice::<Observation>(&m.payload) {
                 Ok(o) if known.contains(&service) && o.bad_numbers().is_empty() => {
-                    shared
+                    shared_telemetry
                         .lock()
                         .expect("telemetry lock")
                         .services
@@ -227,60 +411,90 @@ pub async fn serve(
             }
         }
     });
-    let mut log = match &cfg.audit {
+    let mut coordinator = coordinator;
+    let (log, escalations) = match &cfg.audit {
         Some(path) => {
             for d in recorded_decisions(path)? {
                 coordinator.ledger.record(&d);
             }
-            Some(AuditLog::open(path)?)
+            let log = AuditLog::open(path)?;
+            let waiting = waiting_escalations(&crate::audit::records(path)?, &coordinator);
+            (Some(log), waiting)
         }
-        None => None,
+        None => (None, Escalations::default()),
     };
+    let state = std::sync::Arc::new(tokio::sync::Mutex::new(Shared {
+        coordinator,
+        log,
+        escalations,
+        approvers,
+        js,
+    }));
+    if let Some(listener) = http {
+        listener.set_nonblocking(true).map_err(nats)?;
+        let listener = tokio::net::TcpListener::from_std(listener).map_err(nats)?;
+        let app = crate::api::router(state.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                eprintln!("HTTP API stopped: {e}");
+            }
+        });
+    }
     let mut incoming = consumer.messages().await.map_err(nats)?;
     let mut seen_intents = cfg.intents_dir.as_deref().map(intents_fingerprint);
     let mut next_poll = tokio::time::Instant::now() + INTENT_POLL;
     ready();
     loop {
-        while let Ok((subject, payload)) = outcomes.try_recv() {
-            record_outcome(&mut coordinator, log.as_mut(), &subject, &payload)?;
-        }
-        if let (Some(dir), true) = (
-            cfg.intents_dir.as_deref(),
-            tokio::time::Instant::now() >= next_poll,
-        ) {
-            next_poll = tokio::time::Instant::now() + INTENT_POLL;
-            let now_fp = intents_fingerprint(dir);
-            if seen_intents.as_deref() != Some(now_fp.as_str()) {
-                seen_intents = Some(now_fp);
-                let at = Timestamp::from_datetime(chrono::Utc::now());
-                let (action, detail) = match crate::intent::load_dir(dir) {
-                    Ok(loaded) => {
-                        let versions: Vec<String> = loaded
-                            .intents
-                            .iter()
-                            .map(|i| format!("{} {}", i.name, i.version))
-                            .collect();
-                        coordinator.intents = crate::intent::IntentSet::new(loaded.intents);
-                        coordinator.roles = loaded.roles;
-                        ("intents_reloaded", versions.join(", "))
+        {
+            let mut guard = state.lock().await;
+            let st = &mut *guard;
+            while let Ok((subject, payload)) = outcomes.try_recv() {
+                record_outcome(&mut st.coordinator, st.log.as_mut(), &subject, &payload)?;
+            }
+            // Escalations nobody answered in time.
+            let now = Timestamp::from_datetime(chrono::Utc::now());
+            for (pending, d) in st.escalations.expire(now) {
+                let proposal = serde_json::to_value(&pending.proposal).map_err(nats)?;
+                st.deliver(now, proposal, d).await?;
+            }
+            if let (Some(dir), true) = (
+                cfg.intents_dir.as_deref(),
+                tokio::time::Instant::now() >= next_poll,
+            ) {
+                next_poll = tokio::time::Instant::now() + INTENT_POLL;
+                let now_fp = intents_fingerprint(dir);
+                if seen_intents.as_deref() != Some(now_fp.as_str()) {
+                    seen_intents = Some(now_fp);
+                    let (action, detail) = match crate::intent::load_dir(dir) {
+                        Ok(loaded) => {
+                            let versions: Vec<String> = loaded
+                                .intents
+                                .iter()
+                                .map(|i| format!("{} {}", i.name, i.version))
+                                .collect();
+                            st.coordinator.intents = crate::intent::IntentSet::new(loaded.intents);
+                            st.coordinator.roles = loaded.roles;
+                            st.approvers = loaded.approvers;
+                            ("intents_reloaded", versions.join(", "))
+                        }
+                        Err(errors) => {
+                            let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+                            eprintln!(
+                                "intents refused, the previous ones stay in force:\n{}",
+                                text.join("\n")
+                            );
+                            ("intents_refused", text.join("; "))
+                        }
+                    };
+                    if let Some(log) = st.log.as_mut() {
+                        log.append(
+                            now,
+                            Event::Control {
+                                action: action.into(),
+                                detail,
+                            },
+                        )?;
                     }
-                    Err(errors) => {
-                        let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
-                        eprintln!(
-                            "intents refused, the previous ones stay in force:\n{}",
-                            text.join("\n")
-                        );
-                        ("intents_refused", text.join("; "))
-                    }
-                };
-                if let Some(log) = log.as_mut() {
-                    log.append(
-                        at,
-                        Event::Control {
-                            action: action.into(),
-                            detail,
-                        },
-                    )?;
                 }
             }
         }
@@ -316,7 +530,9 @@ pub async fn serve(
         }
         let snapshot = telemetry.lock().expect("telemetry lock").clone();
         let now = Timestamp::from_datetime(chrono::Utc::now());
-        let world = World::observed(&coordinator.graph, &snapshot).map_err(nats)?;
+        let mut guard = state.lock().await;
+        let st = &mut *guard;
+        let world = World::observed(&st.coordinator.graph, &snapshot).map_err(nats)?;
         let inbox: Vec<BusMessage> = msgs
             .iter()
             .map(|m| BusMessage {
@@ -324,41 +540,35 @@ pub async fn serve(
                 payload: m.payload.to_vec(),
             })
             .collect();
-        let decided = coordinator.decide(now, &world, &inbox);
-        for ((subject, mut d), (m, raw)) in decided.into_iter().zip(msgs.iter().zip(&inbox)) {
-            if d.audit.is_none() {
-                if let Some(log) = log.as_mut() {
-                    let proposal = serde_json::from_slice(&raw.payload).unwrap_or_else(|_| {
-                        serde_json::Value::String(
-                            String::from_utf8_lossy(&raw.payload)
-                                .chars()
-                                .take(4096)
-                                .collect(),
-                        )
-                    });
-                    let event = Event::Decision {
-                        proposal,
-                        knew: serde_json::Value::Null,
-                        decision: Box::new(d.clone()),
-                    };
-                    d.audit = Some(log.append(now, event)?);
-                    coordinator.ledger.record(&d);
+        let decided = st.coordinator.decide(now, &world, &inbox);
+        for ((subject, d), (m, raw)) in decided.into_iter().zip(msgs.iter().zip(&inbox)) {
+            let proposal = serde_json::from_slice(&raw.payload).unwrap_or_else(|_| {
+                serde_json::Value::String(
+                    String::from_utf8_lossy(&raw.payload)
+                        .chars()
+                        .take(4096)
+                        .collect(),
+                )
+            });
+            let fresh = d.audit.is_none();
+            let d = st.deliver_to(&subject, now, proposal, d).await?;
+            if fresh && d.verdict == crate::contract::Verdict::Escalated {
+                if let Ok(p) = crate::contract::parse_proposal(&raw.payload) {
+                    let timeout = st
+                        .coordinator
+                        .intents
+                        .in_force(now)
+                        .map_or(900, |i| i.escalation.timeout_s);
+                    st.escalations.pending.insert(
+                        p.key(),
+                        Pending {
+                            proposal: p,
+                            decision: d.clone(),
+                            deadline: now.plus_millis(timeout as i64 * 1000),
+                        },
+                    );
                 }
             }
-            let mut headers = async_nats::HeaderMap::new();
-            let id = format!(
-                "{}/{}/{}",
-                d.agent,
-                d.proposal_id,
-                d.audit.as_ref().map_or(0, |a| a.seq)
-            );
-            headers.insert("Nats-Msg-Id", id.as_str());
-            let payload = serde_json::to_vec(&d).expect("decisions serialise");
-            js.publish_with_headers(subject, headers, payload.into())
-                .await
-                .map_err(nats)?
-                .await
-                .map_err(nats)?;
             m.ack().await.map_err(nats)?;
         }
     }

@@ -33,6 +33,9 @@ pub struct ServeArgs {
     /// Most proposals in one window.
     #[arg(long, default_value_t = 256)]
     max_window: usize,
+    /// Address of the HTTP API (approvals); port 0 picks a free one.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    http: String,
 }
 
 pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -41,7 +44,11 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         let lines: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
         anyhow::anyhow!("intents are not valid:\n{}", lines.join("\n"))
     })?;
+    let approvers = loaded.approvers;
     let coordinator = Coordinator::new(graph, IntentSet::new(loaded.intents), loaded.roles);
+    let http = std::net::TcpListener::bind(&a.http)
+        .with_context(|| format!("binding the HTTP API to {}", a.http))?;
+    let http_addr = http.local_addr()?;
     let cfg = ServeConfig {
         url: a.nats.clone(),
         window: Duration::from_millis(a.window_ms),
@@ -55,8 +62,8 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("starting the runtime")?;
     let url = arbiter::bus::nats::redact(&a.nats);
-    runtime.block_on(serve(cfg, coordinator, || {
-        println!("ready: deciding proposals from arbiter.proposals.> on {url}");
+    runtime.block_on(serve(cfg, coordinator, approvers, Some(http), || {
+        println!("ready: deciding proposals from arbiter.proposals.> on {url}; HTTP API on http://{http_addr}");
         let _ = std::io::stdout().flush();
     }))?;
     Ok(ExitCode::SUCCESS)

@@ -467,6 +467,8 @@ pub fn parse_intent(file: &str, text: &str) -> Result<Intent, Vec<IntentError>> 
 pub struct LoadedDir {
     pub intents: Vec<Intent>,
     pub roles: Roles,
+    /// Who may answer escalations (`approvers.toml`; none if the file is absent).
+    pub approvers: crate::approval::Approvers,
 }
 
 /// The file of agent roles inside an intents directory.
@@ -495,6 +497,7 @@ pub fn load_dir(dir: &Path) -> Result<LoadedDir, Vec<IntentError>> {
     let mut errors = Vec::new();
     let mut intents = Vec::new();
     let mut roles = None;
+    let mut approvers = crate::approval::Approvers::default();
     for path in &paths {
         let file = path.display().to_string();
         let text = match std::fs::read_to_string(path) {
@@ -508,7 +511,15 @@ pub fn load_dir(dir: &Path) -> Result<LoadedDir, Vec<IntentError>> {
                 continue;
             }
         };
-        if path.file_name().is_some_and(|n| n == ROLES_FILE) {
+        if path
+            .file_name()
+            .is_some_and(|n| n == crate::approval::APPROVERS_FILE)
+        {
+            match crate::approval::parse_approvers(&file, &text) {
+                Ok(a) => approvers = a,
+                Err(mut e) => errors.append(&mut e),
+            }
+        } else if path.file_name().is_some_and(|n| n == ROLES_FILE) {
             match parse_roles(&file, &text) {
                 Ok(r) => roles = Some(r),
                 Err(mut e) => errors.append(&mut e),
@@ -550,7 +561,11 @@ pub fn load_dir(dir: &Path) -> Result<LoadedDir, Vec<IntentError>> {
         }
     }
     match (errors.is_empty(), roles) {
-        (true, Some(roles)) => Ok(LoadedDir { intents, roles }),
+        (true, Some(roles)) => Ok(LoadedDir {
+            intents,
+            roles,
+            approvers,
+        }),
         _ => Err(errors),
     }
 }

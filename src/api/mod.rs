@@ -1,0 +1,121 @@
+//! The HTTP API (axum): the approvals queue for people.
+//!
+//! `GET /api/escalations` lists what waits for a human; `POST /api/escalations/{agent}/{id}`
+//! with `{"approve": bool, "comment": "..."}` answers one. Both need `Authorization: Bearer
+//! <token>` of an approver. Errors are JSON `{code, message}` with the matching status.
+//! Handlers extract, make one call on the shared state, respond.
+
+use crate::approval::ApprovalError;
+use crate::bus::nats::Shared;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use std::sync::Arc;
+use tokio::sync::Mutex;
+
+type AppState = Arc<Mutex<Shared>>;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/api/escalations", get(list))
+        .route("/api/escalations/{agent}/{id}", post(answer))
+        .with_state(state)
+}
+
+/// An API error: status, stable code, message.
+pub struct ApiError(StatusCode, &'static str, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.0,
+            Json(serde_json::json!({"code": self.1, "message": self.2})),
+        )
+            .into_response()
+    }
+}
+
+impl From<ApprovalError> for ApiError {
+    fn from(e: ApprovalError) -> Self {
+        let status = match e {
+            ApprovalError::NotPending(_) => StatusCode::NOT_FOUND,
+            ApprovalError::Domain { .. } | ApprovalError::OwnAgent { .. } => StatusCode::FORBIDDEN,
+        };
+        ApiError(status, e.code(), e.to_string())
+    }
+}
+
+fn approver(st: &Shared, headers: &HeaderMap) -> Result<crate::approval::Approver, ApiError> {
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or(ApiError(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "send Authorization: Bearer <token>".into(),
+        ))?;
+    st.approvers.authenticate(token).cloned().ok_or(ApiError(
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+        "unknown token".into(),
+    ))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
+    let st = state.lock().await;
+    approver(&st, &headers)?;
+    Ok(Json(
+        st.escalations
+            .pending
+            .values()
+            .map(|p| {
+                serde_json::json!({
+                    "agent": p.proposal.agent,
+                    "proposal_id": p.proposal.id,
+                    "domain": p.proposal.domain,
+                    "action": p.proposal.action,
+                    "recommendation": p.decision.recommendation,
+                    "blast_radius": p.decision.blast_radius,
+                    "explanation": p.decision.explanation,
+                    "expires_at": p.deadline,
+                })
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Answer {
+    approve: bool,
+    #[serde(default)]
+    comment: String,
+}
+
+async fn answer(
+    State(state): State<AppState>,
+    Path((agent, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    Json(body): Json<Answer>,
+) -> Result<Json<crate::contract::Decision>, ApiError> {
+    let mut st = state.lock().await;
+    let who = approver(&st, &headers)?;
+    let key = format!("{agent}/{id}");
+    match st.answer(&who, &key, body.approve, &body.comment).await {
+        Ok(Ok(d)) => Ok(Json(d)),
+        Ok(Err(e)) => Err(e.into()),
+        Err(e) => Err(ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            e.to_string(),
+        )),
+    }
+}

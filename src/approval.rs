@@ -1,0 +1,209 @@
+//! Human approval of escalated proposals, before the action: who may answer, and what the
+//! answer becomes.
+//!
+//! Approvers (`intents/approvers.toml`) authenticate with bearer tokens, stored only as their
+//! SHA-256, and may answer for the domains they are given. Nobody answers for an agent they
+//! operate (`operators` in agents.toml). An answer becomes the proposal's second, final
+//! decision; an escalation nobody answers in time expires.
+
+use crate::contract::{Decision, Domain, Proposal, Reason, Timestamp, Verdict};
+use crate::hash::sha256;
+use crate::intent::{IntentError, Roles};
+use crate::source::{find_line, toml_location};
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Approver {
+    pub name: String,
+    pub domains: Vec<Domain>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Approvers {
+    by_token_hash: HashMap<String, Approver>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    approvers: BTreeMap<String, RawApprover>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApprover {
+    token_sha256: String,
+    domains: Vec<String>,
+}
+
+/// The file of approvers inside an intents directory.
+pub const APPROVERS_FILE: &str = "approvers.toml";
+
+pub fn parse_approvers(file: &str, text: &str) -> Result<Approvers, Vec<IntentError>> {
+    let raw: RawFile = toml::from_str(text).map_err(|e| {
+        vec![IntentError {
+            at: toml_location(file, text, &e),
+            field: String::new(),
+            message: e.message().to_string(),
+        }]
+    })?;
+    let mut errors = Vec::new();
+    let mut by_token_hash = HashMap::new();
+    for (name, a) in raw.approvers {
+        let mut err = |field: &str, message: String| {
+            errors.push(IntentError {
+                at: find_line(file, text, &name),
+                field: format!("approvers.{name}.{field}"),
+                message,
+            })
+        };
+        if !a.token_sha256.starts_with("sha256:") || a.token_sha256.len() != 71 {
+            err(
+                "token_sha256",
+                "must be `sha256:` and 64 hex digits of the token's SHA-256".into(),
+            );
+        }
+        let mut domains = Vec::new();
+        for d in &a.domains {
+            match Domain::parse(d) {
+                Some(d) => domains.push(d),
+                None => err("domains", format!("unknown domain `{d}`")),
+            }
+        }
+        by_token_hash.insert(a.token_sha256, Approver { name, domains });
+    }
+    if errors.is_empty() {
+        Ok(Approvers { by_token_hash })
+    } else {
+        Err(errors)
+    }
+}
+
+impl Approvers {
+    pub fn authenticate(&self, token: &str) -> Option<&Approver> {
+        self.by_token_hash.get(&sha256(token.as_bytes()))
+    }
+}
+
+/// An escalated proposal waiting for a person.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pending {
+    pub proposal: Proposal,
+    pub decision: Decision,
+    pub deadline: Timestamp,
+}
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ApprovalError {
+    #[error("no escalation of {0} is waiting")]
+    NotPending(String),
+    #[error("{approver} may not answer for the {domain} domain")]
+    Domain { approver: String, domain: String },
+    #[error("{approver} operates {agent} and may not answer for its proposals")]
+    OwnAgent { approver: String, agent: String },
+}
+
+impl ApprovalError {
+    /// A stable code for the API.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApprovalError::NotPending(_) => "not_pending",
+            ApprovalError::Domain { .. } => "domain_not_allowed",
+            ApprovalError::OwnAgent { .. } => "own_agent",
+        }
+    }
+}
+
+/// Escalations waiting, by `agent/id`.
+#[derive(Clone, Debug, Default)]
+pub struct Escalations {
+    pub pending: BTreeMap<String, Pending>,
+}
+
+impl Escalations {
+    /// A person's answer: the final decision, removed from the queue.
+    #[allow(clippy::too_many_arguments)]
+    pub fn answer(
+        &mut self,
+        roles: &Roles,
+        approver: &Approver,
+        key: &str,
+        approve: bool,
+        comment: &str,
+        now: Timestamp,
+    ) -> Result<(Pending, Decision), ApprovalError> {
+        let p = self
+            .pending
+            .get(key)
+            .ok_or_else(|| ApprovalError::NotPending(key.to_string()))?;
+        if !approver.domains.contains(&p.proposal.domain) {
+            return Err(ApprovalError::Domain {
+                approver: approver.name.clone(),
+                domain: p.proposal.domain.as_str().into(),
+            });
+        }
+        let operates = roles
+            .agents
+            .get(&p.proposal.agent)
+            .is_some_and(|r| r.operators.contains(&approver.name));
+        if operates {
+            return Err(ApprovalError::OwnAgent {
+                approver: approver.name.clone(),
+                agent: p.proposal.agent.clone(),
+            });
+        }
+        let p = self.pending.remove(key).expect("checked above");
+        let (verdict, code, word) = if approve {
+            (Verdict::Approved, "human_approved", "Approved")
+        } else {
+            (Verdict::Rejected, "human_denied", "Denied")
+        };
+        let mut d = p.decision.clone();
+        d.verdict = verdict;
+        d.reasons = vec![Reason::new(code).by(&approver.name).detail(comment)];
+        d.explanation = format!(
+            "{word} by {} after escalation{}. The arbiter had said: {}",
+            approver.name,
+            if comment.is_empty() {
+                String::new()
+            } else {
+                format!(" (\"{comment}\")")
+            },
+            p.decision.explanation
+        );
+        d.decided_at = now;
+        d.audit = None;
+        d.recommendation = None;
+        Ok((p, d))
+    }
+
+    /// Escalations nobody answered in time: their final decisions.
+    pub fn expire(&mut self, now: Timestamp) -> Vec<(Pending, Decision)> {
+        let late: Vec<String> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.deadline <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        late.into_iter()
+            .filter_map(|k| self.pending.remove(&k))
+            .map(|p| {
+                let mut d = p.decision.clone();
+                d.verdict = Verdict::Expired;
+                d.reasons = vec![Reason::new("escalation_timeout")
+                    .detail(format!("no answer by {}", p.deadline))
+                    .clause("escalation.timeout_s")];
+                d.explanation = format!(
+                    "Expired: nobody answered the escalation by {}, so the change does not happen. The arbiter had said: {}",
+                    p.deadline, p.decision.explanation
+                );
+                d.decided_at = now;
+                d.audit = None;
+                d.recommendation = None;
+                (p, d)
+            })
+            .collect()
+    }
+}
