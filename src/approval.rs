@@ -82,6 +82,14 @@ pub fn parse_approvers(file: &str, text: &str) -> Result<Approvers, Vec<IntentEr
 }
 
 impl Approvers {
+    pub fn len(&self) -> usize {
+        self.by_token_hash.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_token_hash.is_empty()
+    }
+
     pub fn authenticate(&self, token: &str) -> Option<&Approver> {
         self.by_token_hash.get(&sha256(token.as_bytes()))
     }

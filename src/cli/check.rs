@@ -54,14 +54,10 @@ pub fn run(dir: &Path, graph: Option<&Path>, overlay: Option<&Path>) -> anyhow::
         };
         println!("ok  {}  '{}'  {}  {}", i.file, i.name, window, i.version);
     }
-    println!(
-        "ok  {} agent role{}",
-        loaded.roles.agents.len(),
-        if loaded.roles.agents.len() == 1 {
-            ""
-        } else {
-            "s"
-        }
-    );
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    let agents = loaded.roles.agents.len();
+    println!("ok  {agents} agent role{}", plural(agents));
+    let approvers = loaded.approvers.len();
+    println!("ok  {approvers} approver{}", plural(approvers));
     Ok(ExitCode::SUCCESS)
 }
