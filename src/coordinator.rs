@@ -20,7 +20,77 @@ pub struct Tracked {
     pub until: Timestamp,
 }
 
+/// Kill switches and the global freeze, set by people over the API.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Controls {
+    pub suspended_agents: std::collections::BTreeSet<String>,
+    pub suspended_domains: std::collections::BTreeSet<String>,
+    pub frozen: bool,
+}
+
+impl Controls {
+    /// Applies `suspend_agent`, `resume_agent`, `suspend_domain`, `resume_domain`, `freeze` or
+    /// `unfreeze`.
+    pub fn apply(&mut self, action: &str, target: &str) -> Result<(), String> {
+        let need = |t: &str| {
+            if t.is_empty() {
+                Err(format!("{action} needs a target"))
+            } else {
+                Ok(t.to_string())
+            }
+        };
+        match action {
+            "suspend_agent" => {
+                self.suspended_agents.insert(need(target)?);
+            }
+            "resume_agent" => {
+                self.suspended_agents.remove(target);
+            }
+            "suspend_domain" => {
+                let d = need(target)?;
+                if crate::contract::Domain::parse(&d).is_none() {
+                    return Err(format!("unknown domain `{d}`"));
+                }
+                self.suspended_domains.insert(d);
+            }
+            "resume_domain" => {
+                self.suspended_domains.remove(target);
+            }
+            "freeze" => self.frozen = true,
+            "unfreeze" => self.frozen = false,
+            other => return Err(format!("unknown control action `{other}`")),
+        }
+        Ok(())
+    }
+
+    /// Why a proposal of this agent and domain may not proceed now, if it may not.
+    fn blocks(&self, agent: &str, domain: &str) -> Option<(Verdict, &'static str, String)> {
+        if self.suspended_agents.contains(agent) {
+            Some((
+                Verdict::Rejected,
+                "agent_suspended",
+                format!("agent {agent} is suspended by its kill switch"),
+            ))
+        } else if self.suspended_domains.contains(domain) {
+            Some((
+                Verdict::Rejected,
+                "domain_suspended",
+                format!("the {domain} domain is suspended by its kill switch"),
+            ))
+        } else if self.frozen {
+            Some((
+                Verdict::Deferred,
+                "global_freeze",
+                "a global change freeze is in force; send it again after it is lifted".to_string(),
+            ))
+        } else {
+            None
+        }
+    }
+}
+
 pub struct Coordinator {
+    pub controls: Controls,
     pub graph: ServiceGraph,
     pub intents: IntentSet,
     pub roles: Roles,
@@ -34,6 +104,7 @@ pub struct Coordinator {
 impl Coordinator {
     pub fn new(graph: ServiceGraph, intents: IntentSet, roles: Roles) -> Self {
         Coordinator {
+            controls: Controls::default(),
             graph,
             intents,
             roles,
@@ -83,6 +154,20 @@ impl Coordinator {
                         Reason::new("subject_mismatch").detail(detail.clone()),
                         detail,
                     ));
+                }
+                (_, Ok(p)) if self.ledger.get(&p.agent, &p.id).is_none() => {
+                    match self.controls.blocks(&p.agent, p.domain.as_str()) {
+                        Some((verdict, code, detail)) => {
+                            refused[i] = Some(*engine::answer(
+                                &ctx,
+                                p,
+                                verdict,
+                                Reason::new(code).detail(detail.clone()),
+                                detail,
+                            ));
+                        }
+                        None => admitted.push(i),
+                    }
                 }
                 _ => admitted.push(i),
             }

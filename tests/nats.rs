@@ -607,3 +607,90 @@ async fn an_escalation_is_approved_over_http_and_the_agent_receives_the_final_ve
         "{story}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_switches_and_the_global_freeze_refuse_with_clear_codes_and_survive_a_restart() {
+    let mut h = Harness::start("controls");
+    h.arbiter();
+    let client = async_nats::connect(&h.url).await.unwrap();
+    let js = async_nats::jetstream::new(client.clone());
+    let mut decisions = client
+        .subscribe("arbiter.decisions.cost.cost-optimizer-1")
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+    let send = |id: String| {
+        let js = js.clone();
+        async move {
+            let p = proposal(
+                &id,
+                "cost-optimizer-1",
+                "cost",
+                serde_json::json!({"kind": "scale", "service": "emailservice", "replicas": -1}),
+            );
+            js.publish("arbiter.proposals.cost.cost-optimizer-1", p.into())
+                .await
+                .unwrap()
+                .await
+                .unwrap();
+        }
+    };
+    let token = Some("sre-oncall-token");
+    let control = |addr: &str, body: &str| http(addr, "POST", "/api/control", token, body);
+
+    let addr = h.http.clone();
+    assert_eq!(
+        control(
+            &addr,
+            r#"{"action": "suspend_agent", "target": "cost-optimizer-1"}"#
+        )
+        .0,
+        200
+    );
+    send("while-suspended".into()).await;
+    let d = next_decision(&mut decisions).await;
+    assert_eq!(
+        (d["verdict"].as_str(), d["reasons"][0]["code"].as_str()),
+        (Some("rejected"), Some("agent_suspended")),
+        "{d}"
+    );
+
+    assert_eq!(
+        control(
+            &addr,
+            r#"{"action": "resume_agent", "target": "cost-optimizer-1"}"#
+        )
+        .0,
+        200
+    );
+    send("resumed".into()).await;
+    assert_eq!(next_decision(&mut decisions).await["verdict"], "approved");
+
+    assert_eq!(control(&addr, r#"{"action": "freeze"}"#).0, 200);
+    let (status, body) = control(&addr, r#"{"action": "explode"}"#);
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        http(
+            &addr,
+            "POST",
+            "/api/control",
+            None,
+            r#"{"action": "unfreeze"}"#
+        )
+        .0,
+        401
+    );
+
+    // The freeze is evidence in the audit trail: a restarted arbiter keeps it.
+    let mut old = h.procs.0.pop().unwrap();
+    old.kill().unwrap();
+    old.wait().unwrap();
+    h.arbiter();
+    send("while-frozen".into()).await;
+    let d = next_decision(&mut decisions).await;
+    assert_eq!(
+        (d["verdict"].as_str(), d["reasons"][0]["code"].as_str()),
+        (Some("deferred"), Some("global_freeze")),
+        "{d}"
+    );
+}

@@ -23,6 +23,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/api/escalations", get(list))
         .route("/api/escalations/{agent}/{id}", post(answer))
+        .route("/api/control", get(controls).post(control))
         .with_state(state)
 }
 
@@ -112,6 +113,42 @@ async fn answer(
     match st.answer(&who, &key, body.approve, &body.comment).await {
         Ok(Ok(d)) => Ok(Json(d)),
         Ok(Err(e)) => Err(e.into()),
+        Err(e) => Err(ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            e.to_string(),
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ControlRequest {
+    /// suspend_agent, resume_agent, suspend_domain, resume_domain, freeze, unfreeze
+    action: String,
+    #[serde(default)]
+    target: String,
+}
+
+async fn controls(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<crate::coordinator::Controls>, ApiError> {
+    let st = state.lock().await;
+    approver(&st, &headers)?;
+    Ok(Json(st.coordinator.controls.clone()))
+}
+
+async fn control(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(body): Json<ControlRequest>,
+) -> Result<Json<crate::coordinator::Controls>, ApiError> {
+    let mut st = state.lock().await;
+    let who = approver(&st, &headers)?;
+    match st.control(&who, &body.action, &body.target) {
+        Ok(Ok(())) => Ok(Json(st.coordinator.controls.clone())),
+        Ok(Err(message)) => Err(ApiError(StatusCode::BAD_REQUEST, "bad_control", message)),
         Err(e) => Err(ApiError(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",

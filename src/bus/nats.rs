@@ -286,6 +286,42 @@ impl Shared {
     }
 }
 
+impl Shared {
+    /// A person pulls a kill switch or sets the global freeze; recorded in the audit trail.
+    pub fn control(
+        &mut self,
+        approver: &Approver,
+        action: &str,
+        target: &str,
+    ) -> Result<Result<(), String>, NatsError> {
+        if let Err(e) = self.coordinator.controls.apply(action, target) {
+            return Ok(Err(e));
+        }
+        if let Some(log) = self.log.as_mut() {
+            log.append(
+                Timestamp::from_datetime(chrono::Utc::now()),
+                Event::Control {
+                    action: action.to_string(),
+                    detail: format!("{target} (by {})", approver.name),
+                },
+            )?;
+        }
+        Ok(Ok(()))
+    }
+}
+
+/// Kill switches and freezes in force according to an audit trail.
+fn controls_in(records: &[crate::audit::Record]) -> crate::coordinator::Controls {
+    let mut c = crate::coordinator::Controls::default();
+    for r in records {
+        if let Event::Control { action, detail } = &r.event {
+            let target = detail.split(" (by ").next().unwrap_or("");
+            let _ = c.apply(action, target);
+        }
+    }
+    c
+}
+
 /// Escalations still waiting in an audit trail: escalated and not yet answered or expired.
 fn waiting_escalations(records: &[crate::audit::Record], coordinator: &Coordinator) -> Escalations {
     let mut e = Escalations::default();
@@ -418,7 +454,9 @@ pub async fn serve(
                 coordinator.ledger.record(&d);
             }
             let log = AuditLog::open(path)?;
-            let waiting = waiting_escalations(&crate::audit::records(path)?, &coordinator);
+            let records = crate::audit::records(path)?;
+            let waiting = waiting_escalations(&records, &coordinator);
+            coordinator.controls = controls_in(&records);
             (Some(log), waiting)
         }
         None => (None, Escalations::default()),
