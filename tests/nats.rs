@@ -227,9 +227,17 @@ async fn a_proposal_gets_its_decision_and_a_forged_subject_is_refused() {
     assert_eq!(d["verdict"], "unauthorized");
     assert_eq!(d["reasons"][0]["code"], "subject_mismatch");
 
-    // Both are in the decisions stream and the audit trail verifies.
-    let mut stream = js.get_stream("ARBITER_DECISIONS").await.unwrap();
-    assert_eq!(stream.info().await.unwrap().state.messages, 2);
+    // Both are stored in the decisions stream (core delivery can precede storage: wait for
+    // it) and the audit trail verifies.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while stored_decisions(&js).await < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the decisions stream never held both"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(stored_decisions(&js).await, 2);
     let v = arbiter::audit::verify(&h.dir.join("audit.jsonl")).unwrap();
     assert_eq!(v.records, 2);
 }
@@ -699,4 +707,55 @@ async fn kill_switches_and_the_global_freeze_refuse_with_clear_codes_and_survive
         (Some("deferred"), Some("global_freeze")),
         "{d}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_readiness_and_prometheus_metrics_are_served() {
+    let mut h = Harness::start("metrics");
+    h.arbiter();
+    let addr = h.http.clone();
+    assert_eq!(http(&addr, "GET", "/healthz", None, "").0, 200);
+    assert_eq!(
+        http(&addr, "GET", "/readyz", None, ""),
+        (200, "ready".to_string())
+    );
+
+    let client = async_nats::connect(&h.url).await.unwrap();
+    let js = async_nats::jetstream::new(client.clone());
+    let mut decisions = client
+        .subscribe("arbiter.decisions.cost.cost-optimizer-1")
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+    let p = proposal(
+        "metered",
+        "cost-optimizer-1",
+        "cost",
+        serde_json::json!({"kind": "scale", "service": "emailservice", "replicas": -1}),
+    );
+    js.publish("arbiter.proposals.cost.cost-optimizer-1", p.into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    assert_eq!(next_decision(&mut decisions).await["verdict"], "approved");
+
+    let (status, text) = http(&addr, "GET", "/metrics", None, "");
+    assert_eq!(status, 200);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("arbiter_decisions_total{")
+                && l.contains("verdict=\"approved\"")
+                && l.contains("domain=\"cost\"")
+                && l.ends_with(" 1")),
+        "{text}"
+    );
+    for name in [
+        "arbiter_decision_seconds",
+        "arbiter_window_size",
+        "arbiter_pending_approvals",
+        "arbiter_changes_in_flight",
+    ] {
+        assert!(text.contains(name), "{name} missing from:\n{text}");
+    }
 }

@@ -1,4 +1,5 @@
-//! The HTTP API (axum): the approvals queue for people.
+//! The HTTP API (axum): the approvals queue and kill switches for people, health and
+//! Prometheus metrics for machines.
 //!
 //! `GET /api/escalations` lists what waits for a human; `POST /api/escalations/{agent}/{id}`
 //! with `{"approve": bool, "comment": "..."}` answers one. Both need `Authorization: Bearer
@@ -16,11 +17,20 @@ use serde::Deserialize;
 use std::sync::Arc;
 use tokio::sync::Mutex;
 
-type AppState = Arc<Mutex<Shared>>;
+/// What the handlers share: the service state, the metrics to render, and whether the
+/// service is ready (streams and consumer in place).
+#[derive(Clone)]
+pub struct AppState {
+    pub shared: Arc<Mutex<Shared>>,
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    pub ready: Arc<std::sync::atomic::AtomicBool>,
+}
 
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(render_metrics))
         .route("/api/escalations", get(list))
         .route("/api/escalations/{agent}/{id}", post(answer))
         .route("/api/control", get(controls).post(control))
@@ -67,11 +77,28 @@ fn approver(st: &Shared, headers: &HeaderMap) -> Result<crate::approval::Approve
     ))
 }
 
+async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
+    if state.ready.load(std::sync::atomic::Ordering::Acquire) {
+        (StatusCode::OK, "ready")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "starting")
+    }
+}
+
+/// Prometheus text format.
+async fn render_metrics(State(state): State<AppState>) -> Result<String, ApiError> {
+    state.metrics.as_ref().map(|m| m.render()).ok_or(ApiError(
+        StatusCode::NOT_FOUND,
+        "no_metrics",
+        "metrics are not recorded in this process".into(),
+    ))
+}
+
 async fn list(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
-    let st = state.lock().await;
+    let st = state.shared.lock().await;
     approver(&st, &headers)?;
     Ok(Json(
         st.escalations
@@ -107,7 +134,7 @@ async fn answer(
     headers: HeaderMap,
     Json(body): Json<Answer>,
 ) -> Result<Json<crate::contract::Decision>, ApiError> {
-    let mut st = state.lock().await;
+    let mut st = state.shared.lock().await;
     let who = approver(&st, &headers)?;
     let key = format!("{agent}/{id}");
     match st.answer(&who, &key, body.approve, &body.comment).await {
@@ -134,7 +161,7 @@ async fn controls(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Json<crate::coordinator::Controls>, ApiError> {
-    let st = state.lock().await;
+    let st = state.shared.lock().await;
     approver(&st, &headers)?;
     Ok(Json(st.coordinator.controls.clone()))
 }
@@ -144,7 +171,7 @@ async fn control(
     headers: HeaderMap,
     Json(body): Json<ControlRequest>,
 ) -> Result<Json<crate::coordinator::Controls>, ApiError> {
-    let mut st = state.lock().await;
+    let mut st = state.shared.lock().await;
     let who = approver(&st, &headers)?;
     match st.control(&who, &body.action, &body.target) {
         Ok(Ok(())) => Ok(Json(st.coordinator.controls.clone())),

@@ -131,6 +131,8 @@ fn record_outcome(
     }
     let key = format!("{}/{}", outcome.agent, outcome.proposal_id);
     coordinator.in_flight.retain(|t| t.change.key != key);
+    let status = serde_json::to_value(outcome.status).map_err(nats)?;
+    metrics::counter!("arbiter_outcomes_total", "status" => status.as_str().unwrap_or("").to_string()).increment(1);
     if let Some(log) = log {
         let status = serde_json::to_value(outcome.status).map_err(nats)?;
         log.append(
@@ -368,8 +370,10 @@ pub async fn serve(
     coordinator: Coordinator,
     approvers: Approvers,
     http: Option<std::net::TcpListener>,
+    metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     ready: impl FnOnce(),
 ) -> Result<(), NatsError> {
+    let is_ready = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let client = connect(&cfg.url).await?;
     let js = jetstream::new(client.clone());
     let proposals = js
@@ -471,7 +475,11 @@ pub async fn serve(
     if let Some(listener) = http {
         listener.set_nonblocking(true).map_err(nats)?;
         let listener = tokio::net::TcpListener::from_std(listener).map_err(nats)?;
-        let app = crate::api::router(state.clone());
+        let app = crate::api::router(crate::api::AppState {
+            shared: state.clone(),
+            metrics,
+            ready: is_ready.clone(),
+        });
         tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
                 eprintln!("HTTP API stopped: {e}");
@@ -481,6 +489,7 @@ pub async fn serve(
     let mut incoming = consumer.messages().await.map_err(nats)?;
     let mut seen_intents = cfg.intents_dir.as_deref().map(intents_fingerprint);
     let mut next_poll = tokio::time::Instant::now() + INTENT_POLL;
+    is_ready.store(true, std::sync::atomic::Ordering::Release);
     ready();
     loop {
         {
@@ -578,7 +587,14 @@ pub async fn serve(
                 payload: m.payload.to_vec(),
             })
             .collect();
+        let started = std::time::Instant::now();
         let decided = st.coordinator.decide(now, &world, &inbox);
+        metrics::histogram!("arbiter_decision_seconds").record(started.elapsed().as_secs_f64());
+        metrics::histogram!("arbiter_window_size").record(inbox.len() as f64);
+        for (subject, d) in &decided {
+            let domain = subject.split('.').nth(2).unwrap_or("unknown").to_string();
+            metrics::counter!("arbiter_decisions_total", "verdict" => d.verdict.as_str(), "domain" => domain).increment(1);
+        }
         for ((subject, d), (m, raw)) in decided.into_iter().zip(msgs.iter().zip(&inbox)) {
             let proposal = serde_json::from_slice(&raw.payload).unwrap_or_else(|_| {
                 serde_json::Value::String(
@@ -609,6 +625,8 @@ pub async fn serve(
             }
             m.ack().await.map_err(nats)?;
         }
+        metrics::gauge!("arbiter_pending_approvals").set(st.escalations.pending.len() as f64);
+        metrics::gauge!("arbiter_changes_in_flight").set(st.coordinator.in_flight.len() as f64);
     }
 }
 

@@ -62,7 +62,11 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("starting the runtime")?;
     let url = arbiter::bus::nats::redact(&a.nats);
-    runtime.block_on(serve(cfg, coordinator, approvers, Some(http), || {
+    // The binary owns the process-wide metrics recorder; the library only records into it.
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .context("installing the metrics recorder")?;
+    runtime.block_on(serve(cfg, coordinator, approvers, Some(http), Some(metrics), || {
         println!("ready: deciding proposals from arbiter.proposals.> on {url}; HTTP API on http://{http_addr}");
         let _ = std::io::stdout().flush();
     }))?;
