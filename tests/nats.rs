@@ -759,3 +759,55 @@ async fn health_readiness_and_prometheus_metrics_are_served() {
         assert!(text.contains(name), "{name} missing from:\n{text}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_payloads_on_the_wire_are_answered_invalid_and_counted() {
+    let mut h = Harness::start("hostile");
+    h.arbiter();
+    let client = async_nats::connect(&h.url).await.unwrap();
+    let js = async_nats::jetstream::new(client.clone());
+    let mut decisions = client
+        .subscribe("arbiter.decisions.cost.cost-optimizer-1")
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+    let subject = "arbiter.proposals.cost.cost-optimizer-1";
+    let payloads: Vec<(Vec<u8>, &str)> = vec![
+        (b"{not json".to_vec(), "malformed_json"),
+        (vec![b' '; 70 * 1024], "too_large"),
+        (br#"{"v":1,"id":"x","agent":"cost-optimizer-1","domain":"cost","action":{"kind":"scale","service":"emailservice","replicas":1},"confidence":7,"reversible":true,"created_at":"2026-11-27T10:00:00Z","expires_at":"2026-11-27T10:05:00Z"}"#.to_vec(), "out_of_range"),
+    ];
+    for (payload, code) in &payloads {
+        js.publish(subject, payload.clone().into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        let d = next_decision(&mut decisions).await;
+        assert_eq!(d["verdict"], "invalid", "{d}");
+        let codes: Vec<&str> = d["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|r| r["code"].as_str())
+            .collect();
+        assert!(codes.contains(code), "expected {code}, got {codes:?}");
+    }
+    // Still serving, and the refusals are counted.
+    let p = proposal(
+        "after-garbage",
+        "cost-optimizer-1",
+        "cost",
+        serde_json::json!({"kind": "scale", "service": "emailservice", "replicas": -1}),
+    );
+    js.publish(subject, p.into()).await.unwrap().await.unwrap();
+    assert_eq!(next_decision(&mut decisions).await["verdict"], "approved");
+    let (_, text) = http(&h.http, "GET", "/metrics", None, "");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("arbiter_decisions_total{")
+                && l.contains("verdict=\"invalid\"")
+                && l.ends_with(" 3")),
+        "{text}"
+    );
+}
