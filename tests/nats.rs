@@ -174,6 +174,40 @@ fn proposal(id: &str, agent: &str, domain: &str, action: serde_json::Value) -> V
     .into_bytes()
 }
 
+/// Connects as the cost agent would: a client, its JetStream context, and a subscription to
+/// its decisions, flushed so nothing published afterwards is missed.
+async fn cost_agent(
+    url: &str,
+) -> (
+    async_nats::Client,
+    async_nats::jetstream::Context,
+    async_nats::Subscriber,
+) {
+    let client = async_nats::connect(url).await.unwrap();
+    let js = async_nats::jetstream::new(client.clone());
+    let decisions = client
+        .subscribe("arbiter.decisions.cost.cost-optimizer-1")
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+    (client, js, decisions)
+}
+
+/// The cost agent proposes removing a replica of emailservice, and JetStream stores it.
+async fn propose_email_down(js: &async_nats::jetstream::Context, id: &str) {
+    let p = proposal(
+        id,
+        "cost-optimizer-1",
+        "cost",
+        serde_json::json!({"kind": "scale", "service": "emailservice", "replicas": -1}),
+    );
+    js.publish("arbiter.proposals.cost.cost-optimizer-1", p.into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+}
+
 async fn next_decision(sub: &mut async_nats::Subscriber) -> serde_json::Value {
     let m = tokio::time::timeout(Duration::from_secs(15), sub.next())
         .await
@@ -186,25 +220,9 @@ async fn next_decision(sub: &mut async_nats::Subscriber) -> serde_json::Value {
 async fn a_proposal_gets_its_decision_and_a_forged_subject_is_refused() {
     let mut h = Harness::start("decide");
     h.arbiter();
-    let client = async_nats::connect(&h.url).await.unwrap();
-    let js = async_nats::jetstream::new(client.clone());
-    let mut decisions = client
-        .subscribe("arbiter.decisions.cost.cost-optimizer-1")
-        .await
-        .unwrap();
-    client.flush().await.unwrap();
+    let (_client, js, mut decisions) = cost_agent(&h.url).await;
 
-    let p = proposal(
-        "email-down-1",
-        "cost-optimizer-1",
-        "cost",
-        serde_json::json!({"kind": "scale", "service": "emailservice", "replicas": -1}),
-    );
-    js.publish("arbiter.proposals.cost.cost-optimizer-1", p.into())
-        .await
-        .unwrap()
-        .await
-        .unwrap();
+    propose_email_down(&js, "email-down-1").await;
     let d = next_decision(&mut decisions).await;
     assert_eq!(d["proposal_id"], "email-down-1");
     assert_eq!(d["verdict"], "approved", "{d}");
@@ -326,24 +344,8 @@ async fn a_nats_server_restart_is_survived() {
     let mut h = Harness::start("restart");
     h.arbiter();
     h.restart_server();
-    let client = async_nats::connect(&h.url).await.unwrap();
-    let js = async_nats::jetstream::new(client.clone());
-    let mut decisions = client
-        .subscribe("arbiter.decisions.cost.cost-optimizer-1")
-        .await
-        .unwrap();
-    client.flush().await.unwrap();
-    let p = proposal(
-        "after-restart",
-        "cost-optimizer-1",
-        "cost",
-        serde_json::json!({"kind": "scale", "service": "emailservice", "replicas": -1}),
-    );
-    js.publish("arbiter.proposals.cost.cost-optimizer-1", p.into())
-        .await
-        .unwrap()
-        .await
-        .unwrap();
+    let (_client, js, mut decisions) = cost_agent(&h.url).await;
+    propose_email_down(&js, "after-restart").await;
     let d = next_decision(&mut decisions).await;
     assert_eq!(d["proposal_id"], "after-restart");
     assert_eq!(d["verdict"], "approved", "{d}");
@@ -366,17 +368,7 @@ async fn an_agent_publishing_outside_its_permissions_is_refused_by_nats() {
     agent.flush().await.unwrap();
 
     // Under its own tokens: accepted and decided.
-    let p = proposal(
-        "own",
-        "cost-optimizer-1",
-        "cost",
-        serde_json::json!({"kind": "scale", "service": "emailservice", "replicas": -1}),
-    );
-    js.publish("arbiter.proposals.cost.cost-optimizer-1", p.into())
-        .await
-        .unwrap()
-        .await
-        .unwrap();
+    propose_email_down(&js, "own").await;
     assert_eq!(next_decision(&mut decisions).await["proposal_id"], "own");
 
     // Under the security domain's tokens: the server refuses it; nothing reaches the arbiter.
@@ -432,13 +424,7 @@ async fn an_invalid_intent_edit_keeps_the_previous_intent_in_force() {
     }
     let url = h.url.clone();
     h.arbiter_with(&url, &intents);
-    let client = async_nats::connect(&h.url).await.unwrap();
-    let js = async_nats::jetstream::new(client.clone());
-    let mut decisions = client
-        .subscribe("arbiter.decisions.cost.cost-optimizer-1")
-        .await
-        .unwrap();
-    client.flush().await.unwrap();
+    let (_client, js, mut decisions) = cost_agent(&h.url).await;
     let decide = |id: &'static str| {
         let js = js.clone();
         async move {
@@ -552,13 +538,7 @@ fn http(addr: &str, method: &str, path: &str, token: Option<&str>, body: &str) -
 async fn an_escalation_is_approved_over_http_and_the_agent_receives_the_final_verdict() {
     let mut h = Harness::start("approve");
     h.arbiter();
-    let client = async_nats::connect(&h.url).await.unwrap();
-    let js = async_nats::jetstream::new(client.clone());
-    let mut decisions = client
-        .subscribe("arbiter.decisions.cost.cost-optimizer-1")
-        .await
-        .unwrap();
-    client.flush().await.unwrap();
+    let (_client, js, mut decisions) = cost_agent(&h.url).await;
     // Low confidence: the arbiter would approve, but a human must.
     let mut p: serde_json::Value = serde_json::from_slice(&proposal(
         "unsure",
@@ -626,13 +606,7 @@ async fn an_escalation_is_approved_over_http_and_the_agent_receives_the_final_ve
 async fn kill_switches_and_the_global_freeze_refuse_with_clear_codes_and_survive_a_restart() {
     let mut h = Harness::start("controls");
     h.arbiter();
-    let client = async_nats::connect(&h.url).await.unwrap();
-    let js = async_nats::jetstream::new(client.clone());
-    let mut decisions = client
-        .subscribe("arbiter.decisions.cost.cost-optimizer-1")
-        .await
-        .unwrap();
-    client.flush().await.unwrap();
+    let (_client, js, mut decisions) = cost_agent(&h.url).await;
     let send = |id: String| {
         let js = js.clone();
         async move {
@@ -720,24 +694,8 @@ async fn health_readiness_and_prometheus_metrics_are_served() {
         (200, "ready".to_string())
     );
 
-    let client = async_nats::connect(&h.url).await.unwrap();
-    let js = async_nats::jetstream::new(client.clone());
-    let mut decisions = client
-        .subscribe("arbiter.decisions.cost.cost-optimizer-1")
-        .await
-        .unwrap();
-    client.flush().await.unwrap();
-    let p = proposal(
-        "metered",
-        "cost-optimizer-1",
-        "cost",
-        serde_json::json!({"kind": "scale", "service": "emailservice", "replicas": -1}),
-    );
-    js.publish("arbiter.proposals.cost.cost-optimizer-1", p.into())
-        .await
-        .unwrap()
-        .await
-        .unwrap();
+    let (_client, js, mut decisions) = cost_agent(&h.url).await;
+    propose_email_down(&js, "metered").await;
     assert_eq!(next_decision(&mut decisions).await["verdict"], "approved");
 
     let (status, text) = http(&addr, "GET", "/metrics", None, "");
@@ -764,13 +722,7 @@ async fn health_readiness_and_prometheus_metrics_are_served() {
 async fn hostile_payloads_on_the_wire_are_answered_invalid_and_counted() {
     let mut h = Harness::start("hostile");
     h.arbiter();
-    let client = async_nats::connect(&h.url).await.unwrap();
-    let js = async_nats::jetstream::new(client.clone());
-    let mut decisions = client
-        .subscribe("arbiter.decisions.cost.cost-optimizer-1")
-        .await
-        .unwrap();
-    client.flush().await.unwrap();
+    let (_client, js, mut decisions) = cost_agent(&h.url).await;
     let subject = "arbiter.proposals.cost.cost-optimizer-1";
     let payloads: Vec<(Vec<u8>, &str)> = vec![
         (b"{not json".to_vec(), "malformed_json"),

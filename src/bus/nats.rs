@@ -164,22 +164,10 @@ impl Shared {
         &mut self,
         now: Timestamp,
         proposal: serde_json::Value,
-        mut d: Decision,
+        d: Decision,
     ) -> Result<Decision, NatsError> {
-        if d.audit.is_none() {
-            if let Some(log) = self.log.as_mut() {
-                let event = Event::Decision {
-                    proposal,
-                    knew: serde_json::Value::Null,
-                    decision: Box::new(d.clone()),
-                };
-                d.audit = Some(log.append(now, event)?);
-            }
-            self.coordinator.ledger.record(&d);
-        }
         let subject = self.subject_for(&d);
-        self.publish(&subject, &d).await?;
-        Ok(d)
+        self.deliver_to(&subject, now, proposal, d).await
     }
 
     /// Like [`Shared::deliver`], to an explicit subject (the one the coordinator chose).
