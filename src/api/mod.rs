@@ -85,8 +85,10 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
     }
 }
 
-/// Prometheus text format.
+/// Prometheus text format. Waits for a window being decided to finish, so the figures
+/// describe whole windows (counters and gauges together).
 async fn render_metrics(State(state): State<AppState>) -> Result<String, ApiError> {
+    let _between_windows = state.shared.lock().await;
     state.metrics.as_ref().map(|m| m.render()).ok_or(ApiError(
         StatusCode::NOT_FOUND,
         "no_metrics",
