@@ -205,6 +205,13 @@ impl Coordinator {
         published
     }
 
+    /// How long an escalation raised now waits for a person, per the intent in force.
+    pub fn escalation_timeout_s(&self, now: Timestamp) -> u64 {
+        self.intents
+            .in_force(now)
+            .map_or(900, |i| i.escalation.timeout_s)
+    }
+
     /// Records a human's approval of an escalated proposal: the change is now in flight.
     pub fn approved_by_human(&mut self, change: InFlight, now: Timestamp) {
         self.in_flight.push(Tracked {

@@ -59,6 +59,25 @@ pub enum WorldError {
 }
 
 impl World {
+    /// What the engine saw of one service, as the audit trail keeps it beside a decision.
+    pub fn knew(&self, graph: &ServiceGraph, s: usize) -> serde_json::Value {
+        let st = &self.services[s];
+        let attrs = graph.service(s);
+        serde_json::json!({
+            "service": attrs.name,
+            "tier": attrs.tier,
+            "replicas": st.replicas,
+            "capacity_rps": st.capacity_rps(attrs.capacity_rps_per_replica),
+            "load_rps": st.load_rps,
+            "forecast_rps": st.forecast_rps,
+            "p99_ms": st.p99_ms,
+            "error_rate": st.error_rate,
+            "healthy": st.healthy,
+            "under_attack": st.under_attack,
+            "entry_traffic_share": graph.traffic_share(s),
+        })
+    }
+
     /// The quiet baseline the overlay describes: entry traffic as declared, forecast = load.
     pub fn baseline(graph: &ServiceGraph) -> World {
         World::observed(graph, &Telemetry::default()).expect("empty telemetry is valid")

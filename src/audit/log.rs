@@ -130,29 +130,51 @@ impl AuditLog {
 
     /// Appends an event and makes it durable before returning its reference.
     pub fn append(&mut self, at: Timestamp, event: Event) -> Result<AuditRef, AuditError> {
-        let mut r = Record {
-            seq: self.next_seq,
-            at,
-            prev: self.last_hash.clone(),
-            hash: String::new(),
-            event,
-        };
-        r.hash = r.expected_hash();
-        let reference = AuditRef {
-            seq: r.seq,
-            hash: r.hash.clone(),
-            prev: r.prev.clone(),
-        };
-        if let Event::Decision { decision, .. } = &mut r.event {
-            decision.audit = Some(reference.clone());
+        Ok(self
+            .append_all(at, vec![event])?
+            .pop()
+            .expect("one reference per event"))
+    }
+
+    /// Appends events in order and makes them durable together, with one flush to disk: a
+    /// window's decisions cost one sync, not one each.
+    pub fn append_all(
+        &mut self,
+        at: Timestamp,
+        events: Vec<Event>,
+    ) -> Result<Vec<AuditRef>, AuditError> {
+        let mut text = String::new();
+        let mut refs = Vec::with_capacity(events.len());
+        let (mut seq, mut last) = (self.next_seq, self.last_hash.clone());
+        for event in events {
+            let mut r = Record {
+                seq,
+                at,
+                prev: last,
+                hash: String::new(),
+                event,
+            };
+            r.hash = r.expected_hash();
+            let reference = AuditRef {
+                seq: r.seq,
+                hash: r.hash.clone(),
+                prev: r.prev.clone(),
+            };
+            if let Event::Decision { decision, .. } = &mut r.event {
+                decision.audit = Some(reference.clone());
+            }
+            text.push_str(&serde_json::to_string(&r).expect("records serialise"));
+            text.push('\n');
+            seq += 1;
+            last = r.hash;
+            refs.push(reference);
         }
-        let line = serde_json::to_string(&r).expect("records serialise") + "\n";
         self.file
-            .write_all(line.as_bytes())
+            .write_all(text.as_bytes())
             .map_err(io(&self.path))?;
         self.file.sync_data().map_err(io(&self.path))?;
-        self.next_seq += 1;
-        self.last_hash = r.hash;
-        Ok(reference)
+        self.next_seq = seq;
+        self.last_hash = last;
+        Ok(refs)
     }
 }

@@ -146,7 +146,7 @@ pub fn run(a: DecideArgs) -> anyhow::Result<ExitCode> {
                 .as_ref()
                 .ok()
                 .and_then(|p| graph.index_of(p.action.service()))
-                .map(|s| what_it_knew(&graph, &world, s))
+                .map(|s| world.knew(&graph, s))
                 .unwrap_or(serde_json::Value::Null);
             let event = Event::Decision {
                 proposal: raw[i].clone(),
@@ -197,23 +197,4 @@ fn read_proposals(path: &PathBuf) -> anyhow::Result<Vec<(serde_json::Value, Subm
             (raw, parse_proposal(l.as_bytes()))
         })
         .collect())
-}
-
-/// What the engine saw of the target service, for the audit record.
-fn what_it_knew(graph: &ServiceGraph, world: &World, s: usize) -> serde_json::Value {
-    let st = &world.services[s];
-    let attrs = graph.service(s);
-    serde_json::json!({
-        "service": attrs.name,
-        "tier": attrs.tier,
-        "replicas": st.replicas,
-        "capacity_rps": st.capacity_rps(attrs.capacity_rps_per_replica),
-        "load_rps": st.load_rps,
-        "forecast_rps": st.forecast_rps,
-        "p99_ms": st.p99_ms,
-        "error_rate": st.error_rate,
-        "healthy": st.healthy,
-        "under_attack": st.under_attack,
-        "entry_traffic_share": graph.traffic_share(s),
-    })
 }

@@ -38,7 +38,23 @@ pub struct ServeArgs {
     http: String,
 }
 
+/// Logs go to stderr; `ARBITER_LOG` picks what is shown (`info` by default; `arbiter=debug`
+/// adds one line per proposal as it is decided, recorded and acknowledged).
+fn install_logging() -> anyhow::Result<()> {
+    let filter: tracing_subscriber::filter::Targets = std::env::var("ARBITER_LOG")
+        .unwrap_or_else(|_| "info".into())
+        .parse()
+        .context("ARBITER_LOG: expected e.g. `info` or `arbiter=debug`")?;
+    use tracing_subscriber::layer::SubscriberExt;
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(filter);
+    tracing::subscriber::set_global_default(subscriber).context("installing logging")?;
+    Ok(())
+}
+
 pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
+    install_logging()?;
     let graph = ServiceGraph::from_files(&a.graph, a.overlay.as_deref())?;
     let loaded = load_dir(&a.intents).map_err(|errors| {
         let lines: Vec<String> = errors.iter().map(|e| e.to_string()).collect();

@@ -1,0 +1,59 @@
+//! The NATS transport of `arbiter serve`.
+//!
+//! Proposals are held in a JetStream stream and read through a durable pull consumer; a window
+//! opens with the first proposal and closes after `window` or `max_window` proposals, and is
+//! decided by the coordinator. A window's decisions are first appended to the audit trail (one flush
+//! to disk), then published to the decisions stream (with a message id, so a republished decision is
+//! deduplicated), and only then is the proposal acknowledged. An arbiter killed at any moment
+//! therefore loses no accepted proposal: unacknowledged ones are redelivered, and the ledger —
+//! seeded from the audit trail on start — answers them with the decision already given.
+
+mod connect;
+mod feeds;
+mod reload;
+mod restore;
+mod serve;
+mod shared;
+
+pub use connect::{connect, redact};
+pub use serve::serve;
+pub use shared::{Delivery, Shared};
+
+use crate::audit::AuditError;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub const PROPOSALS_STREAM: &str = "ARBITER_PROPOSALS";
+pub const DECISIONS_STREAM: &str = "ARBITER_DECISIONS";
+pub const CONSUMER: &str = "arbiter";
+/// How long a delivered proposal may stay unacknowledged before JetStream delivers it again:
+/// ample for deciding, auditing and publishing a window, short enough that proposals held by
+/// a crashed arbiter are decided soon after it restarts.
+pub const ACK_WAIT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum NatsError {
+    #[error("cannot connect to NATS at {url}: {message}")]
+    Connect { url: String, message: String },
+    #[error("NATS/JetStream: {0}")]
+    Nats(String),
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+}
+
+fn nats<E: std::fmt::Display>(e: E) -> NatsError {
+    NatsError::Nats(e.to_string())
+}
+
+#[derive(Clone, Debug)]
+pub struct ServeConfig {
+    pub url: String,
+    /// Longest wait for more proposals to join a window.
+    pub window: Duration,
+    /// Most proposals in one window.
+    pub max_window: usize,
+    pub audit: Option<PathBuf>,
+    /// The intents directory to watch: a changed file is validated and applied, an invalid
+    /// one refused (the last good intents stay in force); both are audited.
+    pub intents_dir: Option<PathBuf>,
+}

@@ -1,0 +1,56 @@
+//! What a restarted arbiter rebuilds from its audit trail: kill switches and freezes in
+//! force, and the escalations still waiting for a person.
+
+use crate::approval::{Escalations, Pending};
+use crate::audit::{Event, Record};
+use crate::contract::{AuditRef, Verdict};
+use crate::coordinator::{Controls, Coordinator};
+
+/// Kill switches and freezes in force according to an audit trail.
+pub fn controls_in(records: &[Record]) -> Controls {
+    let mut c = Controls::default();
+    for r in records {
+        if let Event::Control { action, detail } = &r.event {
+            let target = detail.split(" (by ").next().unwrap_or("");
+            let _ = c.apply(action, target);
+        }
+    }
+    c
+}
+
+/// Escalations still waiting in an audit trail: escalated and not yet answered or expired.
+pub fn waiting_escalations(records: &[Record], coordinator: &Coordinator) -> Escalations {
+    let mut e = Escalations::default();
+    for r in records {
+        let Event::Decision {
+            proposal, decision, ..
+        } = &r.event
+        else {
+            continue;
+        };
+        let key = format!("{}/{}", decision.agent, decision.proposal_id);
+        if decision.verdict != Verdict::Escalated {
+            e.pending.remove(&key);
+            continue;
+        }
+        let Ok(p) = crate::contract::parse_proposal(proposal.to_string().as_bytes()) else {
+            continue;
+        };
+        let timeout = coordinator.escalation_timeout_s(decision.decided_at);
+        let mut d = (**decision).clone();
+        d.audit = Some(AuditRef {
+            seq: r.seq,
+            hash: r.hash.clone(),
+            prev: r.prev.clone(),
+        });
+        e.pending.insert(
+            key,
+            Pending {
+                proposal: p,
+                decision: d,
+                deadline: decision.decided_at.plus_millis(timeout as i64 * 1000),
+            },
+        );
+    }
+    e
+}

@@ -1,0 +1,230 @@
+//! The service's state, shared by the decision loop and the HTTP API, and the one way a
+//! decision leaves it: recorded in the audit trail first, then published to the decisions
+//! stream, and only then acknowledged (by the caller).
+
+use super::{nats, NatsError};
+use crate::approval::{ApprovalError, Approver, Approvers, Escalations};
+use crate::audit::{AuditLog, Event};
+use crate::contract::{Decision, Timestamp};
+use crate::coordinator::Coordinator;
+use async_nats::jetstream;
+
+pub struct Shared {
+    pub coordinator: Coordinator,
+    pub log: Option<AuditLog>,
+    pub escalations: Escalations,
+    pub approvers: Approvers,
+    pub(super) js: jetstream::Context,
+}
+
+/// A decision on its way out, with what the audit record keeps beside it.
+pub struct Delivery {
+    pub subject: String,
+    /// The payload as received.
+    pub proposal: serde_json::Value,
+    /// What the engine saw of the target.
+    pub knew: serde_json::Value,
+    pub decision: Decision,
+}
+
+impl Shared {
+    /// Records the decisions that are not replays already recorded (one flush to disk for
+    /// all), publishes every one on its subject, and waits until the decisions stream has
+    /// stored them all.
+    pub async fn deliver_all(
+        &mut self,
+        now: Timestamp,
+        batch: Vec<Delivery>,
+    ) -> Result<Vec<Decision>, NatsError> {
+        let fresh: Vec<usize> = (0..batch.len())
+            .filter(|&i| batch[i].decision.audit.is_none())
+            .collect();
+        let mut batch = batch;
+        if let Some(log) = self.log.as_mut() {
+            let events = fresh
+                .iter()
+                .map(|&i| {
+                    let b = &mut batch[i];
+                    Event::Decision {
+                        proposal: std::mem::take(&mut b.proposal),
+                        knew: std::mem::take(&mut b.knew),
+                        decision: Box::new(b.decision.clone()),
+                    }
+                })
+                .collect();
+            let refs = log.append_all(now, events)?;
+            for (&i, r) in fresh.iter().zip(refs) {
+                batch[i].decision.audit = Some(r);
+            }
+        }
+        for &i in &fresh {
+            self.coordinator.ledger.record(&batch[i].decision);
+        }
+        // Every publish goes out before any acknowledgement is awaited.
+        let mut acks = Vec::with_capacity(batch.len());
+        for b in &batch {
+            acks.push(self.publish(&b.subject, &b.decision).await?);
+        }
+        for ack in acks {
+            ack.await.map_err(nats)?;
+        }
+        Ok(batch.into_iter().map(|b| b.decision).collect())
+    }
+
+    /// One decision, on its agent's decisions subject.
+    pub async fn deliver(
+        &mut self,
+        now: Timestamp,
+        proposal: serde_json::Value,
+        d: Decision,
+    ) -> Result<Decision, NatsError> {
+        let delivery = Delivery {
+            subject: self.subject_for(&d),
+            proposal,
+            knew: serde_json::Value::Null,
+            decision: d,
+        };
+        let mut out = self.deliver_all(now, vec![delivery]).await?;
+        Ok(out.pop().expect("one decision in, one out"))
+    }
+
+    /// Publishes with a message id (`agent/id/audit-seq`), so a decision published again
+    /// after a crash is stored once.
+    async fn publish(
+        &self,
+        subject: &str,
+        d: &Decision,
+    ) -> Result<jetstream::context::PublishAckFuture, NatsError> {
+        let mut headers = async_nats::HeaderMap::new();
+        let id = format!(
+            "{}/{}/{}",
+            d.agent,
+            d.proposal_id,
+            d.audit.as_ref().map_or(0, |a| a.seq)
+        );
+        headers.insert("Nats-Msg-Id", id.as_str());
+        let payload = serde_json::to_vec(d).expect("decisions serialise");
+        self.js
+            .publish_with_headers(subject.to_string(), headers, payload.into())
+            .await
+            .map_err(nats)
+    }
+
+    /// `arbiter.decisions.<domain>.<agent>`, the domain taken from the agent's role.
+    fn subject_for(&self, d: &Decision) -> String {
+        let domain = self
+            .coordinator
+            .roles
+            .agents
+            .get(&d.agent)
+            .and_then(|r| r.domains.first())
+            .map_or("unknown", |d| d.as_str());
+        super::super::decisions_subject(domain, &d.agent)
+    }
+
+    /// Audits a person's answer, delivers the final decision, and puts an approved change in
+    /// flight.
+    pub async fn answer(
+        &mut self,
+        approver: &Approver,
+        key: &str,
+        approve: bool,
+        comment: &str,
+    ) -> Result<Result<Decision, ApprovalError>, NatsError> {
+        let now = Timestamp::from_datetime(chrono::Utc::now());
+        let (pending, final_decision) = match self.escalations.answer(
+            &self.coordinator.roles,
+            approver,
+            key,
+            approve,
+            comment,
+            now,
+        ) {
+            Ok(x) => x,
+            Err(e) => return Ok(Err(e)),
+        };
+        if let Some(log) = self.log.as_mut() {
+            log.append(
+                now,
+                Event::Approval {
+                    agent: pending.proposal.agent.clone(),
+                    proposal_id: pending.proposal.id.clone(),
+                    approver: approver.name.clone(),
+                    approve,
+                    comment: comment.to_string(),
+                },
+            )?;
+        }
+        let proposal = serde_json::to_value(&pending.proposal).map_err(nats)?;
+        let d = self.deliver(now, proposal, final_decision).await?;
+        if approve {
+            let change = crate::engine::InFlight {
+                key: pending.proposal.key(),
+                domain: pending.proposal.domain,
+                action: pending.proposal.action.clone(),
+            };
+            self.coordinator.approved_by_human(change, now);
+        }
+        Ok(Ok(d))
+    }
+
+    /// A person pulls a kill switch or sets the global freeze; recorded in the audit trail.
+    pub fn control(
+        &mut self,
+        approver: &Approver,
+        action: &str,
+        target: &str,
+    ) -> Result<Result<(), String>, NatsError> {
+        if let Err(e) = self.coordinator.controls.apply(action, target) {
+            return Ok(Err(e));
+        }
+        if let Some(log) = self.log.as_mut() {
+            log.append(
+                Timestamp::from_datetime(chrono::Utc::now()),
+                Event::Control {
+                    action: action.to_string(),
+                    detail: format!("{target} (by {})", approver.name),
+                },
+            )?;
+        }
+        Ok(Ok(()))
+    }
+
+    /// Records an outcome whose subject tokens match its payload; anything else is logged
+    /// and dropped (an outcome cannot be answered: there is no decision to send).
+    pub fn record_outcome(&mut self, subject: &str, payload: &[u8]) -> Result<(), NatsError> {
+        let outcome = match crate::contract::parse_outcome(payload) {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::warn!(subject, "outcome refused: {e}");
+                return Ok(());
+            }
+        };
+        let tokens: Vec<&str> = subject.split('.').collect();
+        if tokens.len() != 4 || tokens[3] != outcome.agent {
+            tracing::warn!(
+                subject,
+                agent = outcome.agent,
+                "outcome refused: the subject does not match its agent"
+            );
+            return Ok(());
+        }
+        let key = format!("{}/{}", outcome.agent, outcome.proposal_id);
+        self.coordinator.in_flight.retain(|t| t.change.key != key);
+        let status = serde_json::to_value(outcome.status).map_err(nats)?;
+        let status = status.as_str().unwrap_or("").to_string();
+        metrics::counter!("arbiter_outcomes_total", "status" => status.clone()).increment(1);
+        if let Some(log) = self.log.as_mut() {
+            log.append(
+                outcome.at,
+                Event::Outcome {
+                    agent: outcome.agent,
+                    proposal_id: outcome.proposal_id,
+                    status,
+                    observed: serde_json::to_value(&outcome.observed).map_err(nats)?,
+                },
+            )?;
+        }
+        Ok(())
+    }
+}
