@@ -123,8 +123,25 @@ impl Coordinator {
         world: &World,
         inbox: &[Message],
     ) -> Vec<(String, Decision)> {
-        self.in_flight.retain(|t| t.until > now);
         let subs: Vec<Submission> = inbox.iter().map(|m| parse_proposal(&m.payload)).collect();
+        self.decide_parsed(now, world, inbox, &subs, None)
+    }
+
+    /// [`Coordinator::decide`] for a caller that has already parsed each message's payload
+    /// (`subs[i]` is `inbox[i]` parsed) and needs the proposals itself. With `overload`, the
+    /// service is behind: new proposals are answered `deferred` (`overloaded`, with this
+    /// detail) without the engine, which keeps the answers coming faster than proposals can
+    /// be decided; replays, invalid and refused proposals are answered as always.
+    pub fn decide_parsed(
+        &mut self,
+        now: Timestamp,
+        world: &World,
+        inbox: &[Message],
+        subs: &[Submission],
+        overload: Option<&str>,
+    ) -> Vec<(String, Decision)> {
+        self.in_flight.retain(|t| t.until > now);
+        self.ledger.forget_expired(now);
         let in_flight: Vec<InFlight> = self.in_flight.iter().map(|t| t.change.clone()).collect();
         let ctx = Context {
             graph: &self.graph,
@@ -138,7 +155,7 @@ impl Coordinator {
         // and never reaches the engine.
         let mut refused = vec![None; subs.len()];
         let mut admitted = Vec::with_capacity(subs.len());
-        for (i, (m, s)) in inbox.iter().zip(&subs).enumerate() {
+        for (i, (m, s)) in inbox.iter().zip(subs).enumerate() {
             match (parse_proposal_subject(&m.subject), s) {
                 (Ok((domain, agent)), Ok(p)) if domain != p.domain.as_str() || agent != p.agent => {
                     let detail = format!(
@@ -166,7 +183,20 @@ impl Coordinator {
                                 detail,
                             ));
                         }
-                        None => admitted.push(i),
+                        None => {
+                            match overload {
+                                Some(detail) => {
+                                    refused[i] = Some(*engine::answer(
+                                    &ctx,
+                                    p,
+                                    Verdict::Deferred,
+                                    Reason::new("overloaded").detail(detail),
+                                    format!("the arbiter is behind ({detail}); send it again shortly"),
+                                ));
+                                }
+                                None => admitted.push(i),
+                            }
+                        }
                     }
                 }
                 _ => admitted.push(i),
@@ -181,7 +211,10 @@ impl Coordinator {
         let mut published = Vec::with_capacity(out.len());
         for (i, d) in out.into_iter().enumerate() {
             let d = d.expect("every message is answered");
-            self.ledger.record(&d);
+            match &subs[i] {
+                Ok(p) => self.ledger.record_until(&d, p.expires_at),
+                Err(_) => self.ledger.record(&d),
+            }
             if d.verdict == Verdict::Approved {
                 if let Ok(p) = &subs[i] {
                     self.in_flight.push(Tracked {

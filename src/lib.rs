@@ -13,6 +13,7 @@ pub mod engine;
 pub mod graph;
 pub mod hash;
 pub mod intent;
+pub mod loadgen;
 pub mod sim;
 pub mod source;
 pub mod synthetic;

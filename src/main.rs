@@ -41,6 +41,9 @@ enum Command {
     },
     /// The service: proposals from NATS, decisions back, every decision audited.
     Serve(cli::serve::ServeArgs),
+    /// Drive proposals at a set rate through a running `arbiter serve`; report throughput
+    /// and latency percentiles beside the raw NATS round trip.
+    Loadgen(cli::loadgen::LoadgenArgs),
     /// Check or read an audit file.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -64,6 +67,7 @@ fn main() -> ExitCode {
     let result = match args.command {
         Command::Decide(a) => cli::decide::run(a),
         Command::Serve(a) => cli::serve::run(a),
+        Command::Loadgen(a) => cli::loadgen::run(a),
         Command::Simulate { scenario, out } => cli::simulate::run(&scenario, out),
         Command::Check {
             dir,

@@ -129,6 +129,10 @@ impl Harness {
     }
 
     fn arbiter_with(&mut self, url: &str, intents: &std::path::Path) {
+        self.arbiter_args(url, intents, &[]);
+    }
+
+    fn arbiter_args(&mut self, url: &str, intents: &std::path::Path, extra: &[&str]) {
         let mut child = Command::new(env!("CARGO_BIN_EXE_arbiter"))
             .current_dir(repo(""))
             .args([
@@ -145,6 +149,7 @@ impl Harness {
             .args(["--http", "127.0.0.1:0"])
             .arg("--audit")
             .arg(self.dir.join("audit.jsonl"))
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -258,6 +263,69 @@ async fn a_proposal_gets_its_decision_and_a_forged_subject_is_refused() {
     assert_eq!(stored_decisions(&js).await, 2);
     let v = arbiter::audit::verify(&h.dir.join("audit.jsonl")).unwrap();
     assert_eq!(v.records, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_overload_new_proposals_are_deferred_explicitly_and_none_is_lost() {
+    const N: usize = 600;
+    let mut h = Harness::start("overload");
+    let (client, js, mut decisions) = cost_agent(&h.url).await;
+    // A backlog is waiting when the arbiter starts: the stream it reads already holds N
+    // proposals, far over its shedding limit of 50.
+    js.get_or_create_stream(async_nats::jetstream::stream::Config {
+        name: "ARBITER_PROPOSALS".into(),
+        subjects: vec!["arbiter.proposals.>".into()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    for i in 0..N {
+        let p = proposal(
+            &format!("backlog-{i}"),
+            "cost-optimizer-1",
+            "cost",
+            serde_json::json!({"kind": "scale", "service": "emailservice", "replicas": -1}),
+        );
+        js.publish("arbiter.proposals.cost.cost-optimizer-1", p.into())
+            .await
+            .unwrap();
+    }
+    client.flush().await.unwrap();
+    let url = h.url.clone();
+    h.arbiter_args(
+        &url,
+        &repo("intents"),
+        &["--shed-above", "50", "--max-window", "16"],
+    );
+    let mut answered = std::collections::BTreeMap::new();
+    while answered.len() < N {
+        let d = next_decision(&mut decisions).await;
+        let id = d["proposal_id"].as_str().unwrap().to_string();
+        assert!(
+            answered.insert(id.clone(), d).is_none(),
+            "{id} was answered twice"
+        );
+    }
+    let shed: Vec<&serde_json::Value> = answered
+        .values()
+        .filter(|d| d["reasons"][0]["code"] == "overloaded")
+        .collect();
+    assert!(!shed.is_empty(), "nothing was shed under a backlog of {N}");
+    for d in &shed {
+        assert_eq!(d["verdict"], "deferred", "{d}");
+        assert!(d["reasons"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("proposals wait"));
+    }
+    // Once the backlog is under the limit, proposals are decided on their merits again.
+    assert!(
+        shed.len() < N - 40,
+        "only {} of {N} were decided on their merits",
+        N - shed.len()
+    );
+    let metrics = http(&h.http, "GET", "/metrics", None, "").1;
+    assert!(metrics.contains("arbiter_shed_windows_total"), "{metrics}");
 }
 
 async fn stored_decisions(js: &async_nats::jetstream::Context) -> u64 {

@@ -143,31 +143,36 @@ impl AuditLog {
         at: Timestamp,
         events: Vec<Event>,
     ) -> Result<Vec<AuditRef>, AuditError> {
-        let mut text = String::new();
+        let mut text = String::with_capacity(events.len() * 2048);
         let mut refs = Vec::with_capacity(events.len());
         let (mut seq, mut last) = (self.next_seq, self.last_hash.clone());
-        for event in events {
-            let mut r = Record {
+        for mut event in events {
+            // Stored decisions carry no reference to their own record: it is the record's
+            // seq, hash and prev, filled in again when they are read.
+            if let Event::Decision { decision, .. } = &mut event {
+                decision.audit = None;
+            }
+            let r = Record {
                 seq,
                 at,
                 prev: last,
                 hash: String::new(),
                 event,
             };
-            r.hash = r.expected_hash();
-            let reference = AuditRef {
-                seq: r.seq,
-                hash: r.hash.clone(),
-                prev: r.prev.clone(),
-            };
-            if let Event::Decision { decision, .. } = &mut r.event {
-                decision.audit = Some(reference.clone());
-            }
-            text.push_str(&serde_json::to_string(&r).expect("records serialise"));
+            // One serialisation per record: the hash covers the line with `hash` empty, and
+            // the line is that text with the hash put in (`hash` follows `seq`, `at` and
+            // `prev`, none of which can contain the empty field).
+            let body = serde_json::to_string(&r).expect("records serialise");
+            let hash = crate::hash::sha256_parts(&[r.prev.as_bytes(), b"|", body.as_bytes()]);
+            text.push_str(&body.replacen("\"hash\":\"\"", &format!("\"hash\":\"{hash}\""), 1));
             text.push('\n');
+            refs.push(AuditRef {
+                seq,
+                hash: hash.clone(),
+                prev: r.prev,
+            });
             seq += 1;
-            last = r.hash;
-            refs.push(reference);
+            last = hash;
         }
         self.file
             .write_all(text.as_bytes())

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod check;
 pub mod decide;
+pub mod loadgen;
 pub mod schema;
 pub mod serve;
 pub mod simulate;

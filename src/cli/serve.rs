@@ -33,6 +33,10 @@ pub struct ServeArgs {
     /// Most proposals in one window.
     #[arg(long, default_value_t = 256)]
     max_window: usize,
+    /// Proposals waiting behind a window beyond which new ones are answered `deferred`
+    /// (`overloaded`) instead of decided, until the backlog is back under it.
+    #[arg(long, default_value_t = 10_000)]
+    shed_above: u64,
     /// Address of the HTTP API (approvals); port 0 picks a free one.
     #[arg(long, default_value = "127.0.0.1:8080")]
     http: String,
@@ -69,6 +73,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         url: a.nats.clone(),
         window: Duration::from_millis(a.window_ms),
         max_window: a.max_window.max(1),
+        shed_above: a.shed_above,
         audit: Some(a.audit),
         intents_dir: Some(a.intents.clone()),
     };

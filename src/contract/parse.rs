@@ -63,6 +63,15 @@ fn one(code: &'static str, field: &str, detail: String) -> Vec<Problem> {
 
 /// Parses and validates a proposal.
 pub fn parse_proposal(bytes: &[u8]) -> Result<Proposal, Invalid> {
+    // The common case, a well-formed proposal, is read straight into its type; anything that
+    // fails there takes the slower path that names what is wrong and salvages the sender.
+    if bytes.len() <= MAX_PAYLOAD_BYTES {
+        if let Ok(p) = serde_json::from_slice::<Proposal>(bytes) {
+            if check_proposal(&p).is_empty() {
+                return Ok(p);
+            }
+        }
+    }
     let value = parse_json_object(bytes)?;
     let salvage = |key: &str| {
         value

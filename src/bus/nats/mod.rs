@@ -4,7 +4,8 @@
 //! opens with the first proposal and closes after `window` or `max_window` proposals, and is
 //! decided by the coordinator. A window's decisions are first appended to the audit trail (one flush
 //! to disk), then published to the decisions stream (with a message id, so a republished decision is
-//! deduplicated), and only then is the proposal acknowledged. An arbiter killed at any moment
+//! deduplicated), and only once the stream has stored them are the proposals acknowledged —
+//! by a task that does so window after window, in order, while the loop decides the next. An arbiter killed at any moment
 //! therefore loses no accepted proposal: unacknowledged ones are redelivered, and the ledger —
 //! seeded from the audit trail on start — answers them with the decision already given.
 
@@ -17,7 +18,7 @@ mod shared;
 
 pub use connect::{connect, redact};
 pub use serve::serve;
-pub use shared::{Delivery, Shared};
+pub use shared::{Delivery, Shared, Stored};
 
 use crate::audit::AuditError;
 use std::path::PathBuf;
@@ -52,6 +53,9 @@ pub struct ServeConfig {
     pub window: Duration,
     /// Most proposals in one window.
     pub max_window: usize,
+    /// Proposals waiting behind a window beyond which the service sheds: new proposals are
+    /// answered `deferred` (`overloaded`) until the backlog is back under it.
+    pub shed_above: u64,
     pub audit: Option<PathBuf>,
     /// The intents directory to watch: a changed file is validated and applied, an invalid
     /// one refused (the last good intents stay in force); both are audited.

@@ -7,7 +7,6 @@ use crate::audit::Event;
 use crate::contract::Timestamp;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use tokio::time::Instant;
 
 /// How often the intents directory is checked for changes.
 pub const INTENT_POLL: Duration = Duration::from_millis(250);
@@ -15,7 +14,6 @@ pub const INTENT_POLL: Duration = Duration::from_millis(250);
 pub struct IntentWatch {
     dir: PathBuf,
     seen: String,
-    next_poll: Instant,
 }
 
 /// A fingerprint of every `*.toml` in the directory: names and contents.
@@ -39,16 +37,11 @@ impl IntentWatch {
         IntentWatch {
             dir: dir.to_path_buf(),
             seen: fingerprint(dir),
-            next_poll: Instant::now() + INTENT_POLL,
         }
     }
 
-    /// Applies a change of the directory, if one is due to be looked for and happened.
+    /// Applies a change of the directory, if there is one.
     pub fn poll(&mut self, st: &mut Shared, now: Timestamp) -> Result<(), NatsError> {
-        if Instant::now() < self.next_poll {
-            return Ok(());
-        }
-        self.next_poll = Instant::now() + INTENT_POLL;
         let current = fingerprint(&self.dir);
         if current == self.seen {
             return Ok(());

@@ -5,6 +5,7 @@ use crate::approval::{Escalations, Pending};
 use crate::audit::{Event, Record};
 use crate::contract::{AuditRef, Verdict};
 use crate::coordinator::{Controls, Coordinator};
+use crate::engine::Ledger;
 
 /// Kill switches and freezes in force according to an audit trail.
 pub fn controls_in(records: &[Record]) -> Controls {
@@ -53,4 +54,31 @@ pub fn waiting_escalations(records: &[Record], coordinator: &Coordinator) -> Esc
         );
     }
     e
+}
+
+/// Remembers every decision of an audit trail, each for as long as its proposal's lifetime
+/// says (see [`Ledger`]); a decision whose proposal cannot be read back is kept for good.
+pub fn seed_ledger(records: &[Record], ledger: &mut Ledger) {
+    for r in records {
+        let Event::Decision {
+            proposal, decision, ..
+        } = &r.event
+        else {
+            continue;
+        };
+        let mut d = (**decision).clone();
+        d.audit = Some(AuditRef {
+            seq: r.seq,
+            hash: r.hash.clone(),
+            prev: r.prev.clone(),
+        });
+        let expires = proposal
+            .get("expires_at")
+            .and_then(|v| v.as_str())
+            .and_then(|t| crate::contract::Timestamp::parse(t).ok());
+        match expires {
+            Some(at) => ledger.record_until(&d, at),
+            None => ledger.record(&d),
+        }
+    }
 }

@@ -2,12 +2,12 @@
 
 use super::feeds;
 use super::reload::{IntentWatch, INTENT_POLL};
-use super::restore::{controls_in, waiting_escalations};
-use super::shared::{Delivery, Shared};
+use super::restore::{controls_in, seed_ledger, waiting_escalations};
+use super::shared::{Delivery, Shared, Stored};
 use super::{connect, nats, NatsError, ServeConfig, ACK_WAIT, CONSUMER};
 use super::{DECISIONS_STREAM, PROPOSALS_STREAM};
 use crate::approval::{Approvers, Escalations, Pending};
-use crate::audit::{recorded_decisions, AuditLog};
+use crate::audit::AuditLog;
 use crate::bus::Message as BusMessage;
 use crate::contract::{Timestamp, Verdict};
 use crate::coordinator::Coordinator;
@@ -31,7 +31,7 @@ pub async fn serve(
     let is_ready = Arc::new(AtomicBool::new(false));
     let client = connect(&cfg.url).await?;
     let js = jetstream::new(client.clone());
-    let consumer = streams_and_consumer(&js).await?;
+    let consumer = streams_and_consumer(&js, cfg.max_window).await?;
     let known = coordinator
         .graph
         .services()
@@ -43,11 +43,9 @@ pub async fn serve(
     let mut coordinator = coordinator;
     let (log, escalations) = match &cfg.audit {
         Some(path) => {
-            for d in recorded_decisions(path)? {
-                coordinator.ledger.record(&d);
-            }
             let log = AuditLog::open(path)?;
             let records = crate::audit::records(path)?;
+            seed_ledger(&records, &mut coordinator.ledger);
             let waiting = waiting_escalations(&records, &coordinator);
             coordinator.controls = controls_in(&records);
             (Some(log), waiting)
@@ -75,8 +73,10 @@ pub async fn serve(
             }
         });
     }
+    let acker = spawn_acker();
     let mut incoming = consumer.messages().await.map_err(nats)?;
     let mut intents = cfg.intents_dir.as_deref().map(IntentWatch::new);
+    let mut next_housekeeping = tokio::time::Instant::now();
     is_ready.store(true, Ordering::Release);
     ready();
     loop {
@@ -86,13 +86,18 @@ pub async fn serve(
             while let Ok((subject, payload)) = outcomes.try_recv() {
                 st.record_outcome(&subject, &payload)?;
             }
-            let now = Timestamp::from_datetime(chrono::Utc::now());
-            for (pending, d) in st.escalations.expire(now) {
-                let proposal = serde_json::to_value(&pending.proposal).map_err(nats)?;
-                st.deliver(now, proposal, d).await?;
-            }
-            if let Some(w) = intents.as_mut() {
-                w.poll(st, now)?;
+            // Expired escalations and changed intents are looked for every INTENT_POLL, not
+            // every window: both scans cost more than a busy window can afford.
+            if tokio::time::Instant::now() >= next_housekeeping {
+                next_housekeeping = tokio::time::Instant::now() + INTENT_POLL;
+                let now = Timestamp::from_datetime(chrono::Utc::now());
+                for (pending, d) in st.escalations.expire(now) {
+                    let proposal = serde_json::to_value(&pending.proposal).map_err(nats)?;
+                    st.deliver(now, proposal, d).await?;
+                }
+                if let Some(w) = intents.as_mut() {
+                    w.poll(st, now)?;
+                }
             }
         }
         // A window opens with the first proposal and closes after `window` or `max_window`.
@@ -123,13 +128,29 @@ pub async fn serve(
             }
         }
         let snapshot = telemetry.lock().expect("telemetry lock").clone();
+        let backlog = msgs
+            .last()
+            .and_then(|m| m.info().ok())
+            .map_or(0, |i| i.pending);
+        metrics::gauge!("arbiter_queue_depth").set(backlog as f64);
+        let overload = (backlog > cfg.shed_above).then(|| {
+            format!(
+                "{backlog} proposals wait behind this one; the limit is {}",
+                cfg.shed_above
+            )
+        });
         let mut guard = state.lock().await;
-        decide_window(&mut guard, &snapshot, &msgs).await?;
+        let done = decide_window(&mut guard, &snapshot, &msgs, overload.as_deref()).await?;
+        drop(guard);
+        if acker.send((done, msgs)).await.is_err() {
+            return Err(NatsError::Nats("the acknowledging task stopped".into()));
+        }
     }
 }
 
 async fn streams_and_consumer(
     js: &jetstream::Context,
+    max_window: usize,
 ) -> Result<jetstream::consumer::Consumer<pull::Config>, NatsError> {
     let proposals = js
         .get_or_create_stream(stream::Config {
@@ -151,8 +172,11 @@ async fn streams_and_consumer(
             CONSUMER,
             pull::Config {
                 durable_name: Some(CONSUMER.into()),
-                ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                ack_policy: jetstream::consumer::AckPolicy::All,
                 ack_wait: ACK_WAIT,
+                // Enough for the windows being stored and the one being decided; also the
+                // most proposals the service holds in memory at once.
+                max_ack_pending: ((WINDOWS_IN_FLIGHT + 2) * max_window) as i64,
                 ..Default::default()
             },
         )
@@ -160,13 +184,55 @@ async fn streams_and_consumer(
         .map_err(nats)
 }
 
-/// Decides one window, delivers its decisions (audit, then stream), queues new escalations,
-/// and only then acknowledges its proposals.
+/// Windows recorded and published, waiting for the stream to store their decisions: at most
+/// this many, so a slow stream slows the loop down instead of piling up.
+const WINDOWS_IN_FLIGHT: usize = 8;
+
+/// A window's decisions on their way into the stream.
+struct Done {
+    stored: Stored,
+    spans: Vec<tracing::Span>,
+    received: std::time::Instant,
+}
+
+/// Acknowledges windows in the order they were decided, each once the stream has stored its
+/// decisions. The consumer acknowledges cumulatively, so acknowledging a window's last
+/// proposal acknowledges every one before it. A window whose decisions the stream refused is
+/// not acknowledged: its proposals come again after `ACK_WAIT`, and the ledger answers them
+/// with the decisions already recorded.
+fn spawn_acker() -> tokio::sync::mpsc::Sender<(Done, Vec<jetstream::Message>)> {
+    let (tx, mut rx) =
+        tokio::sync::mpsc::channel::<(Done, Vec<jetstream::Message>)>(WINDOWS_IN_FLIGHT);
+    tokio::spawn(async move {
+        while let Some((done, msgs)) = rx.recv().await {
+            if let Err(e) = done.stored.wait().await {
+                tracing::warn!("decisions not stored, their proposals will come again: {e}");
+                continue;
+            }
+            if let Some(last) = msgs.last() {
+                if let Err(e) = last.ack().await {
+                    tracing::warn!("acknowledgement failed, proposals will come again: {e}");
+                    continue;
+                }
+            }
+            for span in &done.spans {
+                tracing::debug!(parent: span, "stored and acknowledged");
+            }
+            metrics::histogram!("arbiter_window_seconds")
+                .record(done.received.elapsed().as_secs_f64());
+        }
+    });
+    tx
+}
+
+/// Decides one window, records and publishes its decisions and queues new escalations; the
+/// returned [`Done`] says when the stream has stored them.
 async fn decide_window(
     st: &mut Shared,
     snapshot: &crate::contract::Telemetry,
     msgs: &[jetstream::Message],
-) -> Result<(), NatsError> {
+    overload: Option<&str>,
+) -> Result<Done, NatsError> {
     let received = std::time::Instant::now();
     let now = Timestamp::from_datetime(chrono::Utc::now());
     let world = World::observed(&st.coordinator.graph, snapshot).map_err(nats)?;
@@ -180,15 +246,21 @@ async fn decide_window(
     let window = tracing::info_span!("window", size = inbox.len());
     let _entered = window.enter();
     let started = std::time::Instant::now();
-    let decided = st.coordinator.decide(now, &world, &inbox);
+    let subs: Vec<_> = inbox
+        .iter()
+        .map(|m| crate::contract::parse_proposal(&m.payload))
+        .collect();
+    let decided = st
+        .coordinator
+        .decide_parsed(now, &world, &inbox, &subs, overload);
+    if overload.is_some() {
+        metrics::counter!("arbiter_shed_windows_total").increment(1);
+    }
     metrics::histogram!("arbiter_decision_seconds").record(started.elapsed().as_secs_f64());
     metrics::histogram!("arbiter_window_size").record(inbox.len() as f64);
-    if let Some(info) = msgs.last().and_then(|m| m.info().ok()) {
-        metrics::gauge!("arbiter_queue_depth").set(info.pending as f64);
-    }
     let mut spans = Vec::with_capacity(decided.len());
     let mut batch = Vec::with_capacity(decided.len());
-    for ((subject, d), raw) in decided.into_iter().zip(&inbox) {
+    for (((subject, d), raw), sub) in decided.into_iter().zip(&inbox).zip(&subs) {
         let span = tracing::info_span!(
             "proposal",
             agent = %d.agent,
@@ -208,7 +280,8 @@ async fn decide_window(
                     .collect(),
             )
         });
-        let knew = crate::contract::parse_proposal(&raw.payload)
+        let knew = sub
+            .as_ref()
             .ok()
             .and_then(|p| st.coordinator.graph.index_of(p.action.service()))
             .map(|s| world.knew(&st.coordinator.graph, s))
@@ -221,13 +294,13 @@ async fn decide_window(
         });
     }
     let fresh: Vec<bool> = batch.iter().map(|b| b.decision.audit.is_none()).collect();
-    let delivered = st.deliver_all(now, batch).await?;
-    for (((d, is_fresh), raw), span) in delivered.into_iter().zip(fresh).zip(&inbox).zip(&spans) {
+    let (delivered, stored) = st.record_and_publish(now, batch).await?;
+    for (((d, is_fresh), sub), span) in delivered.into_iter().zip(fresh).zip(subs).zip(&spans) {
         tracing::debug!(parent: span, seq = d.audit.as_ref().map_or(0, |a| a.seq), "recorded and published");
         if !(is_fresh && d.verdict == Verdict::Escalated) {
             continue;
         }
-        if let Ok(p) = crate::contract::parse_proposal(&raw.payload) {
+        if let Ok(p) = sub {
             let timeout = st.coordinator.escalation_timeout_s(now);
             st.escalations.pending.insert(
                 p.key(),
@@ -239,12 +312,11 @@ async fn decide_window(
             );
         }
     }
-    for (m, span) in msgs.iter().zip(&spans) {
-        m.ack().await.map_err(nats)?;
-        tracing::debug!(parent: span, "acknowledged");
-    }
-    metrics::histogram!("arbiter_window_seconds").record(received.elapsed().as_secs_f64());
     metrics::gauge!("arbiter_pending_approvals").set(st.escalations.pending.len() as f64);
     metrics::gauge!("arbiter_changes_in_flight").set(st.coordinator.in_flight.len() as f64);
-    Ok(())
+    Ok(Done {
+        stored,
+        spans,
+        received,
+    })
 }

@@ -9,6 +9,19 @@ use crate::contract::{Decision, Timestamp};
 use crate::coordinator::Coordinator;
 use async_nats::jetstream;
 
+/// The decisions stream's acknowledgements of published decisions.
+pub struct Stored(Vec<jetstream::context::PublishAckFuture>);
+
+impl Stored {
+    /// Waits until the stream has stored every decision.
+    pub async fn wait(self) -> Result<(), NatsError> {
+        for ack in self.0 {
+            ack.await.map_err(nats)?;
+        }
+        Ok(())
+    }
+}
+
 pub struct Shared {
     pub coordinator: Coordinator,
     pub log: Option<AuditLog>,
@@ -36,6 +49,18 @@ impl Shared {
         now: Timestamp,
         batch: Vec<Delivery>,
     ) -> Result<Vec<Decision>, NatsError> {
+        let (decisions, stored) = self.record_and_publish(now, batch).await?;
+        stored.wait().await?;
+        Ok(decisions)
+    }
+
+    /// The first half of [`Shared::deliver_all`]: recorded and sent, with what tells when the
+    /// stream has stored them. The decision loop goes on to the next window meanwhile.
+    pub async fn record_and_publish(
+        &mut self,
+        now: Timestamp,
+        batch: Vec<Delivery>,
+    ) -> Result<(Vec<Decision>, Stored), NatsError> {
         let fresh: Vec<usize> = (0..batch.len())
             .filter(|&i| batch[i].decision.audit.is_none())
             .collect();
@@ -58,17 +83,17 @@ impl Shared {
             }
         }
         for &i in &fresh {
-            self.coordinator.ledger.record(&batch[i].decision);
+            self.coordinator.ledger.set_audit(&batch[i].decision);
         }
         // Every publish goes out before any acknowledgement is awaited.
         let mut acks = Vec::with_capacity(batch.len());
         for b in &batch {
             acks.push(self.publish(&b.subject, &b.decision).await?);
         }
-        for ack in acks {
-            ack.await.map_err(nats)?;
-        }
-        Ok(batch.into_iter().map(|b| b.decision).collect())
+        Ok((
+            batch.into_iter().map(|b| b.decision).collect(),
+            Stored(acks),
+        ))
     }
 
     /// One decision, on its agent's decisions subject.

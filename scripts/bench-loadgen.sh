@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Measures `arbiter serve` under load: for each rate, a fresh nats-server (JetStream in a
+# temporary directory, free loopback port) and a fresh arbiter with an empty audit trail, then
+# `arbiter loadgen` (raw NATS round trip first, then proposals through the arbiter).
+# Usage: scripts/bench-loadgen.sh [seconds] [rate...]   e.g. scripts/bench-loadgen.sh 10 1000 10000 20000
+# Extra `arbiter serve` flags may be passed in SERVE_FLAGS (e.g. SERVE_FLAGS="--window-ms 0").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds="${1:-10}"
+shift || true
+rates=("$@")
+[ ${#rates[@]} -eq 0 ] && rates=(1000 10000 20000)
+nats_server="$(scripts/ensure-nats-server.sh 2>/dev/null)"
+cargo build --release --quiet
+bin=target/release/arbiter
+work="$(mktemp -d)"
+cleanup() { kill "${arbiter_pid:-}" "${nats_pid:-}" 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+for rate in "${rates[@]}"; do
+  port="$(free_port)"
+  rm -rf "$work/js" "$work/audit.jsonl"
+  "$nats_server" -a 127.0.0.1 -p "$port" -js -sd "$work/js" >"$work/nats.log" 2>&1 &
+  nats_pid=$!
+  sleep 0.5
+  # shellcheck disable=SC2086
+  ARBITER_LOG=warn "$bin" serve --nats "nats://127.0.0.1:$port" \
+    --graph scenarios/online-boutique/graph.json --overlay scenarios/online-boutique/overlay.toml \
+    --intents intents --audit "$work/audit.jsonl" --http 127.0.0.1:0 ${SERVE_FLAGS:-} >"$work/serve.log" 2>&1 &
+  arbiter_pid=$!
+  until grep -q '^ready' "$work/serve.log"; do sleep 0.1; done
+  echo "== $rate proposals/s for ${seconds}s"
+  "$bin" loadgen --nats "nats://127.0.0.1:$port" --rate "$rate" --duration-s "$seconds" \
+    --graph scenarios/online-boutique/graph.json --overlay scenarios/online-boutique/overlay.toml --intents intents
+  kill "$arbiter_pid" "$nats_pid"; wait "$arbiter_pid" "$nats_pid" 2>/dev/null || true
+done

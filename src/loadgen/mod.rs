@@ -1,0 +1,305 @@
+//! `arbiter loadgen`: drives proposals through NATS at a set rate and measures the time from
+//! publishing a proposal to receiving its decision, beside the floor that NATS itself sets:
+//! a request-reply round trip through the same server, at the same rate, with payloads of
+//! the same size, answered by an echo responder with its own connection and thread.
+//!
+//! Sending is paced against the clock (the number due by now is sent each millisecond), so a
+//! slow arbiter does not slow the sender down: latency includes any queueing, as an agent
+//! would see it.
+
+mod mix;
+
+pub use mix::{Mix, NoSender};
+
+use futures_util::StreamExt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Connect(#[from] crate::bus::nats::NatsError),
+    #[error("NATS: {0}")]
+    Nats(String),
+}
+
+fn nats<E: std::fmt::Display>(e: E) -> LoadError {
+    LoadError::Nats(e.to_string())
+}
+
+#[derive(Clone, Debug)]
+pub struct Load {
+    /// Messages per second.
+    pub rate: u64,
+    pub duration: Duration,
+    /// How long to wait for answers after the last message was sent.
+    pub drain: Duration,
+}
+
+/// What one run measured. Latencies are in microseconds.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Measured {
+    pub sent: u64,
+    pub answered: u64,
+    /// Sent but not answered before the drain time ran out.
+    pub missing: u64,
+    /// Answers per second, from the first send to the last answer.
+    pub throughput: f64,
+    pub p50_us: f64,
+    pub p99_us: f64,
+    pub p999_us: f64,
+    pub max_us: f64,
+}
+
+/// The value at quantile `q` of sorted samples (nearest rank).
+pub fn quantile(sorted: &[u64], q: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// Send times, in nanoseconds after the start (0: not sent yet), indexed by message number.
+struct Clock {
+    start: Instant,
+    sent_at: Vec<AtomicU64>,
+}
+
+impl Clock {
+    fn new(n: u64) -> Clock {
+        Clock {
+            start: Instant::now(),
+            sent_at: (0..n).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    fn since_start(&self) -> u64 {
+        (self.start.elapsed().as_nanos() as u64).max(1)
+    }
+}
+
+/// Collects one answer per message number (the first; an escalation's later final decision
+/// is not a second answer) until all have come or `deadline` passes.
+async fn collect(
+    mut answers: async_nats::Subscriber,
+    clock: Arc<Clock>,
+    number_of: impl Fn(&[u8]) -> Option<u64>,
+    deadline: Arc<AtomicU64>,
+) -> (Vec<u64>, u64) {
+    let n = clock.sent_at.len();
+    let mut seen = vec![false; n];
+    let mut latencies = Vec::with_capacity(n);
+    let mut last = 0;
+    loop {
+        let limit = deadline.load(Ordering::Acquire);
+        let wait = Duration::from_nanos(limit.saturating_sub(clock.since_start()));
+        let m = match tokio::time::timeout(wait.max(Duration::from_millis(1)), answers.next()).await
+        {
+            Ok(Some(m)) => m,
+            Ok(None) => break,
+            Err(_) if clock.since_start() >= deadline.load(Ordering::Acquire) => break,
+            Err(_) => continue,
+        };
+        let now = clock.since_start();
+        let Some(i) = number_of(&m.payload).filter(|&i| (i as usize) < n) else {
+            continue;
+        };
+        let sent = clock.sent_at[i as usize].load(Ordering::Acquire);
+        if sent == 0 || std::mem::replace(&mut seen[i as usize], true) {
+            continue;
+        }
+        latencies.push(now - sent);
+        last = now;
+        if latencies.len() == n {
+            break;
+        }
+    }
+    (latencies, last)
+}
+
+/// Sends `n` messages paced at `rate`, then lets the collector drain.
+async fn pace(
+    load: &Load,
+    clock: &Clock,
+    deadline: &AtomicU64,
+    mut send: impl AsyncFnMut(u64) -> Result<(), LoadError>,
+) -> Result<(), LoadError> {
+    let n = clock.sent_at.len() as u64;
+    let mut sent = 0;
+    let mut tick = tokio::time::interval(Duration::from_millis(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    while sent < n {
+        tick.tick().await;
+        let due = ((clock.start.elapsed().as_secs_f64() * load.rate as f64) as u64 + 1).min(n);
+        while sent < due {
+            send(sent).await?;
+            clock.sent_at[sent as usize].store(clock.since_start(), Ordering::Release);
+            sent += 1;
+        }
+    }
+    deadline.store(
+        clock.since_start() + load.drain.as_nanos() as u64,
+        Ordering::Release,
+    );
+    Ok(())
+}
+
+fn measured(sent: u64, mut latencies: Vec<u64>, last: u64) -> Measured {
+    latencies.sort_unstable();
+    let us = |ns: u64| ns as f64 / 1000.0;
+    let answered = latencies.len() as u64;
+    Measured {
+        sent,
+        answered,
+        missing: sent - answered,
+        throughput: if last > 0 {
+            answered as f64 / (last as f64 / 1e9)
+        } else {
+            0.0
+        },
+        p50_us: us(quantile(&latencies, 0.50)),
+        p99_us: us(quantile(&latencies, 0.99)),
+        p999_us: us(quantile(&latencies, 0.999)),
+        max_us: us(latencies.last().copied().unwrap_or(0)),
+    }
+}
+
+fn count(load: &Load) -> u64 {
+    ((load.rate as f64 * load.duration.as_secs_f64()).round() as u64).max(1)
+}
+
+/// The floor: request-reply round trips through the server at the same rate, with payloads
+/// of `size` bytes, answered by an echo responder on its own connection and thread.
+pub async fn raw_round_trip(url: &str, load: &Load, size: usize) -> Result<Measured, LoadError> {
+    let run = format!("loadgen.{}", nuid());
+    let (echo_subject, reply_subject) = (format!("{run}.echo"), format!("{run}.reply"));
+    let echo_ready = Arc::new(tokio::sync::Notify::new());
+    let (url2, subject2, ready2) = (url.to_string(), echo_subject.clone(), echo_ready.clone());
+    let echo = std::thread::spawn(move || -> Result<(), LoadError> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(nats)?;
+        rt.block_on(async move {
+            let client = crate::bus::nats::connect(&url2).await?;
+            let mut requests = client.subscribe(subject2).await.map_err(nats)?;
+            client.flush().await.map_err(nats)?;
+            ready2.notify_one();
+            while let Some(m) = requests.next().await {
+                let done = m.payload.is_empty(); // the driver's "done"
+                if let Some(reply) = m.reply {
+                    client.publish(reply, m.payload).await.map_err(nats)?;
+                }
+                if done {
+                    break;
+                }
+            }
+            client.flush().await.map_err(nats)
+        })
+    });
+    echo_ready.notified().await;
+    let client = crate::bus::nats::connect(url).await?;
+    let answers = client
+        .subscribe(reply_subject.clone())
+        .await
+        .map_err(nats)?;
+    client.flush().await.map_err(nats)?;
+    let n = count(load);
+    let clock = Arc::new(Clock::new(n));
+    let deadline = Arc::new(AtomicU64::new(u64::MAX));
+    let collector = tokio::spawn(collect(
+        answers,
+        clock.clone(),
+        |p: &[u8]| {
+            p.get(..8)
+                .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+        },
+        deadline.clone(),
+    ));
+    let mut payload = vec![b'x'; size.max(8)];
+    pace(load, &clock, &deadline, async |i| {
+        payload[..8].copy_from_slice(&i.to_le_bytes());
+        client
+            .publish_with_reply(
+                echo_subject.clone(),
+                reply_subject.clone(),
+                payload.clone().into(),
+            )
+            .await
+            .map_err(nats)
+    })
+    .await?;
+    let (latencies, last) = collector.await.map_err(nats)?;
+    client
+        .publish(echo_subject, Vec::<u8>::new().into())
+        .await
+        .map_err(nats)?;
+    client.flush().await.map_err(nats)?;
+    let _ = echo.join();
+    Ok(measured(n, latencies, last))
+}
+
+/// Proposals from `mix` to the arbiter at the set rate; an answer is the first decision
+/// published for the proposal.
+pub async fn through_arbiter(url: &str, load: &Load, mut mix: Mix) -> Result<Measured, LoadError> {
+    let client = crate::bus::nats::connect(url).await?;
+    let answers = client
+        .subscribe("arbiter.decisions.>")
+        .await
+        .map_err(nats)?;
+    client.flush().await.map_err(nats)?;
+    let n = count(load);
+    let clock = Arc::new(Clock::new(n));
+    let deadline = Arc::new(AtomicU64::new(u64::MAX));
+    let prefix = format!("{}-", mix.run());
+    let collector = tokio::spawn(collect(
+        answers,
+        clock.clone(),
+        move |p: &[u8]| {
+            #[derive(serde::Deserialize)]
+            struct Answer {
+                proposal_id: String,
+            }
+            let a: Answer = serde_json::from_slice(p).ok()?;
+            a.proposal_id.strip_prefix(&prefix)?.parse().ok()
+        },
+        deadline.clone(),
+    ));
+    pace(load, &clock, &deadline, async |i| {
+        let (subject, payload) = mix.proposal(i, chrono::Utc::now());
+        client.publish(subject, payload.into()).await.map_err(nats)
+    })
+    .await?;
+    let (latencies, last) = collector.await.map_err(nats)?;
+    Ok(measured(n, latencies, last))
+}
+
+/// A run identifier unique enough that two runs never share message ids.
+pub fn nuid() -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    format!(
+        "{:x}{:x}",
+        t.as_secs(),
+        t.subsec_nanos() ^ std::process::id()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quantile;
+
+    #[test]
+    fn quantiles_are_nearest_rank() {
+        let v: Vec<u64> = (1..=1000).collect();
+        assert_eq!(quantile(&v, 0.5), 500);
+        assert_eq!(quantile(&v, 0.99), 990);
+        assert_eq!(quantile(&v, 0.999), 999);
+        assert_eq!(quantile(&v, 1.0), 1000);
+        assert_eq!(quantile(&[7], 0.999), 7);
+        assert_eq!(quantile(&[], 0.5), 0);
+    }
+}
