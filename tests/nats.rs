@@ -781,9 +781,20 @@ async fn health_readiness_and_prometheus_metrics_are_served() {
         "arbiter_window_size",
         "arbiter_pending_approvals",
         "arbiter_changes_in_flight",
+        "arbiter_queue_depth",
     ] {
         assert!(text.contains(name), "{name} missing from:\n{text}");
     }
+    // Policy adherence and audit completeness.
+    assert!(
+        text.lines()
+            .any(|l| l == "arbiter_policy_total{outcome=\"allowed\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.lines().any(|l| l == "arbiter_audit_completeness 1"),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -829,5 +840,156 @@ async fn hostile_payloads_on_the_wire_are_answered_invalid_and_counted() {
                 && l.contains("verdict=\"invalid\"")
                 && l.ends_with(" 3")),
         "{text}"
+    );
+}
+
+/// Waits for the next command on `arbiter.control.<agent>`.
+async fn next_command(sub: &mut async_nats::Subscriber) -> serde_json::Value {
+    let m = tokio::time::timeout(Duration::from_secs(15), sub.next())
+        .await
+        .expect("a control command arrives in time")
+        .expect("subscription open");
+    serde_json::from_slice(&m.payload).expect("a command is JSON")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_slo_breach_after_an_approved_change_rolls_it_back_and_the_track_record_shows_it() {
+    let mut h = Harness::start("rollback");
+    h.arbiter();
+    let (client, js, mut decisions) = cost_agent(&h.url).await;
+    let mut control = client
+        .subscribe("arbiter.control.cost-optimizer-1")
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+    propose_email_down(&js, "email-down").await;
+    assert_eq!(next_decision(&mut decisions).await["verdict"], "approved");
+
+    // The frontend (which calls checkout, which calls email) within its SLO: nothing.
+    let observe = |p99: f64| {
+        let client = client.clone();
+        async move {
+            client
+                .publish(
+                    "arbiter.telemetry.frontend",
+                    serde_json::json!({"p99_ms": p99}).to_string().into(),
+                )
+                .await
+                .unwrap();
+            client.flush().await.unwrap();
+        }
+    };
+    observe(300.0).await;
+    // Then over its 350 ms SLO: the cost domain is autonomous, so the arbiter undoes it.
+    observe(720.0).await;
+    let cmd = next_command(&mut control).await;
+    assert_eq!(cmd["command"], "rollback", "{cmd}");
+    assert_eq!(cmd["proposal_id"], "email-down");
+    assert_eq!(
+        cmd["action"],
+        serde_json::json!({"kind": "scale", "service": "emailservice", "replicas": 1})
+    );
+    assert_eq!(cmd["reason"]["code"], "slo_breach");
+    assert_eq!(cmd["reason"]["value"], 720.0);
+    assert_eq!(cmd["reason"]["limit"], 350.0);
+
+    let (status, body) = http(&h.http, "GET", "/api/agents", Some("sre-oncall-token"), "");
+    assert_eq!(status, 200, "{body}");
+    let agents: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let cost = &agents["cost-optimizer-1"];
+    assert_eq!(cost["approved"], 1, "{cost}");
+    assert_eq!(cost["automatic_rollbacks"], 1, "{cost}");
+    assert_eq!(cost["rollback_rate"], 1.0, "{cost}");
+    assert_eq!(cost["suspended"], false, "{cost}");
+    let metrics = http(&h.http, "GET", "/metrics", None, "").1;
+    assert!(
+        metrics.contains("arbiter_time_to_rollback_seconds"),
+        "{metrics}"
+    );
+    let story = arbiter::audit::narrative(&h.dir.join("audit.jsonl"), "email-down")
+        .unwrap()
+        .unwrap();
+    assert!(story.contains("rolled back automatically"), "{story}");
+    assert!(arbiter::audit::verify(&h.dir.join("audit.jsonl")).is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outside_its_autonomy_zone_a_rollback_waits_for_a_person_then_is_sent() {
+    let mut h = Harness::start("rollback-approve");
+    let intents = h.dir.join("intents");
+    std::fs::create_dir_all(&intents).unwrap();
+    for f in ["agents.toml", "approvers.toml", "black-friday-2026.toml"] {
+        std::fs::copy(repo("intents").join(f), intents.join(f)).unwrap();
+    }
+    // Ordinary days, but every cost change needs a person.
+    let baseline = std::fs::read_to_string(repo("intents/baseline.toml"))
+        .unwrap()
+        .replace(
+            "cost = { \"*\" = \"autonomous\" }",
+            "cost = { \"*\" = \"approve\" }",
+        );
+    assert!(baseline.contains("\"approve\""));
+    std::fs::write(intents.join("baseline.toml"), baseline).unwrap();
+    let url = h.url.clone();
+    h.arbiter_with(&url, &intents);
+    let (client, js, mut decisions) = cost_agent(&h.url).await;
+    let mut control = client
+        .subscribe("arbiter.control.cost-optimizer-1")
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+    propose_email_down(&js, "email-down").await;
+    assert_eq!(next_decision(&mut decisions).await["verdict"], "escalated");
+    let approve = r#"{"approve": true, "comment": "ok"}"#;
+    let path = "/api/escalations/cost-optimizer-1/email-down";
+    assert_eq!(
+        http(&h.http, "POST", path, Some("sre-oncall-token"), approve).0,
+        200
+    );
+    assert_eq!(next_decision(&mut decisions).await["verdict"], "approved");
+
+    client
+        .publish(
+            "arbiter.telemetry.frontend",
+            serde_json::json!({"p99_ms": 900.0}).to_string().into(),
+        )
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+    // The undo is proposed to people, on the agent's behalf, with the arbiter's advice.
+    let asked = next_decision(&mut decisions).await;
+    assert_eq!(asked["proposal_id"], "email-down.rollback", "{asked}");
+    assert_eq!(asked["verdict"], "escalated");
+    assert_eq!(asked["recommendation"], "approve");
+    assert_eq!(asked["reasons"][0]["code"], "slo_breach");
+    let (_, listed) = http(
+        &h.http,
+        "GET",
+        "/api/escalations",
+        Some("sre-oncall-token"),
+        "",
+    );
+    assert!(listed.contains("email-down.rollback"), "{listed}");
+    // Nothing is sent before a person answers.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), control.next())
+            .await
+            .is_err(),
+        "a rollback was sent without approval"
+    );
+    let path = "/api/escalations/cost-optimizer-1/email-down.rollback";
+    assert_eq!(
+        http(&h.http, "POST", path, Some("sre-oncall-token"), approve).0,
+        200
+    );
+    let cmd = next_command(&mut control).await;
+    assert_eq!(cmd["proposal_id"], "email-down", "{cmd}");
+    assert_eq!(cmd["action"]["replicas"], 1, "{cmd}");
+    let story = arbiter::audit::narrative(&h.dir.join("audit.jsonl"), "email-down")
+        .unwrap()
+        .unwrap();
+    assert!(
+        story.contains("rolled back after a person's approval"),
+        "{story}"
     );
 }

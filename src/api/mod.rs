@@ -1,7 +1,8 @@
 //! The HTTP API (axum): the approvals queue and kill switches for people, health and
 //! Prometheus metrics for machines.
 //!
-//! `GET /api/escalations` lists what waits for a human; `POST /api/escalations/{agent}/{id}`
+//! `GET /api/agents` shows each agent's track record (success and rollback rates) and
+//! whether its kill switch is pulled. `GET /api/escalations` lists what waits for a human; `POST /api/escalations/{agent}/{id}`
 //! with `{"approve": bool, "comment": "..."}` answers one. Both need `Authorization: Bearer
 //! <token>` of an approver. Errors are JSON `{code, message}` with the matching status.
 //! Handlers extract, make one call on the shared state, respond.
@@ -34,6 +35,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/escalations", get(list))
         .route("/api/escalations/{agent}/{id}", post(answer))
         .route("/api/control", get(controls).post(control))
+        .route("/api/agents", get(agents))
         .with_state(state)
 }
 
@@ -184,4 +186,39 @@ async fn control(
             e.to_string(),
         )),
     }
+}
+
+/// Every agent with a role or a record: its track record and whether it is suspended.
+async fn agents(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let st = state.shared.lock().await;
+    approver(&st, &headers)?;
+    let c = &st.coordinator;
+    let mut records = st.tracks.to_json();
+    let map = records.as_object_mut().expect("an object");
+    for (name, role) in &c.roles.agents {
+        let entry = map.entry(name.clone()).or_insert_with(|| {
+            serde_json::to_value(crate::track::AgentRecord::default()).expect("serialises")
+        });
+        entry["domains"] = serde_json::json!(role.domains);
+    }
+    for (name, entry) in map.iter_mut() {
+        let domains: Vec<String> = entry["domains"]
+            .as_array()
+            .map(|d| {
+                d.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        entry["suspended"] = serde_json::json!(
+            c.controls.suspended_agents.contains(name)
+                || domains
+                    .iter()
+                    .any(|d| c.controls.suspended_domains.contains(d))
+        );
+    }
+    Ok(Json(records))
 }

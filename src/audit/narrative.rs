@@ -70,6 +70,24 @@ pub fn narrative(path: &Path, proposal_id: &str) -> Result<Option<String>, Audit
                     "{agent} reported the outcome: {status}; observed {observed}"
                 );
             }
+            Event::Rollback {
+                agent,
+                command,
+                escalated,
+                ..
+            } => {
+                let _ = writeln!(
+                    out,
+                    "rolled back{}: {}; sent to {agent}: {}",
+                    if *escalated {
+                        " after a person's approval"
+                    } else {
+                        " automatically"
+                    },
+                    command["reason"]["detail"].as_str().unwrap_or(""),
+                    command["action"]
+                );
+            }
             Event::Control { action, detail } => {
                 let _ = writeln!(out, "control: {action}: {detail}");
             }

@@ -36,6 +36,15 @@ pub enum Event {
     },
     /// Kill switches, freezes, intent reloads.
     Control { action: String, detail: String },
+    /// The arbiter undid an approved change after an SLO breach (`escalated`: it asked a
+    /// person first, and this records the person's go-ahead). `command` is what was sent on
+    /// `arbiter.control.<agent>`, with the breach and when it was seen.
+    Rollback {
+        agent: String,
+        proposal_id: String,
+        command: serde_json::Value,
+        escalated: bool,
+    },
 }
 
 /// One line of the audit file.
@@ -70,6 +79,9 @@ impl Record {
                 agent, proposal_id, ..
             }
             | Event::Outcome {
+                agent, proposal_id, ..
+            }
+            | Event::Rollback {
                 agent, proposal_id, ..
             } => Some((agent, proposal_id)),
             Event::Control { .. } => None,

@@ -37,6 +37,10 @@ pub struct ServeArgs {
     /// (`overloaded`) instead of decided, until the backlog is back under it.
     #[arg(long, default_value_t = 10_000)]
     shed_above: u64,
+    /// Seconds after its approval during which a change is undone if an SLO it is part of is
+    /// breached.
+    #[arg(long, default_value_t = 600)]
+    rollback_watch_s: u64,
     /// Address of the HTTP API (approvals); port 0 picks a free one.
     #[arg(long, default_value = "127.0.0.1:8080")]
     http: String,
@@ -74,6 +78,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         window: Duration::from_millis(a.window_ms),
         max_window: a.max_window.max(1),
         shed_above: a.shed_above,
+        rollback_watch: Duration::from_secs(a.rollback_watch_s),
         audit: Some(a.audit),
         intents_dir: Some(a.intents.clone()),
     };

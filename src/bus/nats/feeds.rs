@@ -8,12 +8,17 @@ use std::sync::{Arc, Mutex};
 
 use super::{nats, NatsError};
 
+/// Observations as they arrive, for the rollback watch. When the decision loop falls behind,
+/// older ones are dropped here (the snapshot still has them).
+pub type Observations = tokio::sync::mpsc::Receiver<(String, Observation)>;
+
 /// Subscribes to `arbiter.telemetry.>`; valid observations of known services update the
-/// returned snapshot, anything else is logged and ignored.
+/// returned snapshot and are passed on, anything else is logged and ignored.
 pub async fn telemetry(
     client: &async_nats::Client,
     known: HashSet<String>,
-) -> Result<Arc<Mutex<Telemetry>>, NatsError> {
+) -> Result<(Arc<Mutex<Telemetry>>, Observations), NatsError> {
+    let (tx, rx) = tokio::sync::mpsc::channel(1024);
     let snapshot = Arc::new(Mutex::new(Telemetry::default()));
     let mut feed = client
         .subscribe("arbiter.telemetry.>")
@@ -33,7 +38,8 @@ pub async fn telemetry(
                         .lock()
                         .expect("telemetry lock")
                         .services
-                        .insert(service, o);
+                        .insert(service.clone(), o.clone());
+                    let _ = tx.try_send((service, o));
                 }
                 _ => tracing::warn!(
                     service,
@@ -42,7 +48,7 @@ pub async fn telemetry(
             }
         }
     });
-    Ok(snapshot)
+    Ok((snapshot, rx))
 }
 
 /// Subscribes to `arbiter.outcomes.>`; each message is handed over as (subject, payload).

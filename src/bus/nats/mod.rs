@@ -13,6 +13,7 @@ mod connect;
 mod feeds;
 mod reload;
 mod restore;
+mod rollbacks;
 mod serve;
 mod shared;
 
@@ -56,6 +57,8 @@ pub struct ServeConfig {
     /// Proposals waiting behind a window beyond which the service sheds: new proposals are
     /// answered `deferred` (`overloaded`) until the backlog is back under it.
     pub shed_above: u64,
+    /// How long after its approval a change is undone if an SLO it is part of is breached.
+    pub rollback_watch: Duration,
     pub audit: Option<PathBuf>,
     /// The intents directory to watch: a changed file is validated and applied, an invalid
     /// one refused (the last good intents stay in force); both are audited.

@@ -82,3 +82,19 @@ pub fn seed_ledger(records: &[Record], ledger: &mut Ledger) {
         }
     }
 }
+
+/// Approved changes of an audit trail still inside the watch period at `now`.
+pub fn watched_changes(records: &[Record], watch: &mut crate::rollback::RollbackWatch) {
+    for r in records {
+        if let Event::Decision {
+            proposal, decision, ..
+        } = &r.event
+        {
+            if decision.verdict == Verdict::Approved {
+                if let Ok(p) = crate::contract::parse_proposal(proposal.to_string().as_bytes()) {
+                    watch.approved(&p, decision.decided_at);
+                }
+            }
+        }
+    }
+}

@@ -2,7 +2,7 @@
 
 use super::feeds;
 use super::reload::{IntentWatch, INTENT_POLL};
-use super::restore::{controls_in, seed_ledger, waiting_escalations};
+use super::restore::{controls_in, seed_ledger, waiting_escalations, watched_changes};
 use super::shared::{Delivery, Shared, Stored};
 use super::{connect, nats, NatsError, ServeConfig, ACK_WAIT, CONSUMER};
 use super::{DECISIONS_STREAM, PROPOSALS_STREAM};
@@ -11,6 +11,8 @@ use crate::audit::AuditLog;
 use crate::bus::Message as BusMessage;
 use crate::contract::{Timestamp, Verdict};
 use crate::coordinator::Coordinator;
+use crate::rollback::RollbackWatch;
+use crate::track::TrackRecords;
 use crate::world::World;
 use async_nats::jetstream::{self, consumer::pull, stream};
 use futures_util::StreamExt;
@@ -38,26 +40,32 @@ pub async fn serve(
         .iter()
         .map(|s| s.name.clone())
         .collect();
-    let telemetry = feeds::telemetry(&client, known).await?;
+    let (telemetry, mut observations) = feeds::telemetry(&client, known).await?;
     let mut outcomes = feeds::outcomes(&client).await?;
     let mut coordinator = coordinator;
-    let (log, escalations) = match &cfg.audit {
+    let mut watch = RollbackWatch::new(cfg.rollback_watch);
+    let (log, escalations, tracks) = match &cfg.audit {
         Some(path) => {
             let log = AuditLog::open(path)?;
             let records = crate::audit::records(path)?;
             seed_ledger(&records, &mut coordinator.ledger);
             let waiting = waiting_escalations(&records, &coordinator);
             coordinator.controls = controls_in(&records);
-            (Some(log), waiting)
+            watched_changes(&records, &mut watch);
+            (Some(log), waiting, TrackRecords::from_records(&records))
         }
-        None => (None, Escalations::default()),
+        None => (None, Escalations::default(), TrackRecords::default()),
     };
     let state = Arc::new(tokio::sync::Mutex::new(Shared {
         coordinator,
         log,
         escalations,
         approvers,
+        tracks,
+        watch,
         js,
+        delivered: 0,
+        audited: 0,
     }));
     if let Some(listener) = http {
         listener.set_nonblocking(true).map_err(nats)?;
@@ -101,7 +109,17 @@ pub async fn serve(
             }
         }
         // A window opens with the first proposal and closes after `window` or `max_window`.
-        let first = match tokio::time::timeout(INTENT_POLL, incoming.next()).await {
+        // Observations are looked at as they arrive, between windows.
+        let next = tokio::select! {
+            biased;
+            Some((service, obs)) = observations.recv() => {
+                let now = Timestamp::from_datetime(chrono::Utc::now());
+                state.lock().await.observed(&service, &obs, now).await?;
+                continue;
+            }
+            next = tokio::time::timeout(INTENT_POLL, incoming.next()) => next,
+        };
+        let first = match next {
             Err(_) => continue, // nothing arrived: look at outcomes and intents again
             Ok(Some(Ok(m))) => m,
             Ok(Some(Err(e))) => {
@@ -297,6 +315,11 @@ async fn decide_window(
     let (delivered, stored) = st.record_and_publish(now, batch).await?;
     for (((d, is_fresh), sub), span) in delivered.into_iter().zip(fresh).zip(subs).zip(&spans) {
         tracing::debug!(parent: span, seq = d.audit.as_ref().map_or(0, |a| a.seq), "recorded and published");
+        if is_fresh && d.verdict == Verdict::Approved {
+            if let Ok(p) = &sub {
+                st.watch.approved(p, now);
+            }
+        }
         if !(is_fresh && d.verdict == Verdict::Escalated) {
             continue;
         }

@@ -5,7 +5,7 @@
 use super::{nats, NatsError};
 use crate::approval::{ApprovalError, Approver, Approvers, Escalations};
 use crate::audit::{AuditLog, Event};
-use crate::contract::{Decision, Timestamp};
+use crate::contract::{Decision, Timestamp, Verdict};
 use crate::coordinator::Coordinator;
 use async_nats::jetstream;
 
@@ -27,7 +27,12 @@ pub struct Shared {
     pub log: Option<AuditLog>,
     pub escalations: Escalations,
     pub approvers: Approvers,
+    pub tracks: crate::track::TrackRecords,
+    pub watch: crate::rollback::RollbackWatch,
     pub(super) js: jetstream::Context,
+    /// Decisions given since start, and how many of them the audit trail holds.
+    pub(super) delivered: u64,
+    pub(super) audited: u64,
 }
 
 /// A decision on its way out, with what the audit record keeps beside it.
@@ -83,7 +88,25 @@ impl Shared {
             }
         }
         for &i in &fresh {
-            self.coordinator.ledger.set_audit(&batch[i].decision);
+            let d = &batch[i].decision;
+            self.coordinator.ledger.set_audit(d);
+            self.tracks.decided(d);
+            let policy = match d.verdict {
+                Verdict::Approved | Verdict::Merged => "allowed",
+                Verdict::Escalated => "escalated",
+                _ => "blocked",
+            };
+            metrics::counter!("arbiter_policy_total", "outcome" => policy).increment(1);
+        }
+        // Audit completeness: the share of decisions given that the audit trail holds.
+        self.delivered += fresh.len() as u64;
+        self.audited += fresh
+            .iter()
+            .filter(|&&i| batch[i].decision.audit.is_some())
+            .count() as u64;
+        if self.delivered > 0 {
+            metrics::gauge!("arbiter_audit_completeness")
+                .set(self.audited as f64 / self.delivered as f64);
         }
         // Every publish goes out before any acknowledgement is awaited.
         let mut acks = Vec::with_capacity(batch.len());
@@ -182,7 +205,15 @@ impl Shared {
         }
         let proposal = serde_json::to_value(&pending.proposal).map_err(nats)?;
         let d = self.deliver(now, proposal, final_decision).await?;
-        if approve {
+        if approve
+            && pending
+                .proposal
+                .id
+                .ends_with(crate::rollback::ROLLBACK_SUFFIX)
+        {
+            self.approved_rollback(&pending, now).await?;
+        } else if approve {
+            self.watch.approved(&pending.proposal, now);
             let change = crate::engine::InFlight {
                 key: pending.proposal.key(),
                 domain: pending.proposal.domain,
@@ -239,6 +270,7 @@ impl Shared {
         let status = serde_json::to_value(outcome.status).map_err(nats)?;
         let status = status.as_str().unwrap_or("").to_string();
         metrics::counter!("arbiter_outcomes_total", "status" => status.clone()).increment(1);
+        self.tracks.outcome(&outcome.agent, &status);
         if let Some(log) = self.log.as_mut() {
             log.append(
                 outcome.at,

@@ -1,0 +1,119 @@
+//! Each agent's track record: what it proposed, what the arbiter and people made of it, and
+//! how its approved changes turned out. Kept by the service as it goes and rebuilt from the
+//! audit trail, so a restart forgets nothing.
+
+use crate::audit::{Event, Record};
+use crate::contract::{Decision, Verdict};
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct AgentRecord {
+    /// Proposals answered (a person's later answer to an escalation is not a new one).
+    pub proposals: u64,
+    pub approved: u64,
+    pub merged: u64,
+    pub rejected: u64,
+    pub deferred: u64,
+    pub escalated: u64,
+    /// Invalid, unauthorized or expired.
+    pub refused: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    /// Changes the agent itself reported rolled back.
+    pub rolled_back: u64,
+    /// Changes the arbiter undid after an SLO breach.
+    pub automatic_rollbacks: u64,
+}
+
+impl AgentRecord {
+    /// Succeeded among reported outcomes.
+    pub fn success_rate(&self) -> Option<f64> {
+        let reported = self.succeeded + self.failed + self.rolled_back;
+        (reported > 0).then(|| self.succeeded as f64 / reported as f64)
+    }
+
+    /// Rolled back (by the agent or the arbiter) among approved changes.
+    pub fn rollback_rate(&self) -> Option<f64> {
+        (self.approved > 0)
+            .then(|| (self.rolled_back + self.automatic_rollbacks) as f64 / self.approved as f64)
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TrackRecords {
+    pub agents: BTreeMap<String, AgentRecord>,
+}
+
+/// Whether a decision is a person's (or the clock's) answer to an earlier escalation.
+fn is_final_answer(d: &Decision) -> bool {
+    d.reasons.first().is_some_and(|r| {
+        matches!(
+            r.code.as_str(),
+            "human_approved" | "human_denied" | "escalation_timeout"
+        )
+    })
+}
+
+impl TrackRecords {
+    pub fn decided(&mut self, d: &Decision) {
+        let a = self.agents.entry(d.agent.clone()).or_default();
+        if !is_final_answer(d) {
+            a.proposals += 1;
+        }
+        match d.verdict {
+            Verdict::Approved => a.approved += 1,
+            Verdict::Merged => a.merged += 1,
+            Verdict::Rejected => a.rejected += 1,
+            Verdict::Deferred => a.deferred += 1,
+            Verdict::Escalated => a.escalated += 1,
+            Verdict::Invalid | Verdict::Unauthorized | Verdict::Expired => a.refused += 1,
+        }
+    }
+
+    /// An outcome reported by `agent`: `succeeded`, `failed` or `rolled_back`.
+    pub fn outcome(&mut self, agent: &str, status: &str) {
+        let a = self.agents.entry(agent.to_string()).or_default();
+        match status {
+            "succeeded" => a.succeeded += 1,
+            "failed" => a.failed += 1,
+            "rolled_back" => a.rolled_back += 1,
+            _ => {}
+        }
+    }
+
+    pub fn rolled_back(&mut self, agent: &str) {
+        self.agents
+            .entry(agent.to_string())
+            .or_default()
+            .automatic_rollbacks += 1;
+    }
+
+    /// The track records an audit trail tells.
+    pub fn from_records(records: &[Record]) -> TrackRecords {
+        let mut t = TrackRecords::default();
+        for r in records {
+            match &r.event {
+                Event::Decision { decision, .. } => t.decided(decision),
+                Event::Outcome { agent, status, .. } => t.outcome(agent, status),
+                Event::Rollback { agent, .. } => t.rolled_back(agent),
+                Event::Approval { .. } | Event::Control { .. } => {}
+            }
+        }
+        t
+    }
+
+    /// As JSON for the API: each agent's counts with its rates.
+    pub fn to_json(&self) -> serde_json::Value {
+        let agents: serde_json::Map<String, serde_json::Value> = self
+            .agents
+            .iter()
+            .map(|(name, a)| {
+                let mut v = serde_json::to_value(a).expect("records serialise");
+                v["success_rate"] = serde_json::json!(a.success_rate());
+                v["rollback_rate"] = serde_json::json!(a.rollback_rate());
+                (name.clone(), v)
+            })
+            .collect();
+        serde_json::Value::Object(agents)
+    }
+}
