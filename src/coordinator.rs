@@ -245,7 +245,8 @@ impl Coordinator {
             .map_or(900, |i| i.escalation.timeout_s)
     }
 
-    /// Records a human's approval of an escalated proposal: the change is now in flight.
+    /// Records an approval given outside a window (a person's answer to an escalation, or
+    /// one read back from the audit trail): the change is in flight from `now`.
     pub fn approved_by_human(&mut self, change: InFlight, now: Timestamp) {
         self.in_flight.push(Tracked {
             change,

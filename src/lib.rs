@@ -14,6 +14,7 @@ pub mod graph;
 pub mod hash;
 pub mod intent;
 pub mod loadgen;
+pub mod replay;
 pub mod rollback;
 pub mod sim;
 pub mod source;

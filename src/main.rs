@@ -44,6 +44,9 @@ enum Command {
     /// Drive proposals at a set rate through a running `arbiter serve`; report throughput
     /// and latency percentiles beside the raw NATS round trip.
     Loadgen(cli::loadgen::LoadgenArgs),
+    /// Decide a recorded history again under other intents; list every verdict that would
+    /// change.
+    Replay(cli::replay::ReplayArgs),
     /// Check or read an audit file.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -68,6 +71,7 @@ fn main() -> ExitCode {
         Command::Decide(a) => cli::decide::run(a),
         Command::Serve(a) => cli::serve::run(a),
         Command::Loadgen(a) => cli::loadgen::run(a),
+        Command::Replay(a) => cli::replay::run(a),
         Command::Simulate { scenario, out } => cli::simulate::run(&scenario, out),
         Command::Check {
             dir,

@@ -96,7 +96,7 @@ impl TrackRecords {
                 Event::Decision { decision, .. } => t.decided(decision),
                 Event::Outcome { agent, status, .. } => t.outcome(agent, status),
                 Event::Rollback { agent, .. } => t.rolled_back(agent),
-                Event::Approval { .. } | Event::Control { .. } => {}
+                Event::Approval { .. } | Event::Control { .. } | Event::Observed { .. } => {}
             }
         }
         t

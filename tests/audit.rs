@@ -63,16 +63,22 @@ fn every_decision_is_chained_and_a_replay_records_nothing_new() {
     let audit = temp("chain");
     let first = decide(&audit);
     let records = lines(&audit);
-    assert_eq!(records.len(), 7);
+    // What the engine observed, then one record per decision.
+    assert_eq!(records.len(), 8);
+    assert!(
+        records[0].contains("\"kind\":\"observed\""),
+        "{}",
+        records[0]
+    );
     let v = verify(&audit).unwrap();
-    assert_eq!(v.records, 7);
+    assert_eq!(v.records, 8);
     // Each decision carries its place in the chain: seq, own hash, predecessor's hash.
     let decisions: Vec<serde_json::Value> = first
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     for (i, d) in decisions.iter().enumerate() {
-        assert_eq!(d["audit"]["seq"], i as u64 + 1);
+        assert_eq!(d["audit"]["seq"], i as u64 + 2);
         if i > 0 {
             assert_eq!(d["audit"]["prev"], decisions[i - 1]["audit"]["hash"]);
         }
@@ -80,7 +86,7 @@ fn every_decision_is_chained_and_a_replay_records_nothing_new() {
     assert_eq!(decisions[6]["audit"]["hash"], v.last_hash.as_str());
     // The same proposals again: the recorded answers, byte for byte, and no new records.
     assert_eq!(decide(&audit), first);
-    assert_eq!(lines(&audit).len(), 7);
+    assert_eq!(lines(&audit).len(), 8);
 }
 
 #[test]
@@ -91,11 +97,11 @@ fn an_edited_removed_or_reordered_record_is_found_where_it_happened() {
     let write = |ls: &[String]| std::fs::write(&audit, ls.join("\n") + "\n").unwrap();
 
     let mut edited = good.clone();
-    edited[2] = edited[2].replace("\"verdict\":\"merged\"", "\"verdict\":\"approved\"");
-    assert_ne!(edited[2], good[2]);
+    edited[3] = edited[3].replace("\"verdict\":\"merged\"", "\"verdict\":\"approved\"");
+    assert_ne!(edited[3], good[3]);
     write(&edited);
     let (line, problem) = broken(&audit);
-    assert_eq!(line, 3);
+    assert_eq!(line, 4);
     assert!(problem.contains("edited"), "{problem}");
 
     let mut removed = good.clone();

@@ -122,3 +122,92 @@ fn missing_inputs_fail_with_the_path_named() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("nowhere/graph.json: cannot read"), "{err}");
 }
+
+#[test]
+fn replay_lists_exactly_the_verdicts_other_intents_would_change() {
+    let dir = std::env::temp_dir().join(format!("arbiter-replay-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("alt")).unwrap();
+    let audit = dir.join("audit.jsonl");
+    let graph = [
+        "--graph",
+        "scenarios/online-boutique/graph.json",
+        "--overlay",
+        "scenarios/online-boutique/overlay.toml",
+    ];
+    let mut args = vec!["decide"];
+    args.extend(graph);
+    args.extend([
+        "--intents",
+        "intents",
+        "--proposals",
+        "scenarios/online-boutique/proposals-surge.jsonl",
+        "--telemetry",
+        "scenarios/online-boutique/telemetry-surge.json",
+        "--audit",
+        audit.to_str().unwrap(),
+    ]);
+    assert!(arbiter(&args).status.success());
+    // Cost first instead of last.
+    for f in ["agents.toml", "approvers.toml", "baseline.toml"] {
+        std::fs::copy(repo("intents").join(f), dir.join("alt").join(f)).unwrap();
+    }
+    let friday = std::fs::read_to_string(repo("intents/black-friday-2026.toml")).unwrap();
+    let swapped = friday.replace(
+        "priorities = [\"availability\", \"latency\", \"security\", \"cost\"]",
+        "priorities = [\"cost\", \"security\", \"availability\", \"latency\"]",
+    );
+    assert_ne!(friday, swapped);
+    std::fs::write(dir.join("alt/black-friday-2026.toml"), swapped).unwrap();
+
+    let replay = |intents: &str| {
+        let mut args = vec!["replay", audit.to_str().unwrap(), "--intents", intents];
+        args.extend(graph);
+        args.push("--json");
+        let out = arbiter(&args);
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        replay("intents").is_empty(),
+        "the same intents change nothing"
+    );
+    let changes = replay(dir.join("alt").to_str().unwrap());
+    let summary: Vec<(String, String, String)> = changes
+        .iter()
+        .map(|c| {
+            (
+                c["proposal_id"].as_str().unwrap().to_string(),
+                c["recorded"].as_str().unwrap().to_string(),
+                c["replayed"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let expect =
+        |id: &str, from: &str, to: &str| (id.to_string(), from.to_string(), to.to_string());
+    assert_eq!(
+        summary,
+        vec![
+            expect(
+                "cost-2026-11-27T10:00:00Z-checkout",
+                "rejected",
+                "escalated"
+            ),
+            expect("scale-checkout-up", "approved", "rejected"),
+            expect("checkout-plus-2", "merged", "rejected"),
+        ]
+    );
+    // An edited trail is refused rather than replayed.
+    let text = std::fs::read_to_string(&audit).unwrap();
+    std::fs::write(&audit, text.replacen("\"approved\"", "\"rejected\"", 1)).unwrap();
+    let mut args = vec!["replay", audit.to_str().unwrap(), "--intents", "intents"];
+    args.extend(graph);
+    let out = arbiter(&args);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not verify"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -405,6 +405,27 @@ async fn kill_9_mid_stream_loses_no_proposal_and_decides_none_twice() {
     );
     let v = arbiter::audit::verify(&h.dir.join("audit.jsonl")).unwrap();
     assert_eq!(v.records, N as u64, "one audit record per proposal");
+    // The history replayed under the same intents reproduces every verdict.
+    let out = Command::new(env!("CARGO_BIN_EXE_arbiter"))
+        .current_dir(repo(""))
+        .arg("replay")
+        .arg(h.dir.join("audit.jsonl"))
+        .args([
+            "--intents",
+            "intents",
+            "--graph",
+            "scenarios/online-boutique/graph.json",
+            "--overlay",
+            "scenarios/online-boutique/overlay.toml",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.starts_with(&format!("replayed {N} decisions")) && text.contains(": 0 would change"),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,6 +13,8 @@ pub struct AuditLog {
     file: File,
     next_seq: u64,
     last_hash: String,
+    /// Events written ahead of the next append's, in the same flush.
+    staged: Vec<Event>,
 }
 
 /// What `verify` found in an intact chain.
@@ -125,6 +127,7 @@ impl AuditLog {
             file,
             next_seq: v.records + 1,
             last_hash: v.last_hash,
+            staged: Vec::new(),
         })
     }
 
@@ -136,13 +139,22 @@ impl AuditLog {
             .expect("one reference per event"))
     }
 
+    /// Queues an event to be written just before the events of the next append, in the same
+    /// flush to disk (what the engine saw, ahead of what it decided).
+    pub fn stage(&mut self, event: Event) {
+        self.staged.push(event);
+    }
+
     /// Appends events in order and makes them durable together, with one flush to disk: a
-    /// window's decisions cost one sync, not one each.
+    /// window's decisions cost one sync, not one each. Staged events go first; the references
+    /// returned are those of `events`.
     pub fn append_all(
         &mut self,
         at: Timestamp,
         events: Vec<Event>,
     ) -> Result<Vec<AuditRef>, AuditError> {
+        let staged = self.staged.len();
+        let events: Vec<Event> = self.staged.drain(..).chain(events).collect();
         let mut text = String::with_capacity(events.len() * 2048);
         let mut refs = Vec::with_capacity(events.len());
         let (mut seq, mut last) = (self.next_seq, self.last_hash.clone());
@@ -180,6 +192,6 @@ impl AuditLog {
         self.file.sync_data().map_err(io(&self.path))?;
         self.next_seq = seq;
         self.last_hash = last;
-        Ok(refs)
+        Ok(refs.split_off(staged))
     }
 }

@@ -20,6 +20,7 @@ pub fn narrative(path: &Path, proposal_id: &str) -> Result<Option<String>, Audit
                 proposal,
                 knew,
                 decision,
+                ..
             } => {
                 let _ = writeln!(
                     out,
@@ -88,6 +89,7 @@ pub fn narrative(path: &Path, proposal_id: &str) -> Result<Option<String>, Audit
                     command["action"]
                 );
             }
+            Event::Observed { .. } => {}
             Event::Control { action, detail } => {
                 let _ = writeln!(out, "control: {action}: {detail}");
             }

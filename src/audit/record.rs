@@ -18,6 +18,14 @@ pub enum Event {
         proposal: serde_json::Value,
         knew: serde_json::Value,
         decision: Box<Decision>,
+        /// The subject it arrived on, when it came over the bus.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        subject: Option<String>,
+    },
+    /// The observations the engine saw from here on (recorded when they changed), so the
+    /// history can be decided again (`arbiter replay`).
+    Observed {
+        telemetry: crate::contract::Telemetry,
     },
     /// A person answered an escalation.
     Approval {
@@ -84,7 +92,7 @@ impl Record {
             | Event::Rollback {
                 agent, proposal_id, ..
             } => Some((agent, proposal_id)),
-            Event::Control { .. } => None,
+            Event::Control { .. } | Event::Observed { .. } => None,
         }
     }
 }

@@ -131,7 +131,13 @@ pub fn run(a: DecideArgs) -> anyhow::Result<ExitCode> {
             for d in audit::recorded_decisions(path)? {
                 ledger.record(&d);
             }
-            Some(AuditLog::open(path)?)
+            let mut log = AuditLog::open(path)?;
+            if telemetry != Telemetry::default() {
+                log.stage(Event::Observed {
+                    telemetry: telemetry.clone(),
+                });
+            }
+            Some(log)
         }
         None => None,
     };
@@ -152,6 +158,7 @@ pub fn run(a: DecideArgs) -> anyhow::Result<ExitCode> {
                 proposal: raw[i].clone(),
                 knew,
                 decision: Box::new(d.clone()),
+                subject: None,
             };
             d.audit = Some(log.append(now, event)?);
         }

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod check;
 pub mod decide;
 pub mod loadgen;
+pub mod replay;
 pub mod schema;
 pub mod serve;
 pub mod simulate;

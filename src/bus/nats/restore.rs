@@ -98,3 +98,36 @@ pub fn watched_changes(records: &[Record], watch: &mut crate::rollback::Rollback
         }
     }
 }
+
+/// Approved changes of an audit trail still in flight: approved (by the arbiter or, after an
+/// escalation, by a person) within the settle time before `now`, with no outcome reported.
+pub fn in_flight_from(
+    records: &[Record],
+    coordinator: &mut Coordinator,
+    now: crate::contract::Timestamp,
+) {
+    for r in records {
+        match &r.event {
+            Event::Decision {
+                proposal, decision, ..
+            } if decision.verdict == Verdict::Approved => {
+                if let Ok(p) = crate::contract::parse_proposal(proposal.to_string().as_bytes()) {
+                    let change = crate::engine::InFlight {
+                        key: p.key(),
+                        domain: p.domain,
+                        action: p.action.clone(),
+                    };
+                    coordinator.approved_by_human(change, decision.decided_at);
+                }
+            }
+            Event::Outcome {
+                agent, proposal_id, ..
+            } => {
+                let key = format!("{agent}/{proposal_id}");
+                coordinator.in_flight.retain(|t| t.change.key != key);
+            }
+            _ => {}
+        }
+    }
+    coordinator.in_flight.retain(|t| t.until > now);
+}

@@ -2,7 +2,9 @@
 
 use super::feeds;
 use super::reload::{IntentWatch, INTENT_POLL};
-use super::restore::{controls_in, seed_ledger, waiting_escalations, watched_changes};
+use super::restore::{
+    controls_in, in_flight_from, seed_ledger, waiting_escalations, watched_changes,
+};
 use super::shared::{Delivery, Shared, Stored};
 use super::{connect, nats, NatsError, ServeConfig, ACK_WAIT, CONSUMER};
 use super::{DECISIONS_STREAM, PROPOSALS_STREAM};
@@ -44,6 +46,7 @@ pub async fn serve(
     let mut outcomes = feeds::outcomes(&client).await?;
     let mut coordinator = coordinator;
     let mut watch = RollbackWatch::new(cfg.rollback_watch);
+    let mut last_observed = crate::contract::Telemetry::default();
     let (log, escalations, tracks) = match &cfg.audit {
         Some(path) => {
             let log = AuditLog::open(path)?;
@@ -52,6 +55,17 @@ pub async fn serve(
             let waiting = waiting_escalations(&records, &coordinator);
             coordinator.controls = controls_in(&records);
             watched_changes(&records, &mut watch);
+            in_flight_from(
+                &records,
+                &mut coordinator,
+                Timestamp::from_datetime(chrono::Utc::now()),
+            );
+            if let Some(t) = records.iter().rev().find_map(|r| match &r.event {
+                crate::audit::Event::Observed { telemetry } => Some(telemetry.clone()),
+                _ => None,
+            }) {
+                last_observed = t;
+            }
             (Some(log), waiting, TrackRecords::from_records(&records))
         }
         None => (None, Escalations::default(), TrackRecords::default()),
@@ -66,6 +80,7 @@ pub async fn serve(
         js,
         delivered: 0,
         audited: 0,
+        last_observed,
     }));
     if let Some(listener) = http {
         listener.set_nonblocking(true).map_err(nats)?;
@@ -254,6 +269,7 @@ async fn decide_window(
     let received = std::time::Instant::now();
     let now = Timestamp::from_datetime(chrono::Utc::now());
     let world = World::observed(&st.coordinator.graph, snapshot).map_err(nats)?;
+    st.observations(snapshot);
     let inbox: Vec<BusMessage> = msgs
         .iter()
         .map(|m| BusMessage {
@@ -308,6 +324,7 @@ async fn decide_window(
             subject,
             proposal,
             knew,
+            arrived_on: Some(raw.subject.clone()),
             decision: d,
         });
     }

@@ -33,6 +33,8 @@ pub struct Shared {
     /// Decisions given since start, and how many of them the audit trail holds.
     pub(super) delivered: u64,
     pub(super) audited: u64,
+    /// The observations last written to the audit trail (none written: none seen).
+    pub(super) last_observed: crate::contract::Telemetry,
 }
 
 /// A decision on its way out, with what the audit record keeps beside it.
@@ -42,10 +44,26 @@ pub struct Delivery {
     pub proposal: serde_json::Value,
     /// What the engine saw of the target.
     pub knew: serde_json::Value,
+    /// The subject the proposal arrived on, if it came over the bus.
+    pub arrived_on: Option<String>,
     pub decision: Decision,
 }
 
 impl Shared {
+    /// Puts the observations a window is decided on into the audit trail, ahead of its
+    /// decisions, when they differ from the last ones recorded.
+    pub fn observations(&mut self, snapshot: &crate::contract::Telemetry) {
+        if self.last_observed == *snapshot {
+            return;
+        }
+        if let Some(log) = self.log.as_mut() {
+            log.stage(Event::Observed {
+                telemetry: snapshot.clone(),
+            });
+        }
+        self.last_observed = snapshot.clone();
+    }
+
     /// Records the decisions that are not replays already recorded (one flush to disk for
     /// all), publishes every one on its subject, and waits until the decisions stream has
     /// stored them all.
@@ -79,6 +97,7 @@ impl Shared {
                         proposal: std::mem::take(&mut b.proposal),
                         knew: std::mem::take(&mut b.knew),
                         decision: Box::new(b.decision.clone()),
+                        subject: b.arrived_on.take(),
                     }
                 })
                 .collect();
@@ -130,6 +149,7 @@ impl Shared {
             subject: self.subject_for(&d),
             proposal,
             knew: serde_json::Value::Null,
+            arrived_on: None,
             decision: d,
         };
         let mut out = self.deliver_all(now, vec![delivery]).await?;

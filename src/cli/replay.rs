@@ -1,0 +1,77 @@
+//! `arbiter replay`: the recorded history decided again under other intents.
+
+use anyhow::Context;
+use arbiter::graph::ServiceGraph;
+use arbiter::intent::{load_dir, IntentSet};
+use clap::Args;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Args)]
+pub struct ReplayArgs {
+    /// The audit trail to replay.
+    audit: PathBuf,
+    /// The intents to replay under (a directory of intent files and agents.toml).
+    #[arg(long)]
+    intents: PathBuf,
+    /// The service graph the history was decided on: Jaeger dependency links (JSON).
+    #[arg(long)]
+    graph: PathBuf,
+    #[arg(long)]
+    overlay: Option<PathBuf>,
+    /// Print each change as a JSON line instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
+    arbiter::audit::verify(&a.audit)
+        .context("the audit trail does not verify; refusing to replay it")?;
+    let records = arbiter::audit::records(&a.audit)?;
+    let graph = ServiceGraph::from_files(&a.graph, a.overlay.as_deref())?;
+    let loaded = load_dir(&a.intents).map_err(|errors| {
+        let lines: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        anyhow::anyhow!("intents are not valid:\n{}", lines.join("\n"))
+    })?;
+    let names: Vec<String> = loaded
+        .intents
+        .iter()
+        .map(|i| format!("{} {}", i.name, i.version))
+        .collect();
+    let result = arbiter::replay::replay(
+        &records,
+        graph,
+        IntentSet::new(loaded.intents),
+        loaded.roles,
+    );
+    if a.json {
+        for c in &result.changes {
+            println!("{}", serde_json::to_string(c)?);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "replayed {} decisions of {} under {} ({}): {} would change",
+        result.decisions,
+        a.audit.display(),
+        a.intents.display(),
+        names.join(", "),
+        result.changes.len()
+    );
+    for v in &result.other_graphs {
+        println!("note: part of the history was decided on another graph ({v})");
+    }
+    for c in &result.changes {
+        println!(
+            "{}/{}  {}  {} -> {}  [{}]\n    {}",
+            c.agent,
+            c.proposal_id,
+            c.decided_at,
+            c.recorded.as_str(),
+            c.replayed.as_str(),
+            c.codes.join(", "),
+            c.explanation
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,179 @@
+//! What-if for intent authors: the recorded history decided again under other intents, and
+//! every verdict that would change.
+//!
+//! The audit trail holds what the engine had: each proposal as it arrived and on which
+//! subject, the observations in force (recorded whenever they changed), kill switches and
+//! freezes, people's approvals and agents' outcomes. Replay walks it in order with a fresh
+//! coordinator, deciding each recorded window (the decisions made at one instant) at its
+//! recorded time. Changes in flight are the replay's own: a change the new intents would
+//! have refused does not block the proposals after it. Final answers to escalations and the
+//! arbiter's own rollback escalations are not proposals, and are not decided again.
+
+use crate::audit::{Event, Record};
+use crate::bus::Message;
+use crate::contract::{Decision, Telemetry, Timestamp, Verdict};
+use crate::coordinator::Coordinator;
+use crate::engine::InFlight;
+use crate::graph::ServiceGraph;
+use crate::intent::{IntentSet, Roles};
+use crate::world::World;
+use std::collections::HashMap;
+
+/// A verdict that would change.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Change {
+    pub agent: String,
+    pub proposal_id: String,
+    pub decided_at: Timestamp,
+    pub recorded: Verdict,
+    pub replayed: Verdict,
+    /// The reason codes of the replayed decision.
+    pub codes: Vec<String>,
+    pub explanation: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Replay {
+    /// Decisions decided again.
+    pub decisions: usize,
+    pub changes: Vec<Change>,
+    /// Graph versions the history was decided on that differ from the replay's graph.
+    pub other_graphs: Vec<String>,
+}
+
+/// Whether a recorded decision answered a proposal (rather than closing an escalation, or
+/// being the arbiter's own rollback escalation).
+fn answers_a_proposal(d: &Decision) -> bool {
+    let final_answer = d.reasons.first().is_some_and(|r| {
+        matches!(
+            r.code.as_str(),
+            "human_approved" | "human_denied" | "escalation_timeout"
+        )
+    });
+    !final_answer && !d.proposal_id.ends_with(crate::rollback::ROLLBACK_SUFFIX)
+}
+
+/// The recorded proposal as bytes and the subject it came on (for a history recorded off
+/// the bus, the subject its payload names).
+fn as_message(proposal: &serde_json::Value, subject: &Option<String>) -> Message {
+    let payload = match proposal {
+        serde_json::Value::String(text) => text.clone().into_bytes(),
+        v => v.to_string().into_bytes(),
+    };
+    let token = |k: &str| {
+        proposal
+            .get(k)
+            .and_then(|v| v.as_str())
+            .unwrap_or("unknown")
+    };
+    Message {
+        subject: subject
+            .clone()
+            .unwrap_or_else(|| format!("arbiter.proposals.{}.{}", token("domain"), token("agent"))),
+        payload,
+    }
+}
+
+pub fn replay(records: &[Record], graph: ServiceGraph, intents: IntentSet, roles: Roles) -> Replay {
+    let graph_version = graph.version().to_string();
+    let mut c = Coordinator::new(graph, intents, roles);
+    let mut telemetry = Telemetry::default();
+    let mut out = Replay::default();
+    // The replay's own escalations, for people's approvals to apply to.
+    let mut escalated: HashMap<String, InFlight> = HashMap::new();
+    let mut i = 0;
+    while i < records.len() {
+        let r = &records[i];
+        match &r.event {
+            Event::Observed { telemetry: t } => telemetry = t.clone(),
+            Event::Control { action, detail } => {
+                let target = detail.split(" (by ").next().unwrap_or("");
+                let _ = c.controls.apply(action, target);
+            }
+            Event::Outcome {
+                agent, proposal_id, ..
+            } => {
+                let key = format!("{agent}/{proposal_id}");
+                c.in_flight.retain(|t| t.change.key != key);
+            }
+            Event::Approval {
+                agent,
+                proposal_id,
+                approve: true,
+                ..
+            } => {
+                if let Some(change) = escalated.remove(&format!("{agent}/{proposal_id}")) {
+                    c.approved_by_human(change, r.at);
+                }
+            }
+            Event::Decision { decision, .. } if answers_a_proposal(decision) => {
+                let at = decision.decided_at;
+                let mut window = Vec::new();
+                while let Some(Event::Decision {
+                    proposal,
+                    decision,
+                    subject,
+                    ..
+                }) = records.get(i).map(|r| &r.event)
+                {
+                    if decision.decided_at != at || !answers_a_proposal(decision) {
+                        break;
+                    }
+                    window.push((as_message(proposal, subject), &**decision));
+                    i += 1;
+                }
+                decide_again(&mut c, &telemetry, at, &window, &mut escalated, &mut out);
+                for (_, d) in &window {
+                    if let Some(v) = d.graph_version.as_ref().filter(|v| **v != graph_version) {
+                        if !out.other_graphs.contains(v) {
+                            out.other_graphs.push(v.clone());
+                        }
+                    }
+                }
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    out
+}
+
+fn decide_again(
+    c: &mut Coordinator,
+    telemetry: &Telemetry,
+    at: Timestamp,
+    window: &[(Message, &Decision)],
+    escalated: &mut HashMap<String, InFlight>,
+    out: &mut Replay,
+) {
+    let world = World::observed(&c.graph, telemetry).unwrap_or_else(|_| World::baseline(&c.graph));
+    let inbox: Vec<Message> = window.iter().map(|(m, _)| m.clone()).collect();
+    let again = c.decide(at, &world, &inbox);
+    for ((m, recorded), (_, d)) in window.iter().zip(again) {
+        out.decisions += 1;
+        if d.verdict == Verdict::Escalated {
+            if let Ok(p) = crate::contract::parse_proposal(&m.payload) {
+                escalated.insert(
+                    p.key(),
+                    InFlight {
+                        key: p.key(),
+                        domain: p.domain,
+                        action: p.action.clone(),
+                    },
+                );
+            }
+        }
+        if d.verdict != recorded.verdict {
+            out.changes.push(Change {
+                agent: recorded.agent.clone(),
+                proposal_id: recorded.proposal_id.clone(),
+                decided_at: at,
+                recorded: recorded.verdict,
+                replayed: d.verdict,
+                codes: d.reasons.iter().map(|r| r.code.clone()).collect(),
+                explanation: d.explanation,
+            });
+        }
+    }
+}
