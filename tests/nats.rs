@@ -1014,3 +1014,55 @@ async fn outside_its_autonomy_zone_a_rollback_waits_for_a_person_then_is_sent() 
         "{story}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_load_generator_measures_every_proposal_and_the_floors() {
+    let mut h = Harness::start("loadgen");
+    h.arbiter();
+    let out = Command::new(env!("CARGO_BIN_EXE_arbiter"))
+        .current_dir(repo(""))
+        .args(["loadgen", "--nats", &h.url])
+        .args([
+            "--rate",
+            "200",
+            "--duration-s",
+            "1",
+            "--drain-s",
+            "5",
+            "--json",
+        ])
+        .args([
+            "--graph",
+            "scenarios/online-boutique/graph.json",
+            "--overlay",
+            "scenarios/online-boutique/overlay.toml",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let arbiter = &report["arbiter"];
+    assert_eq!(arbiter["sent"], 200, "{report}");
+    assert_eq!(
+        arbiter["answered"], 200,
+        "every proposal gets its decision: {report}"
+    );
+    for part in ["arbiter", "raw_round_trip", "jetstream_round_trip"] {
+        let m = &report[part];
+        let (p50, p99, max) = (
+            m["p50_us"].as_f64().unwrap(),
+            m["p99_us"].as_f64().unwrap(),
+            m["max_us"].as_f64().unwrap(),
+        );
+        assert!(m["answered"].as_u64().unwrap() > 0, "{part}: {report}");
+        assert!(0.0 < p50 && p50 <= p99 && p99 <= max, "{part}: {report}");
+    }
+    // Every decision it counted is in the audit trail.
+    let v = arbiter::audit::verify(&h.dir.join("audit.jsonl")).unwrap();
+    assert_eq!(v.records, 200);
+}

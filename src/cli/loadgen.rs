@@ -34,7 +34,7 @@ pub struct LoadgenArgs {
     overlay: Option<PathBuf>,
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Skip the raw round-trip floor.
+    /// Skip the floors (the raw NATS round trip and the JetStream round trip).
     #[arg(long)]
     no_floor: bool,
     /// Print the figures as JSON.
@@ -65,23 +65,26 @@ pub fn run(a: LoadgenArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    let (floor, arbiter) = runtime.block_on(async {
+    let (floor, durable, arbiter) = runtime.block_on(async {
         let size = {
             let mut probe = Mix::new(&roles, &graph, "size", a.seed)?;
             probe.proposal(0, chrono::Utc::now()).1.len()
         };
-        let floor = if a.no_floor {
-            None
+        let (floor, durable) = if a.no_floor {
+            (None, None)
         } else {
-            Some(loadgen::raw_round_trip(&a.nats, &load, size).await?)
+            (
+                Some(loadgen::raw_round_trip(&a.nats, &load, size).await?),
+                Some(loadgen::jetstream_round_trip(&a.nats, &load, size).await?),
+            )
         };
         let arbiter = loadgen::through_arbiter(&a.nats, &load, mix).await?;
-        anyhow::Ok((floor, arbiter))
+        anyhow::Ok((floor, durable, arbiter))
     })?;
     if a.json {
         println!(
             "{}",
-            serde_json::json!({"rate": a.rate, "duration_s": a.duration_s, "raw_round_trip": floor, "arbiter": arbiter})
+            serde_json::json!({"rate": a.rate, "duration_s": a.duration_s, "raw_round_trip": floor, "jetstream_round_trip": durable, "arbiter": arbiter})
         );
     } else {
         println!(
@@ -98,6 +101,9 @@ pub fn run(a: LoadgenArgs) -> anyhow::Result<ExitCode> {
         );
         if let Some(f) = &floor {
             row("raw NATS round trip", f);
+        }
+        if let Some(f) = &durable {
+            row("JetStream round trip", f);
         }
         row("arbiter", &arbiter);
         if let Some(f) = floor.as_ref().filter(|f| f.p99_us > 0.0) {

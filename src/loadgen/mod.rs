@@ -1,7 +1,9 @@
 //! `arbiter loadgen`: drives proposals through NATS at a set rate and measures the time from
 //! publishing a proposal to receiving its decision, beside the floor that NATS itself sets:
 //! a request-reply round trip through the same server, at the same rate, with payloads of
-//! the same size, answered by an echo responder with its own connection and thread.
+//! the same size, answered by an echo responder with its own connection and thread. A second
+//! floor, the JetStream round trip, is the arbiter's transport (stored, pulled by a durable
+//! consumer, stored again) without the arbiter's work.
 //!
 //! Sending is paced against the clock (the number due by now is sent each millisecond), so a
 //! slow arbiter does not slow the sender down: latency includes any queueing, as an agent
@@ -93,10 +95,11 @@ async fn collect(
     let mut latencies = Vec::with_capacity(n);
     let mut last = 0;
     loop {
+        // Short waits, so a deadline set while waiting is seen.
         let limit = deadline.load(Ordering::Acquire);
-        let wait = Duration::from_nanos(limit.saturating_sub(clock.since_start()));
-        let m = match tokio::time::timeout(wait.max(Duration::from_millis(1)), answers.next()).await
-        {
+        let wait = Duration::from_nanos(limit.saturating_sub(clock.since_start()))
+            .clamp(Duration::from_millis(1), Duration::from_millis(100));
+        let m = match tokio::time::timeout(wait, answers.next()).await {
             Ok(Some(m)) => m,
             Ok(None) => break,
             Err(_) if clock.since_start() >= deadline.load(Ordering::Acquire) => break,
@@ -170,6 +173,23 @@ fn count(load: &Load) -> u64 {
     ((load.rate as f64 * load.duration.as_secs_f64()).round() as u64).max(1)
 }
 
+/// Runs `task` on a thread of its own with its own runtime, as a separate process would, so
+/// an echo responder does not share the sender's scheduler.
+fn on_own_thread<F>(
+    task: impl FnOnce() -> F + Send + 'static,
+) -> std::thread::JoinHandle<Result<(), LoadError>>
+where
+    F: std::future::Future<Output = Result<(), LoadError>>,
+{
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(nats)?
+            .block_on(task())
+    })
+}
+
 /// The floor: request-reply round trips through the server at the same rate, with payloads
 /// of `size` bytes, answered by an echo responder on its own connection and thread.
 pub async fn raw_round_trip(url: &str, load: &Load, size: usize) -> Result<Measured, LoadError> {
@@ -177,27 +197,21 @@ pub async fn raw_round_trip(url: &str, load: &Load, size: usize) -> Result<Measu
     let (echo_subject, reply_subject) = (format!("{run}.echo"), format!("{run}.reply"));
     let echo_ready = Arc::new(tokio::sync::Notify::new());
     let (url2, subject2, ready2) = (url.to_string(), echo_subject.clone(), echo_ready.clone());
-    let echo = std::thread::spawn(move || -> Result<(), LoadError> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(nats)?;
-        rt.block_on(async move {
-            let client = crate::bus::nats::connect(&url2).await?;
-            let mut requests = client.subscribe(subject2).await.map_err(nats)?;
-            client.flush().await.map_err(nats)?;
-            ready2.notify_one();
-            while let Some(m) = requests.next().await {
-                let done = m.payload.is_empty(); // the driver's "done"
-                if let Some(reply) = m.reply {
-                    client.publish(reply, m.payload).await.map_err(nats)?;
-                }
-                if done {
-                    break;
-                }
+    let echo = on_own_thread(move || async move {
+        let client = crate::bus::nats::connect(&url2).await?;
+        let mut requests = client.subscribe(subject2).await.map_err(nats)?;
+        client.flush().await.map_err(nats)?;
+        ready2.notify_one();
+        while let Some(m) = requests.next().await {
+            let done = m.payload.is_empty(); // the driver's "done"
+            if let Some(reply) = m.reply {
+                client.publish(reply, m.payload).await.map_err(nats)?;
             }
-            client.flush().await.map_err(nats)
-        })
+            if done {
+                break;
+            }
+        }
+        client.flush().await.map_err(nats)
     });
     echo_ready.notified().await;
     let client = crate::bus::nats::connect(url).await?;
@@ -238,6 +252,111 @@ pub async fn raw_round_trip(url: &str, load: &Load, size: usize) -> Result<Measu
         .map_err(nats)?;
     client.flush().await.map_err(nats)?;
     let _ = echo.join();
+    Ok(measured(n, latencies, last))
+}
+
+/// The floor of the durable path: the same messages stored in a JetStream stream, pulled by
+/// a durable consumer on another connection and thread that publishes each back into a
+/// second stream, whose subject the sender listens to — the arbiter's transport without the
+/// arbiter's work. The streams are file-backed like the arbiter's and removed afterwards.
+pub async fn jetstream_round_trip(
+    url: &str,
+    load: &Load,
+    size: usize,
+) -> Result<Measured, LoadError> {
+    use async_nats::jetstream::{self, consumer::pull, stream};
+    let run = format!("loadgen{}", nuid());
+    let (inbound, outbound) = (format!("{run}.in"), format!("{run}.out"));
+    let client = crate::bus::nats::connect(url).await?;
+    let js = jetstream::new(client.clone());
+    for (name, subject) in [("IN", &inbound), ("OUT", &outbound)] {
+        js.get_or_create_stream(stream::Config {
+            name: format!("{}_{name}", run.to_uppercase()),
+            subjects: vec![subject.clone()],
+            ..Default::default()
+        })
+        .await
+        .map_err(nats)?;
+    }
+    let n = count(load);
+    // The echo stops when the sender has all it will get.
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    let (url2, out2, in_stream) = (
+        url.to_string(),
+        outbound.clone(),
+        format!("{}_IN", run.to_uppercase()),
+    );
+    let echo_ready = Arc::new(tokio::sync::Notify::new());
+    let ready2 = echo_ready.clone();
+    let echo = on_own_thread(move || async move {
+        let client = crate::bus::nats::connect(&url2).await?;
+        let js = jetstream::new(client);
+        let consumer: jetstream::consumer::Consumer<pull::Config> = js
+            .get_stream(in_stream)
+            .await
+            .map_err(nats)?
+            .get_or_create_consumer(
+                "echo",
+                pull::Config {
+                    durable_name: Some("echo".into()),
+                    ack_policy: jetstream::consumer::AckPolicy::All,
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(nats)?;
+        let mut messages = consumer.messages().await.map_err(nats)?;
+        ready2.notify_one();
+        let mut echoed = 0;
+        while echoed < n {
+            let m = tokio::select! {
+                _ = &mut stopped => break,
+                m = messages.next() => match m {
+                    Some(Ok(m)) => m,
+                    _ => break,
+                },
+            };
+            js.publish(out2.clone(), m.payload.clone())
+                .await
+                .map_err(nats)?;
+            m.ack().await.map_err(nats)?;
+            echoed += 1;
+        }
+        // What was published last must leave before the connection closes.
+        js.client().flush().await.map_err(nats)
+    });
+    echo_ready.notified().await;
+    let answers = client.subscribe(outbound).await.map_err(nats)?;
+    client.flush().await.map_err(nats)?;
+    let clock = Arc::new(Clock::new(n));
+    let deadline = Arc::new(AtomicU64::new(u64::MAX));
+    let collector = tokio::spawn(collect(
+        answers,
+        clock.clone(),
+        |p: &[u8]| {
+            p.get(..8)
+                .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+        },
+        deadline.clone(),
+    ));
+    let mut payload = vec![b'x'; size.max(8)];
+    pace(load, &clock, &deadline, async |i| {
+        payload[..8].copy_from_slice(&i.to_le_bytes());
+        client
+            .publish(inbound.clone(), payload.clone().into())
+            .await
+            .map_err(nats)
+    })
+    .await?;
+    client.flush().await.map_err(nats)?;
+    let (latencies, last) = collector.await.map_err(nats)?;
+    let _ = stop.send(());
+    let _ = echo.join();
+    for name in ["IN", "OUT"] {
+        let _ = js
+            .delete_stream(format!("{}_{name}", run.to_uppercase()))
+            .await;
+    }
     Ok(measured(n, latencies, last))
 }
 
