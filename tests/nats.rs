@@ -135,16 +135,9 @@ impl Harness {
     fn arbiter_args(&mut self, url: &str, intents: &std::path::Path, extra: &[&str]) {
         let mut child = Command::new(env!("CARGO_BIN_EXE_arbiter"))
             .current_dir(repo(""))
-            .args([
-                "serve",
-                "--nats",
-                url,
-                "--graph",
-                "scenarios/online-boutique/graph.json",
-                "--overlay",
-                "scenarios/online-boutique/overlay.toml",
-                "--intents",
-            ])
+            .args(["serve", "--nats", url])
+            .args(SHOP)
+            .arg("--intents")
             .arg(intents)
             .args(["--http", "127.0.0.1:0"])
             .arg("--audit")
@@ -167,6 +160,14 @@ impl Harness {
         self.procs.0.push(child);
     }
 }
+
+/// The retail shop's graph, as the commands take it.
+const SHOP: [&str; 4] = [
+    "--graph",
+    "scenarios/online-boutique/graph.json",
+    "--overlay",
+    "scenarios/online-boutique/overlay.toml",
+];
 
 fn proposal(id: &str, agent: &str, domain: &str, action: serde_json::Value) -> Vec<u8> {
     let now = chrono::Utc::now();
@@ -410,14 +411,8 @@ async fn kill_9_mid_stream_loses_no_proposal_and_decides_none_twice() {
         .current_dir(repo(""))
         .arg("replay")
         .arg(h.dir.join("audit.jsonl"))
-        .args([
-            "--intents",
-            "intents",
-            "--graph",
-            "scenarios/online-boutique/graph.json",
-            "--overlay",
-            "scenarios/online-boutique/overlay.toml",
-        ])
+        .args(["--intents", "intents"])
+        .args(SHOP)
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
@@ -1031,12 +1026,7 @@ async fn the_load_generator_measures_every_proposal_and_the_floors() {
             "5",
             "--json",
         ])
-        .args([
-            "--graph",
-            "scenarios/online-boutique/graph.json",
-            "--overlay",
-            "scenarios/online-boutique/overlay.toml",
-        ])
+        .args(SHOP)
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);

@@ -122,6 +122,26 @@ async fn collect(
     (latencies, last)
 }
 
+/// The number an echoed payload carries in its first eight bytes.
+fn echoed_number(p: &[u8]) -> Option<u64> {
+    p.get(..8)
+        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+}
+
+type Collector = tokio::task::JoinHandle<(Vec<u64>, u64)>;
+
+/// A clock for `n` messages, the deadline the sender sets when done, and the collector.
+fn start_collecting(
+    answers: async_nats::Subscriber,
+    n: u64,
+    number_of: impl Fn(&[u8]) -> Option<u64> + Send + 'static,
+) -> (Arc<Clock>, Arc<AtomicU64>, Collector) {
+    let clock = Arc::new(Clock::new(n));
+    let deadline = Arc::new(AtomicU64::new(u64::MAX));
+    let collector = tokio::spawn(collect(answers, clock.clone(), number_of, deadline.clone()));
+    (clock, deadline, collector)
+}
+
 /// Sends `n` messages paced at `rate`, then lets the collector drain.
 async fn pace(
     load: &Load,
@@ -221,17 +241,7 @@ pub async fn raw_round_trip(url: &str, load: &Load, size: usize) -> Result<Measu
         .map_err(nats)?;
     client.flush().await.map_err(nats)?;
     let n = count(load);
-    let clock = Arc::new(Clock::new(n));
-    let deadline = Arc::new(AtomicU64::new(u64::MAX));
-    let collector = tokio::spawn(collect(
-        answers,
-        clock.clone(),
-        |p: &[u8]| {
-            p.get(..8)
-                .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
-        },
-        deadline.clone(),
-    ));
+    let (clock, deadline, collector) = start_collecting(answers, n, echoed_number);
     let mut payload = vec![b'x'; size.max(8)];
     pace(load, &clock, &deadline, async |i| {
         payload[..8].copy_from_slice(&i.to_le_bytes());
@@ -328,17 +338,7 @@ pub async fn jetstream_round_trip(
     echo_ready.notified().await;
     let answers = client.subscribe(outbound).await.map_err(nats)?;
     client.flush().await.map_err(nats)?;
-    let clock = Arc::new(Clock::new(n));
-    let deadline = Arc::new(AtomicU64::new(u64::MAX));
-    let collector = tokio::spawn(collect(
-        answers,
-        clock.clone(),
-        |p: &[u8]| {
-            p.get(..8)
-                .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
-        },
-        deadline.clone(),
-    ));
+    let (clock, deadline, collector) = start_collecting(answers, n, echoed_number);
     let mut payload = vec![b'x'; size.max(8)];
     pace(load, &clock, &deadline, async |i| {
         payload[..8].copy_from_slice(&i.to_le_bytes());
@@ -370,22 +370,15 @@ pub async fn through_arbiter(url: &str, load: &Load, mut mix: Mix) -> Result<Mea
         .map_err(nats)?;
     client.flush().await.map_err(nats)?;
     let n = count(load);
-    let clock = Arc::new(Clock::new(n));
-    let deadline = Arc::new(AtomicU64::new(u64::MAX));
     let prefix = format!("{}-", mix.run());
-    let collector = tokio::spawn(collect(
-        answers,
-        clock.clone(),
-        move |p: &[u8]| {
-            #[derive(serde::Deserialize)]
-            struct Answer {
-                proposal_id: String,
-            }
-            let a: Answer = serde_json::from_slice(p).ok()?;
-            a.proposal_id.strip_prefix(&prefix)?.parse().ok()
-        },
-        deadline.clone(),
-    ));
+    let (clock, deadline, collector) = start_collecting(answers, n, move |p: &[u8]| {
+        #[derive(serde::Deserialize)]
+        struct Answer {
+            proposal_id: String,
+        }
+        let a: Answer = serde_json::from_slice(p).ok()?;
+        a.proposal_id.strip_prefix(&prefix)?.parse().ok()
+    });
     pace(load, &clock, &deadline, async |i| {
         let (subject, payload) = mix.proposal(i, chrono::Utc::now());
         client.publish(subject, payload.into()).await.map_err(nats)
