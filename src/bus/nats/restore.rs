@@ -1,14 +1,57 @@
-//! What a restarted arbiter rebuilds from its audit trail: kill switches and freezes in
-//! force, and the escalations still waiting for a person.
+//! What a restarted arbiter rebuilds from its audit trail: the decisions already given, the
+//! escalations still waiting for a person, kill switches and freezes in force, the changes
+//! in flight and under watch, agents' track records and the observations last recorded.
 
+use super::NatsError;
 use crate::approval::{Escalations, Pending};
-use crate::audit::{Event, Record};
+use crate::audit::{AuditLog, Event, Record};
 use crate::contract::{AuditRef, Verdict};
 use crate::coordinator::{Controls, Coordinator};
 use crate::engine::Ledger;
+use crate::rollback::RollbackWatch;
+use crate::track::TrackRecords;
+
+/// What [`restore`] returns beside what it puts into the coordinator and the watch.
+#[derive(Default)]
+pub struct Restored {
+    pub log: Option<AuditLog>,
+    pub escalations: Escalations,
+    pub tracks: TrackRecords,
+    pub last_observed: crate::contract::Telemetry,
+}
+
+/// Opens the audit trail (cutting a torn last line, refusing a broken chain) and rebuilds
+/// the service's state from it.
+pub fn restore(
+    path: &std::path::Path,
+    coordinator: &mut Coordinator,
+    watch: &mut RollbackWatch,
+) -> Result<Restored, NatsError> {
+    let log = AuditLog::open(path)?;
+    let records = crate::audit::records(path)?;
+    seed_ledger(&records, &mut coordinator.ledger);
+    coordinator.controls = controls_in(&records);
+    watched_changes(&records, watch);
+    let now = crate::contract::Timestamp::from_datetime(chrono::Utc::now());
+    in_flight_from(&records, coordinator, now);
+    let last_observed = records
+        .iter()
+        .rev()
+        .find_map(|r| match &r.event {
+            Event::Observed { telemetry } => Some(telemetry.clone()),
+            _ => None,
+        })
+        .unwrap_or_default();
+    Ok(Restored {
+        log: Some(log),
+        escalations: waiting_escalations(&records, coordinator),
+        tracks: TrackRecords::from_records(&records),
+        last_observed,
+    })
+}
 
 /// Kill switches and freezes in force according to an audit trail.
-pub fn controls_in(records: &[Record]) -> Controls {
+fn controls_in(records: &[Record]) -> Controls {
     let mut c = Controls::default();
     for r in records {
         if let Event::Control { action, detail } = &r.event {
@@ -20,7 +63,7 @@ pub fn controls_in(records: &[Record]) -> Controls {
 }
 
 /// Escalations still waiting in an audit trail: escalated and not yet answered or expired.
-pub fn waiting_escalations(records: &[Record], coordinator: &Coordinator) -> Escalations {
+fn waiting_escalations(records: &[Record], coordinator: &Coordinator) -> Escalations {
     let mut e = Escalations::default();
     for r in records {
         let Event::Decision {
@@ -58,7 +101,7 @@ pub fn waiting_escalations(records: &[Record], coordinator: &Coordinator) -> Esc
 
 /// Remembers every decision of an audit trail, each for as long as its proposal's lifetime
 /// says (see [`Ledger`]); a decision whose proposal cannot be read back is kept for good.
-pub fn seed_ledger(records: &[Record], ledger: &mut Ledger) {
+fn seed_ledger(records: &[Record], ledger: &mut Ledger) {
     for r in records {
         let Event::Decision {
             proposal, decision, ..
@@ -84,7 +127,7 @@ pub fn seed_ledger(records: &[Record], ledger: &mut Ledger) {
 }
 
 /// Approved changes of an audit trail still inside the watch period at `now`.
-pub fn watched_changes(records: &[Record], watch: &mut crate::rollback::RollbackWatch) {
+fn watched_changes(records: &[Record], watch: &mut RollbackWatch) {
     for r in records {
         if let Event::Decision {
             proposal, decision, ..
@@ -101,7 +144,7 @@ pub fn watched_changes(records: &[Record], watch: &mut crate::rollback::Rollback
 
 /// Approved changes of an audit trail still in flight: approved (by the arbiter or, after an
 /// escalation, by a person) within the settle time before `now`, with no outcome reported.
-pub fn in_flight_from(
+fn in_flight_from(
     records: &[Record],
     coordinator: &mut Coordinator,
     now: crate::contract::Timestamp,

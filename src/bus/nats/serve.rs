@@ -2,19 +2,15 @@
 
 use super::feeds;
 use super::reload::{IntentWatch, INTENT_POLL};
-use super::restore::{
-    controls_in, in_flight_from, seed_ledger, waiting_escalations, watched_changes,
-};
+use super::restore::{restore, Restored};
 use super::shared::{Delivery, Shared, Stored};
 use super::{connect, nats, NatsError, ServeConfig, ACK_WAIT, CONSUMER};
 use super::{DECISIONS_STREAM, PROPOSALS_STREAM};
-use crate::approval::{Approvers, Escalations, Pending};
-use crate::audit::AuditLog;
+use crate::approval::{Approvers, Pending};
 use crate::bus::Message as BusMessage;
 use crate::contract::{Timestamp, Verdict};
 use crate::coordinator::Coordinator;
 use crate::rollback::RollbackWatch;
-use crate::track::TrackRecords;
 use crate::world::World;
 use async_nats::jetstream::{self, consumer::pull, stream};
 use futures_util::StreamExt;
@@ -46,41 +42,21 @@ pub async fn serve(
     let mut outcomes = feeds::outcomes(&client).await?;
     let mut coordinator = coordinator;
     let mut watch = RollbackWatch::new(cfg.rollback_watch);
-    let mut last_observed = crate::contract::Telemetry::default();
-    let (log, escalations, tracks) = match &cfg.audit {
-        Some(path) => {
-            let log = AuditLog::open(path)?;
-            let records = crate::audit::records(path)?;
-            seed_ledger(&records, &mut coordinator.ledger);
-            let waiting = waiting_escalations(&records, &coordinator);
-            coordinator.controls = controls_in(&records);
-            watched_changes(&records, &mut watch);
-            in_flight_from(
-                &records,
-                &mut coordinator,
-                Timestamp::from_datetime(chrono::Utc::now()),
-            );
-            if let Some(t) = records.iter().rev().find_map(|r| match &r.event {
-                crate::audit::Event::Observed { telemetry } => Some(telemetry.clone()),
-                _ => None,
-            }) {
-                last_observed = t;
-            }
-            (Some(log), waiting, TrackRecords::from_records(&records))
-        }
-        None => (None, Escalations::default(), TrackRecords::default()),
+    let restored = match &cfg.audit {
+        Some(path) => restore(path, &mut coordinator, &mut watch)?,
+        None => Restored::default(),
     };
     let state = Arc::new(tokio::sync::Mutex::new(Shared {
         coordinator,
-        log,
-        escalations,
+        log: restored.log,
+        escalations: restored.escalations,
         approvers,
-        tracks,
+        tracks: restored.tracks,
         watch,
         js,
         delivered: 0,
         audited: 0,
-        last_observed,
+        last_observed: restored.last_observed,
     }));
     if let Some(listener) = http {
         listener.set_nonblocking(true).map_err(nats)?;
