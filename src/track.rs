@@ -41,6 +41,7 @@ impl AgentRecord {
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TrackRecords {
+    /// By agent name.
     pub agents: BTreeMap<String, AgentRecord>,
 }
 
@@ -56,7 +57,7 @@ fn is_final_answer(d: &Decision) -> bool {
 
 impl TrackRecords {
     pub fn decided(&mut self, d: &Decision) {
-        let a = self.agents.entry(d.agent.clone()).or_default();
+        let a = self.agent(&d.agent);
         if !is_final_answer(d) {
             a.proposals += 1;
         }
@@ -72,7 +73,7 @@ impl TrackRecords {
 
     /// An outcome reported by `agent`: `succeeded`, `failed` or `rolled_back`.
     pub fn outcome(&mut self, agent: &str, status: &str) {
-        let a = self.agents.entry(agent.to_string()).or_default();
+        let a = self.agent(agent);
         match status {
             "succeeded" => a.succeeded += 1,
             "failed" => a.failed += 1,
@@ -82,10 +83,15 @@ impl TrackRecords {
     }
 
     pub fn rolled_back(&mut self, agent: &str) {
-        self.agents
-            .entry(agent.to_string())
-            .or_default()
-            .automatic_rollbacks += 1;
+        self.agent(agent).automatic_rollbacks += 1;
+    }
+
+    /// The agent's record, created empty on first sight (without copying its name each time).
+    fn agent(&mut self, name: &str) -> &mut AgentRecord {
+        if !self.agents.contains_key(name) {
+            self.agents.insert(name.to_string(), AgentRecord::default());
+        }
+        self.agents.get_mut(name).expect("just inserted")
     }
 
     /// The track records an audit trail tells.
@@ -115,5 +121,43 @@ impl TrackRecords {
             })
             .collect();
         serde_json::Value::Object(agents)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decision(agent: &str, verdict: Verdict, code: &str) -> Decision {
+        let mut d: Decision = serde_json::from_value(serde_json::json!({
+            "v": 1, "proposal_id": "p", "agent": agent, "verdict": verdict.as_str(),
+            "action": null, "merged_into": null, "reasons": [{"code": code}],
+            "explanation": "", "decided_at": "2026-11-27T10:00:00Z"
+        }))
+        .unwrap();
+        d.audit = None;
+        d
+    }
+
+    #[test]
+    fn rates_count_outcomes_and_rollbacks_and_a_final_answer_is_not_a_new_proposal() {
+        let mut t = TrackRecords::default();
+        t.decided(&decision("a", Verdict::Approved, "within_intent"));
+        t.decided(&decision("a", Verdict::Escalated, "autonomy_approve"));
+        t.decided(&decision("a", Verdict::Approved, "human_approved"));
+        t.decided(&decision("a", Verdict::Rejected, "outranked"));
+        t.outcome("a", "succeeded");
+        t.outcome("a", "rolled_back");
+        t.rolled_back("a");
+        let a = &t.agents["a"];
+        assert_eq!(
+            (a.proposals, a.approved, a.escalated, a.rejected),
+            (3, 2, 1, 1)
+        );
+        assert_eq!(a.success_rate(), Some(0.5));
+        assert_eq!(a.rollback_rate(), Some(1.0));
+        assert_eq!(TrackRecords::default().agents.get("a"), None);
+        let json = t.to_json();
+        assert_eq!(json["a"]["rollback_rate"], 1.0);
     }
 }
