@@ -156,7 +156,6 @@ mod tests {
         );
         assert_eq!(a.success_rate(), Some(0.5));
         assert_eq!(a.rollback_rate(), Some(1.0));
-        assert_eq!(TrackRecords::default().agents.get("a"), None);
         let json = t.to_json();
         assert_eq!(json["a"]["rollback_rate"], 1.0);
     }
