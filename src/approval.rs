@@ -96,7 +96,7 @@ impl Approvers {
 }
 
 /// An escalated proposal waiting for a person.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Pending {
     pub proposal: Proposal,
     pub decision: Decision,

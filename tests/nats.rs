@@ -329,6 +329,12 @@ async fn under_overload_new_proposals_are_deferred_explicitly_and_none_is_lost()
     assert!(metrics.contains("arbiter_shed_windows_total"), "{metrics}");
 }
 
+/// How many escalations the durable queue holds.
+async fn waiting_in_bucket(js: &async_nats::jetstream::Context) -> usize {
+    let store = js.get_key_value("ARBITER_ESCALATIONS").await.unwrap();
+    store.keys().await.unwrap().count().await
+}
+
 async fn stored_decisions(js: &async_nats::jetstream::Context) -> u64 {
     let mut s = js.get_stream("ARBITER_DECISIONS").await.unwrap();
     s.info().await.unwrap().state.messages
@@ -642,6 +648,12 @@ async fn an_escalation_is_approved_over_http_and_the_agent_receives_the_final_ve
     .unwrap();
     let first = next_decision(&mut decisions).await;
     assert_eq!(first["verdict"], "escalated", "{first}");
+    // It waits in the key-value bucket, and survives the arbiter being killed.
+    assert_eq!(waiting_in_bucket(&js).await, 1);
+    let mut victim = h.procs.0.pop().unwrap();
+    victim.kill().unwrap(); // SIGKILL
+    victim.wait().unwrap();
+    h.arbiter();
 
     let addr = h.http.clone();
     let path = "/api/escalations/cost-optimizer-1/unsure";
@@ -670,6 +682,11 @@ async fn an_escalation_is_approved_over_http_and_the_agent_receives_the_final_ve
     let last = next_decision(&mut decisions).await;
     assert_eq!(last["proposal_id"], "unsure");
     assert_eq!(last["verdict"], "approved", "{last}");
+    assert_eq!(
+        waiting_in_bucket(&js).await,
+        0,
+        "answered, so no longer waiting"
+    );
     assert_eq!(last["reasons"][0]["code"], "human_approved");
     assert_eq!(last["reasons"][0]["by"], "sre-oncall");
     // Answered once: a second answer finds nothing waiting.

@@ -11,6 +11,7 @@
 
 mod connect;
 mod feeds;
+mod queue;
 mod reload;
 mod restore;
 mod rollbacks;
@@ -18,6 +19,7 @@ mod serve;
 mod shared;
 
 pub use connect::{connect, redact};
+pub use queue::ESCALATIONS_BUCKET;
 pub use serve::serve;
 pub use shared::{Delivery, Shared, Stored};
 

@@ -138,15 +138,12 @@ impl Shared {
         );
         decision.recommendation = Some("approve".to_string());
         let d = self.deliver(now, raw, decision).await?;
-        self.escalations.pending.insert(
-            proposal.key(),
-            Pending {
-                proposal,
-                decision: d,
-                deadline: now.plus_millis(timeout as i64 * 1000),
-            },
-        );
-        Ok(())
+        self.hold(Pending {
+            proposal,
+            decision: d,
+            deadline: now.plus_millis(timeout as i64 * 1000),
+        })
+        .await
     }
 
     /// A person approved a rollback escalation: send the command it proposed.

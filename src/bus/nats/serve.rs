@@ -1,6 +1,7 @@
 //! The decision loop of `arbiter serve`.
 
 use super::feeds;
+use super::queue::EscalationQueue;
 use super::reload::{IntentWatch, INTENT_POLL};
 use super::restore::{restore, Restored};
 use super::shared::{Delivery, Shared, Stored};
@@ -46,10 +47,21 @@ pub async fn serve(
         Some(path) => restore(path, &mut coordinator, &mut watch)?,
         None => Restored::default(),
     };
+    // The queue of waiting escalations lives in a key-value bucket; the audit trail's
+    // account of what waits settles any difference a crash left.
+    let queue = EscalationQueue::open(&js).await?;
+    let escalations = match &cfg.audit {
+        Some(_) => {
+            queue.reconcile(&restored.escalations).await?;
+            restored.escalations
+        }
+        None => queue.waiting().await?,
+    };
     let state = Arc::new(tokio::sync::Mutex::new(Shared {
         coordinator,
         log: restored.log,
-        escalations: restored.escalations,
+        escalations,
+        queue,
         approvers,
         tracks: restored.tracks,
         watch,
@@ -90,10 +102,7 @@ pub async fn serve(
             if tokio::time::Instant::now() >= next_housekeeping {
                 next_housekeeping = tokio::time::Instant::now() + INTENT_POLL;
                 let now = Timestamp::from_datetime(chrono::Utc::now());
-                for (pending, d) in st.escalations.expire(now) {
-                    let proposal = serde_json::to_value(&pending.proposal).map_err(nats)?;
-                    st.deliver(now, proposal, d).await?;
-                }
+                st.expire_escalations(now).await?;
                 if let Some(w) = intents.as_mut() {
                     w.poll(st, now)?;
                 }
@@ -318,14 +327,12 @@ async fn decide_window(
         }
         if let Ok(p) = sub {
             let timeout = st.coordinator.escalation_timeout_s(now);
-            st.escalations.pending.insert(
-                p.key(),
-                Pending {
-                    proposal: p,
-                    decision: d,
-                    deadline: now.plus_millis(timeout as i64 * 1000),
-                },
-            );
+            st.hold(Pending {
+                proposal: p,
+                decision: d,
+                deadline: now.plus_millis(timeout as i64 * 1000),
+            })
+            .await?;
         }
     }
     metrics::gauge!("arbiter_pending_approvals").set(st.escalations.pending.len() as f64);

@@ -3,7 +3,7 @@
 //! stream, and only then acknowledged (by the caller).
 
 use super::{nats, NatsError};
-use crate::approval::{ApprovalError, Approver, Approvers, Escalations};
+use crate::approval::{ApprovalError, Approver, Approvers, Escalations, Pending};
 use crate::audit::{AuditLog, Event};
 use crate::contract::{Decision, Timestamp, Verdict};
 use crate::coordinator::Coordinator;
@@ -26,6 +26,8 @@ pub struct Shared {
     pub coordinator: Coordinator,
     pub log: Option<AuditLog>,
     pub escalations: Escalations,
+    /// Where `escalations` is kept durably.
+    pub(super) queue: super::queue::EscalationQueue,
     pub approvers: Approvers,
     pub tracks: crate::track::TrackRecords,
     pub watch: crate::rollback::RollbackWatch,
@@ -50,6 +52,24 @@ pub struct Delivery {
 }
 
 impl Shared {
+    /// Queues an escalation for a person, in memory and in the durable bucket.
+    pub async fn hold(&mut self, pending: Pending) -> Result<(), NatsError> {
+        let key = pending.proposal.key();
+        self.queue.hold(&key, &pending).await?;
+        self.escalations.pending.insert(key, pending);
+        Ok(())
+    }
+
+    /// Answers, as `expired`, the escalations nobody answered in time.
+    pub async fn expire_escalations(&mut self, now: Timestamp) -> Result<(), NatsError> {
+        for (pending, d) in self.escalations.expire(now) {
+            self.queue.release(&pending.proposal.key()).await?;
+            let proposal = serde_json::to_value(&pending.proposal).map_err(nats)?;
+            self.deliver(now, proposal, d).await?;
+        }
+        Ok(())
+    }
+
     /// Puts the observations a window is decided on into the audit trail, ahead of its
     /// decisions, when they differ from the last ones recorded.
     pub fn observations(&mut self, snapshot: &crate::contract::Telemetry) {
@@ -211,6 +231,7 @@ impl Shared {
             Ok(x) => x,
             Err(e) => return Ok(Err(e)),
         };
+        self.queue.release(key).await?;
         if let Some(log) = self.log.as_mut() {
             log.append(
                 now,

@@ -1,0 +1,84 @@
+//! The queue of escalations waiting for a person, kept in the JetStream key-value bucket
+//! `ARBITER_ESCALATIONS` (one entry per waiting proposal, removed when it is answered or
+//! expires), where it survives restarts and other tools can watch it.
+//!
+//! The audit trail stays the evidence: an entry is written after its escalated decision is
+//! recorded, so a crash in between leaves a waiting escalation the bucket lacks. On start the
+//! bucket is reconciled with what the audit trail says is still waiting.
+
+use super::{nats, NatsError};
+use crate::approval::{Escalations, Pending};
+use async_nats::jetstream::{self, kv};
+use futures_util::StreamExt;
+
+pub const ESCALATIONS_BUCKET: &str = "ARBITER_ESCALATIONS";
+
+pub struct EscalationQueue {
+    store: kv::Store,
+}
+
+/// Bucket keys allow few characters; `agent/id` may hold any, so it is written in hex.
+fn key(agent_id: &str) -> String {
+    agent_id.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+impl EscalationQueue {
+    pub async fn open(js: &jetstream::Context) -> Result<EscalationQueue, NatsError> {
+        let store = match js.get_key_value(ESCALATIONS_BUCKET).await {
+            Ok(store) => store,
+            Err(_) => js
+                .create_key_value(kv::Config {
+                    bucket: ESCALATIONS_BUCKET.into(),
+                    history: 1,
+                    ..Default::default()
+                })
+                .await
+                .map_err(nats)?,
+        };
+        Ok(EscalationQueue { store })
+    }
+
+    pub async fn hold(&self, agent_id: &str, pending: &Pending) -> Result<(), NatsError> {
+        let value = serde_json::to_vec(pending).map_err(nats)?;
+        self.store
+            .put(key(agent_id), value.into())
+            .await
+            .map_err(nats)?;
+        Ok(())
+    }
+
+    pub async fn release(&self, agent_id: &str) -> Result<(), NatsError> {
+        self.store.delete(key(agent_id)).await.map_err(nats)
+    }
+
+    /// The escalations the bucket holds, by `agent/id`.
+    pub async fn waiting(&self) -> Result<Escalations, NatsError> {
+        let mut out = Escalations::default();
+        let mut keys = self.store.keys().await.map_err(nats)?;
+        while let Some(k) = keys.next().await {
+            let k = k.map_err(nats)?;
+            if let Some(bytes) = self.store.get(k).await.map_err(nats)? {
+                if let Ok(p) = serde_json::from_slice::<Pending>(&bytes) {
+                    out.pending.insert(p.proposal.key(), p);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Makes the bucket hold exactly `waiting`, the audit trail's account.
+    pub async fn reconcile(&self, waiting: &Escalations) -> Result<(), NatsError> {
+        let held = self.waiting().await?;
+        for k in held.pending.keys() {
+            if !waiting.pending.contains_key(k) {
+                self.release(k).await?;
+            }
+        }
+        for (k, p) in &waiting.pending {
+            if held.pending.get(k) != Some(p) {
+                self.hold(k, p).await?;
+            }
+        }
+        Ok(())
+    }
+}
