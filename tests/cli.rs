@@ -121,6 +121,27 @@ fn missing_inputs_fail_with_the_path_named() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("nowhere/graph.json: cannot read"), "{err}");
+    // A mistyped audit trail is an error, not an empty chain that verifies.
+    for args in [
+        vec!["audit", "verify", "nowhere/audit.jsonl"],
+        vec!["audit", "show", "nowhere/audit.jsonl", "some-id"],
+        vec![
+            "replay",
+            "nowhere/audit.jsonl",
+            "--intents",
+            "intents",
+            "--graph",
+            "scenarios/online-boutique/graph.json",
+        ],
+    ] {
+        let out = arbiter(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("nowhere/audit.jsonl: no such audit trail"),
+            "{err}"
+        );
+    }
 }
 
 #[test]

@@ -4,7 +4,18 @@ use arbiter::audit::{narrative, verify as check, AuditError};
 use std::path::Path;
 use std::process::ExitCode;
 
+/// An audit trail named on the command line must exist: an empty chain would verify, and a
+/// mistyped path must not read as "ok".
+pub fn existing(file: &Path) -> anyhow::Result<()> {
+    if file.is_file() {
+        Ok(())
+    } else {
+        anyhow::bail!("{}: no such audit trail", file.display())
+    }
+}
+
 pub fn verify(file: &Path) -> anyhow::Result<ExitCode> {
+    existing(file)?;
     match check(file) {
         Ok(v) => {
             println!(
@@ -24,6 +35,7 @@ pub fn verify(file: &Path) -> anyhow::Result<ExitCode> {
 }
 
 pub fn show(file: &Path, proposal_id: &str) -> anyhow::Result<ExitCode> {
+    existing(file)?;
     match narrative(file, proposal_id)? {
         Some(text) => {
             print!("{text}");

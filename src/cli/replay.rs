@@ -25,6 +25,7 @@ pub struct ReplayArgs {
 }
 
 pub fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
+    super::audit::existing(&a.audit)?;
     arbiter::audit::verify(&a.audit)
         .context("the audit trail does not verify; refusing to replay it")?;
     let records = arbiter::audit::records(&a.audit)?;

@@ -193,6 +193,8 @@ fn count(load: &Load) -> u64 {
     ((load.rate as f64 * load.duration.as_secs_f64()).round() as u64).max(1)
 }
 
+type Echo = std::thread::JoinHandle<Result<(), LoadError>>;
+
 /// Runs `task` on a thread of its own with its own runtime, as a separate process would, so
 /// an echo responder does not share the sender's scheduler.
 fn on_own_thread<F>(
@@ -210,18 +212,29 @@ where
     })
 }
 
+/// Waits until the echo responder is listening; if it could not start, its error.
+async fn started(echo: Echo, ready: tokio::sync::oneshot::Receiver<()>) -> Result<Echo, LoadError> {
+    if ready.await.is_ok() {
+        return Ok(echo);
+    }
+    match echo.join() {
+        Ok(Err(e)) => Err(e),
+        _ => Err(LoadError::Nats("the echo responder stopped".into())),
+    }
+}
+
 /// The floor: request-reply round trips through the server at the same rate, with payloads
 /// of `size` bytes, answered by an echo responder on its own connection and thread.
 pub async fn raw_round_trip(url: &str, load: &Load, size: usize) -> Result<Measured, LoadError> {
     let run = format!("loadgen.{}", nuid());
     let (echo_subject, reply_subject) = (format!("{run}.echo"), format!("{run}.reply"));
-    let echo_ready = Arc::new(tokio::sync::Notify::new());
-    let (url2, subject2, ready2) = (url.to_string(), echo_subject.clone(), echo_ready.clone());
+    let (ready2, echo_ready) = tokio::sync::oneshot::channel();
+    let (url2, subject2) = (url.to_string(), echo_subject.clone());
     let echo = on_own_thread(move || async move {
         let client = crate::bus::nats::connect(&url2).await?;
         let mut requests = client.subscribe(subject2).await.map_err(nats)?;
         client.flush().await.map_err(nats)?;
-        ready2.notify_one();
+        let _ = ready2.send(());
         while let Some(m) = requests.next().await {
             let done = m.payload.is_empty(); // the driver's "done"
             if let Some(reply) = m.reply {
@@ -233,7 +246,7 @@ pub async fn raw_round_trip(url: &str, load: &Load, size: usize) -> Result<Measu
         }
         client.flush().await.map_err(nats)
     });
-    echo_ready.notified().await;
+    let echo = started(echo, echo_ready).await?;
     let client = crate::bus::nats::connect(url).await?;
     let answers = client
         .subscribe(reply_subject.clone())
@@ -296,8 +309,7 @@ pub async fn jetstream_round_trip(
         outbound.clone(),
         format!("{}_IN", run.to_uppercase()),
     );
-    let echo_ready = Arc::new(tokio::sync::Notify::new());
-    let ready2 = echo_ready.clone();
+    let (ready2, echo_ready) = tokio::sync::oneshot::channel();
     let echo = on_own_thread(move || async move {
         let client = crate::bus::nats::connect(&url2).await?;
         let js = jetstream::new(client);
@@ -316,7 +328,7 @@ pub async fn jetstream_round_trip(
             .await
             .map_err(nats)?;
         let mut messages = consumer.messages().await.map_err(nats)?;
-        ready2.notify_one();
+        let _ = ready2.send(());
         let mut echoed = 0;
         while echoed < n {
             let m = tokio::select! {
@@ -335,7 +347,7 @@ pub async fn jetstream_round_trip(
         // What was published last must leave before the connection closes.
         js.client().flush().await.map_err(nats)
     });
-    echo_ready.notified().await;
+    let echo = started(echo, echo_ready).await?;
     let answers = client.subscribe(outbound).await.map_err(nats)?;
     client.flush().await.map_err(nats)?;
     let (clock, deadline, collector) = start_collecting(answers, n, echoed_number);
