@@ -280,7 +280,9 @@ async fn decide_window(
     let mut spans = Vec::with_capacity(decided.len());
     let mut batch = Vec::with_capacity(decided.len());
     for (((subject, d), raw), sub) in decided.into_iter().zip(&inbox).zip(&subs) {
-        let span = tracing::info_span!(
+        // Per-proposal spans are at debug level: formatting their fields for every proposal
+        // costs more than a busy service should pay by default (`ARBITER_LOG=arbiter=debug`).
+        let span = tracing::debug_span!(
             "proposal",
             agent = %d.agent,
             id = %d.proposal_id,
