@@ -124,6 +124,17 @@ impl ApprovalError {
     }
 }
 
+/// Whether a decision closes an earlier escalation (a person's answer or the timeout) rather
+/// than answering a proposal for the first time.
+pub fn closes_escalation(d: &Decision) -> bool {
+    d.reasons.first().is_some_and(|r| {
+        matches!(
+            r.code.as_str(),
+            "human_approved" | "human_denied" | "escalation_timeout"
+        )
+    })
+}
+
 /// Escalations waiting, by `agent/id`.
 #[derive(Clone, Debug, Default)]
 pub struct Escalations {

@@ -218,11 +218,7 @@ impl Coordinator {
             if d.verdict == Verdict::Approved {
                 if let Ok(p) = &subs[i] {
                     self.in_flight.push(Tracked {
-                        change: InFlight {
-                            key: p.key(),
-                            domain: p.domain,
-                            action: p.action.clone(),
-                        },
+                        change: InFlight::of(p),
                         until: now.plus_millis(self.settle_ms),
                     });
                 }
@@ -238,11 +234,13 @@ impl Coordinator {
         published
     }
 
-    /// How long an escalation raised now waits for a person, per the intent in force.
-    pub fn escalation_timeout_s(&self, now: Timestamp) -> u64 {
-        self.intents
-            .in_force(now)
-            .map_or(900, |i| i.escalation.timeout_s)
+    /// Until when an escalation raised at `at` waits for a person, per the intent in force.
+    pub fn escalation_deadline(&self, at: Timestamp) -> Timestamp {
+        let timeout_s = self
+            .intents
+            .in_force(at)
+            .map_or(900, |i| i.escalation.timeout_s);
+        at.plus_millis(timeout_s as i64 * 1000)
     }
 
     /// Records an approval given outside a window (a person's answer to an escalation, or

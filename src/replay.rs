@@ -44,13 +44,8 @@ pub struct Replay {
 /// Whether a recorded decision answered a proposal (rather than closing an escalation, or
 /// being the arbiter's own rollback escalation).
 fn answers_a_proposal(d: &Decision) -> bool {
-    let final_answer = d.reasons.first().is_some_and(|r| {
-        matches!(
-            r.code.as_str(),
-            "human_approved" | "human_denied" | "escalation_timeout"
-        )
-    });
-    !final_answer && !d.proposal_id.ends_with(crate::rollback::ROLLBACK_SUFFIX)
+    !crate::approval::closes_escalation(d)
+        && !d.proposal_id.ends_with(crate::rollback::ROLLBACK_SUFFIX)
 }
 
 /// The recorded proposal as bytes and the subject it came on (for a history recorded off
@@ -149,20 +144,15 @@ fn decide_again(
 ) {
     let world = World::observed(&c.graph, telemetry).unwrap_or_else(|_| World::baseline(&c.graph));
     let inbox: Vec<Message> = window.iter().map(|(m, _)| m.clone()).collect();
-    let again = c.decide(at, &world, &inbox);
-    for ((m, recorded), (_, d)) in window.iter().zip(again) {
+    let subs: Vec<_> = inbox
+        .iter()
+        .map(|m| crate::contract::parse_proposal(&m.payload))
+        .collect();
+    let again = c.decide_parsed(at, &world, &inbox, &subs, None);
+    for (((_, recorded), sub), (_, d)) in window.iter().zip(&subs).zip(again) {
         out.decisions += 1;
-        if d.verdict == Verdict::Escalated {
-            if let Ok(p) = crate::contract::parse_proposal(&m.payload) {
-                escalated.insert(
-                    p.key(),
-                    InFlight {
-                        key: p.key(),
-                        domain: p.domain,
-                        action: p.action.clone(),
-                    },
-                );
-            }
+        if let (Verdict::Escalated, Ok(p)) = (d.verdict, sub) {
+            escalated.insert(p.key(), InFlight::of(p));
         }
         if d.verdict != recorded.verdict {
             out.changes.push(Change {

@@ -45,20 +45,10 @@ pub struct TrackRecords {
     pub agents: BTreeMap<String, AgentRecord>,
 }
 
-/// Whether a decision is a person's (or the clock's) answer to an earlier escalation.
-fn is_final_answer(d: &Decision) -> bool {
-    d.reasons.first().is_some_and(|r| {
-        matches!(
-            r.code.as_str(),
-            "human_approved" | "human_denied" | "escalation_timeout"
-        )
-    })
-}
-
 impl TrackRecords {
     pub fn decided(&mut self, d: &Decision) {
         let a = self.agent(&d.agent);
-        if !is_final_answer(d) {
+        if !crate::approval::closes_escalation(d) {
             a.proposals += 1;
         }
         match d.verdict {

@@ -214,12 +214,17 @@ async fn propose_email_down(js: &async_nats::jetstream::Context, id: &str) {
         .unwrap();
 }
 
-async fn next_decision(sub: &mut async_nats::Subscriber) -> serde_json::Value {
+/// The next message on a subscription, as JSON; `what` names it in a failure.
+async fn next_json(sub: &mut async_nats::Subscriber, what: &str) -> serde_json::Value {
     let m = tokio::time::timeout(Duration::from_secs(15), sub.next())
         .await
-        .expect("a decision arrives in time")
+        .unwrap_or_else(|_| panic!("{what} arrives in time"))
         .expect("subscription open");
-    serde_json::from_slice(&m.payload).expect("a decision is JSON")
+    serde_json::from_slice(&m.payload).unwrap_or_else(|e| panic!("{what} is JSON: {e}"))
+}
+
+async fn next_decision(sub: &mut async_nats::Subscriber) -> serde_json::Value {
+    next_json(sub, "a decision").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -878,11 +883,7 @@ async fn hostile_payloads_on_the_wire_are_answered_invalid_and_counted() {
 
 /// Waits for the next command on `arbiter.control.<agent>`.
 async fn next_command(sub: &mut async_nats::Subscriber) -> serde_json::Value {
-    let m = tokio::time::timeout(Duration::from_secs(15), sub.next())
-        .await
-        .expect("a control command arrives in time")
-        .expect("subscription open");
-    serde_json::from_slice(&m.payload).expect("a command is JSON")
+    next_json(sub, "a control command").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

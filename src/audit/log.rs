@@ -35,7 +35,11 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> AuditError + '_ {
 /// the previous record's hash, and each hash matches its record. The first break is reported
 /// with its line.
 pub fn verify(path: &Path) -> Result<Verified, AuditError> {
-    let records = read(path)?;
+    check(path, &read(path)?)
+}
+
+/// [`verify`] over records already read from `path`.
+fn check(path: &Path, records: &[(usize, Record)]) -> Result<Verified, AuditError> {
     let mut prev = GENESIS.to_string();
     for (i, (line, r)) in records.iter().enumerate() {
         let expect_seq = i as u64 + 1;
@@ -115,20 +119,28 @@ impl AuditLog {
     /// Opens (or creates) an audit file. An existing file must verify: appending to a broken
     /// chain would launder it.
     pub fn open(path: &Path) -> Result<AuditLog, AuditError> {
+        Ok(AuditLog::open_reading(path)?.0)
+    }
+
+    /// [`AuditLog::open`], also returning the records it read to check the chain, for a
+    /// caller that rebuilds state from them: the file is read once.
+    pub fn open_reading(path: &Path) -> Result<(AuditLog, Vec<Record>), AuditError> {
         cut_torn_tail(path)?;
-        let v = verify(path)?;
+        let records = read(path)?;
+        let v = check(path, &records)?;
         let file = OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
             .map_err(io(path))?;
-        Ok(AuditLog {
+        let log = AuditLog {
             path: path.to_path_buf(),
             file,
             next_seq: v.records + 1,
             last_hash: v.last_hash,
             staged: Vec::new(),
-        })
+        };
+        Ok((log, records.into_iter().map(|(_, r)| r).collect()))
     }
 
     /// Appends an event and makes it durable before returning its reference.

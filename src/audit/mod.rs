@@ -23,18 +23,8 @@ pub fn recorded_decisions(
     path: &std::path::Path,
 ) -> Result<Vec<crate::contract::Decision>, AuditError> {
     Ok(log::read(path)?
-        .into_iter()
-        .filter_map(|(_, r)| match r.event {
-            Event::Decision { mut decision, .. } => {
-                decision.audit = Some(crate::contract::AuditRef {
-                    seq: r.seq,
-                    hash: r.hash,
-                    prev: r.prev,
-                });
-                Some(*decision)
-            }
-            _ => None,
-        })
+        .iter()
+        .filter_map(|(_, r)| r.decision())
         .collect())
 }
 pub use narrative::narrative;

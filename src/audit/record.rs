@@ -1,6 +1,6 @@
 //! One audit record and how its hash is computed.
 
-use crate::contract::{Decision, Timestamp};
+use crate::contract::{AuditRef, Decision, Timestamp};
 use crate::hash::sha256;
 use serde::{Deserialize, Serialize};
 
@@ -77,6 +77,28 @@ impl Record {
         }
         let body = serde_json::to_string(&bare).expect("records serialise");
         sha256(format!("{}|{body}", self.prev).as_bytes())
+    }
+
+    /// This record's place in the chain, as decisions carry it.
+    pub fn reference(&self) -> AuditRef {
+        AuditRef {
+            seq: self.seq,
+            hash: self.hash.clone(),
+            prev: self.prev.clone(),
+        }
+    }
+
+    /// The decision a decision record holds, with its reference filled in (stored decisions
+    /// carry none: it is the record's own).
+    pub fn decision(&self) -> Option<Decision> {
+        match &self.event {
+            Event::Decision { decision, .. } => {
+                let mut d = (**decision).clone();
+                d.audit = Some(self.reference());
+                Some(d)
+            }
+            _ => None,
+        }
     }
 
     /// The agent and proposal the record is about, if any.

@@ -5,7 +5,7 @@ use arbiter::audit::{self, AuditLog, Event};
 use arbiter::contract::{parse_proposal, Telemetry, Timestamp};
 use arbiter::engine::{self, Context, Ledger, SolverConfig, Submission};
 use arbiter::graph::ServiceGraph;
-use arbiter::intent::{load_dir, IntentSet};
+use arbiter::intent::IntentSet;
 use arbiter::world::World;
 use clap::Args;
 use std::io::Write;
@@ -75,10 +75,7 @@ fn render(d: &arbiter::contract::Decision, format: Format) -> anyhow::Result<Str
 
 pub fn run(a: DecideArgs) -> anyhow::Result<ExitCode> {
     let graph = ServiceGraph::from_files(&a.graph, a.overlay.as_deref())?;
-    let loaded = load_dir(&a.intents).map_err(|errors| {
-        let lines: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
-        anyhow::anyhow!("intents are not valid:\n{}", lines.join("\n"))
-    })?;
+    let loaded = super::load_intents(&a.intents)?;
     let telemetry: Telemetry = match &a.telemetry {
         Some(p) => {
             let text =

@@ -48,12 +48,7 @@ pub fn run(a: LoadgenArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("--rate must be > 0, --duration-s > 0 and --drain-s >= 0");
     }
     let graph = ServiceGraph::from_files(&a.graph, a.overlay.as_deref())?;
-    let roles = arbiter::intent::load_dir(&a.intents)
-        .map_err(|errors| {
-            let lines: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
-            anyhow::anyhow!("intents are not valid:\n{}", lines.join("\n"))
-        })?
-        .roles;
+    let roles = super::load_intents(&a.intents)?.roles;
     let mix = Mix::new(&roles, &graph, &format!("lg{}", loadgen::nuid()), a.seed)?;
     let load = Load {
         rate: a.rate,

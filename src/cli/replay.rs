@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use arbiter::graph::ServiceGraph;
-use arbiter::intent::{load_dir, IntentSet};
+use arbiter::intent::IntentSet;
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,10 +30,7 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
         .context("the audit trail does not verify; refusing to replay it")?;
     let records = arbiter::audit::records(&a.audit)?;
     let graph = ServiceGraph::from_files(&a.graph, a.overlay.as_deref())?;
-    let loaded = load_dir(&a.intents).map_err(|errors| {
-        let lines: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
-        anyhow::anyhow!("intents are not valid:\n{}", lines.join("\n"))
-    })?;
+    let loaded = super::load_intents(&a.intents)?;
     let names: Vec<String> = loaded
         .intents
         .iter()

@@ -4,7 +4,7 @@ use anyhow::Context;
 use arbiter::bus::nats::{serve, ServeConfig};
 use arbiter::coordinator::Coordinator;
 use arbiter::graph::ServiceGraph;
-use arbiter::intent::{load_dir, IntentSet};
+use arbiter::intent::IntentSet;
 use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
@@ -64,10 +64,7 @@ fn install_logging() -> anyhow::Result<()> {
 pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     install_logging()?;
     let graph = ServiceGraph::from_files(&a.graph, a.overlay.as_deref())?;
-    let loaded = load_dir(&a.intents).map_err(|errors| {
-        let lines: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
-        anyhow::anyhow!("intents are not valid:\n{}", lines.join("\n"))
-    })?;
+    let loaded = super::load_intents(&a.intents)?;
     let approvers = loaded.approvers;
     let coordinator = Coordinator::new(graph, IntentSet::new(loaded.intents), loaded.roles);
     let http = std::net::TcpListener::bind(&a.http)

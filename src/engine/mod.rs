@@ -42,6 +42,17 @@ pub struct InFlight {
     pub action: Action,
 }
 
+impl InFlight {
+    /// The change a proposal makes, once approved.
+    pub fn of(p: &crate::contract::Proposal) -> InFlight {
+        InFlight {
+            key: p.key(),
+            domain: p.domain,
+            action: p.action.clone(),
+        }
+    }
+}
+
 /// What the engine knows when it decides.
 pub struct Context<'a> {
     pub graph: &'a ServiceGraph,

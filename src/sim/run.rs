@@ -263,14 +263,7 @@ pub fn run(
                     reco_off = off;
                     agents.recommendations_off = off;
                 }
-                coordinator.approved_by_human(
-                    InFlight {
-                        key: p.proposal.key(),
-                        domain: p.proposal.domain,
-                        action: p.proposal.action.clone(),
-                    },
-                    now,
-                );
+                coordinator.approved_by_human(InFlight::of(&p.proposal), now);
             }
         }
 

@@ -5,9 +5,9 @@
 use super::NatsError;
 use crate::approval::{Escalations, Pending};
 use crate::audit::{AuditLog, Event, Record};
-use crate::contract::{AuditRef, Verdict};
+use crate::contract::{Decision, Proposal, Timestamp, Verdict};
 use crate::coordinator::{Controls, Coordinator};
-use crate::engine::Ledger;
+use crate::engine::{InFlight, Ledger};
 use crate::rollback::RollbackWatch;
 use crate::track::TrackRecords;
 
@@ -20,20 +20,39 @@ pub struct Restored {
     pub last_observed: crate::contract::Telemetry,
 }
 
+/// A recorded decision (with its reference) and its proposal, read back once.
+struct Recorded {
+    decision: Decision,
+    proposal: Option<Proposal>,
+}
+
 /// Opens the audit trail (cutting a torn last line, refusing a broken chain) and rebuilds
-/// the service's state from it.
+/// the service's state from it, reading the file once.
 pub fn restore(
     path: &std::path::Path,
     coordinator: &mut Coordinator,
     watch: &mut RollbackWatch,
 ) -> Result<Restored, NatsError> {
-    let log = AuditLog::open(path)?;
-    let records = crate::audit::records(path)?;
-    seed_ledger(&records, &mut coordinator.ledger);
+    let (log, records) = AuditLog::open_reading(path)?;
+    let decided: Vec<Recorded> = records
+        .iter()
+        .filter_map(|r| {
+            let Event::Decision { proposal, .. } = &r.event else {
+                return None;
+            };
+            Some(Recorded {
+                decision: r.decision()?,
+                proposal: crate::contract::parse_proposal(proposal.to_string().as_bytes()).ok(),
+            })
+        })
+        .collect();
+    seed_ledger(&decided, &mut coordinator.ledger);
     coordinator.controls = controls_in(&records);
-    watched_changes(&records, watch);
-    let now = crate::contract::Timestamp::from_datetime(chrono::Utc::now());
-    in_flight_from(&records, coordinator, now);
+    for r in approved(&decided) {
+        watch.approved(r.1, r.0.decided_at);
+    }
+    let now = Timestamp::from_datetime(chrono::Utc::now());
+    in_flight_from(&records, &decided, coordinator, now);
     let last_observed = records
         .iter()
         .rev()
@@ -44,9 +63,17 @@ pub fn restore(
         .unwrap_or_default();
     Ok(Restored {
         log: Some(log),
-        escalations: waiting_escalations(&records, coordinator),
+        escalations: waiting_escalations(&decided, coordinator),
         tracks: TrackRecords::from_records(&records),
         last_observed,
+    })
+}
+
+/// Approved decisions whose proposals could be read back.
+fn approved(decided: &[Recorded]) -> impl Iterator<Item = (&Decision, &Proposal)> {
+    decided.iter().filter_map(|r| match &r.proposal {
+        Some(p) if r.decision.verdict == Verdict::Approved => Some((&r.decision, p)),
+        _ => None,
     })
 }
 
@@ -63,36 +90,24 @@ fn controls_in(records: &[Record]) -> Controls {
 }
 
 /// Escalations still waiting in an audit trail: escalated and not yet answered or expired.
-fn waiting_escalations(records: &[Record], coordinator: &Coordinator) -> Escalations {
+fn waiting_escalations(decided: &[Recorded], coordinator: &Coordinator) -> Escalations {
     let mut e = Escalations::default();
-    for r in records {
-        let Event::Decision {
-            proposal, decision, ..
-        } = &r.event
-        else {
-            continue;
-        };
-        let key = format!("{}/{}", decision.agent, decision.proposal_id);
-        if decision.verdict != Verdict::Escalated {
+    for r in decided {
+        let d = &r.decision;
+        let key = format!("{}/{}", d.agent, d.proposal_id);
+        if d.verdict != Verdict::Escalated {
             e.pending.remove(&key);
             continue;
         }
-        let Ok(p) = crate::contract::parse_proposal(proposal.to_string().as_bytes()) else {
+        let Some(p) = &r.proposal else {
             continue;
         };
-        let timeout = coordinator.escalation_timeout_s(decision.decided_at);
-        let mut d = (**decision).clone();
-        d.audit = Some(AuditRef {
-            seq: r.seq,
-            hash: r.hash.clone(),
-            prev: r.prev.clone(),
-        });
         e.pending.insert(
             key,
             Pending {
-                proposal: p,
-                decision: d,
-                deadline: decision.decided_at.plus_millis(timeout as i64 * 1000),
+                proposal: p.clone(),
+                decision: d.clone(),
+                deadline: coordinator.escalation_deadline(d.decided_at),
             },
         );
     }
@@ -101,43 +116,11 @@ fn waiting_escalations(records: &[Record], coordinator: &Coordinator) -> Escalat
 
 /// Remembers every decision of an audit trail, each for as long as its proposal's lifetime
 /// says (see [`Ledger`]); a decision whose proposal cannot be read back is kept for good.
-fn seed_ledger(records: &[Record], ledger: &mut Ledger) {
-    for r in records {
-        let Event::Decision {
-            proposal, decision, ..
-        } = &r.event
-        else {
-            continue;
-        };
-        let mut d = (**decision).clone();
-        d.audit = Some(AuditRef {
-            seq: r.seq,
-            hash: r.hash.clone(),
-            prev: r.prev.clone(),
-        });
-        let expires = proposal
-            .get("expires_at")
-            .and_then(|v| v.as_str())
-            .and_then(|t| crate::contract::Timestamp::parse(t).ok());
-        match expires {
-            Some(at) => ledger.record_until(&d, at),
-            None => ledger.record(&d),
-        }
-    }
-}
-
-/// Approved changes of an audit trail still inside the watch period at `now`.
-fn watched_changes(records: &[Record], watch: &mut RollbackWatch) {
-    for r in records {
-        if let Event::Decision {
-            proposal, decision, ..
-        } = &r.event
-        {
-            if decision.verdict == Verdict::Approved {
-                if let Ok(p) = crate::contract::parse_proposal(proposal.to_string().as_bytes()) {
-                    watch.approved(&p, decision.decided_at);
-                }
-            }
+fn seed_ledger(decided: &[Recorded], ledger: &mut Ledger) {
+    for r in decided {
+        match &r.proposal {
+            Some(p) => ledger.record_until(&r.decision, p.expires_at),
+            None => ledger.record(&r.decision),
         }
     }
 }
@@ -146,30 +129,20 @@ fn watched_changes(records: &[Record], watch: &mut RollbackWatch) {
 /// escalation, by a person) within the settle time before `now`, with no outcome reported.
 fn in_flight_from(
     records: &[Record],
+    decided: &[Recorded],
     coordinator: &mut Coordinator,
-    now: crate::contract::Timestamp,
+    now: Timestamp,
 ) {
+    for (d, p) in approved(decided) {
+        coordinator.approved_by_human(InFlight::of(p), d.decided_at);
+    }
     for r in records {
-        match &r.event {
-            Event::Decision {
-                proposal, decision, ..
-            } if decision.verdict == Verdict::Approved => {
-                if let Ok(p) = crate::contract::parse_proposal(proposal.to_string().as_bytes()) {
-                    let change = crate::engine::InFlight {
-                        key: p.key(),
-                        domain: p.domain,
-                        action: p.action.clone(),
-                    };
-                    coordinator.approved_by_human(change, decision.decided_at);
-                }
-            }
-            Event::Outcome {
-                agent, proposal_id, ..
-            } => {
-                let key = format!("{agent}/{proposal_id}");
-                coordinator.in_flight.retain(|t| t.change.key != key);
-            }
-            _ => {}
+        if let Event::Outcome {
+            agent, proposal_id, ..
+        } = &r.event
+        {
+            let key = format!("{agent}/{proposal_id}");
+            coordinator.in_flight.retain(|t| t.change.key != key);
         }
     }
     coordinator.in_flight.retain(|t| t.until > now);

@@ -79,7 +79,7 @@ impl Shared {
     /// Raises an escalation proposing the undo, on the agent's behalf.
     async fn ask_to_roll_back(&mut self, rb: &Rollback, now: Timestamp) -> Result<(), NatsError> {
         let c = &self.coordinator;
-        let timeout = c.escalation_timeout_s(now);
+        let deadline = c.escalation_deadline(now);
         let action = rb.compensation.as_ref().unwrap_or(&rb.change.action);
         let raw = serde_json::json!({
             "v": 1,
@@ -95,7 +95,7 @@ impl Shared {
                 format!("revert {} (the action shown is the change to revert): {}", rb.change.proposal_id, breach_text(rb))
             },
             "created_at": now,
-            "expires_at": now.plus_millis(timeout as i64 * 1000),
+            "expires_at": deadline,
         });
         let proposal = match crate::contract::parse_proposal(raw.to_string().as_bytes()) {
             Ok(p) => p,
@@ -141,7 +141,7 @@ impl Shared {
         self.hold(Pending {
             proposal,
             decision: d,
-            deadline: now.plus_millis(timeout as i64 * 1000),
+            deadline,
         })
         .await
     }

@@ -328,11 +328,11 @@ async fn decide_window(
             continue;
         }
         if let Ok(p) = sub {
-            let timeout = st.coordinator.escalation_timeout_s(now);
+            let deadline = st.coordinator.escalation_deadline(now);
             st.hold(Pending {
                 proposal: p,
                 decision: d,
-                deadline: now.plus_millis(timeout as i64 * 1000),
+                deadline,
             })
             .await?;
         }

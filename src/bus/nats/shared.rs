@@ -255,12 +255,8 @@ impl Shared {
             self.approved_rollback(&pending, now).await?;
         } else if approve {
             self.watch.approved(&pending.proposal, now);
-            let change = crate::engine::InFlight {
-                key: pending.proposal.key(),
-                domain: pending.proposal.domain,
-                action: pending.proposal.action.clone(),
-            };
-            self.coordinator.approved_by_human(change, now);
+            self.coordinator
+                .approved_by_human(crate::engine::InFlight::of(&pending.proposal), now);
         }
         Ok(Ok(d))
     }
