@@ -9,7 +9,7 @@
 use crate::contract::{Decision, Domain, Proposal, Reason, Timestamp, Verdict};
 use crate::hash::sha256;
 use crate::intent::{IntentError, Roles};
-use crate::source::{find_line, toml_location};
+use crate::source::find_line;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 
@@ -42,13 +42,7 @@ struct RawApprover {
 pub const APPROVERS_FILE: &str = "approvers.toml";
 
 pub fn parse_approvers(file: &str, text: &str) -> Result<Approvers, Vec<IntentError>> {
-    let raw: RawFile = toml::from_str(text).map_err(|e| {
-        vec![IntentError {
-            at: toml_location(file, text, &e),
-            field: String::new(),
-            message: e.message().to_string(),
-        }]
-    })?;
+    let raw: RawFile = crate::intent::read_toml(file, text)?;
     let mut errors = Vec::new();
     let mut by_token_hash = HashMap::new();
     for (name, a) in raw.approvers {

@@ -118,6 +118,13 @@ impl Harness {
         self.procs.0[self.server] = start_server(self.port, &self.dir.join("js"), conf.as_deref());
     }
 
+    /// The audit trail's story of one proposal.
+    fn story(&self, proposal_id: &str) -> String {
+        arbiter::audit::narrative(&self.dir.join("audit.jsonl"), proposal_id)
+            .unwrap()
+            .unwrap_or_else(|| panic!("no record of {proposal_id}"))
+    }
+
     /// Starts `arbiter serve` and waits for its ready line.
     fn arbiter(&mut self) {
         let url = self.url.clone();
@@ -604,9 +611,7 @@ fn the_python_example_agent_proposes_gets_its_decision_and_reports_the_outcome()
     let id = decision["proposal_id"].as_str().unwrap().to_string();
     // The outcome reaches the audit trail and joins the proposal's story.
     wait_for_audit(&h, "\"kind\":\"outcome\"");
-    let story = arbiter::audit::narrative(&h.dir.join("audit.jsonl"), &id)
-        .unwrap()
-        .unwrap();
+    let story = h.story(&id);
     assert!(story.contains("reported the outcome: succeeded"), "{story}");
     assert!(arbiter::audit::verify(&h.dir.join("audit.jsonl")).is_ok());
 }
@@ -699,9 +704,7 @@ async fn an_escalation_is_approved_over_http_and_the_agent_receives_the_final_ve
         http(&addr, "POST", path, Some("sre-oncall-token"), answer).0,
         404
     );
-    let story = arbiter::audit::narrative(&h.dir.join("audit.jsonl"), "unsure")
-        .unwrap()
-        .unwrap();
+    let story = h.story("unsure");
     assert!(
         story.contains("sre-oncall approved it: fine for tonight"),
         "{story}"
@@ -940,9 +943,7 @@ async fn an_slo_breach_after_an_approved_change_rolls_it_back_and_the_track_reco
         metrics.contains("arbiter_time_to_rollback_seconds"),
         "{metrics}"
     );
-    let story = arbiter::audit::narrative(&h.dir.join("audit.jsonl"), "email-down")
-        .unwrap()
-        .unwrap();
+    let story = h.story("email-down");
     assert!(story.contains("rolled back automatically"), "{story}");
     assert!(arbiter::audit::verify(&h.dir.join("audit.jsonl")).is_ok());
 }
@@ -1019,9 +1020,7 @@ async fn outside_its_autonomy_zone_a_rollback_waits_for_a_person_then_is_sent() 
     let cmd = next_command(&mut control).await;
     assert_eq!(cmd["proposal_id"], "email-down", "{cmd}");
     assert_eq!(cmd["action"]["replicas"], 1, "{cmd}");
-    let story = arbiter::audit::narrative(&h.dir.join("audit.jsonl"), "email-down")
-        .unwrap()
-        .unwrap();
+    let story = h.story("email-down");
     assert!(
         story.contains("rolled back after a person's approval"),
         "{story}"

@@ -189,15 +189,24 @@ impl Checker<'_> {
     }
 }
 
-/// Parses and checks one intent file's text. `file` names it in errors.
-pub fn parse_intent(file: &str, text: &str) -> Result<Intent, Vec<IntentError>> {
-    let raw: RawIntent = toml::from_str(text).map_err(|e| {
+/// Reads a TOML file of the intents directory into its raw type; a syntax or shape error is
+/// located by line and column.
+pub(crate) fn read_toml<T: serde::de::DeserializeOwned>(
+    file: &str,
+    text: &str,
+) -> Result<T, Vec<IntentError>> {
+    toml::from_str(text).map_err(|e| {
         vec![IntentError {
             at: toml_location(file, text, &e),
             field: String::new(),
             message: e.message().to_string(),
         }]
-    })?;
+    })
+}
+
+/// Parses and checks one intent file's text. `file` names it in errors.
+pub fn parse_intent(file: &str, text: &str) -> Result<Intent, Vec<IntentError>> {
+    let raw: RawIntent = read_toml(file, text)?;
     let mut c = Checker {
         file,
         text,

@@ -11,6 +11,7 @@ mod model;
 mod roles;
 mod select;
 
+pub(crate) use load::read_toml;
 pub use load::{load_dir, parse_intent, IntentError, LoadedDir};
 pub use model::{BlastLimits, Escalation, Freeze, Intent, Objective, Slo, Zone, DEFAULT_HEADROOM};
 pub use roles::{parse_roles, Role, Roles};

@@ -5,7 +5,7 @@
 
 use super::load::IntentError;
 use crate::contract::{ActionKind, Domain};
-use crate::source::{find_line, toml_location};
+use crate::source::find_line;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -54,13 +54,7 @@ struct RawRole {
 }
 
 pub fn parse_roles(file: &str, text: &str) -> Result<Roles, Vec<IntentError>> {
-    let raw: RawRoles = toml::from_str(text).map_err(|e| {
-        vec![IntentError {
-            at: toml_location(file, text, &e),
-            field: String::new(),
-            message: e.message().to_string(),
-        }]
-    })?;
+    let raw: RawRoles = super::load::read_toml(file, text)?;
     let mut errors = Vec::new();
     let mut agents = BTreeMap::new();
     for (name, r) in raw.agents {
