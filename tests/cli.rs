@@ -232,3 +232,47 @@ fn replay_lists_exactly_the_verdicts_other_intents_would_change() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not verify"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn out_of_range_numbers_are_refused_before_anything_runs() {
+    for (args, says) in [
+        (vec!["loadgen", "--duration-s", "1e300"], "--duration-s"),
+        (vec!["loadgen", "--duration-s", "NaN"], "--duration-s"),
+        (vec!["loadgen", "--drain-s=-1"], "--drain-s"),
+        (vec!["loadgen", "--rate", "0"], "--rate"),
+        (
+            vec!["loadgen", "--rate", "1000000", "--duration-s", "86400"],
+            "50 million",
+        ),
+        (
+            vec![
+                "serve",
+                "--graph",
+                "g.json",
+                "--intents",
+                "intents",
+                "--max-window",
+                "18446744073709551615",
+            ],
+            "--max-window",
+        ),
+        (
+            vec![
+                "serve",
+                "--graph",
+                "g.json",
+                "--intents",
+                "intents",
+                "--rollback-watch-s",
+                "18446744073709551615",
+            ],
+            "--rollback-watch-s",
+        ),
+    ] {
+        let out = arbiter(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}

@@ -28,18 +28,18 @@ pub struct ServeArgs {
     #[arg(long, default_value = "arbiter-audit.jsonl")]
     audit: PathBuf,
     /// Longest wait for more proposals to join a window, in milliseconds.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(0..=60_000))]
     window_ms: u64,
     /// Most proposals in one window.
-    #[arg(long, default_value_t = 256)]
-    max_window: usize,
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    max_window: u64,
     /// Proposals waiting behind a window beyond which new ones are answered `deferred`
     /// (`overloaded`) instead of decided, until the backlog is back under it.
     #[arg(long, default_value_t = 10_000)]
     shed_above: u64,
     /// Seconds after its approval during which a change is undone if an SLO it is part of is
     /// breached.
-    #[arg(long, default_value_t = 600)]
+    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(0..=30 * 86_400))]
     rollback_watch_s: u64,
     /// Address of the HTTP API (approvals); port 0 picks a free one.
     #[arg(long, default_value = "127.0.0.1:8080")]
@@ -73,7 +73,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     let cfg = ServeConfig {
         url: a.nats.clone(),
         window: Duration::from_millis(a.window_ms),
-        max_window: a.max_window.max(1),
+        max_window: a.max_window as usize,
         shed_above: a.shed_above,
         rollback_watch: Duration::from_secs(a.rollback_watch_s),
         audit: Some(a.audit),
