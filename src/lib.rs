@@ -9,6 +9,7 @@ pub mod audit;
 pub mod bus;
 pub mod contract;
 pub mod coordinator;
+pub mod dashboard;
 pub mod engine;
 pub mod graph;
 pub mod hash;

@@ -94,14 +94,30 @@ fn cut_torn_tail(path: &Path) -> Result<(), AuditError> {
 
 /// Every record with its line number, in file order.
 pub(crate) fn read(path: &Path) -> Result<Vec<(usize, Record)>, AuditError> {
+    read_lines(path, false)
+}
+
+/// [`read`] of a file another process or task may be appending to: a last line not yet
+/// ended by its newline is being written, and is left out rather than reported as torn.
+pub(crate) fn read_settled(path: &Path) -> Result<Vec<(usize, Record)>, AuditError> {
+    read_lines(path, true)
+}
+
+fn read_lines(path: &Path, settled_only: bool) -> Result<Vec<(usize, Record)>, AuditError> {
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(io(path)(e)),
     };
     let mut out = Vec::new();
-    for (i, line) in BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(io(path))?;
+    let mut reader = BufReader::new(file);
+    let mut line = String::new();
+    for i in 0.. {
+        line.clear();
+        let n = reader.read_line(&mut line).map_err(io(path))?;
+        if n == 0 || (settled_only && !line.ends_with('\n')) {
+            break;
+        }
         if line.trim().is_empty() {
             continue;
         }

@@ -27,7 +27,7 @@ pub fn recorded_decisions(
         .filter_map(|(_, r)| r.decision())
         .collect())
 }
-pub use narrative::narrative;
+pub use narrative::{live_narrative, narrative};
 pub use record::{Event, Record, GENESIS};
 
 #[derive(Debug, thiserror::Error)]

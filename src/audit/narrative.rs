@@ -1,16 +1,26 @@
 //! The story of one proposal, for a person: who asked for what, what the arbiter knew, which
 //! intent and constraints decided, who approved, what happened.
 
-use super::log::read;
-use super::record::Event;
+use super::log::{read, read_settled};
+use super::record::{Event, Record};
 use super::AuditError;
 use std::fmt::Write;
 use std::path::Path;
 
 /// Every record about `proposal_id` (of any agent), told in order. `None` if there is none.
 pub fn narrative(path: &Path, proposal_id: &str) -> Result<Option<String>, AuditError> {
+    Ok(tell(read(path)?, proposal_id))
+}
+
+/// [`narrative`] from a trail the service is appending to (the dashboard reads it while
+/// decisions are recorded): a record still being written is not part of the story yet.
+pub fn live_narrative(path: &Path, proposal_id: &str) -> Result<Option<String>, AuditError> {
+    Ok(tell(read_settled(path)?, proposal_id))
+}
+
+fn tell(records: Vec<(usize, Record)>, proposal_id: &str) -> Option<String> {
     let mut out = String::new();
-    for (_, r) in read(path)? {
+    for (_, r) in records {
         if r.subject().is_none_or(|(_, id)| id != proposal_id) {
             continue;
         }
@@ -95,5 +105,5 @@ pub fn narrative(path: &Path, proposal_id: &str) -> Result<Option<String>, Audit
             }
         }
     }
-    Ok((!out.is_empty()).then_some(out))
+    (!out.is_empty()).then_some(out)
 }

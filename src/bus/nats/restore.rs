@@ -7,6 +7,7 @@ use crate::approval::{Escalations, Pending};
 use crate::audit::{AuditLog, Event, Record};
 use crate::contract::{Decision, Proposal, Timestamp, Verdict};
 use crate::coordinator::{Controls, Coordinator};
+use crate::dashboard::{DecisionFeed, Figures};
 use crate::engine::{InFlight, Ledger};
 use crate::rollback::RollbackWatch;
 use crate::track::TrackRecords;
@@ -18,6 +19,8 @@ pub struct Restored {
     pub escalations: Escalations,
     pub tracks: TrackRecords,
     pub last_observed: crate::contract::Telemetry,
+    pub feed: DecisionFeed,
+    pub figures: Figures,
 }
 
 /// A recorded decision (with its reference) and its proposal, read back once.
@@ -66,6 +69,8 @@ pub fn restore(
         escalations: waiting_escalations(&decided, coordinator),
         tracks: TrackRecords::from_records(&records),
         last_observed,
+        feed: DecisionFeed::from_records(&records, crate::dashboard::feed::FEED_CAPACITY),
+        figures: Figures::from_records(&records),
     })
 }
 

@@ -63,6 +63,8 @@ impl Shared {
             .await
             .map_err(nats)?;
         self.tracks.rolled_back(&rb.change.agent);
+        self.figures
+            .rolled_back(rb.breach_at.millis_until(&now) as f64 / 1000.0);
         let waited = rb.breach_at.millis_until(&now).max(0) as f64 / 1000.0;
         let mode = if escalated { "approved" } else { "autonomous" };
         metrics::histogram!("arbiter_time_to_rollback_seconds", "mode" => mode).record(waited);

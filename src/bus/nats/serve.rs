@@ -69,6 +69,8 @@ pub async fn serve(
         delivered: 0,
         audited: 0,
         last_observed: restored.last_observed,
+        feed: restored.feed,
+        figures: restored.figures,
     }));
     if let Some(listener) = http {
         listener.set_nonblocking(true).map_err(nats)?;
@@ -77,6 +79,8 @@ pub async fn serve(
             shared: state.clone(),
             metrics,
             ready: is_ready.clone(),
+            telemetry: telemetry.clone(),
+            audit: cfg.audit.clone(),
         });
         tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {

@@ -7,6 +7,7 @@ use crate::approval::{ApprovalError, Approver, Approvers, Escalations, Pending};
 use crate::audit::{AuditLog, Event};
 use crate::contract::{Decision, Timestamp, Verdict};
 use crate::coordinator::Coordinator;
+use crate::dashboard::About;
 use async_nats::jetstream;
 
 /// The decisions stream's acknowledgements of published decisions.
@@ -37,6 +38,9 @@ pub struct Shared {
     pub(super) audited: u64,
     /// The observations last written to the audit trail (none written: none seen).
     pub(super) last_observed: crate::contract::Telemetry,
+    /// Recent decisions and headline figures, for the dashboard.
+    pub feed: crate::dashboard::DecisionFeed,
+    pub figures: crate::dashboard::Figures,
 }
 
 /// A decision on its way out, with what the audit record keeps beside it.
@@ -52,6 +56,12 @@ pub struct Delivery {
 }
 
 impl Shared {
+    /// The share of decisions given since start that the audit trail holds; `None` before
+    /// the first.
+    pub fn audit_completeness(&self) -> Option<f64> {
+        (self.delivered > 0).then(|| self.audited as f64 / self.delivered as f64)
+    }
+
     /// Queues an escalation for a person, in memory and in the durable bucket.
     pub async fn hold(&mut self, pending: Pending) -> Result<(), NatsError> {
         let key = pending.proposal.key();
@@ -108,6 +118,10 @@ impl Shared {
             .filter(|&i| batch[i].decision.audit.is_none())
             .collect();
         let mut batch = batch;
+        let about: Vec<About> = fresh
+            .iter()
+            .map(|&i| About::of(&batch[i].proposal))
+            .collect();
         if let Some(log) = self.log.as_mut() {
             let events = fresh
                 .iter()
@@ -126,10 +140,12 @@ impl Shared {
                 batch[i].decision.audit = Some(r);
             }
         }
-        for &i in &fresh {
+        for (&i, about) in fresh.iter().zip(about) {
             let d = &batch[i].decision;
             self.coordinator.ledger.set_audit(d);
             self.tracks.decided(d);
+            self.figures.decided(&about.domain, d);
+            self.feed.push(about, std::sync::Arc::new(d.clone()));
             let policy = match d.verdict {
                 Verdict::Approved | Verdict::Merged => "allowed",
                 Verdict::Escalated => "escalated",

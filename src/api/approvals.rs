@@ -1,0 +1,68 @@
+//! The approvals queue: what waits for a person, and a person's answer.
+
+use super::{approver, ApiError, AppState};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use serde::Deserialize;
+
+pub(super) async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
+    let st = state.shared.lock().await;
+    approver(&st, &headers)?;
+    let now = crate::contract::Timestamp::from_datetime(chrono::Utc::now());
+    Ok(Json(
+        st.escalations
+            .pending
+            .values()
+            .map(|p| {
+                serde_json::json!({
+                    "agent": p.proposal.agent,
+                    "proposal_id": p.proposal.id,
+                    "domain": p.proposal.domain,
+                    "action": p.proposal.action,
+                    "confidence": p.proposal.confidence,
+                    "rationale": p.proposal.rationale,
+                    "reasons": p.decision.reasons,
+                    "recommendation": p.decision.recommendation,
+                    "blast_radius": p.decision.blast_radius,
+                    "explanation": p.decision.explanation,
+                    "escalated_at": p.decision.decided_at,
+                    "expires_at": p.deadline,
+                    // Counted by the server, so a person's clock being off does not matter.
+                    "seconds_left": (now.millis_until(&p.deadline).max(0) as f64 / 1000.0).floor(),
+                })
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Answer {
+    approve: bool,
+    #[serde(default)]
+    comment: String,
+}
+
+pub(super) async fn answer(
+    State(state): State<AppState>,
+    Path((agent, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    Json(body): Json<Answer>,
+) -> Result<Json<crate::contract::Decision>, ApiError> {
+    let mut st = state.shared.lock().await;
+    let who = approver(&st, &headers)?;
+    let key = format!("{agent}/{id}");
+    match st.answer(&who, &key, body.approve, &body.comment).await {
+        Ok(Ok(d)) => Ok(Json(d)),
+        Ok(Err(e)) => Err(e.into()),
+        Err(e) => Err(ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            e.to_string(),
+        )),
+    }
+}

@@ -1,0 +1,78 @@
+//! Kill switches, the global freeze, and the agents they apply to.
+
+use super::{approver, ApiError, AppState};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ControlRequest {
+    /// suspend_agent, resume_agent, suspend_domain, resume_domain, freeze, unfreeze
+    action: String,
+    #[serde(default)]
+    target: String,
+}
+
+pub(super) async fn controls(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<crate::coordinator::Controls>, ApiError> {
+    let st = state.shared.lock().await;
+    approver(&st, &headers)?;
+    Ok(Json(st.coordinator.controls.clone()))
+}
+
+pub(super) async fn control(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(body): Json<ControlRequest>,
+) -> Result<Json<crate::coordinator::Controls>, ApiError> {
+    let mut st = state.shared.lock().await;
+    let who = approver(&st, &headers)?;
+    match st.control(&who, &body.action, &body.target) {
+        Ok(Ok(())) => Ok(Json(st.coordinator.controls.clone())),
+        Ok(Err(message)) => Err(ApiError(StatusCode::BAD_REQUEST, "bad_control", message)),
+        Err(e) => Err(ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            e.to_string(),
+        )),
+    }
+}
+
+/// Every agent with a role or a record: its track record and whether it is suspended.
+pub(super) async fn agents(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let st = state.shared.lock().await;
+    approver(&st, &headers)?;
+    let c = &st.coordinator;
+    let mut records = st.tracks.to_json();
+    let map = records.as_object_mut().expect("an object");
+    for (name, role) in &c.roles.agents {
+        let entry = map.entry(name.clone()).or_insert_with(|| {
+            serde_json::to_value(crate::track::AgentRecord::default()).expect("serialises")
+        });
+        entry["domains"] = serde_json::json!(role.domains);
+    }
+    for (name, entry) in map.iter_mut() {
+        let domains: Vec<String> = entry["domains"]
+            .as_array()
+            .map(|d| {
+                d.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        entry["suspended"] = serde_json::json!(
+            c.controls.suspended_agents.contains(name)
+                || domains
+                    .iter()
+                    .any(|d| c.controls.suspended_domains.contains(d))
+        );
+    }
+    Ok(Json(records))
+}

@@ -1,0 +1,334 @@
+//! What the dashboard reads: who is signed in, the headline figures, the decision feed and
+//! one decision's story, the service graph with its live load, and the intent in force.
+//! Each reads the shared state under its lock briefly; reading the audit trail for a story is
+//! done after the lock is released, so a person clicking does not hold up the decision loop.
+
+use super::{approver, ApiError, AppState};
+use crate::contract::Timestamp;
+use crate::dashboard::feed::{FeedEntry, Page};
+use crate::dashboard::Filter;
+use crate::intent::Intent;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// Decisions on one page unless the request says otherwise.
+const DEFAULT_PAGE: usize = 50;
+
+fn now() -> Timestamp {
+    Timestamp::from_datetime(chrono::Utc::now())
+}
+
+pub(super) async fn whoami(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let st = state.shared.lock().await;
+    let who = approver(&st, &headers)?;
+    let operates: Vec<&String> = st
+        .coordinator
+        .roles
+        .agents
+        .iter()
+        .filter(|(_, r)| r.operators.contains(&who.name))
+        .map(|(name, _)| name)
+        .collect();
+    Ok(Json(json!({
+        "name": who.name,
+        "domains": who.domains,
+        "operates": operates,
+    })))
+}
+
+pub(super) async fn summary(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let st = state.shared.lock().await;
+    approver(&st, &headers)?;
+    let f = &st.figures;
+    let intent = st
+        .coordinator
+        .intents
+        .in_force(now())
+        .map(|i| json!({"name": i.name, "version": i.version, "file": i.file}));
+    Ok(Json(json!({
+        "decisions": f.overall.total(),
+        "adherence": f.overall,
+        "adherence_by_domain": f.by_domain,
+        "escalation_rate": f.escalation_rate(),
+        "escalations_answered": f.answered,
+        "rollbacks": f.rollbacks,
+        "mean_time_to_rollback_s": f.mean_time_to_rollback_s(),
+        "audit_completeness": st.audit_completeness(),
+        "pending_approvals": st.escalations.pending.len(),
+        "changes_in_flight": st.coordinator.in_flight.len(),
+        "controls": st.coordinator.controls,
+        "intent": intent,
+    })))
+}
+
+/// `GET /api/decisions`: filters (`domain`, `agent`, `service`, `verdict`), then either a
+/// page older than `before` (the first page without it) or what is newer than `after`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FeedQuery {
+    #[serde(default)]
+    domain: String,
+    #[serde(default)]
+    agent: String,
+    #[serde(default)]
+    service: String,
+    #[serde(default)]
+    verdict: String,
+    before: Option<u64>,
+    after: Option<u64>,
+    limit: Option<usize>,
+}
+
+fn entry_json(e: &FeedEntry) -> Value {
+    let d = &e.decision;
+    json!({
+        "seq": e.seq,
+        "agent": d.agent,
+        "proposal_id": d.proposal_id,
+        "domain": e.domain,
+        "service": e.service,
+        "kind": e.kind,
+        "verdict": d.verdict,
+        "decided_at": d.decided_at,
+        "explanation": d.explanation,
+        "reasons": d.reasons.iter().map(|r| r.code.as_str()).collect::<Vec<_>>(),
+        "recommendation": d.recommendation,
+        "blast_radius": d.blast_radius.as_ref().map_or(0, |b| b.services.len()),
+    })
+}
+
+fn page_json(page: Page<'_>) -> Value {
+    json!({
+        "entries": page.entries.iter().map(|e| entry_json(e)).collect::<Vec<_>>(),
+        "matching": page.matching,
+        "older": page.older,
+        "latest": page.latest,
+    })
+}
+
+pub(super) async fn decisions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<FeedQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let st = state.shared.lock().await;
+    approver(&st, &headers)?;
+    let Query(q) =
+        query.map_err(|e| ApiError(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    let filter = Filter {
+        domain: q.domain,
+        agent: q.agent,
+        service: q.service,
+        verdict: q.verdict,
+    };
+    let limit = q.limit.unwrap_or(DEFAULT_PAGE);
+    let page = match q.after {
+        Some(after) => st.feed.since(&filter, after, limit),
+        None => st.feed.page(&filter, q.before, limit),
+    };
+    Ok(Json(page_json(page)))
+}
+
+/// One decision in full with its story from the audit trail (every record about the
+/// proposal: the proposal, what the arbiter knew, approvals, outcomes, rollbacks).
+pub(super) async fn decision(
+    State(state): State<AppState>,
+    Path((agent, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let entry = {
+        let st = state.shared.lock().await;
+        approver(&st, &headers)?;
+        st.feed.find(&agent, &id).cloned()
+    };
+    let narrative = match state.audit.clone() {
+        Some(path) => {
+            let id = id.clone();
+            tokio::task::spawn_blocking(move || crate::audit::live_narrative(&path, &id))
+                .await
+                .map_err(|e| {
+                    ApiError(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+                })?
+                .map_err(|e| {
+                    ApiError(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "audit_unreadable",
+                        e.to_string(),
+                    )
+                })?
+        }
+        None => None,
+    };
+    if entry.is_none() && narrative.is_none() {
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            "unknown_decision",
+            format!("no decision on {agent}/{id} in the feed or the audit trail"),
+        ));
+    }
+    let mut out = entry.as_ref().map_or_else(|| json!({}), entry_json);
+    out["decision"] = json!(entry.map(|e| e.decision));
+    out["narrative"] = json!(narrative);
+    Ok(Json(out))
+}
+
+/// Services with their load against capacity now and their distance from an entry point
+/// (for drawing), and who calls whom.
+pub(super) async fn graph(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let st = state.shared.lock().await;
+    approver(&st, &headers)?;
+    let g = &st.coordinator.graph;
+    let telemetry = state.telemetry.lock().expect("telemetry lock").clone();
+    let world = crate::world::World::observed(g, &telemetry).map_err(|e| {
+        ApiError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "bad_telemetry",
+            e.to_string(),
+        )
+    })?;
+    let slos = st
+        .coordinator
+        .intents
+        .in_force(now())
+        .map(|i| i.slos.clone())
+        .unwrap_or_default();
+    let depth = depths(g);
+    let services: Vec<Value> = (0..g.len())
+        .map(|s| {
+            let attrs = g.service(s);
+            let now = &world.services[s];
+            json!({
+                "name": attrs.name,
+                "tier": attrs.tier,
+                "entry": attrs.is_entry,
+                "depth": depth[s],
+                "replicas": now.replicas,
+                "load_rps": now.load_rps,
+                "capacity_rps": now.capacity_rps(attrs.capacity_rps_per_replica),
+                "p99_ms": now.p99_ms,
+                "slo_p99_ms": slos.iter().find(|x| x.service == attrs.name).map(|x| x.p99_latency_ms),
+                "healthy": now.healthy,
+                "under_attack": now.under_attack,
+            })
+        })
+        .collect();
+    let edges: Vec<Value> = (0..g.len())
+        .flat_map(|s| {
+            g.callees(s)
+                .map(move |(c, calls)| json!({"from": s, "to": c, "calls": calls}))
+        })
+        .collect();
+    Ok(Json(json!({
+        "version": g.version(),
+        "services": services,
+        "edges": edges,
+    })))
+}
+
+/// The column each service is drawn in: on an acyclic graph the longest chain of calls from
+/// an entry point (so every arrow points right), else calls from the nearest entry point.
+/// Services no entry point reaches are drawn first.
+fn depths(g: &crate::graph::ServiceGraph) -> Vec<usize> {
+    let mut depth = vec![usize::MAX; g.len()];
+    let mut queue: std::collections::VecDeque<usize> = g.entries().iter().copied().collect();
+    for &e in g.entries() {
+        depth[e] = 0;
+    }
+    while let Some(s) = queue.pop_front() {
+        for (c, _) in g.callees(s) {
+            let deeper = depth[s] + 1;
+            let unseen = depth[c] == usize::MAX;
+            // Without a cycle, a longer chain pushes a service right; it is then looked at
+            // again so its callees follow. At most one pass per service on the chain.
+            if unseen || (!g.has_cycle() && deeper > depth[c]) {
+                depth[c] = deeper;
+                queue.push_back(c);
+            }
+        }
+    }
+    depth
+        .into_iter()
+        .map(|d| if d == usize::MAX { 0 } else { d })
+        .collect()
+}
+
+/// The intent in force, in full, and every loaded intent with its window.
+pub(super) async fn intent(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let st = state.shared.lock().await;
+    approver(&st, &headers)?;
+    let set = &st.coordinator.intents;
+    let in_force = set.in_force(now());
+    Ok(Json(json!({
+        "in_force": in_force.map(intent_json),
+        "loaded": set.all().iter().map(|i| json!({
+            "name": i.name,
+            "file": i.file,
+            "version": i.version,
+            "window": i.window,
+            "in_force": in_force.is_some_and(|f| f.file == i.file),
+        })).collect::<Vec<_>>(),
+    })))
+}
+
+fn intent_json(i: &Intent) -> Value {
+    let autonomy: serde_json::Map<String, Value> = i
+        .autonomy
+        .iter()
+        .map(|(domain, tiers)| {
+            let zones: serde_json::Map<String, Value> = tiers
+                .iter()
+                .map(|(tier, zone)| (tier.clone(), json!(zone.as_str())))
+                .collect();
+            (domain.as_str().to_string(), Value::Object(zones))
+        })
+        .collect();
+    json!({
+        "name": i.name,
+        "owner": i.owner,
+        "description": i.description,
+        "file": i.file,
+        "version": i.version,
+        "window": i.window,
+        "priorities": i.priorities.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
+        "declared_priorities": i.declared_priorities,
+        "headroom": i.headroom,
+        "horizon_h": i.horizon_h,
+        "slos": i.slos.iter().map(|s| json!({"service": s.service, "p99_latency_ms": s.p99_latency_ms})).collect::<Vec<_>>(),
+        "max_cost_per_hour": i.max_cost_per_hour,
+        "blast": {
+            "max_entry_traffic_share": i.blast.max_entry_traffic_share,
+            "max_changes_per_service": i.blast.max_changes_per_service,
+        },
+        "autonomous_min_confidence": i.autonomous_min_confidence,
+        "autonomy_default": i.autonomy_default.as_str(),
+        "autonomy": autonomy,
+        "freezes": i.freezes.iter().map(|f| json!({
+            "name": f.name,
+            "start": f.start,
+            "end": f.end,
+            "kinds": f.kinds,
+            "services": f.services,
+        })).collect::<Vec<_>>(),
+        "escalation": {
+            "contacts": i.escalation.contacts,
+            "timeout_s": i.escalation.timeout_s,
+            "irreversible": i.escalation.irreversible,
+        },
+    })
+}

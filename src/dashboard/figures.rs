@@ -1,0 +1,149 @@
+//! The headline figures operators ask of a coordinator: policy adherence (allowed, blocked,
+//! escalated, by domain), escalation rate and time to rollback. Counted over the whole audit
+//! trail — rebuilt from it on start, then kept up as decisions are given — so a restart does
+//! not reset them.
+
+use crate::audit::{Event, Record};
+use crate::contract::{Decision, Timestamp, Verdict};
+use std::collections::BTreeMap;
+
+/// How the arbiter's first answers to proposals split.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Adherence {
+    /// Approved or merged.
+    pub allowed: u64,
+    /// Rejected, deferred, expired, invalid or unauthorized.
+    pub blocked: u64,
+    /// Put to a person.
+    pub escalated: u64,
+}
+
+impl Adherence {
+    fn count(&mut self, v: Verdict) {
+        match v {
+            Verdict::Approved | Verdict::Merged => self.allowed += 1,
+            Verdict::Escalated => self.escalated += 1,
+            _ => self.blocked += 1,
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.allowed + self.blocked + self.escalated
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Figures {
+    pub overall: Adherence,
+    pub by_domain: BTreeMap<String, Adherence>,
+    /// People's (or the timeout's) answers to escalations.
+    pub answered: u64,
+    pub rollbacks: u64,
+    /// Seconds from breach to rollback command, summed over `rollbacks`.
+    pub rollback_seconds: f64,
+}
+
+impl Figures {
+    /// A decision given for a proposal in `domain`. A person's later answer to an escalation
+    /// is not a new proposal's: it does not change adherence.
+    pub fn decided(&mut self, domain: &str, d: &Decision) {
+        if crate::approval::closes_escalation(d) {
+            self.answered += 1;
+            return;
+        }
+        self.overall.count(d.verdict);
+        let domain = if domain.is_empty() { "unknown" } else { domain };
+        if !self.by_domain.contains_key(domain) {
+            self.by_domain
+                .insert(domain.to_string(), Adherence::default());
+        }
+        if let Some(a) = self.by_domain.get_mut(domain) {
+            a.count(d.verdict);
+        }
+    }
+
+    pub fn rolled_back(&mut self, seconds_after_breach: f64) {
+        self.rollbacks += 1;
+        self.rollback_seconds += seconds_after_breach.max(0.0);
+    }
+
+    /// The figures an audit trail tells.
+    pub fn from_records(records: &[Record]) -> Figures {
+        let mut f = Figures::default();
+        for r in records {
+            match &r.event {
+                Event::Decision {
+                    proposal, decision, ..
+                } => f.decided(proposal["domain"].as_str().unwrap_or(""), decision),
+                Event::Rollback { command, .. } => {
+                    let breach = serde_json::from_value::<Timestamp>(command["breach_at"].clone());
+                    if let Ok(breach) = breach {
+                        f.rolled_back(breach.millis_until(&r.at) as f64 / 1000.0);
+                    }
+                }
+                _ => {}
+            }
+        }
+        f
+    }
+
+    /// Escalated among first answers; `None` before any.
+    pub fn escalation_rate(&self) -> Option<f64> {
+        let total = self.overall.total();
+        (total > 0).then(|| self.overall.escalated as f64 / total as f64)
+    }
+
+    pub fn mean_time_to_rollback_s(&self) -> Option<f64> {
+        (self.rollbacks > 0).then(|| self.rollback_seconds / self.rollbacks as f64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract::Reason;
+
+    fn decision(verdict: Verdict, first_reason: &str) -> Decision {
+        Decision {
+            v: 1,
+            proposal_id: "p".into(),
+            agent: "a".into(),
+            verdict,
+            action: None,
+            merged_into: None,
+            reasons: vec![Reason::new(first_reason)],
+            explanation: String::new(),
+            blast_radius: None,
+            intent: None,
+            graph_version: None,
+            decided_at: Timestamp::parse("2026-11-27T10:00:00Z").unwrap(),
+            audit: None,
+            recommendation: None,
+            estimate: None,
+        }
+    }
+
+    #[test]
+    fn an_answered_escalation_counts_once_as_escalated() {
+        let mut f = Figures::default();
+        f.decided("cost", &decision(Verdict::Approved, "fits"));
+        f.decided("cost", &decision(Verdict::Rejected, "capacity"));
+        f.decided("security", &decision(Verdict::Escalated, "zone_approve"));
+        f.decided("security", &decision(Verdict::Approved, "human_approved"));
+        assert_eq!(
+            f.overall,
+            Adherence {
+                allowed: 1,
+                blocked: 1,
+                escalated: 1
+            }
+        );
+        assert_eq!(f.by_domain["security"].escalated, 1);
+        assert_eq!(f.answered, 1);
+        assert_eq!(f.escalation_rate(), Some(1.0 / 3.0));
+        assert_eq!(f.mean_time_to_rollback_s(), None);
+        f.rolled_back(4.0);
+        f.rolled_back(2.0);
+        assert_eq!(f.mean_time_to_rollback_s(), Some(3.0));
+    }
+}
