@@ -7,6 +7,9 @@ use arbiter::engine::Submission;
 use arbiter::graph::{LinkRecord, Overlay, ServiceGraph};
 use std::path::Path;
 
+pub mod browser;
+pub mod service;
+
 pub const NOW: &str = "2026-11-27T10:00:00Z";
 
 pub fn now() -> Timestamp {

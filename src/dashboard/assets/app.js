@@ -187,23 +187,24 @@ async function loadSummary() {
   const total = f.decisions;
   const share = (n) => (total ? pct(n / total) : "—");
   const byDomain = Object.entries(f.adherence_by_domain)
-    .map(([d, x]) => `${d}: ${x.allowed} allowed, ${x.blocked} blocked, ${x.escalated} escalated`)
-    .join("; ");
+    .map(([d, x]) => `${d} ${num(x.allowed)} allowed · ${num(x.blocked)} blocked · ${num(x.escalated)} escalated`)
+    .join("  |  ");
   const c = f.controls;
   const suspended = c.suspended_agents.length + c.suspended_domains.length;
   $("figures").replaceChildren(
     figure("Policy adherence", `${share(a.allowed)} allowed`,
-      `${share(a.blocked)} blocked, ${share(a.escalated)} escalated of ${num(total)} proposals` + (byDomain ? ` — ${byDomain}` : "")),
+      `${share(a.blocked)} blocked, ${share(a.escalated)} escalated of ${num(total)} proposals`),
     figure("Escalation rate", pct(f.escalation_rate), `${num(f.escalations_answered)} answered by a person or timed out`),
     figure("Time to rollback", f.mean_time_to_rollback_s === null ? "—" : `${num(f.mean_time_to_rollback_s)} s`,
       f.rollbacks ? `mean from SLO breach to command, ${plural(f.rollbacks, "rollback", "rollbacks")}` : "no rollback yet"),
     figure("Audit completeness", pct(f.audit_completeness),
       f.audit_completeness === null ? "no decision since start" : "of decisions since start are in the audit trail",
       f.audit_completeness !== null && f.audit_completeness < 1),
-    figure("Waiting for a person", num(f.pending_approvals), `${num(f.changes_in_flight)} approved changes in flight`, f.pending_approvals > 0),
+    figure("Waiting for a person", num(f.pending_approvals), `${plural(f.changes_in_flight, "approved change", "approved changes")} in flight`, f.pending_approvals > 0),
     figure("Controls", c.frozen ? "frozen" : suspended ? `${suspended} suspended` : "normal",
       c.frozen ? "global freeze: no change is approved" : "kill switches below", c.frozen || suspended > 0),
   );
+  $("by-domain").textContent = byDomain ? `Policy adherence by domain: ${byDomain}` : "";
   $("intent-badge").textContent = f.intent
     ? `Intent in force: ${f.intent.name} (${f.intent.version.slice(0, 19)}…) from ${f.intent.file}`
     : "No intent in force";
@@ -450,8 +451,9 @@ function renderGraph() {
   const width = 20 + (columns.length - 1) * COL + NODE_W;
   const height = 20 + Math.max(...columns.map((c) => c.length)) * ROW - (ROW - NODE_H);
   svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
-  svg.setAttribute("width", width);
-  svg.setAttribute("height", height);
+  // Fits the panel, shrinking to at most 60% of its natural size; a larger graph scrolls.
+  svg.style.minWidth = `${Math.round(width * 0.6)}px`;
+  svg.style.aspectRatio = `${width} / ${height}`;
   const hl = state.highlight;
   const blast = new Set(hl ? hl.blast : []);
   const target = hl ? hl.target : null;

@@ -1,0 +1,224 @@
+//! A real nats-server and `arbiter serve` for the tests that need the service: the server is
+//! started on a free loopback port with its own JetStream directory (installed by
+//! scripts/ensure-nats-server.sh when missing), and both are killed when the test ends.
+
+use super::repo;
+use futures_util::StreamExt;
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Installed once per test run (the script itself also takes a lock).
+pub fn nats_server_binary() -> PathBuf {
+    static BINARY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BINARY.get_or_init(install_nats_server).clone()
+}
+
+pub fn install_nats_server() -> PathBuf {
+    let out = Command::new("bash")
+        .arg(repo("scripts/ensure-nats-server.sh"))
+        .output()
+        .expect("the install script runs");
+    assert!(
+        out.status.success(),
+        "installing nats-server failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+/// Children killed when the test ends, however it ends.
+pub struct Running(pub Vec<Child>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+pub struct Harness {
+    pub url: String,
+    pub port: u16,
+    pub dir: PathBuf,
+    pub procs: Running,
+    /// Index of the nats-server in `procs`.
+    pub server: usize,
+    /// host:port of the arbiter's HTTP API.
+    pub http: String,
+}
+
+pub fn start_server(port: u16, store: &std::path::Path, config: Option<&std::path::Path>) -> Child {
+    let mut cmd = Command::new(nats_server_binary());
+    cmd.args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+        .arg(store);
+    if let Some(c) = config {
+        cmd.arg("-c").arg(c);
+    }
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nats-server starts");
+    // Ready when it accepts connections.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "nats-server did not come up on port {port}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+impl Harness {
+    pub fn start(name: &str) -> Harness {
+        Harness::start_with(name, None)
+    }
+
+    /// A server with its own store, and a configuration file if given.
+    pub fn start_with(name: &str, config: Option<&str>) -> Harness {
+        let dir = std::env::temp_dir().join(format!("arbiter-nats-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("js")).unwrap();
+        let config_path = config.map(|text| {
+            let p = dir.join("server.conf");
+            std::fs::write(&p, text).unwrap();
+            p
+        });
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let server = start_server(port, &dir.join("js"), config_path.as_deref());
+        Harness {
+            url: format!("nats://127.0.0.1:{port}"),
+            port,
+            dir,
+            procs: Running(vec![server]),
+            server: 0,
+            http: String::new(),
+        }
+    }
+
+    /// Kills the server and starts it again on the same port with the same store.
+    pub fn restart_server(&mut self) {
+        let old = &mut self.procs.0[self.server];
+        old.kill().unwrap();
+        old.wait().unwrap();
+        let conf = self.dir.join("server.conf");
+        let conf = conf.exists().then_some(conf);
+        self.procs.0[self.server] = start_server(self.port, &self.dir.join("js"), conf.as_deref());
+    }
+
+    /// The audit trail's story of one proposal.
+    pub fn story(&self, proposal_id: &str) -> String {
+        arbiter::audit::narrative(&self.dir.join("audit.jsonl"), proposal_id)
+            .unwrap()
+            .unwrap_or_else(|| panic!("no record of {proposal_id}"))
+    }
+
+    /// Starts `arbiter serve` and waits for its ready line.
+    pub fn arbiter(&mut self) {
+        let url = self.url.clone();
+        self.arbiter_at(&url);
+    }
+
+    pub fn arbiter_at(&mut self, url: &str) {
+        self.arbiter_with(url, &repo("intents"));
+    }
+
+    pub fn arbiter_with(&mut self, url: &str, intents: &std::path::Path) {
+        self.arbiter_args(url, intents, &[]);
+    }
+
+    pub fn arbiter_args(&mut self, url: &str, intents: &std::path::Path, extra: &[&str]) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_arbiter"))
+            .current_dir(repo(""))
+            .args(["serve", "--nats", url])
+            .args(SHOP)
+            .arg("--intents")
+            .arg(intents)
+            .args(["--http", "127.0.0.1:0"])
+            .arg("--audit")
+            .arg(self.dir.join("audit.jsonl"))
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("arbiter serve starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(line.starts_with("ready"), "arbiter serve said: {line:?}");
+        self.http = line
+            .split("http://")
+            .nth(1)
+            .map(|a| a.trim().to_string())
+            .unwrap_or_default();
+        self.procs.0.push(child);
+    }
+}
+
+/// The retail shop's graph, as the commands take it.
+pub const SHOP: [&str; 4] = [
+    "--graph",
+    "scenarios/online-boutique/graph.json",
+    "--overlay",
+    "scenarios/online-boutique/overlay.toml",
+];
+
+pub fn proposal(id: &str, agent: &str, domain: &str, action: serde_json::Value) -> Vec<u8> {
+    let now = chrono::Utc::now();
+    serde_json::json!({
+        "v": 1, "id": id, "agent": agent, "domain": domain, "action": action,
+        "confidence": 0.9, "reversible": true, "rationale": "test",
+        "created_at": now.to_rfc3339(), "expires_at": (now + chrono::Duration::minutes(5)).to_rfc3339(),
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// A plain HTTP/1.1 request; returns status and body.
+pub fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    write!(
+        conn,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    conn.read_to_string(&mut response).unwrap();
+    let status = response[9..12].parse().unwrap();
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    (status, body)
+}
+
+/// The next message on a subscription, as JSON; `what` names it in a failure.
+pub async fn next_json(sub: &mut async_nats::Subscriber, what: &str) -> serde_json::Value {
+    let m = tokio::time::timeout(Duration::from_secs(15), sub.next())
+        .await
+        .unwrap_or_else(|_| panic!("{what} arrives in time"))
+        .expect("subscription open");
+    serde_json::from_slice(&m.payload).unwrap_or_else(|e| panic!("{what} is JSON: {e}"))
+}
+
+pub async fn next_decision(sub: &mut async_nats::Subscriber) -> serde_json::Value {
+    next_json(sub, "a decision").await
+}
