@@ -48,6 +48,10 @@ impl Agent {
 
     /// Proposes removing a replica of emailservice, with the given confidence.
     fn propose(&self, id: &str, confidence: f64) {
+        self.propose_because(id, confidence, "test");
+    }
+
+    fn propose_because(&self, id: &str, confidence: f64, rationale: &str) {
         let mut p: Value = serde_json::from_slice(&proposal(
             id,
             AGENT,
@@ -56,6 +60,7 @@ impl Agent {
         ))
         .unwrap();
         p["confidence"] = json!(confidence);
+        p["rationale"] = json!(rationale);
         self.rt.block_on(async {
             self.js
                 .publish(
@@ -176,8 +181,10 @@ fn in_a_real_browser_a_proposal_appears_its_blast_radius_is_drawn_and_an_escalat
     );
     browser.screenshot("2-decision-and-blast-radius");
 
-    // Unsure of itself, the agent's next proposal waits for a person.
-    agent.propose("dash-unsure", 0.5);
+    // Unsure of itself, the agent's next proposal waits for a person. Its rationale is
+    // hostile markup, which the page must show as text.
+    let hostile = "<img src=x onerror=\"window.pwned=1\"><b>trust me</b>";
+    agent.propose_because("dash-unsure", 0.5, hostile);
     let escalated = agent.next_decision();
     assert_eq!(escalated["verdict"], "escalated", "{escalated}");
     let card = "article.card[data-proposal='dash-unsure']";
@@ -201,6 +208,12 @@ fn in_a_real_browser_a_proposal_appears_its_blast_radius_is_drawn_and_an_escalat
         "blast radius: {card_text}"
     );
     assert!(card_text.contains(" min "), "time left: {card_text}");
+    assert!(card_text.contains(hostile), "shown as text: {card_text}");
+    let injected = browser.script(
+        "return window.pwned === undefined && !document.querySelector(arguments[0] + ' img, ' + arguments[0] + ' b')",
+        json!([card]),
+    );
+    assert_eq!(injected, true, "the agent's markup is not part of the page");
 
     // The comment is typed, and Tab moves on to the Approve button.
     let comment = browser.find(&format!("{card} textarea"));

@@ -481,19 +481,19 @@ function renderGraph() {
     if (util > 0.85 || overSlo || !x.healthy) classes.push("hot");
     if (blast.has(x.name)) classes.push("blast");
     if (x.name === target) classes.push("target");
-    const label = `${x.name}: ${num(x.load_rps)} of ${num(x.capacity_rps)} requests/s (${pct(util)}), ${x.replicas} replicas, p99 ${num(x.p99_ms)} ms` +
+    const label = `${x.name} (${x.tier}): ${num(x.load_rps)} of ${num(x.capacity_rps)} requests/s (${pct(util)}), ${x.replicas} replicas, p99 ${num(x.p99_ms)} ms` +
       (x.slo_p99_ms !== null ? ` (SLO ${num(x.slo_p99_ms)} ms)` : "") +
       (x.name === target ? "; target of the selected decision" : blast.has(x.name) ? "; in its blast radius" : "");
     return s("g", { className: classes.join(" "), "data-service": x.name, transform: `translate(${px},${py})` },
       s("title", {}, label),
       s("rect", { className: "box", width: NODE_W, height: NODE_H, rx: 5 }),
       s("text", { x: 8, y: 17 }, (x.entry ? "▶ " : "") + x.name),
-      s("text", { className: "sub", x: 8, y: 31 }, `${num(x.load_rps)}/${num(x.capacity_rps)} rps · ${x.replicas}× · ${x.tier}`),
+      s("text", { className: "sub", x: 8, y: 31 }, `${num(x.load_rps)}/${num(x.capacity_rps)} rps · ${x.replicas}×`),
       s("rect", { className: "bar-bg", x: 8, y: 37, width: NODE_W - 16, height: 6, rx: 2 }),
       s("rect", { className: "bar", x: 8, y: 37, width: Math.max(1, Math.min(1, util) * (NODE_W - 16)), height: 6, rx: 2 }));
   });
   svg.replaceChildren(
-    s("defs", {}, s("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 10, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" },
+    s("defs", {}, s("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 10, refY: 5, markerWidth: 8, markerHeight: 8, markerUnits: "userSpaceOnUse", orient: "auto-start-reverse" },
       s("path", { d: "M0,0 L10,5 L0,10 z", fill: "#9aa5b3" }))),
     ...edges, ...nodes);
   $("graph-caption").textContent = (target
