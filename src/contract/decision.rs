@@ -158,3 +158,27 @@ pub struct Estimate {
     pub arbiter: Expected,
     pub agent: Expected,
 }
+
+impl Decision {
+    /// A bare decision for unit tests of what is built on decisions.
+    #[cfg(test)]
+    pub(crate) fn sample(agent: &str, proposal_id: &str, verdict: Verdict) -> Decision {
+        Decision {
+            v: 1,
+            proposal_id: proposal_id.into(),
+            agent: agent.into(),
+            verdict,
+            action: None,
+            merged_into: None,
+            reasons: Vec::new(),
+            explanation: String::new(),
+            blast_radius: None,
+            intent: None,
+            graph_version: None,
+            decided_at: Timestamp::parse("2026-11-27T10:00:00Z").expect("a valid time"),
+            audit: None,
+            recommendation: None,
+            estimate: None,
+        }
+    }
+}

@@ -219,26 +219,10 @@ impl DecisionFeed {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::contract::{Timestamp, Verdict};
+    use crate::contract::Verdict;
 
     fn decision(agent: &str, id: &str, verdict: Verdict) -> Arc<Decision> {
-        Arc::new(Decision {
-            v: 1,
-            proposal_id: id.into(),
-            agent: agent.into(),
-            verdict,
-            action: None,
-            merged_into: None,
-            reasons: Vec::new(),
-            explanation: String::new(),
-            blast_radius: None,
-            intent: None,
-            graph_version: None,
-            decided_at: Timestamp::parse("2026-11-27T10:00:00Z").unwrap(),
-            audit: None,
-            recommendation: None,
-            estimate: None,
-        })
+        Arc::new(Decision::sample(agent, id, verdict))
     }
 
     fn proposal(domain: &str, service: &str) -> serde_json::Value {

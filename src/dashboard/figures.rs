@@ -105,21 +105,8 @@ mod tests {
 
     fn decision(verdict: Verdict, first_reason: &str) -> Decision {
         Decision {
-            v: 1,
-            proposal_id: "p".into(),
-            agent: "a".into(),
-            verdict,
-            action: None,
-            merged_into: None,
             reasons: vec![Reason::new(first_reason)],
-            explanation: String::new(),
-            blast_radius: None,
-            intent: None,
-            graph_version: None,
-            decided_at: Timestamp::parse("2026-11-27T10:00:00Z").unwrap(),
-            audit: None,
-            recommendation: None,
-            estimate: None,
+            ..Decision::sample("a", "p", verdict)
         }
     }
 
