@@ -737,6 +737,33 @@ async fn an_slo_breach_after_an_approved_change_rolls_it_back_and_the_track_reco
     let story = h.story("email-down");
     assert!(story.contains("rolled back automatically"), "{story}");
     assert!(arbiter::audit::verify(&h.dir.join("audit.jsonl")).is_ok());
+
+    // The dashboard's headline figures count it, and a restarted arbiter tells the same from
+    // its audit trail.
+    let summary = |addr: &str| -> serde_json::Value {
+        let (status, body) = http(addr, "GET", "/api/summary", Some("sre-oncall-token"), "");
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
+    };
+    let live = summary(&h.http);
+    assert_eq!(live["rollbacks"], 1, "{live}");
+    let seconds = live["mean_time_to_rollback_s"].as_f64().unwrap();
+    assert!((0.0..15.0).contains(&seconds), "{live}");
+    assert_eq!(live["incidents_per_1000"], 1000.0, "{live}");
+    assert_eq!(live["adherence"]["allowed"], 1, "{live}");
+    let mut first = h.procs.0.pop().unwrap();
+    first.kill().unwrap();
+    first.wait().unwrap();
+    h.arbiter();
+    let again = summary(&h.http);
+    for field in [
+        "rollbacks",
+        "mean_time_to_rollback_s",
+        "incidents_per_1000",
+        "adherence",
+    ] {
+        assert_eq!(again[field], live[field], "{field} after a restart");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

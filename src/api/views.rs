@@ -55,8 +55,18 @@ pub(super) async fn summary(
         .intents
         .in_force(now())
         .map(|i| json!({"name": i.name, "version": i.version, "file": i.file}));
+    // Incidents: approved changes that failed, or were rolled back by their agent or by
+    // the arbiter, per 1 000 approved.
+    let (approved, incidents) = st.tracks.agents.values().fold((0, 0), |(a, i), r| {
+        (
+            a + r.approved,
+            i + r.failed + r.rolled_back + r.automatic_rollbacks,
+        )
+    });
     Ok(Json(json!({
         "decisions": f.overall.total(),
+        "approved_changes": approved,
+        "incidents_per_1000": (approved > 0).then(|| incidents as f64 * 1000.0 / approved as f64),
         "adherence": f.overall,
         "adherence_by_domain": f.by_domain,
         "escalation_rate": f.escalation_rate(),

@@ -197,6 +197,8 @@ async function loadSummary() {
     figure("Escalation rate", pct(f.escalation_rate), `${num(f.escalations_answered)} answered by a person or timed out`),
     figure("Time to rollback", f.mean_time_to_rollback_s === null ? "—" : `${num(f.mean_time_to_rollback_s)} s`,
       f.rollbacks ? `mean from SLO breach to command, ${plural(f.rollbacks, "rollback", "rollbacks")}` : "no rollback yet"),
+    figure("Incidents per 1 000 changes", f.incidents_per_1000 === null ? "—" : num(f.incidents_per_1000),
+      f.incidents_per_1000 === null ? "no approved change yet" : `failed or rolled back, of ${plural(f.approved_changes, "approved change", "approved changes")}`),
     figure("Audit completeness", pct(f.audit_completeness),
       f.audit_completeness === null ? "no decision since start" : "of decisions since start are in the audit trail",
       f.audit_completeness !== null && f.audit_completeness < 1),
