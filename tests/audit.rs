@@ -3,7 +3,7 @@
 
 mod common;
 
-use arbiter::audit::{narrative, verify, AuditError, AuditLog};
+use arbiter::audit::{live_narrative, narrative, verify, AuditError, AuditLog};
 use common::repo;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -145,6 +145,22 @@ fn the_narrative_tells_who_asked_what_was_known_and_what_decided() {
         assert!(story.contains(part), "missing `{part}` in:\n{story}");
     }
     assert!(narrative(&audit, "no-such-proposal").unwrap().is_none());
+
+    // Read while the service appends (the dashboard does): the same story, and a record
+    // still being written is not part of it yet rather than an error.
+    let id = "cost-2026-11-27T10:00:00Z-checkout";
+    assert_eq!(live_narrative(&audit, id).unwrap().unwrap(), story);
+    let whole = std::fs::read_to_string(&audit).unwrap();
+    std::fs::write(
+        &audit,
+        format!("{whole}{{\"seq\":8,\"proposal_id\":\"{id}\""),
+    )
+    .unwrap();
+    assert_eq!(live_narrative(&audit, id).unwrap().unwrap(), story);
+    assert!(
+        narrative(&audit, id).is_err(),
+        "a strict reader reports the torn line"
+    );
 }
 
 #[test]

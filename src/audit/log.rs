@@ -94,16 +94,34 @@ fn cut_torn_tail(path: &Path) -> Result<(), AuditError> {
 
 /// Every record with its line number, in file order.
 pub(crate) fn read(path: &Path) -> Result<Vec<(usize, Record)>, AuditError> {
-    read_lines(path, false)
+    read_lines(path, false, None)
 }
 
-/// [`read`] of a file another process or task may be appending to: a last line not yet
-/// ended by its newline is being written, and is left out rather than reported as torn.
-pub(crate) fn read_settled(path: &Path) -> Result<Vec<(usize, Record)>, AuditError> {
-    read_lines(path, true)
+/// The records of a file that mention `needle`, each line checked as [`read`] does; lines
+/// without it are skipped unparsed.
+pub(crate) fn read_mentioning(
+    path: &Path,
+    needle: &str,
+) -> Result<Vec<(usize, Record)>, AuditError> {
+    read_lines(path, false, Some(needle))
 }
 
-fn read_lines(path: &Path, settled_only: bool) -> Result<Vec<(usize, Record)>, AuditError> {
+/// The records of a file another process or task may be appending to that mention
+/// `needle`: a last line not yet ended by its newline is being written, and is left out
+/// rather than reported as torn. Lines without `needle` are skipped unparsed, which is what
+/// makes finding one proposal's records in a long trail cheap.
+pub(crate) fn read_settled_mentioning(
+    path: &Path,
+    needle: &str,
+) -> Result<Vec<(usize, Record)>, AuditError> {
+    read_lines(path, true, Some(needle))
+}
+
+fn read_lines(
+    path: &Path,
+    settled_only: bool,
+    needle: Option<&str>,
+) -> Result<Vec<(usize, Record)>, AuditError> {
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -118,7 +136,7 @@ fn read_lines(path: &Path, settled_only: bool) -> Result<Vec<(usize, Record)>, A
         if n == 0 || (settled_only && !line.ends_with('\n')) {
             break;
         }
-        if line.trim().is_empty() {
+        if line.trim().is_empty() || needle.is_some_and(|n| !line.contains(n)) {
             continue;
         }
         let r: Record = serde_json::from_str(&line).map_err(|e| AuditError::Unreadable {
