@@ -383,6 +383,15 @@ fn thousands_of_decisions_page_through_the_api_and_the_browser() {
         body.contains("bad_query") && body.contains("limit"),
         "{body}"
     );
+    let (status, body) = http(
+        &addr,
+        "GET",
+        "/api/decisions?verdict=aproved",
+        Some("sre-oncall-token"),
+        "",
+    );
+    assert_eq!(status, 400);
+    assert!(body.contains("verdict: unknown value `aproved`"), "{body}");
     assert_eq!(http(&addr, "GET", "/api/decisions", None, "").0, 401);
 
     // In the browser: pages of 50, and a filter typed in.

@@ -4,7 +4,7 @@
 //! done after the lock is released, so a person clicking does not hold up the decision loop.
 
 use super::{approver, ApiError, AppState};
-use crate::contract::Timestamp;
+use crate::contract::{Domain, Timestamp, Verdict};
 use crate::dashboard::feed::{FeedEntry, Page};
 use crate::dashboard::Filter;
 use crate::intent::Intent;
@@ -135,6 +135,8 @@ pub(super) async fn decisions(
     approver(&st, &headers)?;
     let Query(q) =
         query.map_err(|e| ApiError(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    known("verdict", &q.verdict, Verdict::ALL.map(|v| v.as_str()))?;
+    known("domain", &q.domain, Domain::ALL.map(|d| d.as_str()))?;
     let filter = Filter {
         domain: q.domain,
         agent: q.agent,
@@ -147,6 +149,22 @@ pub(super) async fn decisions(
         None => st.feed.page(&filter, q.before, limit),
     };
     Ok(Json(page_json(page)))
+}
+
+/// A filter on a closed set of values must name one of them: a typo would otherwise match
+/// nothing and look like an empty feed.
+fn known<const N: usize>(field: &str, value: &str, allowed: [&str; N]) -> Result<(), ApiError> {
+    if value.is_empty() || allowed.contains(&value) {
+        return Ok(());
+    }
+    Err(ApiError(
+        StatusCode::BAD_REQUEST,
+        "bad_query",
+        format!(
+            "{field}: unknown value `{value}`; one of {}",
+            allowed.join(", ")
+        ),
+    ))
 }
 
 /// One decision in full with its story from the audit trail (every record about the

@@ -50,6 +50,17 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    pub const ALL: [Verdict; 8] = [
+        Verdict::Approved,
+        Verdict::Merged,
+        Verdict::Rejected,
+        Verdict::Escalated,
+        Verdict::Deferred,
+        Verdict::Expired,
+        Verdict::Invalid,
+        Verdict::Unauthorized,
+    ];
+
     pub fn as_str(&self) -> &'static str {
         match self {
             Verdict::Approved => "approved",
