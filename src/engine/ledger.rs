@@ -53,8 +53,9 @@ impl Ledger {
 
     /// Records `d`, now carrying its audit reference: in place when it is the decision
     /// already remembered (the usual case, and no copy), replacing it otherwise (a final
-    /// answer after an escalation).
-    pub fn set_audit(&mut self, d: &Decision) {
+    /// answer after an escalation). Returns the decision as kept, for others to share
+    /// (`None` for an `invalid` one, which is not kept).
+    pub fn set_audit(&mut self, d: &Decision) -> Option<Arc<Decision>> {
         let key = (d.agent.clone(), d.proposal_id.clone());
         match self.decided.get_mut(&key) {
             Some(kept) if kept.verdict == d.verdict && kept.decided_at == d.decided_at => {
@@ -62,6 +63,7 @@ impl Ledger {
             }
             _ => self.record(d),
         }
+        self.decided.get(&key).cloned()
     }
 
     /// Forgets decisions whose proposals expired more than [`GRACE_MS`] before `now`.

@@ -142,10 +142,11 @@ impl Shared {
         }
         for (&i, about) in fresh.iter().zip(about) {
             let d = &batch[i].decision;
-            self.coordinator.ledger.set_audit(d);
+            let kept = self.coordinator.ledger.set_audit(d);
             self.tracks.decided(d);
             self.figures.decided(&about.domain, d);
-            self.feed.push(about, std::sync::Arc::new(d.clone()));
+            let shared = kept.unwrap_or_else(|| std::sync::Arc::new(d.clone()));
+            self.feed.push(about, shared);
             let policy = match d.verdict {
                 Verdict::Approved | Verdict::Merged => "allowed",
                 Verdict::Escalated => "escalated",
