@@ -215,6 +215,25 @@ fn in_a_real_browser_a_proposal_appears_its_blast_radius_is_drawn_and_an_escalat
     );
     assert_eq!(injected, true, "the agent's markup is not part of the page");
 
+    // Its operator may not answer it: signed in as the FinOps lead, the buttons are
+    // disabled and the card says why. Then back to the on-call SRE.
+    let sign_in_as = |token: &str, name: &str| {
+        browser.click(&browser.find("#signout"));
+        browser.type_into(&browser.find("#token"), &format!("{token}\u{E007}"));
+        browser.wait_for(
+            "signing in again",
+            "return document.getElementById('who').textContent === arguments[0] && !!document.querySelector(arguments[1])",
+            json!([name, card]),
+        );
+    };
+    sign_in_as("finops-lead-token", "finops-lead");
+    let operator_view = browser.script(
+        "const c = document.querySelector(arguments[0]); return [c.querySelector('button.approve').disabled, c.querySelector('button.deny').disabled, c.textContent.includes('someone else must answer')]",
+        json!([card]),
+    );
+    assert_eq!(operator_view, json!([true, true, true]));
+    sign_in_as("sre-oncall-token", "sre-oncall");
+
     // The comment is typed, and Tab moves on to the Approve button.
     let comment = browser.find(&format!("{card} textarea"));
     browser.type_into(&comment, "quiet hour, fine");

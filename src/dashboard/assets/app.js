@@ -24,6 +24,7 @@ const state = {
   cards: new Map(), // escalation key -> card element
   polls: 0,
   timer: null,
+  session: 0, // counts sign-ins and sign-outs
 };
 
 const $ = (id) => document.getElementById(id);
@@ -120,6 +121,7 @@ function reasonText(r) {
 // ---- signing in ----
 
 async function signIn(token) {
+  state.session += 1;
   state.token = token;
   const me = await api("/api/whoami");
   state.me = me;
@@ -134,10 +136,15 @@ async function signIn(token) {
 }
 
 function signOut() {
+  state.session += 1;
   sessionStorage.removeItem("arbiter-token");
   state.token = "";
   state.me = null;
   clearTimeout(state.timer);
+  // What was built for this person goes: the next one may not answer the same escalations.
+  state.cards.clear();
+  $("approvals-list").replaceChildren();
+  $("control-status").textContent = "";
   $("app").hidden = true;
   $("session").hidden = true;
   $("signin").hidden = false;
@@ -150,6 +157,8 @@ function signOut() {
 
 async function poll() {
   clearTimeout(state.timer);
+  // A poll still running when a person signs out (or in again) must not start a second loop.
+  const session = state.session;
   try {
     const slow = state.polls % SLOW_EVERY === 0;
     state.polls += 1;
@@ -164,7 +173,7 @@ async function poll() {
     }
     $("feed-status").textContent = "Cannot reach the arbiter: " + e.message + " (retrying)";
   }
-  if (state.token) state.timer = setTimeout(poll, POLL_MS);
+  if (state.token && session === state.session) state.timer = setTimeout(poll, POLL_MS);
 }
 
 function showSignInError(message) {
