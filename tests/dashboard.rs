@@ -289,6 +289,19 @@ fn in_a_real_browser_a_proposal_appears_its_blast_radius_is_drawn_and_an_escalat
     );
     browser.screenshot("5-agents-and-intent");
 
+    // A service on the graph, reached with the keyboard, lists its decisions: none for
+    // cartservice here.
+    browser.script(
+        "document.querySelector(\"#graph-svg .node[data-service='cartservice']\").focus()",
+        json!([]),
+    );
+    browser.press("\u{E007}");
+    browser.wait_for(
+        "the feed filtered by the graph",
+        "return document.querySelector('#filters input[name=service]').value === 'cartservice' && document.getElementById('page-info').textContent === 'no decision matches'",
+        json!([]),
+    );
+
     // Every control has a name a screen reader can say, and none is taken out of the tab
     // order.
     let unnamed = browser.script(

@@ -77,7 +77,8 @@ async function api(path, options = {}) {
 
 // ---- formatting ----
 
-const pct = (x) => (x === null || x === undefined ? "—" : (100 * x).toFixed(x >= 0.995 || x === 0 ? 0 : 1) + "%");
+// Whole percents from 10% up, one decimal below (where 0.4% and 4% differ in kind).
+const pct = (x) => (x === null || x === undefined ? "—" : (100 * x).toFixed(x >= 0.1 || x === 0 ? 0 : 1) + "%");
 const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
 const num = (x) => (x === null || x === undefined ? "—" : Number(x).toLocaleString("en-US", { maximumFractionDigits: 1 }));
 
@@ -308,6 +309,13 @@ async function applyFilters() {
   await loadFeed();
 }
 
+/** Clicking a service on the graph shows its decisions in the feed. */
+async function filterByService(name) {
+  $("filters").elements.service.value = name;
+  await applyFilters();
+  $("feed").scrollIntoView({ block: "nearest" });
+}
+
 // ---- one decision ----
 
 async function select(agent, id) {
@@ -495,7 +503,22 @@ function renderGraph() {
     const label = `${x.name} (${x.tier}): ${num(x.load_rps)} of ${num(x.capacity_rps)} requests/s (${pct(util)}), ${x.replicas} replicas, p99 ${num(x.p99_ms)} ms` +
       (x.slo_p99_ms !== null ? ` (SLO ${num(x.slo_p99_ms)} ms)` : "") +
       (x.name === target ? "; target of the selected decision" : blast.has(x.name) ? "; in its blast radius" : "");
-    return s("g", { className: classes.join(" "), "data-service": x.name, transform: `translate(${px},${py})` },
+    const show = () => filterByService(x.name);
+    return s("g", {
+      className: classes.join(" "),
+      "data-service": x.name,
+      transform: `translate(${px},${py})`,
+      tabindex: "0",
+      role: "button",
+      "aria-label": `${label}. Show its decisions`,
+      onclick: show,
+      onkeydown: (ev) => {
+        if (ev.key === "Enter" || ev.key === " ") {
+          ev.preventDefault();
+          show();
+        }
+      },
+    },
       s("title", {}, label),
       s("rect", { className: "box", width: NODE_W, height: NODE_H, rx: 5 }),
       s("text", { x: 8, y: 17 }, (x.entry ? "▶ " : "") + x.name),
