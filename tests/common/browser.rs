@@ -248,7 +248,10 @@ impl Browser {
             }
             if Instant::now() > deadline {
                 self.screenshot(&format!("failed-{}", what.replace(' ', "-")));
-                panic!("timed out waiting for {what}");
+                panic!(
+                    "timed out waiting for {what}; the page's console errors: {:?}",
+                    self.console_errors()
+                );
             }
             std::thread::sleep(Duration::from_millis(100));
         }
