@@ -8,6 +8,11 @@ mkdir -p .tools
 exec 9>.tools/chromium.lock
 flock 9
 if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  if ! command -v apt-get >/dev/null; then
+    echo "the dashboard test needs chromium and chromedriver on PATH, and this is not a Debian" \
+         "system the script can install them on: install both and run the tests again" >&2
+    exit 1
+  fi
   sudo=""
   if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
   export DEBIAN_FRONTEND=noninteractive
