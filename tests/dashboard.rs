@@ -5,6 +5,7 @@
 mod common;
 
 use common::browser::Browser;
+use common::repo;
 use common::service::*;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
@@ -102,6 +103,18 @@ fn in_a_real_browser_a_proposal_appears_its_blast_radius_is_drawn_and_an_escalat
         "signing in",
         "return document.getElementById('who').textContent === 'sre-oncall'",
         json!([]),
+    );
+
+    // The intent in force is shown with its version and the file it came from.
+    let intents = arbiter::intent::IntentSet::new(
+        arbiter::intent::load_dir(&repo("intents")).unwrap().intents,
+    );
+    let now = arbiter::contract::Timestamp::from_datetime(chrono::Utc::now());
+    let in_force = intents.in_force(now).expect("an intent is in force");
+    browser.wait_for(
+        "the intent in force",
+        "const t = document.getElementById('intent-body').textContent; return t.includes(arguments[0]) && t.includes(arguments[1]) && t.includes('Priorities, most important first')",
+        json!([in_force.version, in_force.file]),
     );
 
     // An agent's proposal appears in the feed without a reload.
