@@ -5,7 +5,6 @@
 mod common;
 
 use common::browser::Browser;
-use common::repo;
 use common::service::*;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
@@ -106,9 +105,8 @@ fn in_a_real_browser_a_proposal_appears_its_blast_radius_is_drawn_and_an_escalat
     );
 
     // The intent in force is shown with its version and the file it came from.
-    let intents = arbiter::intent::IntentSet::new(
-        arbiter::intent::load_dir(&repo("intents")).unwrap().intents,
-    );
+    let intents =
+        arbiter::intent::IntentSet::new(arbiter::intent::load_dir(&h.intents()).unwrap().intents);
     let now = arbiter::contract::Timestamp::from_datetime(chrono::Utc::now());
     let in_force = intents.in_force(now).expect("an intent is in force");
     browser.wait_for(

@@ -114,9 +114,10 @@ async fn under_overload_new_proposals_are_deferred_explicitly_and_none_is_lost()
     }
     client.flush().await.unwrap();
     let url = h.url.clone();
+    let intents = h.intents();
     h.arbiter_args(
         &url,
-        &repo("intents"),
+        &intents,
         &["--shed-above", "50", "--max-window", "16"],
     );
     let mut answered = std::collections::BTreeMap::new();
@@ -238,7 +239,8 @@ async fn kill_9_mid_stream_loses_no_proposal_and_decides_none_twice() {
         .current_dir(repo(""))
         .arg("replay")
         .arg(h.dir.join("audit.jsonl"))
-        .args(["--intents", "intents"])
+        .arg("--intents")
+        .arg(h.intents())
         .args(SHOP)
         .output()
         .unwrap();
@@ -328,11 +330,7 @@ fn wait_for_audit(h: &Harness, needle: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invalid_intent_edit_keeps_the_previous_intent_in_force() {
     let mut h = Harness::start("reload");
-    let intents = h.dir.join("intents");
-    std::fs::create_dir_all(&intents).unwrap();
-    for f in ["agents.toml", "baseline.toml", "black-friday-2026.toml"] {
-        std::fs::copy(repo("intents").join(f), intents.join(f)).unwrap();
-    }
+    let intents = h.intents();
     let url = h.url.clone();
     h.arbiter_with(&url, &intents);
     let (_client, js, mut decisions) = cost_agent(&h.url).await;
@@ -769,11 +767,7 @@ async fn an_slo_breach_after_an_approved_change_rolls_it_back_and_the_track_reco
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outside_its_autonomy_zone_a_rollback_waits_for_a_person_then_is_sent() {
     let mut h = Harness::start("rollback-approve");
-    let intents = h.dir.join("intents");
-    std::fs::create_dir_all(&intents).unwrap();
-    for f in ["agents.toml", "approvers.toml", "black-friday-2026.toml"] {
-        std::fs::copy(repo("intents").join(f), intents.join(f)).unwrap();
-    }
+    let intents = h.intents();
     // Ordinary days, but every cost change needs a person.
     let baseline = std::fs::read_to_string(repo("intents/baseline.toml"))
         .unwrap()

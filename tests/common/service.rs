@@ -131,7 +131,23 @@ impl Harness {
     }
 
     pub fn arbiter_at(&mut self, url: &str) {
-        self.arbiter_with(url, &repo("intents"));
+        let intents = self.intents();
+        self.arbiter_with(url, &intents);
+    }
+
+    /// The shipped intents without the dated one (Black Friday): the service decides by the
+    /// intent in force at the real time, and a test's verdicts must not depend on the day it
+    /// runs. Copied once into the test's directory, where a test may also edit them (and a
+    /// restarted arbiter finds the edits).
+    pub fn intents(&self) -> PathBuf {
+        let dir = self.dir.join("intents");
+        if !dir.exists() {
+            std::fs::create_dir_all(&dir).unwrap();
+            for f in ["agents.toml", "approvers.toml", "baseline.toml"] {
+                std::fs::copy(repo("intents").join(f), dir.join(f)).unwrap();
+            }
+        }
+        dir
     }
 
     pub fn arbiter_with(&mut self, url: &str, intents: &std::path::Path) {
