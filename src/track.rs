@@ -84,6 +84,19 @@ impl TrackRecords {
         self.agents.get_mut(name).expect("just inserted")
     }
 
+    /// Approved changes across agents, and how many of them failed or were rolled back (by
+    /// their agent or by the arbiter): what "incidents per 1 000 actions" counts.
+    pub fn incidents(&self) -> (u64, u64) {
+        self.agents
+            .values()
+            .fold((0, 0), |(approved, incidents), r| {
+                (
+                    approved + r.approved,
+                    incidents + r.failed + r.rolled_back + r.automatic_rollbacks,
+                )
+            })
+    }
+
     /// The track records an audit trail tells.
     pub fn from_records(records: &[Record]) -> TrackRecords {
         let mut t = TrackRecords::default();

@@ -55,14 +55,7 @@ pub(super) async fn summary(
         .intents
         .in_force(now())
         .map(|i| json!({"name": i.name, "version": i.version, "file": i.file}));
-    // Incidents: approved changes that failed, or were rolled back by their agent or by
-    // the arbiter, per 1 000 approved.
-    let (approved, incidents) = st.tracks.agents.values().fold((0, 0), |(a, i), r| {
-        (
-            a + r.approved,
-            i + r.failed + r.rolled_back + r.automatic_rollbacks,
-        )
-    });
+    let (approved, incidents) = st.tracks.incidents();
     Ok(Json(json!({
         "decisions": f.overall.total(),
         "approved_changes": approved,
