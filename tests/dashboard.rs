@@ -52,11 +52,16 @@ impl Agent {
     }
 
     fn propose_because(&self, id: &str, confidence: f64, rationale: &str) {
+        self.propose_on("emailservice", id, confidence, rationale);
+    }
+
+    /// Proposes removing a replica of `service`.
+    fn propose_on(&self, service: &str, id: &str, confidence: f64, rationale: &str) {
         let mut p: Value = serde_json::from_slice(&proposal(
             id,
             AGENT,
             "cost",
-            json!({"kind": "scale", "service": "emailservice", "replicas": -1}),
+            json!({"kind": "scale", "service": service, "replicas": -1}),
         ))
         .unwrap();
         p["confidence"] = json!(confidence);
@@ -87,7 +92,7 @@ impl Agent {
 }
 
 #[test]
-fn in_a_real_browser_a_proposal_appears_its_blast_radius_is_drawn_and_an_escalation_is_approved_by_clicking(
+fn in_a_real_browser_a_proposal_appears_its_blast_radius_is_drawn_and_escalations_are_answered_by_clicking(
 ) {
     let browser = Browser::start("dashboard-screenshots");
     let mut h = Harness::start("dashboard");
@@ -274,6 +279,30 @@ fn in_a_real_browser_a_proposal_appears_its_blast_radius_is_drawn_and_an_escalat
         "the comment is in the audit trail"
     );
     browser.screenshot("4-approved");
+
+    // Another escalation, denied by clicking: the agent is told no, by whom.
+    agent.propose_on("shippingservice", "dash-deny", 0.5, "test");
+    let escalated = agent.next_decision();
+    assert_eq!(escalated["verdict"], "escalated", "{escalated}");
+    let card = "article.card[data-proposal='dash-deny']";
+    browser.wait_for(
+        "the second escalation",
+        "return !!document.querySelector(arguments[0] + ' button.deny')",
+        json!([card]),
+    );
+    browser.type_into(
+        &browser.find(&format!("{card} textarea")),
+        "not during the sale",
+    );
+    browser.click(&browser.find(&format!("{card} button.deny")));
+    let denied = agent.next_decision();
+    assert_eq!(denied["proposal_id"], "dash-deny");
+    assert_eq!(denied["verdict"], "rejected", "{denied}");
+    assert_eq!(denied["reasons"][0]["code"], "human_denied");
+    assert_eq!(denied["reasons"][0]["by"], "sre-oncall");
+    assert!(h
+        .story("dash-deny")
+        .contains("sre-oncall denied it: not during the sale"));
 
     // The kill switch: suspending the agent from its row refuses its next proposal.
     let suspend = "button[aria-label='Suspend cost-optimizer-1']";
