@@ -16,7 +16,8 @@ export function duration(seconds) {
   const m = Math.floor(seconds / 60);
   const sec = Math.floor(seconds % 60);
   if (m >= 60) return `${Math.floor(m / 60)} h ${m % 60} min`;
-  return m > 0 ? `${m} min ${sec} s` : `${sec} s`;
+  if (m > 0) return sec ? `${m} min ${sec} s` : `${m} min`;
+  return `${sec} s`;
 }
 
 export function describeAction(a) {
