@@ -443,6 +443,32 @@ fn thousands_of_decisions_page_through_the_api_and_the_browser() {
         .map(|v| walk(&addr, &format!("&verdict={v}")))
         .sum();
     assert_eq!(by_verdict, N, "a scale-down is given one of {verdicts:?}");
+    // What is new since a given point, for a client that follows the feed.
+    let (_, body) = http(
+        &addr,
+        "GET",
+        "/api/decisions?limit=1",
+        Some("sre-oncall-token"),
+        "",
+    );
+    let latest = serde_json::from_str::<Value>(&body).unwrap()["latest"]
+        .as_u64()
+        .unwrap();
+    let (_, body) = http(
+        &addr,
+        "GET",
+        &format!("/api/decisions?after={}", latest - 5),
+        Some("sre-oncall-token"),
+        "",
+    );
+    let newest: Vec<u64> = serde_json::from_str::<Value>(&body).unwrap()["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(newest, (latest - 4..=latest).rev().collect::<Vec<_>>());
+
     let (status, body) = http(
         &addr,
         "GET",
