@@ -210,11 +210,20 @@ mod tests {
         parse_proposal(json.to_string().as_bytes()).unwrap()
     }
 
-    fn p99(ms: f64) -> Observation {
-        Observation {
-            p99_ms: Some(ms),
+    /// What the watch makes of `service` seen at `p99_ms` at time `at`.
+    fn observe(
+        w: &mut RollbackWatch,
+        g: &ServiceGraph,
+        i: &Intent,
+        service: &str,
+        p99_ms: f64,
+        at: &str,
+    ) -> Option<Rollback> {
+        let seen = Observation {
+            p99_ms: Some(p99_ms),
             ..Default::default()
-        }
+        };
+        w.observed(g, Some(i), service, &seen, t(at))
     }
 
     fn t(s: &str) -> Timestamp {
@@ -230,23 +239,8 @@ mod tests {
         w.approved(&change("a", flag), t("2026-11-27T10:00:00Z"));
         w.approved(&change("b", scale), t("2026-11-27T10:01:00Z"));
         // Within the SLO: nothing.
-        assert!(w
-            .observed(
-                &g,
-                Some(&i),
-                "frontend",
-                &p99(350.0),
-                t("2026-11-27T10:02:00Z")
-            )
-            .is_none());
-        let r = w
-            .observed(
-                &g,
-                Some(&i),
-                "frontend",
-                &p99(520.0),
-                t("2026-11-27T10:03:00Z"),
-            )
+        assert!(observe(&mut w, &g, &i, "frontend", 350.0, "2026-11-27T10:02:00Z").is_none());
+        let r = observe(&mut w, &g, &i, "frontend", 520.0, "2026-11-27T10:03:00Z")
             .expect("a breach rolls back");
         assert_eq!(r.change.proposal_id, "b");
         assert_eq!(
@@ -257,23 +251,8 @@ mod tests {
             })
         );
         // Still breached ten seconds later: the cool-down holds the next one back.
-        assert!(w
-            .observed(
-                &g,
-                Some(&i),
-                "frontend",
-                &p99(520.0),
-                t("2026-11-27T10:03:10Z")
-            )
-            .is_none());
-        let r = w
-            .observed(
-                &g,
-                Some(&i),
-                "frontend",
-                &p99(520.0),
-                t("2026-11-27T10:04:30Z"),
-            )
+        assert!(observe(&mut w, &g, &i, "frontend", 520.0, "2026-11-27T10:03:10Z").is_none());
+        let r = observe(&mut w, &g, &i, "frontend", 520.0, "2026-11-27T10:04:30Z")
             .expect("after the cool-down the next change is undone");
         assert_eq!(r.change.proposal_id, "a");
         assert!(matches!(
@@ -290,37 +269,21 @@ mod tests {
         let scale = serde_json::json!({"kind": "scale", "service": "cartservice", "replicas": -1});
         w.approved(&change("old", scale), t("2026-11-27T10:00:00Z"));
         // cartservice has no SLO of its own.
-        assert!(w
-            .observed(
-                &g,
-                Some(&i),
-                "cartservice",
-                &p99(5000.0),
-                t("2026-11-27T10:01:00Z")
-            )
-            .is_none());
+        assert!(observe(
+            &mut w,
+            &g,
+            &i,
+            "cartservice",
+            5000.0,
+            "2026-11-27T10:01:00Z"
+        )
+        .is_none());
         // Eleven minutes later the change is out of the watch period.
-        assert!(w
-            .observed(
-                &g,
-                Some(&i),
-                "frontend",
-                &p99(900.0),
-                t("2026-11-27T10:11:00Z")
-            )
-            .is_none());
+        assert!(observe(&mut w, &g, &i, "frontend", 900.0, "2026-11-27T10:11:00Z").is_none());
         // A restart leaves nothing to undo.
         let restart =
             serde_json::json!({"kind": "restart", "service": "frontend", "rolling": true});
         w.approved(&change("r", restart), t("2026-11-27T10:12:00Z"));
-        assert!(w
-            .observed(
-                &g,
-                Some(&i),
-                "frontend",
-                &p99(900.0),
-                t("2026-11-27T10:13:00Z")
-            )
-            .is_none());
+        assert!(observe(&mut w, &g, &i, "frontend", 900.0, "2026-11-27T10:13:00Z").is_none());
     }
 }

@@ -4,7 +4,7 @@
 mod common;
 
 use arbiter::audit::{live_narrative, narrative, verify, AuditError, AuditLog};
-use common::repo;
+use common::{repo, EXAMPLE_WINDOW};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -18,20 +18,8 @@ fn temp(name: &str) -> PathBuf {
 fn decide(audit: &Path) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_arbiter"))
         .current_dir(repo(""))
-        .args([
-            "decide",
-            "--graph",
-            "scenarios/online-boutique/graph.json",
-            "--overlay",
-            "scenarios/online-boutique/overlay.toml",
-            "--intents",
-            "intents",
-            "--proposals",
-            "scenarios/online-boutique/proposals-surge.jsonl",
-            "--telemetry",
-            "scenarios/online-boutique/telemetry-surge.json",
-            "--audit",
-        ])
+        .args(EXAMPLE_WINDOW)
+        .arg("--audit")
         .arg(audit)
         .output()
         .unwrap();

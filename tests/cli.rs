@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::repo;
+use common::{repo, EXAMPLE_WINDOW, SHOP};
 use std::process::{Command, Output};
 
 fn arbiter(args: &[&str]) -> Output {
@@ -13,25 +13,11 @@ fn arbiter(args: &[&str]) -> Output {
         .expect("the binary runs")
 }
 
-const EXAMPLE: [&str; 11] = [
-    "decide",
-    "--graph",
-    "scenarios/online-boutique/graph.json",
-    "--overlay",
-    "scenarios/online-boutique/overlay.toml",
-    "--intents",
-    "intents",
-    "--proposals",
-    "scenarios/online-boutique/proposals-surge.jsonl",
-    "--telemetry",
-    "scenarios/online-boutique/telemetry-surge.json",
-];
-
 #[test]
 fn decide_prints_one_decision_per_proposal_and_the_same_bytes_every_time() {
-    let a = arbiter(&EXAMPLE);
+    let a = arbiter(&EXAMPLE_WINDOW);
     assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
-    let b = arbiter(&EXAMPLE);
+    let b = arbiter(&EXAMPLE_WINDOW);
     assert_eq!(a.stdout, b.stdout, "same input, same bytes");
     let text = String::from_utf8(a.stdout).unwrap();
     let lines: Vec<&str> = text.lines().collect();
@@ -68,7 +54,7 @@ fn a_bad_line_is_answered_invalid_and_the_rest_still_decided() {
     lines.insert(1, "{\"v\":1,\"id\":\"broken\",\"agent\":\"resilience-1\",");
     let path = dir.join("p.jsonl");
     std::fs::write(&path, lines.join("\n")).unwrap();
-    let mut args = EXAMPLE.to_vec();
+    let mut args = EXAMPLE_WINDOW.to_vec();
     args[8] = path.to_str().unwrap();
     let out = arbiter(&args);
     assert!(out.status.success());
@@ -115,7 +101,7 @@ fn check_accepts_the_shipped_intents_and_locates_errors() {
 
 #[test]
 fn missing_inputs_fail_with_the_path_named() {
-    let mut args = EXAMPLE.to_vec();
+    let mut args = EXAMPLE_WINDOW.to_vec();
     args[2] = "nowhere/graph.json";
     let out = arbiter(&args);
     assert_eq!(out.status.code(), Some(2));
@@ -150,24 +136,8 @@ fn replay_lists_exactly_the_verdicts_other_intents_would_change() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("alt")).unwrap();
     let audit = dir.join("audit.jsonl");
-    let graph = [
-        "--graph",
-        "scenarios/online-boutique/graph.json",
-        "--overlay",
-        "scenarios/online-boutique/overlay.toml",
-    ];
-    let mut args = vec!["decide"];
-    args.extend(graph);
-    args.extend([
-        "--intents",
-        "intents",
-        "--proposals",
-        "scenarios/online-boutique/proposals-surge.jsonl",
-        "--telemetry",
-        "scenarios/online-boutique/telemetry-surge.json",
-        "--audit",
-        audit.to_str().unwrap(),
-    ]);
+    let mut args = EXAMPLE_WINDOW.to_vec();
+    args.extend(["--audit", audit.to_str().unwrap()]);
     assert!(arbiter(&args).status.success());
     // Cost first instead of last.
     for f in ["agents.toml", "approvers.toml", "baseline.toml"] {
@@ -183,7 +153,7 @@ fn replay_lists_exactly_the_verdicts_other_intents_would_change() {
 
     let replay = |intents: &str| {
         let mut args = vec!["replay", audit.to_str().unwrap(), "--intents", intents];
-        args.extend(graph);
+        args.extend(SHOP);
         args.push("--json");
         let out = arbiter(&args);
         assert!(out.status.success(), "{out:?}");
@@ -226,7 +196,7 @@ fn replay_lists_exactly_the_verdicts_other_intents_would_change() {
     let text = std::fs::read_to_string(&audit).unwrap();
     std::fs::write(&audit, text.replacen("\"approved\"", "\"rejected\"", 1)).unwrap();
     let mut args = vec!["replay", audit.to_str().unwrap(), "--intents", "intents"];
-    args.extend(graph);
+    args.extend(SHOP);
     let out = arbiter(&args);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not verify"));

@@ -6,7 +6,6 @@ mod common;
 
 use common::browser::Browser;
 use common::service::*;
-use futures_util::StreamExt;
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -28,16 +27,7 @@ impl Agent {
             .enable_all()
             .build()
             .unwrap();
-        let (client, js, decisions) = rt.block_on(async {
-            let client = async_nats::connect(url).await.unwrap();
-            let js = async_nats::jetstream::new(client.clone());
-            let decisions = client
-                .subscribe("arbiter.decisions.cost.cost-optimizer-1")
-                .await
-                .unwrap();
-            client.flush().await.unwrap();
-            (client, js, decisions)
-        });
+        let (client, js, decisions) = rt.block_on(cost_agent(url));
         Agent {
             rt,
             js,
@@ -67,27 +57,17 @@ impl Agent {
         p["confidence"] = json!(confidence);
         p["rationale"] = json!(rationale);
         self.rt.block_on(async {
-            self.js
-                .publish(
-                    "arbiter.proposals.cost.cost-optimizer-1",
-                    p.to_string().into(),
-                )
-                .await
-                .unwrap()
-                .await
-                .unwrap();
+            store(
+                &self.js,
+                "arbiter.proposals.cost.cost-optimizer-1",
+                p.to_string(),
+            )
+            .await;
         });
     }
 
     fn next_decision(&mut self) -> Value {
-        let sub = &mut self.decisions;
-        self.rt.block_on(async {
-            let m = tokio::time::timeout(Duration::from_secs(20), sub.next())
-                .await
-                .expect("a decision arrives in time")
-                .expect("subscription open");
-            serde_json::from_slice(&m.payload).unwrap()
-        })
+        self.rt.block_on(next_decision(&mut self.decisions))
     }
 }
 

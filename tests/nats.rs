@@ -3,30 +3,11 @@
 
 mod common;
 
-use common::repo;
 use common::service::*;
+use common::{repo, SHOP};
 use futures_util::StreamExt;
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-/// Connects as the cost agent would: a client, its JetStream context, and a subscription to
-/// its decisions, flushed so nothing published afterwards is missed.
-async fn cost_agent(
-    url: &str,
-) -> (
-    async_nats::Client,
-    async_nats::jetstream::Context,
-    async_nats::Subscriber,
-) {
-    let client = async_nats::connect(url).await.unwrap();
-    let js = async_nats::jetstream::new(client.clone());
-    let decisions = client
-        .subscribe("arbiter.decisions.cost.cost-optimizer-1")
-        .await
-        .unwrap();
-    client.flush().await.unwrap();
-    (client, js, decisions)
-}
 
 /// The cost agent proposes removing a replica of emailservice, and JetStream stores it.
 async fn propose_email_down(js: &async_nats::jetstream::Context, id: &str) {
@@ -36,11 +17,7 @@ async fn propose_email_down(js: &async_nats::jetstream::Context, id: &str) {
         "cost",
         serde_json::json!({"kind": "scale", "service": "emailservice", "replicas": -1}),
     );
-    js.publish("arbiter.proposals.cost.cost-optimizer-1", p.into())
-        .await
-        .unwrap()
-        .await
-        .unwrap();
+    store(js, "arbiter.proposals.cost.cost-optimizer-1", p).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -62,11 +39,7 @@ async fn a_proposal_gets_its_decision_and_a_forged_subject_is_refused() {
         "cost",
         serde_json::json!({"kind": "scale", "service": "emailservice", "replicas": -1}),
     );
-    js.publish("arbiter.proposals.security.cost-optimizer-1", p.into())
-        .await
-        .unwrap()
-        .await
-        .unwrap();
+    store(&js, "arbiter.proposals.security.cost-optimizer-1", p).await;
     let d = next_decision(&mut decisions).await;
     assert_eq!(d["proposal_id"], "forged-1");
     assert_eq!(d["verdict"], "unauthorized");
@@ -176,11 +149,7 @@ async fn kill_9_mid_stream_loses_no_proposal_and_decides_none_twice() {
             "application",
             serde_json::json!({"kind": "feature_flag", "service": "adservice", "flag": format!("f{i}"), "enabled": true}),
         );
-        js.publish("arbiter.proposals.application.app-tuner-1", p.into())
-            .await
-            .unwrap()
-            .await
-            .unwrap();
+        store(&js, "arbiter.proposals.application.app-tuner-1", p).await;
     }
     // Kill the arbiter while it is deciding.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -343,11 +312,7 @@ async fn an_invalid_intent_edit_keeps_the_previous_intent_in_force() {
                 "cost",
                 serde_json::json!({"kind": "scale", "service": "emailservice", "replicas": -1}),
             );
-            js.publish("arbiter.proposals.cost.cost-optimizer-1", p.into())
-                .await
-                .unwrap()
-                .await
-                .unwrap();
+            store(&js, "arbiter.proposals.cost.cost-optimizer-1", p).await;
         }
     };
     decide("before").await;
@@ -389,16 +354,7 @@ async fn an_invalid_intent_edit_keeps_the_previous_intent_in_force() {
 
 #[test]
 fn the_python_example_agent_proposes_gets_its_decision_and_reports_the_outcome() {
-    let out = Command::new("bash")
-        .arg(repo("scripts/ensure-nats-py.sh"))
-        .output()
-        .expect("the install script runs");
-    assert!(
-        out.status.success(),
-        "installing nats-py failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let python = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let python = common::ensure("ensure-nats-py.sh").remove(0);
     let mut h = Harness::start("python");
     h.arbiter();
     let run = Command::new(&python)
@@ -437,14 +393,12 @@ async fn an_escalation_is_approved_over_http_and_the_agent_receives_the_final_ve
     ))
     .unwrap();
     p["confidence"] = serde_json::json!(0.5);
-    js.publish(
+    store(
+        &js,
         "arbiter.proposals.cost.cost-optimizer-1",
-        p.to_string().into(),
+        p.to_string(),
     )
-    .await
-    .unwrap()
-    .await
-    .unwrap();
+    .await;
     let first = next_decision(&mut decisions).await;
     assert_eq!(first["verdict"], "escalated", "{first}");
     // It waits in the key-value bucket, and survives the arbiter being killed.
@@ -514,11 +468,7 @@ async fn kill_switches_and_the_global_freeze_refuse_with_clear_codes_and_survive
                 "cost",
                 serde_json::json!({"kind": "scale", "service": "emailservice", "replicas": -1}),
             );
-            js.publish("arbiter.proposals.cost.cost-optimizer-1", p.into())
-                .await
-                .unwrap()
-                .await
-                .unwrap();
+            store(&js, "arbiter.proposals.cost.cost-optimizer-1", p).await;
         }
     };
     let token = Some("sre-oncall-token");
@@ -639,11 +589,7 @@ async fn hostile_payloads_on_the_wire_are_answered_invalid_and_counted() {
         (br#"{"v":1,"id":"x","agent":"cost-optimizer-1","domain":"cost","action":{"kind":"scale","service":"emailservice","replicas":1},"confidence":7,"reversible":true,"created_at":"2026-11-27T10:00:00Z","expires_at":"2026-11-27T10:05:00Z"}"#.to_vec(), "out_of_range"),
     ];
     for (payload, code) in &payloads {
-        js.publish(subject, payload.clone().into())
-            .await
-            .unwrap()
-            .await
-            .unwrap();
+        store(&js, subject, payload.clone()).await;
         let d = next_decision(&mut decisions).await;
         assert_eq!(d["verdict"], "invalid", "{d}");
         let codes: Vec<&str> = d["reasons"]
@@ -661,7 +607,7 @@ async fn hostile_payloads_on_the_wire_are_answered_invalid_and_counted() {
         "cost",
         serde_json::json!({"kind": "scale", "service": "emailservice", "replicas": -1}),
     );
-    js.publish(subject, p.into()).await.unwrap().await.unwrap();
+    store(&js, subject, p).await;
     assert_eq!(next_decision(&mut decisions).await["verdict"], "approved");
     let (_, text) = http(&h.http, "GET", "/metrics", None, "");
     assert!(

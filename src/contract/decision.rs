@@ -171,13 +171,18 @@ pub struct Estimate {
 }
 
 impl Decision {
-    /// A bare decision for unit tests of what is built on decisions.
-    #[cfg(test)]
-    pub(crate) fn sample(agent: &str, proposal_id: &str, verdict: Verdict) -> Decision {
+    /// A decision with nothing said yet beyond who, which proposal, what and when: the
+    /// engine fills in the rest per verdict.
+    pub fn blank(
+        proposal_id: String,
+        agent: String,
+        verdict: Verdict,
+        decided_at: Timestamp,
+    ) -> Decision {
         Decision {
-            v: 1,
-            proposal_id: proposal_id.into(),
-            agent: agent.into(),
+            v: super::VERSION,
+            proposal_id,
+            agent,
             verdict,
             action: None,
             merged_into: None,
@@ -186,10 +191,17 @@ impl Decision {
             blast_radius: None,
             intent: None,
             graph_version: None,
-            decided_at: Timestamp::parse("2026-11-27T10:00:00Z").expect("a valid time"),
+            decided_at,
             audit: None,
             recommendation: None,
             estimate: None,
         }
+    }
+
+    /// A bare decision for unit tests of what is built on decisions.
+    #[cfg(test)]
+    pub(crate) fn sample(agent: &str, proposal_id: &str, verdict: Verdict) -> Decision {
+        let at = Timestamp::parse("2026-11-27T10:00:00Z").expect("a valid time");
+        Decision::blank(proposal_id.into(), agent.into(), verdict, at)
     }
 }

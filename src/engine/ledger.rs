@@ -57,12 +57,13 @@ impl Ledger {
     /// (`None` for an `invalid` one, which is not kept).
     pub fn set_audit(&mut self, d: &Decision) -> Option<Arc<Decision>> {
         let key = (d.agent.clone(), d.proposal_id.clone());
-        match self.decided.get_mut(&key) {
-            Some(kept) if kept.verdict == d.verdict && kept.decided_at == d.decided_at => {
-                Arc::make_mut(kept).audit = d.audit.clone()
+        if let Some(kept) = self.decided.get_mut(&key) {
+            if kept.verdict == d.verdict && kept.decided_at == d.decided_at {
+                Arc::make_mut(kept).audit = d.audit.clone();
+                return Some(kept.clone());
             }
-            _ => self.record(d),
         }
+        self.record(d);
         self.decided.get(&key).cloned()
     }
 

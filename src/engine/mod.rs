@@ -175,23 +175,11 @@ pub(crate) fn blank_decision(
     verdict: Verdict,
 ) -> Decision {
     Decision {
-        v: crate::contract::VERSION,
-        proposal_id,
-        agent,
-        verdict,
-        action: None,
-        merged_into: None,
-        reasons: Vec::new(),
-        explanation: String::new(),
-        blast_radius: None,
         intent: ctx.intent.map(|i| IntentRef {
             name: i.name.clone(),
             version: i.version.clone(),
         }),
         graph_version: Some(ctx.graph.version().to_string()),
-        decided_at: ctx.now,
-        audit: None,
-        recommendation: None,
-        estimate: None,
+        ..Decision::blank(proposal_id, agent, verdict, ctx.now)
     }
 }

@@ -24,25 +24,6 @@ pub struct Browser {
     pub shots: PathBuf,
 }
 
-/// Installs Chromium and ChromeDriver if needed; returns (browser, driver) paths.
-fn install() -> (String, String) {
-    let out = Command::new("bash")
-        .arg(repo("scripts/ensure-chromium.sh"))
-        .output()
-        .expect("the install script runs");
-    assert!(
-        out.status.success(),
-        "installing chromium failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
-    let mut lines = text.lines();
-    (
-        lines.next().expect("browser path").to_string(),
-        lines.next().expect("driver path").to_string(),
-    )
-}
-
 /// One HTTP/1.1 exchange; the body is read by its length or its chunks.
 fn exchange(addr: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
     let body = body.map(|b| b.to_string()).unwrap_or_default();
@@ -125,7 +106,8 @@ impl Browser {
     /// Starts ChromeDriver on a free port and opens a headless Chromium session that keeps
     /// the page's console messages.
     pub fn start(shots: &str) -> Browser {
-        let (chromium, chromedriver) = install();
+        let installed = super::ensure("ensure-chromium.sh");
+        let (chromium, chromedriver) = (installed[0].clone(), installed[1].clone());
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()

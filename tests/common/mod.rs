@@ -20,6 +20,49 @@ pub fn repo(path: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
 }
 
+/// The retail shop's graph, as the commands take it.
+pub const SHOP: [&str; 4] = [
+    "--graph",
+    "scenarios/online-boutique/graph.json",
+    "--overlay",
+    "scenarios/online-boutique/overlay.toml",
+];
+
+/// `arbiter decide` on the shipped example window: the surge's proposals and telemetry on the
+/// retail shop, under the shipped intents.
+pub const EXAMPLE_WINDOW: [&str; 11] = [
+    "decide",
+    "--graph",
+    "scenarios/online-boutique/graph.json",
+    "--overlay",
+    "scenarios/online-boutique/overlay.toml",
+    "--intents",
+    "intents",
+    "--proposals",
+    "scenarios/online-boutique/proposals-surge.jsonl",
+    "--telemetry",
+    "scenarios/online-boutique/telemetry-surge.json",
+];
+
+/// Runs one of the project's `scripts/ensure-*.sh` (which install what the tests need when
+/// it is missing) and returns the lines it prints: the paths of what it installed.
+pub fn ensure(script: &str) -> Vec<String> {
+    let out = std::process::Command::new("bash")
+        .arg(repo("scripts").join(script))
+        .output()
+        .expect("the install script runs");
+    assert!(
+        out.status.success(),
+        "{script} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| l.trim().to_string())
+        .collect()
+}
+
 pub fn boutique() -> ServiceGraph {
     ServiceGraph::from_files(
         &repo("scenarios/online-boutique/graph.json"),

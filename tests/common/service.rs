@@ -2,7 +2,7 @@
 //! started on a free loopback port with its own JetStream directory (installed by
 //! scripts/ensure-nats-server.sh when missing), and both are killed when the test ends.
 
-use super::repo;
+use super::{repo, SHOP};
 use futures_util::StreamExt;
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -13,20 +13,9 @@ use std::time::{Duration, Instant};
 /// Installed once per test run (the script itself also takes a lock).
 pub fn nats_server_binary() -> PathBuf {
     static BINARY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BINARY.get_or_init(install_nats_server).clone()
-}
-
-pub fn install_nats_server() -> PathBuf {
-    let out = Command::new("bash")
-        .arg(repo("scripts/ensure-nats-server.sh"))
-        .output()
-        .expect("the install script runs");
-    assert!(
-        out.status.success(),
-        "installing nats-server failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+    BINARY
+        .get_or_init(|| PathBuf::from(&super::ensure("ensure-nats-server.sh")[0]))
+        .clone()
 }
 
 /// Children killed when the test ends, however it ends.
@@ -183,14 +172,6 @@ impl Harness {
     }
 }
 
-/// The retail shop's graph, as the commands take it.
-pub const SHOP: [&str; 4] = [
-    "--graph",
-    "scenarios/online-boutique/graph.json",
-    "--overlay",
-    "scenarios/online-boutique/overlay.toml",
-];
-
 pub fn proposal(id: &str, agent: &str, domain: &str, action: serde_json::Value) -> Vec<u8> {
     let now = chrono::Utc::now();
     serde_json::json!({
@@ -224,6 +205,38 @@ pub fn http(
     let status = response[9..12].parse().unwrap();
     let body = response.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
     (status, body)
+}
+
+/// Connects as the cost agent would: a client, its JetStream context, and a subscription to
+/// its decisions, flushed so nothing published afterwards is missed.
+pub async fn cost_agent(
+    url: &str,
+) -> (
+    async_nats::Client,
+    async_nats::jetstream::Context,
+    async_nats::Subscriber,
+) {
+    let client = async_nats::connect(url).await.unwrap();
+    let js = async_nats::jetstream::new(client.clone());
+    let decisions = client
+        .subscribe("arbiter.decisions.cost.cost-optimizer-1")
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+    (client, js, decisions)
+}
+
+/// Publishes on a subject a stream captures and waits until the stream has stored it.
+pub async fn store(
+    js: &async_nats::jetstream::Context,
+    subject: &str,
+    payload: impl Into<Vec<u8>>,
+) {
+    js.publish(subject.to_string(), payload.into().into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
 }
 
 /// The next message on a subscription, as JSON; `what` names it in a failure.
