@@ -425,6 +425,35 @@ async fn an_escalation_is_approved_over_http_and_the_agent_receives_the_final_ve
         http(&addr, "POST", path, Some("not-a-token"), answer).0,
         401
     );
+    // A body that is not an answer is refused with the field and the problem, as the
+    // API's JSON error, and answers nothing.
+    for (bad, status, says) in [
+        (r#"{"approve": "yes"}"#, 422, "approve: invalid type"),
+        (r#"{"approve": true"#, 400, "EOF"),
+        (
+            r#"{"approve": true, "sudo": true}"#,
+            422,
+            "unknown field `sudo`",
+        ),
+    ] {
+        let (got, body) = http(&addr, "POST", path, Some("sre-oncall-token"), bad);
+        assert_eq!(got, status, "{bad}: {body}");
+        let err: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(err["code"], "bad_body", "{body}");
+        assert!(err["message"].as_str().unwrap().contains(says), "{body}");
+    }
+    let (status, body) = http(
+        &addr,
+        "POST",
+        "/api/control",
+        Some("sre-oncall-token"),
+        r#"{"target": "x"}"#,
+    );
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body.contains("bad_body") && body.contains("missing field `action`"),
+        "{body}"
+    );
     // The FinOps lead operates the cost agent: no self-approval.
     let (status, body) = http(&addr, "POST", path, Some("finops-lead-token"), answer);
     assert_eq!(status, 403, "{body}");

@@ -1,6 +1,7 @@
 //! The approvals queue: what waits for a person, and a person's answer.
 
-use super::{approver, ApiError, AppState};
+use super::{approver, body, ApiError, AppState};
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
@@ -51,10 +52,11 @@ pub(super) async fn answer(
     State(state): State<AppState>,
     Path((agent, id)): Path<(String, String)>,
     headers: HeaderMap,
-    Json(body): Json<Answer>,
+    parsed: Result<Json<Answer>, JsonRejection>,
 ) -> Result<Json<crate::contract::Decision>, ApiError> {
     let mut st = state.shared.lock().await;
     let who = approver(&st, &headers)?;
+    let body = body(parsed)?;
     let key = format!("{agent}/{id}");
     match st.answer(&who, &key, body.approve, &body.comment).await {
         Ok(Ok(d)) => Ok(Json(d)),

@@ -1,6 +1,7 @@
 //! Kill switches, the global freeze, and the agents they apply to.
 
-use super::{approver, ApiError, AppState};
+use super::{approver, body, ApiError, AppState};
+use axum::extract::rejection::JsonRejection;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
@@ -27,10 +28,11 @@ pub(super) async fn controls(
 pub(super) async fn control(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Json(body): Json<ControlRequest>,
+    parsed: Result<Json<ControlRequest>, JsonRejection>,
 ) -> Result<Json<crate::coordinator::Controls>, ApiError> {
     let mut st = state.shared.lock().await;
     let who = approver(&st, &headers)?;
+    let body = body(parsed)?;
     match st.control(&who, &body.action, &body.target) {
         Ok(Ok(())) => Ok(Json(st.coordinator.controls.clone())),
         Ok(Err(message)) => Err(ApiError(StatusCode::BAD_REQUEST, "bad_control", message)),

@@ -77,6 +77,17 @@ impl From<ApprovalError> for ApiError {
     }
 }
 
+/// A request body as JSON, or the API's own error: the field and the problem, with the
+/// status axum chose (400 malformed, 415 not JSON, 422 wrong fields), as `{code, message}`
+/// like every other error.
+pub(crate) fn body<T>(
+    parsed: Result<Json<T>, axum::extract::rejection::JsonRejection>,
+) -> Result<T, ApiError> {
+    parsed
+        .map(|Json(b)| b)
+        .map_err(|e| ApiError(e.status(), "bad_body", e.body_text()))
+}
+
 pub(crate) fn approver(
     st: &Shared,
     headers: &HeaderMap,
