@@ -11,7 +11,9 @@ use crate::contract::{parse_proposal, Decision, Reason, Timestamp, Verdict};
 use crate::engine::{self, Context, InFlight, Ledger, SolverConfig, Submission};
 use crate::graph::ServiceGraph;
 use crate::intent::{IntentSet, Roles};
+use crate::rate_limit::AgentRates;
 use crate::world::World;
+use std::collections::HashMap;
 
 /// An approved change and until when it holds its resources.
 #[derive(Clone, Debug, PartialEq)]
@@ -96,6 +98,8 @@ pub struct Coordinator {
     pub roles: Roles,
     pub ledger: Ledger,
     pub in_flight: Vec<Tracked>,
+    /// What each rate-limited agent has had admitted in the last minute.
+    pub rates: AgentRates,
     pub config: SolverConfig,
     /// How long an approved change counts as in flight, ms.
     pub settle_ms: i64,
@@ -110,6 +114,7 @@ impl Coordinator {
             roles,
             ledger: Ledger::default(),
             in_flight: Vec::new(),
+            rates: AgentRates::default(),
             config: SolverConfig::default(),
             settle_ms: 5 * 60 * 1000,
         }
@@ -155,6 +160,8 @@ impl Coordinator {
         // and never reaches the engine.
         let mut refused = vec![None; subs.len()];
         let mut admitted = Vec::with_capacity(subs.len());
+        // A proposal sent twice in one window is counted once and answered alike.
+        let mut counted: HashMap<(&str, &str), Option<Decision>> = HashMap::new();
         for (i, (m, s)) in inbox.iter().zip(subs).enumerate() {
             match (parse_proposal_subject(&m.subject), s) {
                 (Ok((domain, agent)), Ok(p)) if domain != p.domain.as_str() || agent != p.agent => {
@@ -184,8 +191,18 @@ impl Coordinator {
                             ));
                         }
                         None => {
-                            match overload {
-                                Some(detail) => {
+                            let key = (p.agent.as_str(), p.id.as_str());
+                            let over = match counted.get(&key) {
+                                Some(answer) => answer.clone(),
+                                None => {
+                                    let answer = rate_limited(&mut self.rates, &ctx, p);
+                                    counted.insert(key, answer.clone());
+                                    answer
+                                }
+                            };
+                            match (over, overload) {
+                                (Some(d), _) => refused[i] = Some(d),
+                                (None, Some(detail)) => {
                                     refused[i] = Some(*engine::answer(
                                     &ctx,
                                     p,
@@ -194,7 +211,7 @@ impl Coordinator {
                                     format!("the arbiter is behind ({detail}); send it again shortly"),
                                 ));
                                 }
-                                None => admitted.push(i),
+                                (None, None) => admitted.push(i),
                             }
                         }
                     }
@@ -251,4 +268,35 @@ impl Coordinator {
             until: now.plus_millis(self.settle_ms),
         });
     }
+}
+
+/// Counts a new proposal against its agent's rate limit; the `deferred` answer if it is
+/// over.
+fn rate_limited(
+    rates: &mut AgentRates,
+    ctx: &Context,
+    p: &crate::contract::Proposal,
+) -> Option<Decision> {
+    let limit = ctx
+        .roles
+        .agents
+        .get(&p.agent)
+        .and_then(|r| r.max_proposals_per_minute);
+    let over = rates.admit(&p.agent, limit, ctx.now).err()?;
+    let detail = format!(
+        "agent {} has had {} proposals admitted in the last minute, the most its role allows; \
+         there is room again at {}",
+        p.agent, over.limit, over.room_at
+    );
+    let reason = Reason::new("agent_rate_limit")
+        .field("max_proposals_per_minute")
+        .numbers(f64::from(over.limit), f64::from(over.limit))
+        .detail(detail.clone());
+    Some(*engine::answer(
+        ctx,
+        p,
+        Verdict::Deferred,
+        reason,
+        format!("{detail}: send it again then, as a new proposal"),
+    ))
 }

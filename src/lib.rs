@@ -15,6 +15,7 @@ pub mod graph;
 pub mod hash;
 pub mod intent;
 pub mod loadgen;
+pub mod rate_limit;
 pub mod replay;
 pub mod rollback;
 pub mod sim;

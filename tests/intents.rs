@@ -41,7 +41,13 @@ fn each_problem_names_file_line_column_and_field() {
 fn syntax_errors_and_typos_point_at_the_spot() {
     let e = errors("name = \"bf\"\nprioritys = [\"cost\"]\n");
     assert!(
-        e[0].starts_with("intents/x.toml:2:1: unknown field `prioritys`"),
+        e[0].starts_with("intents/x.toml:2:1: prioritys: unknown field `prioritys`"),
+        "{e:?}"
+    );
+    // A value of the wrong type names its field, not only its place.
+    let e = errors("name = \"bf\"\n[blast_radius]\nmax_changes_per_service = \"two\"\n");
+    assert!(
+        e[0].starts_with("intents/x.toml:3:27: blast_radius.max_changes_per_service: invalid type"),
         "{e:?}"
     );
     let e = errors("name = \"bf\n");

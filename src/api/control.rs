@@ -59,6 +59,7 @@ pub(super) async fn agents(
             serde_json::to_value(crate::track::AgentRecord::default()).expect("serialises")
         });
         entry["domains"] = serde_json::json!(role.domains);
+        entry["max_proposals_per_minute"] = serde_json::json!(role.max_proposals_per_minute);
     }
     for (name, entry) in map.iter_mut() {
         let domains: Vec<String> = entry["domains"]

@@ -195,10 +195,29 @@ pub(crate) fn read_toml<T: serde::de::DeserializeOwned>(
     file: &str,
     text: &str,
 ) -> Result<T, Vec<IntentError>> {
-    toml::from_str(text).map_err(|e| {
+    let syntax = |e: toml::de::Error| {
         vec![IntentError {
             at: toml_location(file, text, &e),
             field: String::new(),
+            message: e.message().to_string(),
+        }]
+    };
+    let de = toml::de::Deserializer::parse(text).map_err(syntax)?;
+    // The path names the field a wrong type is in (`agents.x.kinds`), which the TOML error
+    // alone does not.
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        // Fields read with their place (`Spanned`) add a private step to the path.
+        let field = e
+            .path()
+            .to_string()
+            .split('.')
+            .filter(|step| !step.starts_with("$__serde_spanned"))
+            .collect::<Vec<_>>()
+            .join(".");
+        let e = e.into_inner();
+        vec![IntentError {
+            at: toml_location(file, text, &e),
+            field: if field == "." { String::new() } else { field },
             message: e.message().to_string(),
         }]
     })

@@ -2,6 +2,9 @@
 //!
 //! Zero trust: an agent not named here, or acting outside its role, is answered `unauthorized`.
 //! `operators` are the people who run an agent; they may not approve its proposals.
+//! `max_proposals_per_minute` is the agent's circuit breaker: an agent caught in a loop is
+//! slowed down on its own instead of filling every window and pushing the service into
+//! shedding everyone's proposals.
 
 use super::load::IntentError;
 use crate::contract::{ActionKind, Domain};
@@ -17,6 +20,8 @@ pub struct Role {
     /// Exact names, or prefixes ending in `*`; `None`: every service.
     pub services: Option<Vec<String>>,
     pub operators: Vec<String>,
+    /// New proposals admitted to the engine in any 60 s; `None`: no limit.
+    pub max_proposals_per_minute: Option<u32>,
 }
 
 impl Role {
@@ -51,6 +56,7 @@ struct RawRole {
     services: Option<Vec<String>>,
     #[serde(default)]
     operators: Vec<String>,
+    max_proposals_per_minute: Option<i64>,
 }
 
 pub fn parse_roles(file: &str, text: &str) -> Result<Roles, Vec<IntentError>> {
@@ -86,6 +92,16 @@ pub fn parse_roles(file: &str, text: &str) -> Result<Roles, Vec<IntentError>> {
                 })
                 .collect()
         });
+        let max_proposals_per_minute = r.max_proposals_per_minute.and_then(|m| {
+            let limit = u32::try_from(m).ok().filter(|&m| m >= 1);
+            if limit.is_none() {
+                err(
+                    "max_proposals_per_minute",
+                    format!("must be a whole number from 1 to {}, not {m}", u32::MAX),
+                );
+            }
+            limit
+        });
         agents.insert(
             name,
             Role {
@@ -93,6 +109,7 @@ pub fn parse_roles(file: &str, text: &str) -> Result<Roles, Vec<IntentError>> {
                 kinds,
                 services: r.services,
                 operators: r.operators,
+                max_proposals_per_minute,
             },
         );
     }

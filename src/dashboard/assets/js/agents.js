@@ -36,13 +36,14 @@ export async function loadAgents() {
         onclick: () => control(off ? "resume_domain" : "suspend_domain", d),
       }, `${off ? "Resume" : "Suspend"} domain ${d}`);
     }));
-  const head = h("tr", {}, ["Agent", "Domains", "Proposals", "Approved", "Rejected", "Escalated", "Refused", "Success", "Rolled back", "State", "Kill switch"]
+  const head = h("tr", {}, ["Agent", "Domains", "Limit /min", "Proposals", "Approved", "Rejected", "Escalated", "Refused", "Success", "Rolled back", "State", "Kill switch"]
     .map((t) => h("th", { scope: "col" }, t)));
   const rows = Object.entries(agents).map(([name, a]) => {
     const own = controls.suspended_agents.includes(name);
     return h("tr", {},
       h("th", { scope: "row" }, name),
       h("td", {}, (a.domains || []).join(", ")),
+      h("td", { className: "num" }, a.max_proposals_per_minute == null ? "none" : num(a.max_proposals_per_minute)),
       ...[a.proposals, a.approved, a.rejected, a.escalated, a.refused].map((n) => h("td", { className: "num" }, num(n))),
       h("td", { className: "num" }, pct(a.success_rate)),
       h("td", { className: "num" }, pct(a.rollback_rate)),

@@ -1,0 +1,119 @@
+//! Per-agent rate limits: the circuit breaker for an agent that proposes far more than it
+//! should (a loop, a runaway retry).
+//!
+//! Without it one such agent fills every window; the service then sheds under the load and
+//! every other agent's proposals are deferred with it. With it, the agent's proposals beyond
+//! its role's `max_proposals_per_minute` are answered `deferred` (`agent_rate_limit`) before
+//! the engine, and everyone else is decided as usual.
+//!
+//! The window slides over the decision times the caller passes in, so a simulation or a replay
+//! counts exactly as the live service did. A restarted service starts counting afresh.
+
+use crate::contract::Timestamp;
+use std::collections::{HashMap, VecDeque};
+
+/// The span a limit counts over.
+pub const WINDOW_MS: i64 = 60_000;
+
+/// When each agent's recently admitted proposals were admitted, oldest first: at most its
+/// limit per agent, so the memory is bounded by the declared limits.
+#[derive(Clone, Debug, Default)]
+pub struct AgentRates {
+    admitted: HashMap<String, VecDeque<Timestamp>>,
+}
+
+/// A proposal over its agent's limit.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OverLimit {
+    pub limit: u32,
+    /// When the oldest counted proposal leaves the window, making room for one more.
+    pub room_at: Timestamp,
+}
+
+impl AgentRates {
+    /// Counts one new proposal of `agent` at `now` if its limit has room, else says when it
+    /// will. `None` as the limit admits everything and keeps no count.
+    pub fn admit(
+        &mut self,
+        agent: &str,
+        limit: Option<u32>,
+        now: Timestamp,
+    ) -> Result<(), OverLimit> {
+        let Some(limit) = limit else {
+            return Ok(());
+        };
+        let times = self.admitted.entry(agent.to_string()).or_default();
+        while times
+            .front()
+            .is_some_and(|t| t.plus_millis(WINDOW_MS) <= now)
+        {
+            times.pop_front();
+        }
+        // A limit lowered by a roles reload takes effect at once: the surplus is forgotten
+        // oldest first.
+        while times.len() > limit as usize {
+            times.pop_front();
+        }
+        if times.len() < limit as usize {
+            times.push_back(now);
+            return Ok(());
+        }
+        let oldest = times.front().expect("a full window is not empty");
+        Err(OverLimit {
+            limit,
+            room_at: oldest.plus_millis(WINDOW_MS),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> Timestamp {
+        Timestamp::parse(s).unwrap()
+    }
+
+    #[test]
+    fn admits_up_to_the_limit_per_sliding_minute() {
+        let mut rates = AgentRates::default();
+        let t0 = at("2026-11-27T10:00:00Z");
+        assert!(rates.admit("a", Some(2), t0).is_ok());
+        assert!(rates.admit("a", Some(2), t0.plus_millis(10_000)).is_ok());
+        let refused = rates
+            .admit("a", Some(2), t0.plus_millis(20_000))
+            .unwrap_err();
+        assert_eq!(refused.limit, 2);
+        assert_eq!(refused.room_at, t0.plus_millis(WINDOW_MS));
+        // Another agent, or one without a limit, is not affected.
+        assert!(rates.admit("b", Some(2), t0.plus_millis(20_000)).is_ok());
+        assert!(rates.admit("c", None, t0.plus_millis(20_000)).is_ok());
+        // One minute after the first, there is room for exactly one more.
+        assert!(rates.admit("a", Some(2), t0.plus_millis(WINDOW_MS)).is_ok());
+        assert!(rates
+            .admit("a", Some(2), t0.plus_millis(WINDOW_MS))
+            .is_err());
+    }
+
+    #[test]
+    fn refused_proposals_do_not_use_up_the_limit() {
+        let mut rates = AgentRates::default();
+        let t0 = at("2026-11-27T10:00:00Z");
+        assert!(rates.admit("a", Some(1), t0).is_ok());
+        for s in 1..50 {
+            assert!(rates.admit("a", Some(1), t0.plus_millis(s * 1000)).is_err());
+        }
+        // A runaway agent that keeps sending is still let through once a minute.
+        assert!(rates.admit("a", Some(1), t0.plus_millis(WINDOW_MS)).is_ok());
+    }
+
+    #[test]
+    fn a_lowered_limit_applies_at_once() {
+        let mut rates = AgentRates::default();
+        let t0 = at("2026-11-27T10:00:00Z");
+        for s in 0..5 {
+            assert!(rates.admit("a", Some(10), t0.plus_millis(s * 1000)).is_ok());
+        }
+        assert!(rates.admit("a", Some(3), t0.plus_millis(6_000)).is_err());
+    }
+}
