@@ -297,6 +297,10 @@ fn rate_limited(
         p,
         Verdict::Deferred,
         reason,
-        format!("{detail}: send it again then, as a new proposal"),
+        format!(
+            "Agent {} has had {} proposals admitted in the last minute, the most its role \
+             allows; it may send this again as a new proposal from {}",
+            p.agent, over.limit, over.room_at
+        ),
     ))
 }
