@@ -283,6 +283,8 @@ fn rate_limited(
         .get(&p.agent)
         .and_then(|r| r.max_proposals_per_minute);
     let over = rates.admit(&p.agent, limit, ctx.now).err()?;
+    // By agent: only agents given a limit in their role can appear, so the labels are few.
+    metrics::counter!("arbiter_rate_limited_total", "agent" => p.agent.clone()).increment(1);
     let detail = format!(
         "agent {} has had {} proposals admitted in the last minute, the most its role allows; \
          there is room again at {}",

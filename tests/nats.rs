@@ -860,3 +860,62 @@ async fn the_load_generator_measures_every_proposal_and_the_floors() {
     let v = arbiter::audit::verify(&h.dir.join("audit.jsonl")).unwrap();
     assert_eq!(v.records, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runaway_agent_is_held_to_its_rate_limit_and_others_are_not() {
+    let mut h = Harness::start("rate-limit");
+    let roles = h.intents().join("agents.toml");
+    let text = std::fs::read_to_string(&roles).unwrap().replace(
+        "operators = [\"finops-lead\"]",
+        "operators = [\"finops-lead\"]\nmax_proposals_per_minute = 3",
+    );
+    std::fs::write(&roles, text).unwrap();
+    h.arbiter();
+    let (client, js, mut cost) = cost_agent(&h.url).await;
+    let mut resilience = client
+        .subscribe("arbiter.decisions.resilience.resilience-1")
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+
+    // The cost agent loops: ten scale-downs at once. Then another agent proposes.
+    for i in 0..10 {
+        let p = proposal(
+            &format!("loop-{i}"),
+            "cost-optimizer-1",
+            "cost",
+            serde_json::json!({"kind": "scale", "service": "emailservice", "replicas": -1}),
+        );
+        store(&js, "arbiter.proposals.cost.cost-optimizer-1", p).await;
+    }
+    let other = proposal(
+        "scale-up",
+        "resilience-1",
+        "resilience",
+        serde_json::json!({"kind": "scale", "service": "checkoutservice", "replicas": 1}),
+    );
+    store(&js, "arbiter.proposals.resilience.resilience-1", other).await;
+
+    let mut limited = 0;
+    for _ in 0..10 {
+        let d = next_decision(&mut cost).await;
+        if d["reasons"][0]["code"] == "agent_rate_limit" {
+            assert_eq!(d["verdict"], "deferred", "{d}");
+            limited += 1;
+        }
+    }
+    assert_eq!(limited, 7, "three of ten are let through in a minute");
+    let d = next_decision(&mut resilience).await;
+    assert_ne!(d["reasons"][0]["code"], "agent_rate_limit", "{d}");
+
+    let metrics = http(&h.http, "GET", "/metrics", None, "").1;
+    assert!(
+        metrics.contains("arbiter_rate_limited_total{agent=\"cost-optimizer-1\"} 7"),
+        "{metrics}"
+    );
+    let (_, body) = http(&h.http, "GET", "/api/agents", Some("sre-oncall-token"), "");
+    let agents: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(agents["cost-optimizer-1"]["max_proposals_per_minute"], 3);
+    assert!(agents["resilience-1"]["max_proposals_per_minute"].is_null());
+    assert!(h.story("loop-9").contains("agent_rate_limit"));
+}
