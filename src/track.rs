@@ -97,18 +97,14 @@ impl TrackRecords {
             })
     }
 
-    /// The track records an audit trail tells.
-    pub fn from_records(records: &[Record]) -> TrackRecords {
-        let mut t = TrackRecords::default();
-        for r in records {
-            match &r.event {
-                Event::Decision { decision, .. } => t.decided(decision),
-                Event::Outcome { agent, status, .. } => t.outcome(agent, status),
-                Event::Rollback { agent, .. } => t.rolled_back(agent),
-                Event::Approval { .. } | Event::Control { .. } | Event::Observed { .. } => {}
-            }
+    /// Counts what one audit record tells of an agent.
+    pub fn read(&mut self, r: &Record) {
+        match &r.event {
+            Event::Decision { decision, .. } => self.decided(decision),
+            Event::Outcome { agent, status, .. } => self.outcome(agent, status),
+            Event::Rollback { agent, .. } => self.rolled_back(agent),
+            Event::Approval { .. } | Event::Control { .. } | Event::Observed { .. } => {}
         }
-        t
     }
 
     /// As JSON for the API: each agent's counts with its rates.

@@ -35,17 +35,34 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> AuditError + '_ {
 /// the previous record's hash, and each hash matches its record. The first break is reported
 /// with its line.
 pub fn verify(path: &Path) -> Result<Verified, AuditError> {
-    check(path, &read(path)?)
+    let mut chain = Chain::default();
+    for_each_line(path, false, None, |line, r| chain.link(path, line, &r))?;
+    Ok(chain.verified())
 }
 
-/// [`verify`] over records already read from `path`.
-fn check(path: &Path, records: &[(usize, Record)]) -> Result<Verified, AuditError> {
-    let mut prev = GENESIS.to_string();
-    for (i, (line, r)) in records.iter().enumerate() {
-        let expect_seq = i as u64 + 1;
+/// The hash chain as far as it has been checked: records are checked one at a time, so a
+/// trail of any length is verified (and restored) in the memory of one record.
+struct Chain {
+    records: u64,
+    prev: String,
+}
+
+impl Default for Chain {
+    fn default() -> Self {
+        Chain {
+            records: 0,
+            prev: GENESIS.to_string(),
+        }
+    }
+}
+
+impl Chain {
+    /// Checks that `r`, read from `line`, follows the records checked so far.
+    fn link(&mut self, path: &Path, line: usize, r: &Record) -> Result<(), AuditError> {
+        let expect_seq = self.records + 1;
         let broken = |problem: String| AuditError::Broken {
             path: path.display().to_string(),
-            line: *line,
+            line,
             seq: r.seq,
             problem,
         };
@@ -54,7 +71,7 @@ fn check(path: &Path, records: &[(usize, Record)]) -> Result<Verified, AuditErro
                 "expected record {expect_seq} here: a record was removed or the records were reordered"
             )));
         }
-        if r.prev != prev {
+        if r.prev != self.prev {
             return Err(broken(
                 "its `prev` is not the hash of the record before it: a record before it was removed, reordered or edited".into(),
             ));
@@ -64,35 +81,54 @@ fn check(path: &Path, records: &[(usize, Record)]) -> Result<Verified, AuditErro
                 "its content does not match its hash: it was edited".into(),
             ));
         }
-        prev = r.hash.clone();
+        self.records = expect_seq;
+        self.prev = r.hash.clone();
+        Ok(())
     }
-    Ok(Verified {
-        records: records.len() as u64,
-        last_hash: prev,
-    })
+
+    fn verified(self) -> Verified {
+        Verified {
+            records: self.records,
+            last_hash: self.prev,
+        }
+    }
 }
 
-/// A crash while appending can leave a last line without its newline. Its decision was never
-/// published (publishing waits for the append), so it is dropped; nothing else is touched.
 fn cut_torn_tail(path: &Path) -> Result<(), AuditError> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = match OpenOptions::new().read(true).write(true).open(path) {
+        Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(io(path)(e)),
     };
-    if bytes.is_empty() || bytes.ends_with(b"\n") {
+    let len = file.metadata().map_err(io(path))?.len();
+    if len == 0 {
         return Ok(());
     }
-    let keep = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-    let file = OpenOptions::new()
-        .write(true)
-        .open(path)
-        .map_err(io(path))?;
-    file.set_len(keep as u64).map_err(io(path))?;
+    // Only the end of the file is read, backwards, until the last complete line's newline:
+    // a trail of any size opens without being read into memory.
+    let mut end = len;
+    let mut chunk = vec![0u8; 64 * 1024];
+    let keep = loop {
+        if end == 0 {
+            break 0;
+        }
+        let start = end.saturating_sub(chunk.len() as u64);
+        let part = &mut chunk[..(end - start) as usize];
+        file.seek(SeekFrom::Start(start)).map_err(io(path))?;
+        file.read_exact(part).map_err(io(path))?;
+        if end == len && part.last() == Some(&b'\n') {
+            return Ok(());
+        }
+        if let Some(i) = part.iter().rposition(|&b| b == b'\n') {
+            break start + i as u64 + 1;
+        }
+        end = start;
+    };
+    file.set_len(keep).map_err(io(path))?;
     file.sync_data().map_err(io(path))
 }
 
-/// Every record with its line number, in file order.
 pub(crate) fn read(path: &Path) -> Result<Vec<(usize, Record)>, AuditError> {
     read_lines(path, false, None)
 }
@@ -122,12 +158,28 @@ fn read_lines(
     settled_only: bool,
     needle: Option<&str>,
 ) -> Result<Vec<(usize, Record)>, AuditError> {
+    let mut out = Vec::new();
+    for_each_line(path, settled_only, needle, |line, r| {
+        out.push((line, r));
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Hands each record of the file to `f` with its line number, in order, one at a time. With
+/// `settled_only`, a last line still being written is left out; with `needle`, only lines
+/// holding it are parsed. A missing file has no records.
+fn for_each_line(
+    path: &Path,
+    settled_only: bool,
+    needle: Option<&str>,
+    mut f: impl FnMut(usize, Record) -> Result<(), AuditError>,
+) -> Result<(), AuditError> {
     let file = match File::open(path) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(io(path)(e)),
     };
-    let mut out = Vec::new();
     let mut reader = BufReader::new(file);
     let mut line = String::new();
     for i in 0.. {
@@ -144,37 +196,46 @@ fn read_lines(
             line: i + 1,
             message: e.to_string(),
         })?;
-        out.push((i + 1, r));
+        f(i + 1, r)?;
     }
-    Ok(out)
+    Ok(())
 }
 
 impl AuditLog {
     /// Opens (or creates) an audit file. An existing file must verify: appending to a broken
     /// chain would launder it.
     pub fn open(path: &Path) -> Result<AuditLog, AuditError> {
-        Ok(AuditLog::open_reading(path)?.0)
+        AuditLog::open_visiting(path, |_| {})
     }
 
-    /// [`AuditLog::open`], also returning the records it read to check the chain, for a
-    /// caller that rebuilds state from them: the file is read once.
-    pub fn open_reading(path: &Path) -> Result<(AuditLog, Vec<Record>), AuditError> {
+    /// Opens the trail for appending: cuts a torn last line (a write the crash interrupted),
+    /// checks the chain, and hands every record to `visit` in order as it is checked, so a
+    /// restart rebuilds its state in one pass without holding the trail in memory. On a
+    /// broken chain it stops with the error, after visiting the records before the break.
+    pub fn open_visiting(
+        path: &Path,
+        mut visit: impl FnMut(Record),
+    ) -> Result<AuditLog, AuditError> {
         cut_torn_tail(path)?;
-        let records = read(path)?;
-        let v = check(path, &records)?;
+        let mut chain = Chain::default();
+        for_each_line(path, false, None, |line, r| {
+            chain.link(path, line, &r)?;
+            visit(r);
+            Ok(())
+        })?;
+        let v = chain.verified();
         let file = OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
             .map_err(io(path))?;
-        let log = AuditLog {
+        Ok(AuditLog {
             path: path.to_path_buf(),
             file,
             next_seq: v.records + 1,
             last_hash: v.last_hash,
             staged: Vec::new(),
-        };
-        Ok((log, records.into_iter().map(|(_, r)| r).collect()))
+        })
     }
 
     /// Appends an event and makes it durable before returning its reference.
@@ -239,5 +300,46 @@ impl AuditLog {
         self.next_seq = seq;
         self.last_hash = last;
         Ok(refs.split_off(staged))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cut_torn_tail;
+
+    fn cut(name: &str, content: &[u8]) -> Vec<u8> {
+        let path =
+            std::env::temp_dir().join(format!("arbiter-torn-{name}-{}.jsonl", std::process::id()));
+        std::fs::write(&path, content).unwrap();
+        cut_torn_tail(&path).unwrap();
+        let left = std::fs::read(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        left
+    }
+
+    #[test]
+    fn only_an_unfinished_last_line_is_cut_however_long() {
+        let lines = b"{\"seq\":1}\n{\"seq\":2}\n".to_vec();
+        assert_eq!(
+            cut("whole", &lines),
+            lines,
+            "a finished trail is left alone"
+        );
+        assert_eq!(cut("empty", b""), b"");
+        // A torn line longer than the chunks the tail is read in.
+        let mut torn = lines.clone();
+        torn.extend(std::iter::repeat_n(b'x', 200_000));
+        assert_eq!(cut("long", &torn), lines);
+        let mut short = lines.clone();
+        short.extend(b"{\"seq\":3,\"prev");
+        assert_eq!(cut("short", &short), lines);
+        // A first line never finished leaves nothing.
+        assert_eq!(cut("first", &[b'y'; 70_000]), b"");
+        // A newline exactly at a chunk boundary.
+        let mut edge = vec![b'z'; 64 * 1024 - 1];
+        edge.push(b'\n');
+        let kept = edge.clone();
+        edge.extend(std::iter::repeat_n(b'w', 64 * 1024));
+        assert_eq!(cut("edge", &edge), kept);
     }
 }

@@ -5,7 +5,6 @@
 //! Bounded so a busy service's memory does not grow with its history; older decisions stay
 //! in the audit trail, where `arbiter audit show` and the feed's detail view read them.
 
-use crate::audit::{Event, Record};
 use crate::contract::Decision;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -123,22 +122,6 @@ impl DecisionFeed {
             decision,
         });
         seq
-    }
-
-    /// The feed an audit trail tells: its last `capacity` decisions, in order.
-    pub fn from_records(records: &[Record], capacity: usize) -> Self {
-        let mut feed = DecisionFeed::with_capacity(capacity);
-        let decisions: Vec<&Record> = records
-            .iter()
-            .filter(|r| matches!(r.event, Event::Decision { .. }))
-            .collect();
-        let skip = decisions.len().saturating_sub(feed.capacity);
-        for r in &decisions[skip..] {
-            if let (Event::Decision { proposal, .. }, Some(d)) = (&r.event, r.decision()) {
-                feed.push(About::of(proposal), Arc::new(d));
-            }
-        }
-        feed
     }
 
     pub fn len(&self) -> usize {

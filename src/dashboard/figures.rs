@@ -67,24 +67,20 @@ impl Figures {
         self.rollback_seconds += seconds_after_breach.max(0.0);
     }
 
-    /// The figures an audit trail tells.
-    pub fn from_records(records: &[Record]) -> Figures {
-        let mut f = Figures::default();
-        for r in records {
-            match &r.event {
-                Event::Decision {
-                    proposal, decision, ..
-                } => f.decided(proposal["domain"].as_str().unwrap_or(""), decision),
-                Event::Rollback { command, .. } => {
-                    let breach = serde_json::from_value::<Timestamp>(command["breach_at"].clone());
-                    if let Ok(breach) = breach {
-                        f.rolled_back(breach.millis_until(&r.at) as f64 / 1000.0);
-                    }
+    /// Counts what one audit record adds to the figures.
+    pub fn read(&mut self, r: &Record) {
+        match &r.event {
+            Event::Decision {
+                proposal, decision, ..
+            } => self.decided(proposal["domain"].as_str().unwrap_or(""), decision),
+            Event::Rollback { command, .. } => {
+                let breach = serde_json::from_value::<Timestamp>(command["breach_at"].clone());
+                if let Ok(breach) = breach {
+                    self.rolled_back(breach.millis_until(&r.at) as f64 / 1000.0);
                 }
-                _ => {}
             }
+            _ => {}
         }
-        f
     }
 
     /// Escalated among first answers; `None` before any.
