@@ -69,18 +69,58 @@ fn as_message(proposal: &serde_json::Value, subject: &Option<String>) -> Message
     }
 }
 
-pub fn replay(records: &[Record], graph: ServiceGraph, intents: IntentSet, roles: Roles) -> Replay {
-    let graph_version = graph.version().to_string();
-    let mut c = Coordinator::new(graph, intents, roles);
-    let mut telemetry = Telemetry::default();
-    let mut out = Replay::default();
-    // The replay's own escalations, for people's approvals to apply to.
-    let mut escalated: HashMap<String, InFlight> = HashMap::new();
-    let mut i = 0;
-    while i < records.len() {
-        let r = &records[i];
+/// Replays a history one record at a time, so a trail of any length is replayed in the
+/// memory of one window (`audit::for_each` feeds it from a file); `finish` says what would
+/// change.
+pub struct Replayer {
+    c: Coordinator,
+    graph_version: String,
+    telemetry: Telemetry,
+    /// The replay's own escalations, for people's approvals to apply to.
+    escalated: HashMap<String, InFlight>,
+    /// The recorded window being gathered: decisions made at one instant, in order.
+    window: Vec<(Message, Decision)>,
+    out: Replay,
+}
+
+impl Replayer {
+    pub fn new(graph: ServiceGraph, intents: IntentSet, roles: Roles) -> Replayer {
+        Replayer {
+            graph_version: graph.version().to_string(),
+            c: Coordinator::new(graph, intents, roles),
+            telemetry: Telemetry::default(),
+            escalated: HashMap::new(),
+            window: Vec::new(),
+            out: Replay::default(),
+        }
+    }
+
+    pub fn read(&mut self, r: &Record) {
+        if let Event::Decision {
+            proposal,
+            decision,
+            subject,
+            ..
+        } = &r.event
+        {
+            if answers_a_proposal(decision) {
+                if self
+                    .window
+                    .first()
+                    .is_some_and(|(_, d)| d.decided_at != decision.decided_at)
+                {
+                    self.decide_window();
+                }
+                self.window
+                    .push((as_message(proposal, subject), (**decision).clone()));
+                return;
+            }
+        }
+        // Anything else closes the window being gathered before it takes effect.
+        self.decide_window();
+        let c = &mut self.c;
         match &r.event {
-            Event::Observed { telemetry: t } => telemetry = t.clone(),
+            Event::Observed { telemetry: t } => self.telemetry = t.clone(),
             Event::Control { action, detail } => {
                 let target = detail.split(" (by ").next().unwrap_or("");
                 let _ = c.controls.apply(action, target);
@@ -97,48 +137,52 @@ pub fn replay(records: &[Record], graph: ServiceGraph, intents: IntentSet, roles
                 approve: true,
                 ..
             } => {
-                if let Some(change) = escalated.remove(&format!("{agent}/{proposal_id}")) {
+                if let Some(change) = self.escalated.remove(&format!("{agent}/{proposal_id}")) {
                     c.approved_by_human(change, r.at);
                 }
             }
-            Event::Decision { decision, .. } if answers_a_proposal(decision) => {
-                let at = decision.decided_at;
-                let mut window = Vec::new();
-                while let Some(Event::Decision {
-                    proposal,
-                    decision,
-                    subject,
-                    ..
-                }) = records.get(i).map(|r| &r.event)
-                {
-                    if decision.decided_at != at || !answers_a_proposal(decision) {
-                        break;
-                    }
-                    window.push((as_message(proposal, subject), &**decision));
-                    i += 1;
-                }
-                decide_again(&mut c, &telemetry, at, &window, &mut escalated, &mut out);
-                for (_, d) in &window {
-                    if let Some(v) = d.graph_version.as_ref().filter(|v| **v != graph_version) {
-                        if !out.other_graphs.contains(v) {
-                            out.other_graphs.push(v.clone());
-                        }
-                    }
-                }
-                continue;
-            }
             _ => {}
         }
-        i += 1;
     }
-    out
+
+    pub fn finish(mut self) -> Replay {
+        self.decide_window();
+        self.out
+    }
+
+    fn decide_window(&mut self) {
+        let Some((_, first)) = self.window.first() else {
+            return;
+        };
+        let at = first.decided_at;
+        let window = std::mem::take(&mut self.window);
+        decide_again(
+            &mut self.c,
+            &self.telemetry,
+            at,
+            &window,
+            &mut self.escalated,
+            &mut self.out,
+        );
+        for (_, d) in &window {
+            if let Some(v) = d
+                .graph_version
+                .as_ref()
+                .filter(|v| **v != self.graph_version)
+            {
+                if !self.out.other_graphs.contains(v) {
+                    self.out.other_graphs.push(v.clone());
+                }
+            }
+        }
+    }
 }
 
 fn decide_again(
     c: &mut Coordinator,
     telemetry: &Telemetry,
     at: Timestamp,
-    window: &[(Message, &Decision)],
+    window: &[(Message, Decision)],
     escalated: &mut HashMap<String, InFlight>,
     out: &mut Replay,
 ) {

@@ -169,7 +169,7 @@ fn read_lines(
 /// Hands each record of the file to `f` with its line number, in order, one at a time. With
 /// `settled_only`, a last line still being written is left out; with `needle`, only lines
 /// holding it are parsed. A missing file has no records.
-fn for_each_line(
+pub(crate) fn for_each_line(
     path: &Path,
     settled_only: bool,
     needle: Option<&str>,

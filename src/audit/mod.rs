@@ -13,9 +13,13 @@ mod record;
 
 pub use log::{verify, AuditLog, Verified};
 
-/// Every record of an audit file, in order.
-pub fn records(path: &std::path::Path) -> Result<Vec<Record>, AuditError> {
-    Ok(log::read(path)?.into_iter().map(|(_, r)| r).collect())
+/// Hands every record of an audit file to `f`, in order, one at a time (a trail of any
+/// length is read in the memory of one record).
+pub fn for_each(path: &std::path::Path, mut f: impl FnMut(Record)) -> Result<(), AuditError> {
+    log::for_each_line(path, false, None, |_, r| {
+        f(r);
+        Ok(())
+    })
 }
 
 /// The decisions recorded in an audit file (with their references), to seed a ledger.

@@ -28,7 +28,6 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
     super::audit::existing(&a.audit)?;
     arbiter::audit::verify(&a.audit)
         .context("the audit trail does not verify; refusing to replay it")?;
-    let records = arbiter::audit::records(&a.audit)?;
     let graph = ServiceGraph::from_files(&a.graph, a.overlay.as_deref())?;
     let loaded = super::load_intents(&a.intents)?;
     let names: Vec<String> = loaded
@@ -36,12 +35,10 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|i| format!("{} {}", i.name, i.version))
         .collect();
-    let result = arbiter::replay::replay(
-        &records,
-        graph,
-        IntentSet::new(loaded.intents),
-        loaded.roles,
-    );
+    let mut replayer =
+        arbiter::replay::Replayer::new(graph, IntentSet::new(loaded.intents), loaded.roles);
+    arbiter::audit::for_each(&a.audit, |r| replayer.read(&r))?;
+    let result = replayer.finish();
     if a.json {
         for c in &result.changes {
             println!("{}", serde_json::to_string(c)?);
