@@ -272,6 +272,38 @@ impl Coordinator {
 
 /// Counts a new proposal against its agent's rate limit; the `deferred` answer if it is
 /// over.
+/// Codes of the answers the coordinator gives before the engine: proposals answered so were
+/// not admitted, and do not count against their agent's rate limit.
+const REFUSED_BEFORE_THE_ENGINE: [&str; 6] = [
+    "subject_mismatch",
+    "agent_suspended",
+    "domain_suspended",
+    "global_freeze",
+    "agent_rate_limit",
+    "overloaded",
+];
+
+impl Coordinator {
+    /// Counts a decision read back from the audit trail against its agent's rate limit, as
+    /// the live service counted it: a restarted service keeps holding a runaway agent to its
+    /// limit. `d` must be the first answer to its proposal.
+    pub fn admitted_earlier(&mut self, d: &Decision) {
+        let refused = d.verdict == Verdict::Invalid
+            || d.reasons
+                .first()
+                .is_some_and(|r| REFUSED_BEFORE_THE_ENGINE.contains(&r.code.as_str()));
+        if refused {
+            return;
+        }
+        let limit = self
+            .roles
+            .agents
+            .get(&d.agent)
+            .and_then(|r| r.max_proposals_per_minute);
+        let _ = self.rates.admit(&d.agent, limit, d.decided_at);
+    }
+}
+
 fn rate_limited(
     rates: &mut AgentRates,
     ctx: &Context,

@@ -7,7 +7,8 @@
 //! the engine, and everyone else is decided as usual.
 //!
 //! The window slides over the decision times the caller passes in, so a simulation or a replay
-//! counts exactly as the live service did. A restarted service starts counting afresh.
+//! counts exactly as the live service did, and a restarted service counts the last minute's
+//! proposals again from its audit trail.
 
 use crate::contract::Timestamp;
 use std::collections::{HashMap, VecDeque};

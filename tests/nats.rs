@@ -918,4 +918,21 @@ async fn a_runaway_agent_is_held_to_its_rate_limit_and_others_are_not() {
     assert_eq!(agents["cost-optimizer-1"]["max_proposals_per_minute"], 3);
     assert!(agents["resilience-1"]["max_proposals_per_minute"].is_null());
     assert!(h.story("loop-9").contains("agent_rate_limit"));
+
+    // A restarted arbiter counts the last minute again from its audit trail: the loop does
+    // not get a fresh allowance by crashing the service.
+    let mut victim = h.procs.0.pop().unwrap();
+    victim.kill().unwrap();
+    victim.wait().unwrap();
+    h.arbiter();
+    let p = proposal(
+        "loop-after-restart",
+        "cost-optimizer-1",
+        "cost",
+        serde_json::json!({"kind": "scale", "service": "emailservice", "replicas": -1}),
+    );
+    store(&js, "arbiter.proposals.cost.cost-optimizer-1", p).await;
+    let d = next_decision(&mut cost).await;
+    assert_eq!(d["proposal_id"], "loop-after-restart", "{d}");
+    assert_eq!(d["reasons"][0]["code"], "agent_rate_limit", "{d}");
 }

@@ -109,6 +109,11 @@ impl Rebuild<'_> {
     /// escalated and not yet answered.
     fn decided(&mut self, d: Decision, p: Option<Proposal>) {
         let c = &mut *self.coordinator;
+        let first_answer = c.ledger.get(&d.agent, &d.proposal_id).is_none()
+            && !d.proposal_id.ends_with(crate::rollback::ROLLBACK_SUFFIX);
+        if first_answer && d.decided_at.plus_millis(crate::rate_limit::WINDOW_MS) > self.now {
+            c.admitted_earlier(&d);
+        }
         match &p {
             Some(p) => c.ledger.record_until(&d, p.expires_at),
             None => c.ledger.record(&d),
