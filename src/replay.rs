@@ -50,22 +50,20 @@ fn answers_a_proposal(d: &Decision) -> bool {
 
 /// The recorded proposal as bytes and the subject it came on (for a history recorded off
 /// the bus, the subject its payload names).
-fn as_message(proposal: &serde_json::Value, subject: &Option<String>) -> Message {
-    let payload = match proposal {
-        serde_json::Value::String(text) => text.clone().into_bytes(),
-        v => v.to_string().into_bytes(),
-    };
-    let token = |k: &str| {
-        proposal
-            .get(k)
-            .and_then(|v| v.as_str())
-            .unwrap_or("unknown")
-    };
+fn as_message(proposal: &crate::audit::Payload, subject: &Option<String>) -> Message {
+    let subject = subject.clone().unwrap_or_else(|| {
+        let v = proposal.value();
+        let token = |k: &str| {
+            v.get(k)
+                .and_then(|t| t.as_str())
+                .unwrap_or("unknown")
+                .to_string()
+        };
+        format!("arbiter.proposals.{}.{}", token("domain"), token("agent"))
+    });
     Message {
-        subject: subject
-            .clone()
-            .unwrap_or_else(|| format!("arbiter.proposals.{}.{}", token("domain"), token("agent"))),
-        payload,
+        subject,
+        payload: proposal.bytes(),
     }
 }
 

@@ -92,6 +92,14 @@ fn an_edited_removed_or_reordered_record_is_found_where_it_happened() {
     assert_eq!(line, 4);
     assert!(problem.contains("edited"), "{problem}");
 
+    // An edit that reads the same is an edit too: the chain covers the bytes as written.
+    let mut spaced = good.clone();
+    spaced[3] = spaced[3].replacen("\"verdict\":", "\"verdict\": ", 1);
+    write(&spaced);
+    let (line, problem) = broken(&audit);
+    assert_eq!(line, 4);
+    assert!(problem.contains("edited"), "{problem}");
+
     let mut removed = good.clone();
     removed.remove(3);
     write(&removed);

@@ -646,6 +646,42 @@ async fn hostile_payloads_on_the_wire_are_answered_invalid_and_counted() {
                 && l.ends_with(" 3")),
         "{text}"
     );
+
+    // Payloads the audit trail must keep on one line and read back: JSON nested past any
+    // sane depth, JSON over several lines, and a rationale that imitates the record's own
+    // fields. A restarted arbiter reads the trail back and it verifies.
+    let deep = format!("{}{}", "[".repeat(300), "]".repeat(300)).into_bytes();
+    let spread = proposal(
+        "spread-over-lines",
+        "cost-optimizer-1",
+        "cost",
+        serde_json::json!({"kind": "scale", "service": "emailservice", "replicas": -1}),
+    );
+    let spread = String::from_utf8(spread).unwrap().replace(",", ",\n  ");
+    let mimic = String::from_utf8(proposal(
+        "mimic",
+        "cost-optimizer-1",
+        "cost",
+        serde_json::json!({"kind": "scale", "service": "emailservice", "replicas": -1}),
+    ))
+    .unwrap()
+    .replace("\"test\"", "\"\\\"hash\\\":\\\"\\\", \\\"seq\\\": 1}\\n{\"");
+    for payload in [deep, spread.into_bytes(), mimic.into_bytes()] {
+        store(&js, subject, payload).await;
+        next_decision(&mut decisions).await;
+    }
+    let mut victim = h.procs.0.pop().unwrap();
+    victim.kill().unwrap();
+    victim.wait().unwrap();
+    h.arbiter();
+    let audit = h.dir.join("audit.jsonl");
+    let verified = arbiter::audit::verify(&audit).expect("the trail verifies");
+    assert_eq!(
+        verified.records as usize,
+        std::fs::read_to_string(&audit).unwrap().lines().count()
+    );
+    assert!(h.story("spread-over-lines").contains("proposed"));
+    assert!(h.story("mimic").contains("proposed"));
 }
 
 /// Waits for the next command on `arbiter.control.<agent>`.

@@ -36,7 +36,9 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> AuditError + '_ {
 /// with its line.
 pub fn verify(path: &Path) -> Result<Verified, AuditError> {
     let mut chain = Chain::default();
-    for_each_line(path, false, None, |line, r| chain.link(path, line, &r))?;
+    for_each_line(path, false, None, |line, text, r| {
+        chain.link(path, line, text, &r)
+    })?;
     Ok(chain.verified())
 }
 
@@ -58,7 +60,9 @@ impl Default for Chain {
 
 impl Chain {
     /// Checks that `r`, read from `line`, follows the records checked so far.
-    fn link(&mut self, path: &Path, line: usize, r: &Record) -> Result<(), AuditError> {
+    /// Checks that `r`, read from line number `line` whose text is `text`, follows the
+    /// records checked so far.
+    fn link(&mut self, path: &Path, line: usize, text: &str, r: &Record) -> Result<(), AuditError> {
         let expect_seq = self.records + 1;
         let broken = |problem: String| AuditError::Broken {
             path: path.display().to_string(),
@@ -76,7 +80,7 @@ impl Chain {
                 "its `prev` is not the hash of the record before it: a record before it was removed, reordered or edited".into(),
             ));
         }
-        if r.hash != r.expected_hash() {
+        if r.hash != r.expected_hash(text.strip_suffix('\n').unwrap_or(text)) {
             return Err(broken(
                 "its content does not match its hash: it was edited".into(),
             ));
@@ -159,7 +163,7 @@ fn read_lines(
     needle: Option<&str>,
 ) -> Result<Vec<(usize, Record)>, AuditError> {
     let mut out = Vec::new();
-    for_each_line(path, settled_only, needle, |line, r| {
+    for_each_line(path, settled_only, needle, |line, _, r| {
         out.push((line, r));
         Ok(())
     })?;
@@ -173,7 +177,7 @@ pub(crate) fn for_each_line(
     path: &Path,
     settled_only: bool,
     needle: Option<&str>,
-    mut f: impl FnMut(usize, Record) -> Result<(), AuditError>,
+    mut f: impl FnMut(usize, &str, Record) -> Result<(), AuditError>,
 ) -> Result<(), AuditError> {
     let file = match File::open(path) {
         Ok(f) => f,
@@ -196,7 +200,7 @@ pub(crate) fn for_each_line(
             line: i + 1,
             message: e.to_string(),
         })?;
-        f(i + 1, r)?;
+        f(i + 1, &line, r)?;
     }
     Ok(())
 }
@@ -218,8 +222,8 @@ impl AuditLog {
     ) -> Result<AuditLog, AuditError> {
         cut_torn_tail(path)?;
         let mut chain = Chain::default();
-        for_each_line(path, false, None, |line, r| {
-            chain.link(path, line, &r)?;
+        for_each_line(path, false, None, |line, text, r| {
+            chain.link(path, line, text, &r)?;
             visit(r);
             Ok(())
         })?;

@@ -2,13 +2,14 @@
 //!
 //! An append-only file of JSON lines, one record per event (a decision, a human's answer, an
 //! outcome, a control action). Each record carries a sequence number, the hash of its
-//! predecessor and its own hash — `sha256(prev | record without its hash)` — so editing,
+//! predecessor and its own hash — `sha256(prev | the line with its hash emptied)` — so editing,
 //! removing or reordering any record breaks the chain at that point, and `verify` says where.
 //! Decisions sent to agents carry `{seq, hash, prev}`: every agent holds anchors into the
 //! chain, which also exposes a truncated tail.
 
 mod log;
 mod narrative;
+mod payload;
 mod record;
 
 pub use log::{verify, AuditLog, Verified};
@@ -16,7 +17,7 @@ pub use log::{verify, AuditLog, Verified};
 /// Hands every record of an audit file to `f`, in order, one at a time (a trail of any
 /// length is read in the memory of one record).
 pub fn for_each(path: &std::path::Path, mut f: impl FnMut(Record)) -> Result<(), AuditError> {
-    log::for_each_line(path, false, None, |_, r| {
+    log::for_each_line(path, false, None, |_, _, r| {
         f(r);
         Ok(())
     })
@@ -32,6 +33,7 @@ pub fn recorded_decisions(
         .collect())
 }
 pub use narrative::{live_narrative, narrative};
+pub use payload::Payload;
 pub use record::{Event, Record, GENESIS};
 
 #[derive(Debug, thiserror::Error)]

@@ -44,6 +44,7 @@ fn tell(records: Vec<(usize, Record)>, proposal_id: &str) -> Option<String> {
                 decision,
                 ..
             } => {
+                let proposal = proposal.value();
                 let _ = writeln!(
                     out,
                     "{} proposed (as {}):\n    {}",

@@ -1,7 +1,6 @@
 //! One audit record and how its hash is computed.
 
 use crate::contract::{AuditRef, Decision, Timestamp};
-use crate::hash::sha256;
 use serde::{Deserialize, Serialize};
 
 /// The `prev` of the first record.
@@ -15,7 +14,7 @@ pub enum Event {
     /// who asked for what); `knew` is what the engine saw of the target service; the decision
     /// names the intent version, the graph version and the constraints that decided.
     Decision {
-        proposal: serde_json::Value,
+        proposal: super::Payload,
         knew: serde_json::Value,
         decision: Box<Decision>,
         /// The subject it arrived on, when it came over the bus.
@@ -67,16 +66,23 @@ pub struct Record {
 }
 
 impl Record {
-    /// The hash this record must carry: over `prev` and the record with `hash` empty and any
-    /// decision's own `audit` reference removed (it is filled in from this hash).
-    pub fn expected_hash(&self) -> String {
-        let mut bare = self.clone();
-        bare.hash = String::new();
-        if let Event::Decision { decision, .. } = &mut bare.event {
-            decision.audit = None;
-        }
-        let body = serde_json::to_string(&bare).expect("records serialise");
-        sha256(format!("{}|{body}", self.prev).as_bytes())
+    /// The hash the record written as `line` (without its newline) must carry: over `prev`
+    /// and the line as written with its `hash` emptied — the bytes the writer hashed, so any
+    /// change to them, even one that reads the same, breaks the chain.
+    pub fn expected_hash(&self, line: &str) -> String {
+        const FIELD: &str = "\"hash\":\"";
+        // `seq`, `at` and `prev` come first and cannot hold the field's text.
+        let bare = match line.find(FIELD) {
+            Some(start) => {
+                let value = start + FIELD.len();
+                match line[value..].find('"') {
+                    Some(len) => format!("{}{}", &line[..value], &line[value + len..]),
+                    None => line.to_string(),
+                }
+            }
+            None => line.to_string(),
+        };
+        crate::hash::sha256_parts(&[self.prev.as_bytes(), b"|", bare.as_bytes()])
     }
 
     /// This record's place in the chain, as decisions carry it.

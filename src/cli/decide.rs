@@ -152,7 +152,7 @@ pub fn run(a: DecideArgs) -> anyhow::Result<ExitCode> {
                 .map(|s| world.knew(&graph, s))
                 .unwrap_or(serde_json::Value::Null);
             let event = Event::Decision {
-                proposal: raw[i].clone(),
+                proposal: arbiter::audit::Payload::of(&raw[i]),
                 knew,
                 decision: Box::new(d.clone()),
                 subject: None,

@@ -82,6 +82,14 @@ pub struct About {
 }
 
 impl About {
+    pub fn from_proposal(p: &crate::contract::Proposal) -> About {
+        About {
+            domain: p.domain.as_str().to_string(),
+            service: p.action.service().to_string(),
+            kind: p.action.kind().as_str().to_string(),
+        }
+    }
+
     /// From a payload as received, whatever arrived, even one that is not a proposal at all.
     pub fn of(proposal: &serde_json::Value) -> About {
         let text = |v: &serde_json::Value| v.as_str().unwrap_or("").to_string();

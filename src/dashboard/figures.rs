@@ -67,19 +67,14 @@ impl Figures {
         self.rollback_seconds += seconds_after_breach.max(0.0);
     }
 
-    /// Counts what one audit record adds to the figures.
-    pub fn read(&mut self, r: &Record) {
-        match &r.event {
-            Event::Decision {
-                proposal, decision, ..
-            } => self.decided(proposal["domain"].as_str().unwrap_or(""), decision),
-            Event::Rollback { command, .. } => {
-                let breach = serde_json::from_value::<Timestamp>(command["breach_at"].clone());
-                if let Ok(breach) = breach {
-                    self.rolled_back(breach.millis_until(&r.at) as f64 / 1000.0);
-                }
+    /// Counts a rollback an audit record tells of (decisions are counted by the reader,
+    /// which knows their domain, with [`Figures::decided`]).
+    pub fn read_rollback(&mut self, r: &Record) {
+        if let Event::Rollback { command, .. } = &r.event {
+            let breach = serde_json::from_value::<Timestamp>(command["breach_at"].clone());
+            if let Ok(breach) = breach {
+                self.rolled_back(breach.millis_until(&r.at) as f64 / 1000.0);
             }
-            _ => {}
         }
     }
 

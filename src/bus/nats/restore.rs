@@ -7,7 +7,7 @@ use crate::approval::{Escalations, Pending};
 use crate::audit::{AuditLog, Event, Record};
 use crate::contract::{Decision, Proposal, Timestamp, Verdict};
 use crate::coordinator::{Controls, Coordinator};
-use crate::dashboard::{DecisionFeed, Figures};
+use crate::dashboard::{About, DecisionFeed, Figures};
 use crate::engine::InFlight;
 use crate::rollback::RollbackWatch;
 use crate::track::TrackRecords;
@@ -71,14 +71,17 @@ struct Rebuild<'a> {
 impl Rebuild<'_> {
     fn read(&mut self, r: &Record) {
         self.restored.tracks.read(r);
-        self.restored.figures.read(r);
+        self.restored.figures.read_rollback(r);
         match &r.event {
             Event::Decision { proposal, .. } => {
                 if let Some(d) = r.decision() {
-                    let p = crate::contract::parse_proposal(proposal.to_string().as_bytes()).ok();
-                    self.restored
-                        .feed
-                        .push(crate::dashboard::About::of(proposal), Arc::new(d.clone()));
+                    let p = crate::contract::parse_proposal(proposal.get().as_bytes()).ok();
+                    let about = match &p {
+                        Some(p) => About::from_proposal(p),
+                        None => About::of(&proposal.value()),
+                    };
+                    self.restored.figures.decided(&about.domain, &d);
+                    self.restored.feed.push(about, Arc::new(d.clone()));
                     self.decided(d, p);
                 }
             }

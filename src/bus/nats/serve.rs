@@ -296,15 +296,11 @@ async fn decide_window(
         spans.push(span);
         let domain = subject.split('.').nth(2).unwrap_or("unknown").to_string();
         metrics::counter!("arbiter_decisions_total", "verdict" => d.verdict.as_str(), "domain" => domain).increment(1);
-        let proposal = serde_json::from_slice(&raw.payload).unwrap_or_else(|_| {
-            // Kept as text (bounded) so the record shows what arrived.
-            serde_json::Value::String(
-                String::from_utf8_lossy(&raw.payload)
-                    .chars()
-                    .take(4096)
-                    .collect(),
-            )
-        });
+        let proposal = crate::audit::Payload::received(&raw.payload);
+        let about = match sub {
+            Ok(p) => crate::dashboard::About::from_proposal(p),
+            Err(_) => crate::dashboard::About::of(&proposal.value()),
+        };
         let knew = sub
             .as_ref()
             .ok()
@@ -314,6 +310,7 @@ async fn decide_window(
         batch.push(Delivery {
             subject,
             proposal,
+            about,
             knew,
             arrived_on: Some(raw.subject.clone()),
             decision: d,

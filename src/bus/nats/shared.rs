@@ -47,7 +47,9 @@ pub struct Shared {
 pub struct Delivery {
     pub subject: String,
     /// The payload as received.
-    pub proposal: serde_json::Value,
+    pub proposal: crate::audit::Payload,
+    /// Its domain, target and kind, for the dashboard's feed.
+    pub about: About,
     /// What the engine saw of the target.
     pub knew: serde_json::Value,
     /// The subject the proposal arrived on, if it came over the bus.
@@ -120,7 +122,7 @@ impl Shared {
         let mut batch = batch;
         let about: Vec<About> = fresh
             .iter()
-            .map(|&i| About::of(&batch[i].proposal))
+            .map(|&i| std::mem::take(&mut batch[i].about))
             .collect();
         if let Some(log) = self.log.as_mut() {
             let events = fresh
@@ -184,7 +186,8 @@ impl Shared {
     ) -> Result<Decision, NatsError> {
         let delivery = Delivery {
             subject: self.subject_for(&d),
-            proposal,
+            about: About::of(&proposal),
+            proposal: crate::audit::Payload::of(&proposal),
             knew: serde_json::Value::Null,
             arrived_on: None,
             decision: d,
