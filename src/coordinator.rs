@@ -11,7 +11,7 @@ use crate::contract::{parse_proposal, Decision, Reason, Timestamp, Verdict};
 use crate::engine::{self, Context, InFlight, Ledger, SolverConfig, Submission};
 use crate::graph::ServiceGraph;
 use crate::intent::{IntentSet, Roles};
-use crate::rate_limit::AgentRates;
+use crate::rate_limit::{self, AgentRates};
 use crate::world::World;
 use std::collections::HashMap;
 
@@ -194,8 +194,10 @@ impl Coordinator {
                             let key = (p.agent.as_str(), p.id.as_str());
                             let over = match counted.get(&key) {
                                 Some(answer) => answer.clone(),
+                                None if !rate_limit::applies(&ctx, p) => None,
                                 None => {
-                                    let answer = rate_limited(&mut self.rates, &ctx, p);
+                                    let answer =
+                                        rate_limit::answer_if_over(&mut self.rates, &ctx, p);
                                     counted.insert(key, answer.clone());
                                     answer
                                 }
@@ -251,6 +253,21 @@ impl Coordinator {
         published
     }
 
+    /// Counts a decision read back from the audit trail against its agent's rate limit, as
+    /// the live service counted it: a restarted service keeps holding a runaway agent to its
+    /// limit. `d` must be the first answer to its proposal.
+    pub fn admitted_earlier(&mut self, d: &Decision) {
+        if !rate_limit::counts(d) {
+            return;
+        }
+        let limit = self
+            .roles
+            .agents
+            .get(&d.agent)
+            .and_then(|r| r.max_proposals_per_minute);
+        let _ = self.rates.admit(&d.agent, limit, d.decided_at);
+    }
+
     /// Until when an escalation raised at `at` waits for a person, per the intent in force.
     pub fn escalation_deadline(&self, at: Timestamp) -> Timestamp {
         let timeout_s = self
@@ -268,73 +285,4 @@ impl Coordinator {
             until: now.plus_millis(self.settle_ms),
         });
     }
-}
-
-/// Counts a new proposal against its agent's rate limit; the `deferred` answer if it is
-/// over.
-/// Codes of the answers the coordinator gives before the engine: proposals answered so were
-/// not admitted, and do not count against their agent's rate limit.
-const REFUSED_BEFORE_THE_ENGINE: [&str; 6] = [
-    "subject_mismatch",
-    "agent_suspended",
-    "domain_suspended",
-    "global_freeze",
-    "agent_rate_limit",
-    "overloaded",
-];
-
-impl Coordinator {
-    /// Counts a decision read back from the audit trail against its agent's rate limit, as
-    /// the live service counted it: a restarted service keeps holding a runaway agent to its
-    /// limit. `d` must be the first answer to its proposal.
-    pub fn admitted_earlier(&mut self, d: &Decision) {
-        let refused = d.verdict == Verdict::Invalid
-            || d.reasons
-                .first()
-                .is_some_and(|r| REFUSED_BEFORE_THE_ENGINE.contains(&r.code.as_str()));
-        if refused {
-            return;
-        }
-        let limit = self
-            .roles
-            .agents
-            .get(&d.agent)
-            .and_then(|r| r.max_proposals_per_minute);
-        let _ = self.rates.admit(&d.agent, limit, d.decided_at);
-    }
-}
-
-fn rate_limited(
-    rates: &mut AgentRates,
-    ctx: &Context,
-    p: &crate::contract::Proposal,
-) -> Option<Decision> {
-    let limit = ctx
-        .roles
-        .agents
-        .get(&p.agent)
-        .and_then(|r| r.max_proposals_per_minute);
-    let over = rates.admit(&p.agent, limit, ctx.now).err()?;
-    // By agent: only agents given a limit in their role can appear, so the labels are few.
-    metrics::counter!("arbiter_rate_limited_total", "agent" => p.agent.clone()).increment(1);
-    let detail = format!(
-        "agent {} has had {} proposals admitted in the last minute, the most its role allows; \
-         there is room again at {}",
-        p.agent, over.limit, over.room_at
-    );
-    let reason = Reason::new("agent_rate_limit")
-        .field("max_proposals_per_minute")
-        .numbers(f64::from(over.limit), f64::from(over.limit))
-        .detail(detail.clone());
-    Some(*engine::answer(
-        ctx,
-        p,
-        Verdict::Deferred,
-        reason,
-        format!(
-            "Agent {} has had {} proposals admitted in the last minute, the most its role \
-             allows; it may send this again as a new proposal from {}",
-            p.agent, over.limit, over.room_at
-        ),
-    ))
 }

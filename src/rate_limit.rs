@@ -10,7 +10,8 @@
 //! counts exactly as the live service did, and a restarted service counts the last minute's
 //! proposals again from its audit trail.
 
-use crate::contract::Timestamp;
+use crate::contract::{Decision, Proposal, Reason, Timestamp, Verdict};
+use crate::engine::{self, Context};
 use std::collections::{HashMap, VecDeque};
 
 /// The span a limit counts over.
@@ -65,6 +66,72 @@ impl AgentRates {
             room_at: oldest.plus_millis(WINDOW_MS),
         })
     }
+}
+
+/// Codes of the answers the coordinator gives before the engine: proposals answered so were
+/// not admitted, and do not count against their agent's rate limit.
+const REFUSED_BEFORE_THE_ENGINE: [&str; 6] = [
+    "subject_mismatch",
+    "agent_suspended",
+    "domain_suspended",
+    "global_freeze",
+    "agent_rate_limit",
+    "overloaded",
+];
+
+/// Whether the proposal's agent has a rate limit at all (most have none, and skip counting).
+pub(crate) fn applies(ctx: &Context, p: &Proposal) -> bool {
+    ctx.roles
+        .agents
+        .get(&p.agent)
+        .is_some_and(|r| r.max_proposals_per_minute.is_some())
+}
+
+/// Counts a new proposal against its agent's rate limit; the `deferred` answer if it is
+/// over.
+pub(crate) fn answer_if_over(
+    rates: &mut AgentRates,
+    ctx: &Context,
+    p: &Proposal,
+) -> Option<Decision> {
+    let limit = ctx
+        .roles
+        .agents
+        .get(&p.agent)
+        .and_then(|r| r.max_proposals_per_minute);
+    let over = rates.admit(&p.agent, limit, ctx.now).err()?;
+    // By agent: only agents given a limit in their role can appear, so the labels are few.
+    metrics::counter!("arbiter_rate_limited_total", "agent" => p.agent.clone()).increment(1);
+    let detail = format!(
+        "agent {} has had {} proposals admitted in the last minute, the most its role allows; \
+         there is room again at {}",
+        p.agent, over.limit, over.room_at
+    );
+    let reason = Reason::new("agent_rate_limit")
+        .field("max_proposals_per_minute")
+        .numbers(f64::from(over.limit), f64::from(over.limit))
+        .detail(detail.clone());
+    Some(*engine::answer(
+        ctx,
+        p,
+        Verdict::Deferred,
+        reason,
+        format!(
+            "Agent {} has had {} proposals admitted in the last minute, the most its role \
+             allows; it may send this again as a new proposal from {}",
+            p.agent, over.limit, over.room_at
+        ),
+    ))
+}
+
+/// Whether a recorded first answer counted against its agent's limit when it was given:
+/// everything the engine was asked about, not what was refused before it.
+pub fn counts(d: &Decision) -> bool {
+    d.verdict != Verdict::Invalid
+        && !d
+            .reasons
+            .first()
+            .is_some_and(|r| REFUSED_BEFORE_THE_ENGINE.contains(&r.code.as_str()))
 }
 
 #[cfg(test)]
