@@ -133,11 +133,7 @@ fn cut_torn_tail(path: &Path) -> Result<(), AuditError> {
     file.sync_data().map_err(io(path))
 }
 
-pub(crate) fn read(path: &Path) -> Result<Vec<(usize, Record)>, AuditError> {
-    read_lines(path, false, None)
-}
-
-/// The records of a file that mention `needle`, each line checked as [`read`] does; lines
+/// The records of a file that mention `needle`, in file order with their line numbers; lines
 /// without it are skipped unparsed.
 pub(crate) fn read_mentioning(
     path: &Path,

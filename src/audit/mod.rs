@@ -23,15 +23,6 @@ pub fn for_each(path: &std::path::Path, mut f: impl FnMut(Record)) -> Result<(),
     })
 }
 
-/// The decisions recorded in an audit file (with their references), to seed a ledger.
-pub fn recorded_decisions(
-    path: &std::path::Path,
-) -> Result<Vec<crate::contract::Decision>, AuditError> {
-    Ok(log::read(path)?
-        .iter()
-        .filter_map(|(_, r)| r.decision())
-        .collect())
-}
 pub use narrative::{live_narrative, narrative};
 pub use payload::Payload;
 pub use record::{Event, Record, GENESIS};

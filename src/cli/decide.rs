@@ -1,7 +1,7 @@
 //! `arbiter decide`: one batch, offline, through the same engine as the service.
 
 use anyhow::{bail, Context as _};
-use arbiter::audit::{self, AuditLog, Event};
+use arbiter::audit::{AuditLog, Event};
 use arbiter::contract::{parse_proposal, Telemetry, Timestamp};
 use arbiter::engine::{self, Context, Ledger, SolverConfig, Submission};
 use arbiter::graph::ServiceGraph;
@@ -125,10 +125,12 @@ pub fn run(a: DecideArgs) -> anyhow::Result<ExitCode> {
     let mut ledger = Ledger::default();
     let mut log = match &a.audit {
         Some(path) => {
-            for d in audit::recorded_decisions(path)? {
-                ledger.record(&d);
-            }
-            let mut log = AuditLog::open(path)?;
+            // One pass: the chain is checked and the decisions already given remembered.
+            let mut log = AuditLog::open_visiting(path, |r| {
+                if let Some(d) = r.decision() {
+                    ledger.record(&d);
+                }
+            })?;
             if telemetry != Telemetry::default() {
                 log.stage(Event::Observed {
                     telemetry: telemetry.clone(),
