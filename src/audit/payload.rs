@@ -70,7 +70,7 @@ impl Default for Payload {
 }
 
 impl Payload {
-    /// From the bytes as received. JSON on one line is kept byte for byte; JSON spread over
+    /// From the bytes as received. JSON on one line is kept byte for byte (blanks around it aside); JSON spread over
     /// several lines is compacted (a record is one line); anything else is kept as a JSON
     /// string of its text, cut to 4 096 characters, so the record still shows what arrived.
     pub fn received(bytes: &[u8]) -> Payload {
