@@ -70,9 +70,10 @@ impl Default for Payload {
 }
 
 impl Payload {
-    /// From the bytes as received. JSON on one line is kept byte for byte (blanks around it aside); JSON spread over
-    /// several lines is compacted (a record is one line); anything else is kept as a JSON
-    /// string of its text, cut to 4 096 characters, so the record still shows what arrived.
+    /// From the bytes as received. JSON on one line is kept byte for byte (blanks around it
+    /// aside); JSON spread over several lines is compacted (a record is one line); anything
+    /// else is kept as a JSON string of its text, cut to 4 096 characters, so the record
+    /// still shows what arrived.
     pub fn received(bytes: &[u8]) -> Payload {
         if let Ok(text) = std::str::from_utf8(bytes) {
             if depth(text) > MAX_DEPTH {
