@@ -15,7 +15,7 @@ pub enum Event {
     /// names the intent version, the graph version and the constraints that decided.
     Decision {
         proposal: super::Payload,
-        knew: serde_json::Value,
+        knew: std::sync::Arc<serde_json::Value>,
         decision: Box<Decision>,
         /// The subject it arrived on, when it came over the bus.
         #[serde(default, skip_serializing_if = "Option::is_none")]

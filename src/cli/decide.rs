@@ -151,8 +151,8 @@ pub fn run(a: DecideArgs) -> anyhow::Result<ExitCode> {
                 .as_ref()
                 .ok()
                 .and_then(|p| graph.index_of(p.action.service()))
-                .map(|s| world.knew(&graph, s))
-                .unwrap_or(serde_json::Value::Null);
+                .map(|s| std::sync::Arc::new(world.knew(&graph, s)))
+                .unwrap_or_default();
             let event = Event::Decision {
                 proposal: arbiter::audit::Payload::of(&raw[i]),
                 knew,

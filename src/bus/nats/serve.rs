@@ -282,6 +282,8 @@ async fn decide_window(
     metrics::histogram!("arbiter_decision_seconds").record(started.elapsed().as_secs_f64());
     metrics::histogram!("arbiter_window_size").record(inbox.len() as f64);
     let mut spans = Vec::with_capacity(decided.len());
+    // What the engine saw of each target, described once per window.
+    let mut knew_of = std::collections::HashMap::new();
     let mut batch = Vec::with_capacity(decided.len());
     for (((subject, d), raw), sub) in decided.into_iter().zip(&inbox).zip(&subs) {
         // Per-proposal spans are at debug level: formatting their fields for every proposal
@@ -305,8 +307,13 @@ async fn decide_window(
             .as_ref()
             .ok()
             .and_then(|p| st.coordinator.graph.index_of(p.action.service()))
-            .map(|s| world.knew(&st.coordinator.graph, s))
-            .unwrap_or(serde_json::Value::Null);
+            .map(|s| {
+                knew_of
+                    .entry(s)
+                    .or_insert_with(|| Arc::new(world.knew(&st.coordinator.graph, s)))
+                    .clone()
+            })
+            .unwrap_or_default();
         batch.push(Delivery {
             subject,
             proposal,

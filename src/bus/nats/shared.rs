@@ -51,7 +51,9 @@ pub struct Delivery {
     /// Its domain, target and kind, for the dashboard's feed.
     pub about: About,
     /// What the engine saw of the target.
-    pub knew: serde_json::Value,
+    /// What the engine saw of the target: shared by the proposals of a window that target
+    /// the same service.
+    pub knew: std::sync::Arc<serde_json::Value>,
     /// The subject the proposal arrived on, if it came over the bus.
     pub arrived_on: Option<String>,
     pub decision: Decision,
@@ -188,7 +190,7 @@ impl Shared {
             subject: self.subject_for(&d),
             about: About::of(&proposal),
             proposal: crate::audit::Payload::of(&proposal),
-            knew: serde_json::Value::Null,
+            knew: Default::default(),
             arrived_on: None,
             decision: d,
         };
