@@ -65,6 +65,18 @@ impl Controls {
         Ok(())
     }
 
+    /// The audit record's `detail` of a control action: its target and who set it.
+    pub fn recorded_detail(target: &str, by: &str) -> String {
+        format!("{target} (by {by})")
+    }
+
+    /// Applies a control action read back from the audit trail (see
+    /// [`Controls::recorded_detail`]); one that no longer applies is skipped.
+    pub fn apply_recorded(&mut self, action: &str, detail: &str) {
+        let target = detail.split(" (by ").next().unwrap_or("");
+        let _ = self.apply(action, target);
+    }
+
     /// Why a proposal of this agent and domain may not proceed now, if it may not.
     fn blocks(&self, agent: &str, domain: &str) -> Option<(Verdict, &'static str, String)> {
         if self.suspended_agents.contains(agent) {
@@ -266,6 +278,12 @@ impl Coordinator {
             .get(&d.agent)
             .and_then(|r| r.max_proposals_per_minute);
         let _ = self.rates.admit(&d.agent, limit, d.decided_at);
+    }
+
+    /// An outcome reported for a change ends its time in flight.
+    pub fn outcome_reported(&mut self, agent: &str, proposal_id: &str) {
+        let key = format!("{agent}/{proposal_id}");
+        self.in_flight.retain(|t| t.change.key != key);
     }
 
     /// Until when an escalation raised at `at` waits for a person, per the intent in force.

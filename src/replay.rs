@@ -119,16 +119,10 @@ impl Replayer {
         let c = &mut self.c;
         match &r.event {
             Event::Observed { telemetry: t } => self.telemetry = t.clone(),
-            Event::Control { action, detail } => {
-                let target = detail.split(" (by ").next().unwrap_or("");
-                let _ = c.controls.apply(action, target);
-            }
+            Event::Control { action, detail } => c.controls.apply_recorded(action, detail),
             Event::Outcome {
                 agent, proposal_id, ..
-            } => {
-                let key = format!("{agent}/{proposal_id}");
-                c.in_flight.retain(|t| t.change.key != key);
-            }
+            } => c.outcome_reported(agent, proposal_id),
             Event::Approval {
                 agent,
                 proposal_id,

@@ -243,11 +243,12 @@ fn in_a_real_browser_a_proposal_appears_its_blast_radius_is_drawn_and_escalation
     browser.click(&browser.find(&format!("{card} button.approve")));
 
     // The agent receives the final decision, with who approved it.
-    let last = agent.next_decision();
-    assert_eq!(last["proposal_id"], "dash-unsure");
-    assert_eq!(last["verdict"], "approved", "{last}");
-    assert_eq!(last["reasons"][0]["code"], "human_approved");
-    assert_eq!(last["reasons"][0]["by"], "sre-oncall");
+    answered_by_sre_oncall(
+        &agent.next_decision(),
+        "dash-unsure",
+        "approved",
+        "human_approved",
+    );
     browser.wait_for(
         "the card to confirm",
         "const c = document.querySelector(arguments[0]); return c && c.textContent.includes('has been sent the final decision')",
@@ -275,11 +276,12 @@ fn in_a_real_browser_a_proposal_appears_its_blast_radius_is_drawn_and_escalation
         "not during the sale",
     );
     browser.click(&browser.find(&format!("{card} button.deny")));
-    let denied = agent.next_decision();
-    assert_eq!(denied["proposal_id"], "dash-deny");
-    assert_eq!(denied["verdict"], "rejected", "{denied}");
-    assert_eq!(denied["reasons"][0]["code"], "human_denied");
-    assert_eq!(denied["reasons"][0]["by"], "sre-oncall");
+    answered_by_sre_oncall(
+        &agent.next_decision(),
+        "dash-deny",
+        "rejected",
+        "human_denied",
+    );
     assert!(h
         .story("dash-deny")
         .contains("sre-oncall denied it: not during the sale"));
@@ -516,4 +518,12 @@ fn thousands_of_decisions_page_through_the_api_and_the_browser() {
     browser.screenshot("6-thousands-filtered");
     let errors = browser.console_errors();
     assert!(errors.is_empty(), "console errors: {errors:?}");
+}
+
+/// A final decision on an escalation, as the on-call SRE answered it.
+fn answered_by_sre_oncall(d: &serde_json::Value, id: &str, verdict: &str, code: &str) {
+    assert_eq!(d["proposal_id"], id);
+    assert_eq!(d["verdict"], verdict, "{d}");
+    assert_eq!(d["reasons"][0]["code"], code);
+    assert_eq!(d["reasons"][0]["by"], "sre-oncall");
 }

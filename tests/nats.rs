@@ -10,14 +10,23 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// The cost agent proposes removing a replica of emailservice, and JetStream stores it.
-async fn propose_email_down(js: &async_nats::jetstream::Context, id: &str) {
-    let p = proposal(
+/// The cost agent's proposal to remove one replica of emailservice.
+fn email_down(id: &str) -> Vec<u8> {
+    proposal(
         id,
         "cost-optimizer-1",
         "cost",
         serde_json::json!({"kind": "scale", "service": "emailservice", "replicas": -1}),
-    );
-    store(js, "arbiter.proposals.cost.cost-optimizer-1", p).await;
+    )
+}
+
+async fn propose_email_down(js: &async_nats::jetstream::Context, id: &str) {
+    store(
+        js,
+        "arbiter.proposals.cost.cost-optimizer-1",
+        email_down(id),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -157,9 +166,7 @@ async fn kill_9_mid_stream_loses_no_proposal_and_decides_none_twice() {
         assert!(Instant::now() < deadline, "no decision before the kill");
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    let mut victim = h.procs.0.pop().unwrap();
-    victim.kill().unwrap(); // SIGKILL
-    victim.wait().unwrap();
+    h.kill_arbiter();
     let before = stored_decisions(&js).await;
     assert!(
         before < N as u64,
@@ -403,9 +410,7 @@ async fn an_escalation_is_approved_over_http_and_the_agent_receives_the_final_ve
     assert_eq!(first["verdict"], "escalated", "{first}");
     // It waits in the key-value bucket, and survives the arbiter being killed.
     assert_eq!(waiting_in_bucket(&js).await, 1);
-    let mut victim = h.procs.0.pop().unwrap();
-    victim.kill().unwrap(); // SIGKILL
-    victim.wait().unwrap();
+    h.kill_arbiter();
     h.arbiter();
 
     let addr = h.http.clone();
@@ -547,9 +552,7 @@ async fn kill_switches_and_the_global_freeze_refuse_with_clear_codes_and_survive
     );
 
     // The freeze is evidence in the audit trail: a restarted arbiter keeps it.
-    let mut old = h.procs.0.pop().unwrap();
-    old.kill().unwrap();
-    old.wait().unwrap();
+    h.kill_arbiter();
     h.arbiter();
     send("while-frozen".into()).await;
     let d = next_decision(&mut decisions).await;
@@ -651,28 +654,17 @@ async fn hostile_payloads_on_the_wire_are_answered_invalid_and_counted() {
     // sane depth, JSON over several lines, and a rationale that imitates the record's own
     // fields. A restarted arbiter reads the trail back and it verifies.
     let deep = format!("{}{}", "[".repeat(300), "]".repeat(300)).into_bytes();
-    let spread = proposal(
-        "spread-over-lines",
-        "cost-optimizer-1",
-        "cost",
-        serde_json::json!({"kind": "scale", "service": "emailservice", "replicas": -1}),
-    );
-    let spread = String::from_utf8(spread).unwrap().replace(",", ",\n  ");
-    let mimic = String::from_utf8(proposal(
-        "mimic",
-        "cost-optimizer-1",
-        "cost",
-        serde_json::json!({"kind": "scale", "service": "emailservice", "replicas": -1}),
-    ))
-    .unwrap()
-    .replace("\"test\"", "\"\\\"hash\\\":\\\"\\\", \\\"seq\\\": 1}\\n{\"");
+    let spread = String::from_utf8(email_down("spread-over-lines"))
+        .unwrap()
+        .replace(",", ",\n  ");
+    let mimic = String::from_utf8(email_down("mimic"))
+        .unwrap()
+        .replace("\"test\"", "\"\\\"hash\\\":\\\"\\\", \\\"seq\\\": 1}\\n{\"");
     for payload in [deep, spread.into_bytes(), mimic.into_bytes()] {
         store(&js, subject, payload).await;
         next_decision(&mut decisions).await;
     }
-    let mut victim = h.procs.0.pop().unwrap();
-    victim.kill().unwrap();
-    victim.wait().unwrap();
+    h.kill_arbiter();
     h.arbiter();
     let audit = h.dir.join("audit.jsonl");
     let verified = arbiter::audit::verify(&audit).expect("the trail verifies");
@@ -760,9 +752,7 @@ async fn an_slo_breach_after_an_approved_change_rolls_it_back_and_the_track_reco
     assert!((0.0..15.0).contains(&seconds), "{live}");
     assert_eq!(live["incidents_per_1000"], 1000.0, "{live}");
     assert_eq!(live["adherence"]["allowed"], 1, "{live}");
-    let mut first = h.procs.0.pop().unwrap();
-    first.kill().unwrap();
-    first.wait().unwrap();
+    h.kill_arbiter();
     h.arbiter();
     let again = summary(&h.http);
     for field in [
@@ -916,13 +906,7 @@ async fn a_runaway_agent_is_held_to_its_rate_limit_and_others_are_not() {
 
     // The cost agent loops: ten scale-downs at once. Then another agent proposes.
     for i in 0..10 {
-        let p = proposal(
-            &format!("loop-{i}"),
-            "cost-optimizer-1",
-            "cost",
-            serde_json::json!({"kind": "scale", "service": "emailservice", "replicas": -1}),
-        );
-        store(&js, "arbiter.proposals.cost.cost-optimizer-1", p).await;
+        propose_email_down(&js, &format!("loop-{i}")).await;
     }
     let other = proposal(
         "scale-up",
@@ -957,17 +941,9 @@ async fn a_runaway_agent_is_held_to_its_rate_limit_and_others_are_not() {
 
     // A restarted arbiter counts the last minute again from its audit trail: the loop does
     // not get a fresh allowance by crashing the service.
-    let mut victim = h.procs.0.pop().unwrap();
-    victim.kill().unwrap();
-    victim.wait().unwrap();
+    h.kill_arbiter();
     h.arbiter();
-    let p = proposal(
-        "loop-after-restart",
-        "cost-optimizer-1",
-        "cost",
-        serde_json::json!({"kind": "scale", "service": "emailservice", "replicas": -1}),
-    );
-    store(&js, "arbiter.proposals.cost.cost-optimizer-1", p).await;
+    propose_email_down(&js, "loop-after-restart").await;
     let d = next_decision(&mut cost).await;
     assert_eq!(d["proposal_id"], "loop-after-restart", "{d}");
     assert_eq!(d["reasons"][0]["code"], "agent_rate_limit", "{d}");

@@ -82,11 +82,19 @@ pub struct About {
 }
 
 impl About {
-    pub fn from_proposal(p: &crate::contract::Proposal) -> About {
-        About {
-            domain: p.domain.as_str().to_string(),
-            service: p.action.service().to_string(),
-            kind: p.action.kind().as_str().to_string(),
+    /// Of a payload as received: from the proposal read from it, or, if it was not one, from
+    /// whatever fields it has.
+    pub fn received(
+        p: Option<&crate::contract::Proposal>,
+        payload: &crate::audit::Payload,
+    ) -> About {
+        match p {
+            Some(p) => About {
+                domain: p.domain.as_str().to_string(),
+                service: p.action.service().to_string(),
+                kind: p.action.kind().as_str().to_string(),
+            },
+            None => About::of(&payload.value()),
         }
     }
 

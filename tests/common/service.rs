@@ -113,6 +113,13 @@ impl Harness {
             .unwrap_or_else(|| panic!("no record of {proposal_id}"))
     }
 
+    /// Kills the arbiter started last with SIGKILL, as a crash would, and waits for it.
+    pub fn kill_arbiter(&mut self) {
+        let mut arbiter = self.procs.0.pop().expect("an arbiter was started");
+        arbiter.kill().unwrap();
+        arbiter.wait().unwrap();
+    }
+
     /// Starts `arbiter serve` and waits for its ready line.
     pub fn arbiter(&mut self) {
         let url = self.url.clone();

@@ -36,22 +36,20 @@ pub fn restore(
     watch: &mut RollbackWatch,
 ) -> Result<Restored, NatsError> {
     let now = Timestamp::from_datetime(chrono::Utc::now());
+    coordinator.controls = Controls::default();
     let mut rebuild = Rebuild {
         coordinator,
         watch,
         now,
         read: 0,
-        controls: Controls::default(),
         restored: Restored::default(),
     };
     let log = AuditLog::open_visiting(path, |r| rebuild.read(&r))?;
     let Rebuild {
         coordinator,
-        controls,
         mut restored,
         ..
     } = rebuild;
-    coordinator.controls = controls;
     coordinator.in_flight.retain(|t| t.until > now);
     coordinator.ledger.forget_expired(now);
     restored.log = Some(log);
@@ -64,7 +62,6 @@ struct Rebuild<'a> {
     watch: &'a mut RollbackWatch,
     now: Timestamp,
     read: u64,
-    controls: Controls,
     restored: Restored,
 }
 
@@ -76,26 +73,18 @@ impl Rebuild<'_> {
             Event::Decision { proposal, .. } => {
                 if let Some(d) = r.decision() {
                     let p = crate::contract::parse_proposal(proposal.get().as_bytes()).ok();
-                    let about = match &p {
-                        Some(p) => About::from_proposal(p),
-                        None => About::of(&proposal.value()),
-                    };
+                    let about = About::received(p.as_ref(), proposal);
                     self.restored.figures.decided(&about.domain, &d);
                     self.restored.feed.push(about, Arc::new(d.clone()));
                     self.decided(d, p);
                 }
             }
             Event::Control { action, detail } => {
-                let target = detail.split(" (by ").next().unwrap_or("");
-                let _ = self.controls.apply(action, target);
+                self.coordinator.controls.apply_recorded(action, detail)
             }
-            // An outcome reported ends the change's time in flight.
             Event::Outcome {
                 agent, proposal_id, ..
-            } => {
-                let key = format!("{agent}/{proposal_id}");
-                self.coordinator.in_flight.retain(|t| t.change.key != key);
-            }
+            } => self.coordinator.outcome_reported(agent, proposal_id),
             Event::Observed { telemetry } => self.restored.last_observed = telemetry.clone(),
             Event::Approval { .. } | Event::Rollback { .. } => {}
         }

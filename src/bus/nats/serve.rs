@@ -299,10 +299,7 @@ async fn decide_window(
         let domain = subject.split('.').nth(2).unwrap_or("unknown").to_string();
         metrics::counter!("arbiter_decisions_total", "verdict" => d.verdict.as_str(), "domain" => domain).increment(1);
         let proposal = crate::audit::Payload::received(&raw.payload);
-        let about = match sub {
-            Ok(p) => crate::dashboard::About::from_proposal(p),
-            Err(_) => crate::dashboard::About::of(&proposal.value()),
-        };
+        let about = crate::dashboard::About::received(sub.as_ref().ok(), &proposal);
         let knew = sub
             .as_ref()
             .ok()

@@ -298,7 +298,7 @@ impl Shared {
                 Timestamp::from_datetime(chrono::Utc::now()),
                 Event::Control {
                     action: action.to_string(),
-                    detail: format!("{target} (by {})", approver.name),
+                    detail: crate::coordinator::Controls::recorded_detail(target, &approver.name),
                 },
             )?;
         }
@@ -324,8 +324,8 @@ impl Shared {
             );
             return Ok(());
         }
-        let key = format!("{}/{}", outcome.agent, outcome.proposal_id);
-        self.coordinator.in_flight.retain(|t| t.change.key != key);
+        self.coordinator
+            .outcome_reported(&outcome.agent, &outcome.proposal_id);
         let status = serde_json::to_value(outcome.status).map_err(nats)?;
         let status = status.as_str().unwrap_or("").to_string();
         metrics::counter!("arbiter_outcomes_total", "status" => status.clone()).increment(1);
