@@ -13,6 +13,8 @@ use crate::graph::ServiceGraph;
 use crate::intent::{IntentSet, Roles};
 use crate::rate_limit::{self, AgentRates};
 use crate::world::World;
+
+pub use crate::controls::Controls;
 use std::collections::HashMap;
 
 /// An approved change and until when it holds its resources.
@@ -22,85 +24,16 @@ pub struct Tracked {
     pub until: Timestamp,
 }
 
-/// Kill switches and the global freeze, set by people over the API.
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
-pub struct Controls {
-    pub suspended_agents: std::collections::BTreeSet<String>,
-    pub suspended_domains: std::collections::BTreeSet<String>,
-    pub frozen: bool,
-}
-
-impl Controls {
-    /// Applies `suspend_agent`, `resume_agent`, `suspend_domain`, `resume_domain`, `freeze` or
-    /// `unfreeze`.
-    pub fn apply(&mut self, action: &str, target: &str) -> Result<(), String> {
-        let need = |t: &str| {
-            if t.is_empty() {
-                Err(format!("{action} needs a target"))
-            } else {
-                Ok(t.to_string())
-            }
-        };
-        match action {
-            "suspend_agent" => {
-                self.suspended_agents.insert(need(target)?);
-            }
-            "resume_agent" => {
-                self.suspended_agents.remove(target);
-            }
-            "suspend_domain" => {
-                let d = need(target)?;
-                if crate::contract::Domain::parse(&d).is_none() {
-                    return Err(format!("unknown domain `{d}`"));
-                }
-                self.suspended_domains.insert(d);
-            }
-            "resume_domain" => {
-                self.suspended_domains.remove(target);
-            }
-            "freeze" => self.frozen = true,
-            "unfreeze" => self.frozen = false,
-            other => return Err(format!("unknown control action `{other}`")),
-        }
-        Ok(())
-    }
-
-    /// The audit record's `detail` of a control action: its target and who set it.
-    pub fn recorded_detail(target: &str, by: &str) -> String {
-        format!("{target} (by {by})")
-    }
-
-    /// Applies a control action read back from the audit trail (see
-    /// [`Controls::recorded_detail`]); one that no longer applies is skipped.
-    pub fn apply_recorded(&mut self, action: &str, detail: &str) {
-        let target = detail.split(" (by ").next().unwrap_or("");
-        let _ = self.apply(action, target);
-    }
-
-    /// Why a proposal of this agent and domain may not proceed now, if it may not.
-    fn blocks(&self, agent: &str, domain: &str) -> Option<(Verdict, &'static str, String)> {
-        if self.suspended_agents.contains(agent) {
-            Some((
-                Verdict::Rejected,
-                "agent_suspended",
-                format!("agent {agent} is suspended by its kill switch"),
-            ))
-        } else if self.suspended_domains.contains(domain) {
-            Some((
-                Verdict::Rejected,
-                "domain_suspended",
-                format!("the {domain} domain is suspended by its kill switch"),
-            ))
-        } else if self.frozen {
-            Some((
-                Verdict::Deferred,
-                "global_freeze",
-                "a global change freeze is in force; send it again after it is lifted".to_string(),
-            ))
-        } else {
-            None
-        }
-    }
+/// One proposal's answer, on its way to the sender.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Answer {
+    /// `arbiter.decisions.<domain>.<agent>` of the subject the proposal came on.
+    pub subject: String,
+    pub decision: Decision,
+    /// The first answer to this proposal: not a replay of one given in an earlier window,
+    /// nor a copy of the same proposal earlier in this window. Only first answers are
+    /// audited, counted and acted on.
+    pub first: bool,
 }
 
 pub struct Coordinator {
@@ -132,14 +65,9 @@ impl Coordinator {
         }
     }
 
-    /// Decides one window of proposal messages; returns (subject, decision) to publish, in
-    /// the order the messages came.
-    pub fn decide(
-        &mut self,
-        now: Timestamp,
-        world: &World,
-        inbox: &[Message],
-    ) -> Vec<(String, Decision)> {
+    /// Decides one window of proposal messages; returns the answers to publish, in the order
+    /// the messages came.
+    pub fn decide(&mut self, now: Timestamp, world: &World, inbox: &[Message]) -> Vec<Answer> {
         let subs: Vec<Submission> = inbox.iter().map(|m| parse_proposal(&m.payload)).collect();
         self.decide_parsed(now, world, inbox, &subs, None)
     }
@@ -149,6 +77,11 @@ impl Coordinator {
     /// service is behind: new proposals are answered `deferred` (`overloaded`, with this
     /// detail) without the engine, which keeps the answers coming faster than proposals can
     /// be decided; replays, invalid and refused proposals are answered as always.
+    ///
+    /// Identity is the subject's: NATS vouches for the subject a message was published on,
+    /// nobody vouches for the payload. A payload that names another agent or domain is
+    /// answered to its sender, under the sender's name, and never enters the ledger, so it
+    /// cannot stand in for the named agent's real proposal.
     pub fn decide_parsed(
         &mut self,
         now: Timestamp,
@@ -156,7 +89,7 @@ impl Coordinator {
         inbox: &[Message],
         subs: &[Submission],
         overload: Option<&str>,
-    ) -> Vec<(String, Decision)> {
+    ) -> Vec<Answer> {
         self.in_flight.retain(|t| t.until > now);
         self.ledger.forget_expired(now);
         let in_flight: Vec<InFlight> = self.in_flight.iter().map(|t| t.change.clone()).collect();
@@ -168,69 +101,87 @@ impl Coordinator {
             in_flight: &in_flight,
             now,
         };
-        // Subject tokens must match the payload: a token mismatch is answered unauthorized
-        // and never reaches the engine.
+        let senders: Vec<Option<(&str, &str)>> = inbox
+            .iter()
+            .map(|m| parse_proposal_subject(&m.subject).ok())
+            .collect();
         let mut refused = vec![None; subs.len()];
+        // Refusals of a claimed identity: answered to the sender, kept out of the ledger.
+        let mut impostor = vec![false; subs.len()];
         let mut admitted = Vec::with_capacity(subs.len());
         // A proposal sent twice in one window is counted once and answered alike.
         let mut counted: HashMap<(&str, &str), Option<Decision>> = HashMap::new();
+        // Whether each proposal already had its answer before this window (a replay).
+        let mut replay = vec![false; subs.len()];
         for (i, (m, s)) in inbox.iter().zip(subs).enumerate() {
-            match (parse_proposal_subject(&m.subject), s) {
-                (Ok((domain, agent)), Ok(p)) if domain != p.domain.as_str() || agent != p.agent => {
-                    let detail = format!(
+            let Ok(p) = s else {
+                admitted.push(i);
+                continue;
+            };
+            let mismatch = match senders[i] {
+                None => Some(format!(
+                    "subject {} is not arbiter.proposals.<domain>.<agent>",
+                    m.subject
+                )),
+                Some((domain, agent)) if domain != p.domain.as_str() || agent != p.agent => {
+                    Some(format!(
                         "subject {} does not match the payload's domain {} and agent {}",
                         m.subject,
                         p.domain.as_str(),
                         p.agent
-                    );
+                    ))
+                }
+                Some(_) => None,
+            };
+            if let Some(detail) = mismatch {
+                impostor[i] = true;
+                refused[i] = Some(*engine::answer(
+                    &ctx,
+                    p,
+                    Verdict::Unauthorized,
+                    Reason::new("subject_mismatch").detail(detail.clone()),
+                    detail,
+                ));
+                continue;
+            }
+            if self.ledger.get(&p.agent, &p.id).is_some() {
+                replay[i] = true;
+                admitted.push(i);
+                continue;
+            }
+            if let Some((verdict, code, detail)) = self.controls.blocks(&p.agent, p.domain.as_str())
+            {
+                refused[i] = Some(*engine::answer(
+                    &ctx,
+                    p,
+                    verdict,
+                    Reason::new(code).detail(detail.clone()),
+                    detail,
+                ));
+                continue;
+            }
+            let key = (p.agent.as_str(), p.id.as_str());
+            let over = match counted.get(&key) {
+                Some(answer) => answer.clone(),
+                None if !rate_limit::applies(&ctx, p) => None,
+                None => {
+                    let answer = rate_limit::answer_if_over(&mut self.rates, &ctx, p);
+                    counted.insert(key, answer.clone());
+                    answer
+                }
+            };
+            match (over, overload) {
+                (Some(d), _) => refused[i] = Some(d),
+                (None, Some(detail)) => {
                     refused[i] = Some(*engine::answer(
                         &ctx,
                         p,
-                        Verdict::Unauthorized,
-                        Reason::new("subject_mismatch").detail(detail.clone()),
-                        detail,
+                        Verdict::Deferred,
+                        Reason::new("overloaded").detail(detail),
+                        format!("the arbiter is behind ({detail}); send it again shortly"),
                     ));
                 }
-                (_, Ok(p)) if self.ledger.get(&p.agent, &p.id).is_none() => {
-                    match self.controls.blocks(&p.agent, p.domain.as_str()) {
-                        Some((verdict, code, detail)) => {
-                            refused[i] = Some(*engine::answer(
-                                &ctx,
-                                p,
-                                verdict,
-                                Reason::new(code).detail(detail.clone()),
-                                detail,
-                            ));
-                        }
-                        None => {
-                            let key = (p.agent.as_str(), p.id.as_str());
-                            let over = match counted.get(&key) {
-                                Some(answer) => answer.clone(),
-                                None if !rate_limit::applies(&ctx, p) => None,
-                                None => {
-                                    let answer =
-                                        rate_limit::answer_if_over(&mut self.rates, &ctx, p);
-                                    counted.insert(key, answer.clone());
-                                    answer
-                                }
-                            };
-                            match (over, overload) {
-                                (Some(d), _) => refused[i] = Some(d),
-                                (None, Some(detail)) => {
-                                    refused[i] = Some(*engine::answer(
-                                    &ctx,
-                                    p,
-                                    Verdict::Deferred,
-                                    Reason::new("overloaded").detail(detail),
-                                    format!("the arbiter is behind ({detail}); send it again shortly"),
-                                ));
-                                }
-                                (None, None) => admitted.push(i),
-                            }
-                        }
-                    }
-                }
-                _ => admitted.push(i),
+                (None, None) => admitted.push(i),
             }
         }
         let window: Vec<Submission> = admitted.iter().map(|&i| subs[i].clone()).collect();
@@ -239,28 +190,39 @@ impl Coordinator {
         for (&i, d) in admitted.iter().zip(decided) {
             out[i] = Some(d);
         }
+        let mut answered: std::collections::HashSet<(String, String)> = Default::default();
         let mut published = Vec::with_capacity(out.len());
         for (i, d) in out.into_iter().enumerate() {
-            let d = d.expect("every message is answered");
-            match &subs[i] {
-                Ok(p) => self.ledger.record_until(&d, p.expires_at),
-                Err(_) => self.ledger.record(&d),
-            }
-            if d.verdict == Verdict::Approved {
-                if let Ok(p) = &subs[i] {
-                    self.in_flight.push(Tracked {
-                        change: InFlight::of(p),
-                        until: now.plus_millis(self.settle_ms),
-                    });
+            let mut d = d.expect("every message is answered");
+            // The sender, as the subject names it; `unknown` where it names none.
+            let (domain, agent) = senders[i].unwrap_or(("unknown", "unknown"));
+            let first = match &subs[i] {
+                Ok(_) if impostor[i] => {
+                    d.agent = agent.to_string();
+                    true
                 }
-            }
-            let (domain, agent) = match &subs[i] {
-                Ok(p) => (p.domain.as_str().to_string(), p.agent.clone()),
-                Err(_) => parse_proposal_subject(&inbox[i].subject)
-                    .map(|(d, a)| (d.to_string(), a.to_string()))
-                    .unwrap_or(("unknown".into(), "unknown".into())),
+                Ok(p) => {
+                    self.ledger.record_until(&d, p.expires_at);
+                    let copy = !answered.insert((p.agent.clone(), p.id.clone()));
+                    if d.verdict == Verdict::Approved && !replay[i] && !copy {
+                        self.in_flight.push(Tracked {
+                            change: InFlight::of(p),
+                            until: now.plus_millis(self.settle_ms),
+                        });
+                    }
+                    !replay[i] && !copy
+                }
+                Err(_) => {
+                    // What the payload claims is never trusted over the subject.
+                    d.agent = agent.to_string();
+                    true
+                }
             };
-            published.push((decisions_subject(&domain, &agent), d));
+            published.push(Answer {
+                subject: decisions_subject(domain, agent),
+                decision: d,
+                first,
+            });
         }
         published
     }

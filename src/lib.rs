@@ -8,6 +8,7 @@ pub mod approval;
 pub mod audit;
 pub mod bus;
 pub mod contract;
+pub mod controls;
 pub mod coordinator;
 pub mod dashboard;
 pub mod engine;

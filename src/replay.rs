@@ -119,7 +119,12 @@ impl Replayer {
         let c = &mut self.c;
         match &r.event {
             Event::Observed { telemetry: t } => self.telemetry = t.clone(),
-            Event::Control { action, detail } => c.controls.apply_recorded(action, detail),
+            Event::KillSwitch(s) => c.controls.apply(s),
+            Event::Control { action, detail } => {
+                if let Some(s) = crate::controls::Control::from_legacy(action, detail) {
+                    c.controls.apply(&s)
+                }
+            }
             Event::Outcome {
                 agent, proposal_id, ..
             } => c.outcome_reported(agent, proposal_id),
@@ -185,7 +190,8 @@ fn decide_again(
         .map(|m| crate::contract::parse_proposal(&m.payload))
         .collect();
     let again = c.decide_parsed(at, &world, &inbox, &subs, None);
-    for (((_, recorded), sub), (_, d)) in window.iter().zip(&subs).zip(again) {
+    for (((_, recorded), sub), answer) in window.iter().zip(&subs).zip(again) {
+        let d = answer.decision;
         out.decisions += 1;
         if let (Verdict::Escalated, Ok(p)) = (d.verdict, sub) {
             escalated.insert(p.key(), InFlight::of(p));

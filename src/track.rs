@@ -103,7 +103,10 @@ impl TrackRecords {
             Event::Decision { decision, .. } => self.decided(decision),
             Event::Outcome { agent, status, .. } => self.outcome(agent, status),
             Event::Rollback { agent, .. } => self.rolled_back(agent),
-            Event::Approval { .. } | Event::Control { .. } | Event::Observed { .. } => {}
+            Event::Approval { .. }
+            | Event::Control { .. }
+            | Event::KillSwitch(_)
+            | Event::Observed { .. } => {}
         }
     }
 

@@ -46,7 +46,7 @@ fn decide(c: &mut Coordinator, at: Timestamp, inbox: &[Message]) -> Vec<Decision
     let world = World::baseline(&c.graph);
     c.decide(at, &world, inbox)
         .into_iter()
-        .map(|(_, d)| d)
+        .map(|a| a.decision)
         .collect()
 }
 

@@ -13,7 +13,7 @@ pub(super) struct ControlRequest {
     /// suspend_agent, resume_agent, suspend_domain, resume_domain, freeze, unfreeze
     action: String,
     #[serde(default)]
-    target: String,
+    target: Option<String>,
 }
 
 pub(super) async fn controls(
@@ -33,9 +33,15 @@ pub(super) async fn control(
     let mut st = state.shared.lock().await;
     let who = approver(&st, &headers)?;
     let body = body(parsed)?;
-    match st.control(&who, &body.action, &body.target) {
+    match st.control(&who, &body.action, body.target.as_deref()) {
         Ok(Ok(())) => Ok(Json(st.coordinator.controls.clone())),
-        Ok(Err(message)) => Err(ApiError(StatusCode::BAD_REQUEST, "bad_control", message)),
+        Ok(Err(e)) => {
+            let status = match e {
+                crate::controls::ControlError::NotAllowed { .. } => StatusCode::FORBIDDEN,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            Err(ApiError(status, e.code(), e.to_string()))
+        }
         Err(e) => Err(ApiError(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",

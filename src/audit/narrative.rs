@@ -116,6 +116,15 @@ fn tell(records: Vec<(usize, Record)>, proposal_id: &str) -> Option<String> {
             Event::Control { action, detail } => {
                 let _ = writeln!(out, "control: {action}: {detail}");
             }
+            Event::KillSwitch(c) => {
+                let target = c.target.as_deref().unwrap_or("everything");
+                let _ = writeln!(
+                    out,
+                    "control: {}: {target} (by {})",
+                    c.action.as_str(),
+                    c.by
+                );
+            }
         }
     }
     (!out.is_empty()).then_some(out)

@@ -41,8 +41,11 @@ pub enum Event {
         status: String,
         observed: serde_json::Value,
     },
-    /// Kill switches, freezes, intent reloads.
+    /// Intent reloads (and, in trails written by earlier versions, kill switches and
+    /// freezes as free text).
     Control { action: String, detail: String },
+    /// A person pulled a kill switch or set or lifted the global freeze.
+    KillSwitch(crate::controls::Control),
     /// The arbiter undid an approved change after an SLO breach (`escalated`: it asked a
     /// person first, and this records the person's go-ahead). `command` is what was sent on
     /// `arbiter.control.<agent>`, with the breach and when it was seen.
@@ -120,7 +123,7 @@ impl Record {
             | Event::Rollback {
                 agent, proposal_id, ..
             } => Some((agent, proposal_id)),
-            Event::Control { .. } | Event::Observed { .. } => None,
+            Event::Control { .. } | Event::KillSwitch(_) | Event::Observed { .. } => None,
         }
     }
 }

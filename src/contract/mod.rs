@@ -11,6 +11,7 @@ mod decision;
 mod outcome;
 mod parse;
 mod proposal;
+mod salvage;
 pub mod schema;
 mod telemetry;
 mod timestamp;

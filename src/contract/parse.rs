@@ -73,13 +73,7 @@ pub fn parse_proposal(bytes: &[u8]) -> Result<Proposal, Invalid> {
         }
     }
     let value = parse_json_object(bytes)?;
-    let salvage = |key: &str| {
-        value
-            .get(key)
-            .and_then(|v| v.as_str())
-            .filter(|s| !s.is_empty() && s.len() <= MAX_ID && !s.chars().any(char::is_control))
-            .map(str::to_string)
-    };
+    let salvage = |key: &str| value.get(key).and_then(|v| v.as_str()).and_then(identity);
     let agent = salvage("agent");
     let id = salvage("id");
     let fail = |problems| Invalid {
@@ -124,6 +118,11 @@ pub fn parse_outcome(bytes: &[u8]) -> Result<Outcome, Invalid> {
     }
 }
 
+/// A salvaged `id` or `agent`, if it could name a proposal in an answer.
+fn identity(s: &str) -> Option<String> {
+    (!s.is_empty() && s.len() <= MAX_ID && !s.chars().any(char::is_control)).then(|| s.to_string())
+}
+
 fn parse_json_object(bytes: &[u8]) -> Result<serde_json::Value, Invalid> {
     let fail = |problems| Invalid {
         agent: None,
@@ -148,11 +147,18 @@ fn parse_json_object(bytes: &[u8]) -> Result<serde_json::Value, Invalid> {
         ))
     })?;
     let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
-        fail(one(
-            "malformed_json",
-            "",
-            format!("line {}, column {}: {e}", e.line(), e.column()),
-        ))
+        // Not JSON as a whole (a number out of range, NaN, a stray comma): the identity is
+        // still read where it can be, so the sender can match the refusal to its proposal.
+        let salvage = |key| super::salvage::top_level_string(text, key).and_then(|s| identity(&s));
+        Invalid {
+            agent: salvage("agent"),
+            id: salvage("id"),
+            problems: one(
+                "malformed_json",
+                "",
+                format!("line {}, column {}: {e}", e.line(), e.column()),
+            ),
+        }
     })?;
     if !value.is_object() {
         return Err(fail(one(

@@ -321,7 +321,7 @@ pub async fn jetstream_round_trip(
                 "echo",
                 pull::Config {
                     durable_name: Some("echo".into()),
-                    ack_policy: jetstream::consumer::AckPolicy::All,
+                    ack_policy: jetstream::consumer::AckPolicy::Explicit,
                     ..Default::default()
                 },
             )

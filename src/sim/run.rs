@@ -312,7 +312,11 @@ pub fn run(
             }
             Strategy::Arbiter => {
                 let world = observe(sc, &sims, &m, &legit, &bots, h, now);
-                for (_, d) in coordinator.decide(now, &world, &inbox) {
+                for d in coordinator
+                    .decide(now, &world, &inbox)
+                    .into_iter()
+                    .map(|a| a.decision)
+                {
                     count(d.verdict.as_str());
                     r.timeline.push(TimelineEntry {
                         minute: tick as f64 * dt / 60.0,

@@ -79,8 +79,11 @@ impl Rebuild<'_> {
                     self.decided(d, p);
                 }
             }
+            Event::KillSwitch(s) => self.coordinator.controls.apply(s),
             Event::Control { action, detail } => {
-                self.coordinator.controls.apply_recorded(action, detail)
+                if let Some(s) = crate::controls::Control::from_legacy(action, detail) {
+                    self.coordinator.controls.apply(&s)
+                }
             }
             Event::Outcome {
                 agent, proposal_id, ..

@@ -189,21 +189,41 @@ async fn streams_and_consumer(
     })
     .await
     .map_err(nats)?;
-    proposals
-        .get_or_create_consumer(
-            CONSUMER,
-            pull::Config {
-                durable_name: Some(CONSUMER.into()),
-                ack_policy: jetstream::consumer::AckPolicy::All,
-                ack_wait: ACK_WAIT,
-                // Enough for the windows being stored and the one being decided; also the
-                // most proposals the service holds in memory at once.
-                max_ack_pending: ((WINDOWS_IN_FLIGHT + 2) * max_window) as i64,
-                ..Default::default()
-            },
-        )
-        .await
-        .map_err(nats)
+    let config = pull::Config {
+        durable_name: Some(CONSUMER.into()),
+        // Each proposal is acknowledged on its own, once its decision is stored. A
+        // cumulative acknowledgement would let a restarted instance, acknowledging its first
+        // window, also acknowledge the proposals a crashed one still held undecided.
+        ack_policy: jetstream::consumer::AckPolicy::Explicit,
+        ack_wait: ACK_WAIT,
+        // Enough for the windows being stored and the one being decided; also the
+        // most proposals the service holds in memory at once.
+        max_ack_pending: ((WINDOWS_IN_FLIGHT + 2) * max_window) as i64,
+        ..Default::default()
+    };
+    match proposals.consumer_info(CONSUMER).await {
+        Ok(info) if info.config.ack_policy != jetstream::consumer::AckPolicy::Explicit => {
+            // A consumer left by an earlier version acknowledged cumulatively; its policy
+            // cannot be changed in place. It is replaced by one that starts after the last
+            // proposal it had acknowledged, so nothing is skipped and nothing decided again.
+            let resume = info.ack_floor.stream_sequence + 1;
+            tracing::info!(resume, "replacing the cumulative proposal consumer");
+            proposals.delete_consumer(CONSUMER).await.map_err(nats)?;
+            proposals
+                .create_consumer(pull::Config {
+                    deliver_policy: jetstream::consumer::DeliverPolicy::ByStartSequence {
+                        start_sequence: resume,
+                    },
+                    ..config
+                })
+                .await
+                .map_err(nats)
+        }
+        _ => proposals
+            .get_or_create_consumer(CONSUMER, config)
+            .await
+            .map_err(nats),
+    }
 }
 
 /// Windows recorded and published, waiting for the stream to store their decisions: at most
@@ -217,11 +237,9 @@ struct Done {
     received: std::time::Instant,
 }
 
-/// Acknowledges windows in the order they were decided, each once the stream has stored its
-/// decisions. The consumer acknowledges cumulatively, so acknowledging a window's last
-/// proposal acknowledges every one before it. A window whose decisions the stream refused is
-/// not acknowledged: its proposals come again after `ACK_WAIT`, and the ledger answers them
-/// with the decisions already recorded.
+/// Acknowledges each proposal of a window once the stream has stored the window's decisions.
+/// A window whose decisions the stream refused is not acknowledged: its proposals come again
+/// after `ACK_WAIT`, and the ledger answers them with the decisions already recorded.
 fn spawn_acker() -> tokio::sync::mpsc::Sender<(Done, Vec<jetstream::Message>)> {
     let (tx, mut rx) =
         tokio::sync::mpsc::channel::<(Done, Vec<jetstream::Message>)>(WINDOWS_IN_FLIGHT);
@@ -231,10 +249,9 @@ fn spawn_acker() -> tokio::sync::mpsc::Sender<(Done, Vec<jetstream::Message>)> {
                 tracing::warn!("decisions not stored, their proposals will come again: {e}");
                 continue;
             }
-            if let Some(last) = msgs.last() {
-                if let Err(e) = last.ack().await {
-                    tracing::warn!("acknowledgement failed, proposals will come again: {e}");
-                    continue;
+            for m in &msgs {
+                if let Err(e) = m.ack().await {
+                    tracing::warn!("acknowledgement failed, the proposal will come again: {e}");
                 }
             }
             for span in &done.spans {
@@ -285,7 +302,12 @@ async fn decide_window(
     // What the engine saw of each target, described once per window.
     let mut knew_of = std::collections::HashMap::new();
     let mut batch = Vec::with_capacity(decided.len());
-    for (((subject, d), raw), sub) in decided.into_iter().zip(&inbox).zip(&subs) {
+    for ((answer, raw), sub) in decided.into_iter().zip(&inbox).zip(&subs) {
+        let crate::coordinator::Answer {
+            subject,
+            decision: d,
+            first,
+        } = answer;
         // Per-proposal spans are at debug level: formatting their fields for every proposal
         // costs more than a busy service should pay by default (`ARBITER_LOG=arbiter=debug`).
         let span = tracing::debug_span!(
@@ -296,8 +318,12 @@ async fn decide_window(
         );
         tracing::debug!(parent: &span, reasons = ?d.reasons.iter().map(|r| r.code.as_str()).collect::<Vec<_>>(), "decided");
         spans.push(span);
-        let domain = subject.split('.').nth(2).unwrap_or("unknown").to_string();
-        metrics::counter!("arbiter_decisions_total", "verdict" => d.verdict.as_str(), "domain" => domain).increment(1);
+        if first {
+            let domain = subject.split('.').nth(2).unwrap_or("unknown").to_string();
+            metrics::counter!("arbiter_decisions_total", "verdict" => d.verdict.as_str(), "domain" => domain).increment(1);
+        } else {
+            metrics::counter!("arbiter_replays_total").increment(1);
+        }
         let proposal = crate::audit::Payload::received(&raw.payload);
         let about = crate::dashboard::About::received(sub.as_ref().ok(), &proposal);
         let knew = sub
@@ -318,9 +344,10 @@ async fn decide_window(
             knew,
             arrived_on: Some(raw.subject.clone()),
             decision: d,
+            first,
         });
     }
-    let fresh: Vec<bool> = batch.iter().map(|b| b.decision.audit.is_none()).collect();
+    let fresh: Vec<bool> = batch.iter().map(|b| b.first).collect();
     let (delivered, stored) = st.record_and_publish(now, batch).await?;
     for (((d, is_fresh), sub), span) in delivered.into_iter().zip(fresh).zip(subs).zip(&spans) {
         tracing::debug!(parent: span, seq = d.audit.as_ref().map_or(0, |a| a.seq), "recorded and published");

@@ -57,6 +57,8 @@ pub struct Delivery {
     /// The subject the proposal arrived on, if it came over the bus.
     pub arrived_on: Option<String>,
     pub decision: Decision,
+    /// Not a replay or a copy of an answer already given: recorded, counted and shown.
+    pub first: bool,
 }
 
 impl Shared {
@@ -118,9 +120,7 @@ impl Shared {
         now: Timestamp,
         batch: Vec<Delivery>,
     ) -> Result<(Vec<Decision>, Stored), NatsError> {
-        let fresh: Vec<usize> = (0..batch.len())
-            .filter(|&i| batch[i].decision.audit.is_none())
-            .collect();
+        let fresh: Vec<usize> = (0..batch.len()).filter(|&i| batch[i].first).collect();
         let mut batch = batch;
         let about: Vec<About> = fresh
             .iter()
@@ -158,6 +158,21 @@ impl Shared {
             };
             metrics::counter!("arbiter_policy_total", "outcome" => policy).increment(1);
         }
+        // A copy of a proposal earlier in the same window carries the first one's record.
+        for b in batch
+            .iter_mut()
+            .filter(|b| !b.first && b.decision.audit.is_none())
+        {
+            if let Some(kept) = self
+                .coordinator
+                .ledger
+                .get(&b.decision.agent, &b.decision.proposal_id)
+            {
+                if kept.decided_at == b.decision.decided_at && kept.verdict == b.decision.verdict {
+                    b.decision.audit = kept.audit.clone();
+                }
+            }
+        }
         // Audit completeness: the share of decisions given that the audit trail holds.
         self.delivered += fresh.len() as u64;
         self.audited += fresh
@@ -193,6 +208,7 @@ impl Shared {
             knew: Default::default(),
             arrived_on: None,
             decision: d,
+            first: true,
         };
         let mut out = self.deliver_all(now, vec![delivery]).await?;
         Ok(out.pop().expect("one decision in, one out"))
@@ -283,25 +299,30 @@ impl Shared {
         Ok(Ok(d))
     }
 
-    /// A person pulls a kill switch or sets the global freeze; recorded in the audit trail.
+    /// A person pulls a kill switch or sets the global freeze, within the domains they
+    /// answer for; recorded in the audit trail before it takes effect.
     pub fn control(
         &mut self,
         approver: &Approver,
         action: &str,
-        target: &str,
-    ) -> Result<Result<(), String>, NatsError> {
-        if let Err(e) = self.coordinator.controls.apply(action, target) {
-            return Ok(Err(e));
-        }
+        target: Option<&str>,
+    ) -> Result<Result<(), crate::controls::ControlError>, NatsError> {
+        let c = match crate::controls::Control::authorize(
+            &self.coordinator.roles,
+            approver,
+            action,
+            target,
+        ) {
+            Ok(c) => c,
+            Err(e) => return Ok(Err(e)),
+        };
         if let Some(log) = self.log.as_mut() {
             log.append(
                 Timestamp::from_datetime(chrono::Utc::now()),
-                Event::Control {
-                    action: action.to_string(),
-                    detail: crate::coordinator::Controls::recorded_detail(target, &approver.name),
-                },
+                Event::KillSwitch(c.clone()),
             )?;
         }
+        self.coordinator.controls.apply(&c);
         Ok(Ok(()))
     }
 

@@ -1,0 +1,337 @@
+//! Kill switches and the global freeze: who may pull which, and what is in force.
+//!
+//! A switch is a typed value from the request to the audit record and back: an action, a
+//! target that names a known agent or domain, and who pulled it. Nothing is parsed out of
+//! free text, so a target cannot smuggle in another target or another person's name, and a
+//! restart reads back exactly what was in force.
+
+use crate::approval::Approver;
+use crate::contract::{Domain, Verdict};
+use crate::intent::Roles;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+
+/// What a person can do to the flow of automated changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ControlAction {
+    SuspendAgent,
+    ResumeAgent,
+    SuspendDomain,
+    ResumeDomain,
+    Freeze,
+    Unfreeze,
+}
+
+impl ControlAction {
+    pub const ALL: [ControlAction; 6] = [
+        ControlAction::SuspendAgent,
+        ControlAction::ResumeAgent,
+        ControlAction::SuspendDomain,
+        ControlAction::ResumeDomain,
+        ControlAction::Freeze,
+        ControlAction::Unfreeze,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ControlAction::SuspendAgent => "suspend_agent",
+            ControlAction::ResumeAgent => "resume_agent",
+            ControlAction::SuspendDomain => "suspend_domain",
+            ControlAction::ResumeDomain => "resume_domain",
+            ControlAction::Freeze => "freeze",
+            ControlAction::Unfreeze => "unfreeze",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<ControlAction> {
+        ControlAction::ALL.into_iter().find(|a| a.as_str() == text)
+    }
+
+    fn target_kind(self) -> Option<&'static str> {
+        match self {
+            ControlAction::SuspendAgent | ControlAction::ResumeAgent => Some("agent"),
+            ControlAction::SuspendDomain | ControlAction::ResumeDomain => Some("domain"),
+            ControlAction::Freeze | ControlAction::Unfreeze => None,
+        }
+    }
+}
+
+/// A switch pulled: what, on whom, by whom. The audit record adds when.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Control {
+    pub action: ControlAction,
+    /// The agent or domain; `None` for the freeze, which applies to everything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    pub by: String,
+}
+
+/// Why a switch may not be pulled.
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub enum ControlError {
+    #[error("unknown control action `{0}`; one of suspend_agent, resume_agent, suspend_domain, resume_domain, freeze, unfreeze")]
+    UnknownAction(String),
+    #[error("{action} needs a target: the name of {kind}")]
+    MissingTarget {
+        action: &'static str,
+        kind: &'static str,
+    },
+    #[error("{action} takes no target; it applies to every domain")]
+    UnexpectedTarget { action: &'static str },
+    #[error("no agent named `{0}` has a role in agents.toml")]
+    UnknownAgent(String),
+    #[error("unknown domain `{0}`; one of cost, security, resilience, application")]
+    UnknownDomain(String),
+    #[error("{approver} may not {action} {what}: it needs the {missing} domain, and {approver} answers for {allowed}")]
+    NotAllowed {
+        approver: String,
+        action: &'static str,
+        what: String,
+        missing: String,
+        allowed: String,
+    },
+}
+
+impl ControlError {
+    /// A stable code for the API.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ControlError::NotAllowed { .. } => "domain_not_allowed",
+            _ => "bad_control",
+        }
+    }
+}
+
+impl Control {
+    /// Checks a person's request against the roles and the person's domains: a switch on an
+    /// agent needs every domain the agent works in, one on a domain that domain, and the
+    /// freeze every domain.
+    pub fn authorize(
+        roles: &Roles,
+        approver: &Approver,
+        action: &str,
+        target: Option<&str>,
+    ) -> Result<Control, ControlError> {
+        let action = ControlAction::parse(action)
+            .ok_or_else(|| ControlError::UnknownAction(action.into()))?;
+        let target = target.filter(|t| !t.is_empty());
+        let (needed, what): (Vec<Domain>, String) = match (action.target_kind(), target) {
+            (Some(kind), None) => {
+                return Err(ControlError::MissingTarget {
+                    action: action.as_str(),
+                    kind: if kind == "agent" {
+                        "an agent"
+                    } else {
+                        "a domain"
+                    },
+                })
+            }
+            (None, Some(_)) => {
+                return Err(ControlError::UnexpectedTarget {
+                    action: action.as_str(),
+                })
+            }
+            (None, None) => (Domain::ALL.to_vec(), "everything".into()),
+            (Some("agent"), Some(t)) => {
+                let role = roles
+                    .agents
+                    .get(t)
+                    .ok_or_else(|| ControlError::UnknownAgent(t.into()))?;
+                (role.domains.clone(), format!("agent {t}"))
+            }
+            (Some(_), Some(t)) => {
+                let d = Domain::parse(t).ok_or_else(|| ControlError::UnknownDomain(t.into()))?;
+                (vec![d], format!("the {t} domain"))
+            }
+        };
+        let missing: Vec<&str> = needed
+            .iter()
+            .filter(|d| !approver.domains.contains(d))
+            .map(|d| d.as_str())
+            .collect();
+        if !missing.is_empty() {
+            let allowed: Vec<&str> = approver.domains.iter().map(|d| d.as_str()).collect();
+            return Err(ControlError::NotAllowed {
+                approver: approver.name.clone(),
+                action: action.as_str(),
+                what,
+                missing: missing.join(", "),
+                allowed: if allowed.is_empty() {
+                    "no domain".into()
+                } else {
+                    allowed.join(", ")
+                },
+            });
+        }
+        Ok(Control {
+            action,
+            target: target.map(str::to_string),
+            by: approver.name.clone(),
+        })
+    }
+
+    /// A control action written by an earlier version as free text (`"<target> (by <who>)"`).
+    /// Only a target that could be a name is taken; anything else is not applied.
+    pub fn from_legacy(action: &str, detail: &str) -> Option<Control> {
+        let action = ControlAction::parse(action)?;
+        let (target, by) = detail.rsplit_once(" (by ")?;
+        let by = by.strip_suffix(')')?;
+        let target = match action.target_kind() {
+            None => None,
+            Some(_) if crate::contract::is_service_name_pub(target) => Some(target.to_string()),
+            Some(_) => return None,
+        };
+        Some(Control {
+            action,
+            target,
+            by: by.to_string(),
+        })
+    }
+}
+
+/// Kill switches and the global freeze in force.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Controls {
+    pub suspended_agents: BTreeSet<String>,
+    pub suspended_domains: BTreeSet<String>,
+    pub frozen: bool,
+}
+
+impl Controls {
+    /// Puts an authorised switch into force.
+    pub fn apply(&mut self, c: &Control) {
+        let target = c.target.clone().unwrap_or_default();
+        match c.action {
+            ControlAction::SuspendAgent => {
+                self.suspended_agents.insert(target);
+            }
+            ControlAction::ResumeAgent => {
+                self.suspended_agents.remove(&target);
+            }
+            ControlAction::SuspendDomain => {
+                self.suspended_domains.insert(target);
+            }
+            ControlAction::ResumeDomain => {
+                self.suspended_domains.remove(&target);
+            }
+            ControlAction::Freeze => self.frozen = true,
+            ControlAction::Unfreeze => self.frozen = false,
+        }
+    }
+
+    /// Why a proposal of this agent and domain may not proceed now, if it may not.
+    pub(crate) fn blocks(
+        &self,
+        agent: &str,
+        domain: &str,
+    ) -> Option<(Verdict, &'static str, String)> {
+        if self.suspended_agents.contains(agent) {
+            Some((
+                Verdict::Rejected,
+                "agent_suspended",
+                format!("agent {agent} is suspended by its kill switch"),
+            ))
+        } else if self.suspended_domains.contains(domain) {
+            Some((
+                Verdict::Rejected,
+                "domain_suspended",
+                format!("the {domain} domain is suspended by its kill switch"),
+            ))
+        } else if self.frozen {
+            Some((
+                Verdict::Deferred,
+                "global_freeze",
+                "a global change freeze is in force; send it again after it is lifted".to_string(),
+            ))
+        } else {
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roles() -> Roles {
+        crate::intent::parse_roles(
+            "agents.toml",
+            r#"
+[agents.cost-optimizer-1]
+domains = ["cost"]
+[agents.security-guard-1]
+domains = ["security"]
+"#,
+        )
+        .unwrap()
+    }
+
+    fn finops() -> Approver {
+        Approver {
+            name: "finops-lead".into(),
+            domains: vec![Domain::Cost],
+        }
+    }
+
+    #[test]
+    fn a_switch_needs_the_domains_it_touches() {
+        let r = roles();
+        let c =
+            Control::authorize(&r, &finops(), "suspend_agent", Some("cost-optimizer-1")).unwrap();
+        assert_eq!(c.by, "finops-lead");
+        let e = Control::authorize(&r, &finops(), "suspend_agent", Some("security-guard-1"));
+        assert_eq!(e.unwrap_err().code(), "domain_not_allowed");
+        let e = Control::authorize(&r, &finops(), "freeze", None).unwrap_err();
+        assert!(e.to_string().contains("security"), "{e}");
+        assert!(Control::authorize(&r, &finops(), "suspend_domain", Some("cost")).is_ok());
+        let e = Control::authorize(&r, &finops(), "suspend_domain", Some("security"));
+        assert_eq!(e.unwrap_err().code(), "domain_not_allowed");
+    }
+
+    #[test]
+    fn targets_must_name_something_known() {
+        let r = roles();
+        for bad in [
+            "cost-optimizer-1 (by someone-else)",
+            "nobody",
+            "a\nb",
+            "x\0",
+        ] {
+            let e = Control::authorize(&r, &finops(), "suspend_agent", Some(bad)).unwrap_err();
+            assert_eq!(e, ControlError::UnknownAgent(bad.into()));
+        }
+        assert!(matches!(
+            Control::authorize(&r, &finops(), "suspend_agent", None),
+            Err(ControlError::MissingTarget { .. })
+        ));
+        assert!(matches!(
+            Control::authorize(&r, &finops(), "suspend_domain", Some("billing")),
+            Err(ControlError::UnknownDomain(_))
+        ));
+        assert!(matches!(
+            Control::authorize(&r, &finops(), "reboot", None),
+            Err(ControlError::UnknownAction(_))
+        ));
+    }
+
+    #[test]
+    fn legacy_records_are_read_without_trusting_their_text() {
+        let c = Control::from_legacy("suspend_agent", "cost-optimizer-1 (by finops-lead)").unwrap();
+        assert_eq!(c.target.as_deref(), Some("cost-optimizer-1"));
+        assert_eq!(c.by, "finops-lead");
+        // A target that smuggled a name in is not applied at all.
+        assert_eq!(
+            Control::from_legacy(
+                "suspend_agent",
+                "cost-optimizer-1 (by someone-else) (by finops-lead)"
+            ),
+            None
+        );
+        assert_eq!(
+            Control::from_legacy("freeze", " (by sre)").unwrap().target,
+            None
+        );
+    }
+}
