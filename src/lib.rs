@@ -14,6 +14,7 @@ pub mod dashboard;
 pub mod engine;
 pub mod graph;
 pub mod hash;
+pub mod health;
 pub mod intent;
 pub mod loadgen;
 pub mod rate_limit;

@@ -213,3 +213,457 @@ async fn a_killed_arbiter_restarted_after_any_delay_loses_no_proposal_and_decide
         );
     }
 }
+
+fn arbiter_alive(h: &mut Harness, case: &str) {
+    let arbiter = h.procs.0.last_mut().expect("an arbiter");
+    assert!(
+        arbiter.try_wait().unwrap().is_none(),
+        "{case}: the arbiter exited: {:?}",
+        arbiter.try_wait()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_server_killed_and_restarted_under_load_five_times_ends_nothing_and_loses_nothing() {
+    let _one = LOAD.lock().await;
+    let case = "nats-server kill -9 and restart";
+    let mut h = Harness::start("server-kill");
+    h.arbiter();
+    let client = async_nats::connect(&h.url).await.unwrap();
+    let js = async_nats::jetstream::new(client.clone());
+    let sender = load(js.clone(), "s", 8 * RATE);
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let server = &mut h.procs.0[h.server];
+        server.kill().unwrap();
+        server.wait().unwrap();
+        tokio::time::sleep(Duration::from_millis(1_000)).await;
+        h.procs.0[h.server] = start_server(h.port, &h.dir.join("js"), None);
+        arbiter_alive(&mut h, case);
+    }
+    let ids = sender.await.unwrap();
+    // Decisions published while the test's own connection was away are not on its
+    // subscription; the stream is where an agent finds them, so that is what is counted.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let stored = loop {
+        let stored = stored_by_id(&js).await;
+        if ids.iter().all(|id| stored.contains_key(id)) || Instant::now() > deadline {
+            break stored;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let missing: Vec<&String> = ids.iter().filter(|id| !stored.contains_key(*id)).collect();
+    assert!(
+        missing.is_empty(),
+        "{case}: {} proposals without a decision, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+    assert!(
+        stored.values().all(|&n| n == 1),
+        "{case}: a decision stored twice"
+    );
+    arbiter_alive(&mut h, case);
+    assert_trail_verifies(&h, case);
+    let (status, body) = http(&h.http, "GET", "/readyz", None, "");
+    assert_eq!((status, body.as_str()), (200, "ready"));
+}
+
+/// A small file system of its own for the audit trail, unmounted when the test ends.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(dir: &std::path::Path) -> SmallDisk {
+        std::fs::create_dir_all(dir).unwrap();
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
+            .arg(dir)
+            .output()
+            .expect("mount runs");
+        assert!(
+            out.status.success(),
+            "the full-disk case mounts a 4 MB tmpfs and needs root: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        SmallDisk(dir.to_path_buf())
+    }
+
+    /// Writes a ballast file until the disk refuses more.
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write;
+        let ballast = self.0.join("ballast");
+        let mut f = std::fs::File::create(&ballast).unwrap();
+        let block = vec![0u8; 64 * 1024];
+        while f.write_all(&block).and_then(|()| f.sync_data()).is_ok() {}
+        // Whatever is left in the last partial block goes too.
+        while f
+            .write_all(&[0u8; 512])
+            .and_then(|()| f.sync_data())
+            .is_ok()
+        {}
+        ballast
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_audit_disk_makes_the_service_unready_until_space_returns_and_loses_nothing() {
+    let mut h = Harness::start("full-disk");
+    let disk = SmallDisk::mount(&h.dir.join("disk"));
+    let trail = h.dir.join("disk/audit.jsonl");
+    let trail_arg = trail.display().to_string();
+    let intents = h.intents();
+    let url = h.url.clone();
+    h.arbiter_args(&url, &intents, &["--audit", &trail_arg]);
+    let client = async_nats::connect(&h.url).await.unwrap();
+    let js = async_nats::jetstream::new(client.clone());
+    let mut sub = client
+        .subscribe("arbiter.decisions.application.app-tuner-1")
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+    store(&js, SUBJECT, flag("before-full", 0)).await;
+    let _ = next_decision(&mut sub).await;
+
+    let ballast = disk.fill();
+    let ids: Vec<String> = (0..50).map(|i| format!("while-full-{i}")).collect();
+    for (i, id) in ids.iter().enumerate() {
+        store(&js, SUBJECT, flag(id, i as u64)).await;
+    }
+    // Unready, saying why, and still running; nothing is answered before it is evidence.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let (status, body) = loop {
+        let (status, body) = http(&h.http, "GET", "/readyz", None, "");
+        if status == 503 || Instant::now() > deadline {
+            break (status, body);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.contains("audit:") && body.contains(&trail_arg),
+        "{body}"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    arbiter_alive(&mut h, "full disk");
+    let early = tokio::time::timeout(Duration::from_millis(100), sub.next()).await;
+    assert!(
+        early.is_err(),
+        "a decision left before it was recorded: {early:?}"
+    );
+
+    std::fs::remove_file(ballast).unwrap();
+    let got = Received::collect(&mut sub, &ids, Duration::from_secs(30)).await;
+    got.assert_one_each(&ids, "full disk");
+    let (status, body) = http(&h.http, "GET", "/readyz", None, "");
+    assert_eq!((status, body.as_str()), (200, "ready"));
+    let v = arbiter::audit::verify(&trail).unwrap();
+    assert_eq!(v.records, 51, "one record per decision, none torn");
+}
+
+/// Connects as a user of the sample server configuration, with its own inbox prefix.
+async fn as_user(h: &Harness, user: &str, password: &str) -> async_nats::Client {
+    async_nats::ConnectOptions::with_user_and_password(user.into(), password.into())
+        .custom_inbox_prefix(format!("_INBOX_{user}"))
+        .connect(format!("127.0.0.1:{}", h.port))
+        .await
+        .unwrap()
+}
+
+fn sample_config() -> String {
+    std::fs::read_to_string(common::repo("deploy/nats-server.conf")).unwrap()
+}
+
+fn arbiter_url(h: &Harness) -> String {
+    format!("nats://arbiter:arbiter-secret@127.0.0.1:{}", h.port)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payload_claiming_another_agent_is_answered_to_its_sender_and_cannot_poison_the_other() {
+    let mut h = Harness::start_with("forged", Some(&sample_config()));
+    let url = arbiter_url(&h);
+    h.arbiter_at(&url);
+    let cost = as_user(&h, "cost-optimizer-1", "cost-secret").await;
+    let security = as_user(&h, "security-guard-1", "security-secret").await;
+    let mut cost_decisions = cost
+        .subscribe("arbiter.decisions.cost.cost-optimizer-1")
+        .await
+        .unwrap();
+    let mut security_decisions = security
+        .subscribe("arbiter.decisions.security.security-guard-1")
+        .await
+        .unwrap();
+    cost.flush().await.unwrap();
+    security.flush().await.unwrap();
+    let waf = serde_json::json!({"kind": "waf_rule", "service": "frontend", "rule": "block-bots",
+        "mode": "block", "added_latency_ms": 1.0});
+    // The cost agent, on its own subject, claims to be the security agent, with an id the
+    // security agent is about to use.
+    let forged = proposal("sec-1", "security-guard-1", "security", waf.clone());
+    let cjs = async_nats::jetstream::new(cost.clone());
+    store(&cjs, "arbiter.proposals.cost.cost-optimizer-1", forged).await;
+    let d = next_decision(&mut cost_decisions).await;
+    assert_eq!(
+        (
+            d["verdict"].as_str(),
+            d["reasons"][0]["code"].as_str(),
+            d["agent"].as_str()
+        ),
+        (
+            Some("unauthorized"),
+            Some("subject_mismatch"),
+            Some("cost-optimizer-1")
+        ),
+        "{d}"
+    );
+    assert_eq!(d["proposal_id"], "sec-1");
+    // The real proposal is decided on its own merits, not answered with the forged refusal.
+    let real = proposal("sec-1", "security-guard-1", "security", waf);
+    let sjs = async_nats::jetstream::new(security.clone());
+    store(&sjs, "arbiter.proposals.security.security-guard-1", real).await;
+    let d = next_decision(&mut security_decisions).await;
+    assert_eq!(d["proposal_id"], "sec-1");
+    assert_eq!(d["agent"], "security-guard-1");
+    assert_ne!(d["verdict"], "unauthorized", "{d}");
+    // And the security agent was never sent the forged refusal.
+    let extra = tokio::time::timeout(Duration::from_millis(500), security_decisions.next()).await;
+    assert!(extra.is_err(), "{extra:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_agent_can_read_another_agents_replies_or_the_proposals_delivered_to_the_arbiter() {
+    let mut h = Harness::start_with("inbox", Some(&sample_config()));
+    let url = arbiter_url(&h);
+    h.arbiter_at(&url);
+    // The snooper would be told by the server that each subscription is refused.
+    let (tx, mut refused) = tokio::sync::mpsc::unbounded_channel();
+    let snooper = async_nats::ConnectOptions::with_user_and_password(
+        "cost-optimizer-1".into(),
+        "cost-secret".into(),
+    )
+    .custom_inbox_prefix("_INBOX_cost-optimizer-1")
+    .event_callback(move |e| {
+        let tx = tx.clone();
+        async move {
+            if let async_nats::Event::ServerError(e) = e {
+                let _ = tx.send(e.to_string());
+            }
+        }
+    })
+    .connect(format!("127.0.0.1:{}", h.port))
+    .await
+    .unwrap();
+    let mut snooped = Vec::new();
+    for subject in [
+        "_INBOX.>",
+        "_INBOX_arbiter.>",
+        "_INBOX_security-guard-1.>",
+        ">",
+    ] {
+        snooped.push(snooper.subscribe(subject).await.unwrap());
+    }
+    snooper.flush().await.unwrap();
+    let mut violations = Vec::new();
+    while violations.len() < 4 {
+        match tokio::time::timeout(Duration::from_secs(5), refused.recv()).await {
+            Ok(Some(e)) => violations.push(e),
+            _ => break,
+        }
+    }
+    assert_eq!(violations.len(), 4, "refusals: {violations:?}");
+    assert!(
+        violations
+            .iter()
+            .all(|v| v.to_lowercase().contains("permissions violation")),
+        "{violations:?}"
+    );
+    // Traffic flows meanwhile: the security agent proposes and is answered, with the
+    // acknowledgement of its publish on its own inbox.
+    let security = as_user(&h, "security-guard-1", "security-secret").await;
+    let mut answers = security
+        .subscribe("arbiter.decisions.security.security-guard-1")
+        .await
+        .unwrap();
+    security.flush().await.unwrap();
+    let p = proposal(
+        "private",
+        "security-guard-1",
+        "security",
+        serde_json::json!({"kind": "waf_rule", "service": "frontend", "rule": "r1",
+            "mode": "block", "added_latency_ms": 1.0}),
+    );
+    let sjs = async_nats::jetstream::new(security.clone());
+    store(&sjs, "arbiter.proposals.security.security-guard-1", p).await;
+    assert_eq!(next_decision(&mut answers).await["proposal_id"], "private");
+    for mut s in snooped {
+        let got = tokio::time::timeout(Duration::from_millis(300), s.next()).await;
+        assert!(
+            !matches!(got, Ok(Some(_))),
+            "the snooper read {:?}",
+            got.map(|m| m.map(|m| m.subject))
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_switches_are_scoped_to_the_approvers_domains_and_name_known_targets() {
+    let mut h = Harness::start("scoped-switches");
+    h.arbiter();
+    let finops = Some("finops-lead-token");
+    let post = |addr: &str, body: &str| http(addr, "POST", "/api/control", finops, body);
+    let addr = h.http.clone();
+    for (body, status, code) in [
+        (
+            r#"{"action": "suspend_agent", "target": "security-guard-1"}"#,
+            403,
+            "domain_not_allowed",
+        ),
+        (r#"{"action": "freeze"}"#, 403, "domain_not_allowed"),
+        (
+            r#"{"action": "suspend_domain", "target": "security"}"#,
+            403,
+            "domain_not_allowed",
+        ),
+        (
+            r#"{"action": "suspend_agent", "target": "cost-optimizer-1 (by someone-else)"}"#,
+            400,
+            "bad_control",
+        ),
+        (
+            r#"{"action": "suspend_agent", "target": "cost-optimizer-1\n"}"#,
+            400,
+            "bad_control",
+        ),
+        (
+            r#"{"action": "suspend_agent", "target": "cost\u0000"}"#,
+            400,
+            "bad_control",
+        ),
+        (r#"{"action": "suspend_agent"}"#, 400, "bad_control"),
+        (
+            r#"{"action": "freeze", "target": "cost"}"#,
+            400,
+            "bad_control",
+        ),
+    ] {
+        let (got, text) = post(&addr, body);
+        assert_eq!(got, status, "{body}: {text}");
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["code"], code, "{body}: {text}");
+    }
+    let (got, text) = post(
+        &addr,
+        r#"{"action": "suspend_agent", "target": "cost-optimizer-1"}"#,
+    );
+    assert_eq!(got, 200, "{text}");
+    // What a restart reads back is exactly what was in force, credited to who did it.
+    h.kill_arbiter();
+    h.arbiter();
+    let (_, text) = http(&h.http, "GET", "/api/control", finops, "");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        v["suspended_agents"],
+        serde_json::json!(["cost-optimizer-1"]),
+        "{v}"
+    );
+    assert_eq!(v["frozen"], false);
+    let story = std::fs::read_to_string(h.dir.join("audit.jsonl")).unwrap();
+    let switches: Vec<serde_json::Value> = story
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["event"]["kind"] == "kill_switch")
+        .map(|r| r["event"].clone())
+        .collect();
+    assert_eq!(
+        switches,
+        vec![
+            serde_json::json!({"kind": "kill_switch", "action": "suspend_agent",
+            "target": "cost-optimizer-1", "by": "finops-lead"})
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copies_of_a_proposal_in_one_window_are_recorded_and_counted_once() {
+    let mut h = Harness::start("copies");
+    let intents = h.intents();
+    let url = h.url.clone();
+    // A window long enough that the three copies surely share it.
+    h.arbiter_args(&url, &intents, &["--window-ms", "300"]);
+    let client = async_nats::connect(&h.url).await.unwrap();
+    let mut sub = client
+        .subscribe("arbiter.decisions.application.app-tuner-1")
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+    let p = flag("thrice", 1);
+    for _ in 0..3 {
+        client.publish(SUBJECT, p.clone().into()).await.unwrap();
+    }
+    client.flush().await.unwrap();
+    let mut answers = Vec::new();
+    for _ in 0..3 {
+        answers.push(next_decision(&mut sub).await);
+    }
+    assert!(answers.iter().all(|d| d == &answers[0]), "{answers:?}");
+    assert!(answers[0]["audit"]["seq"].is_u64(), "{}", answers[0]);
+    let trail = std::fs::read_to_string(h.dir.join("audit.jsonl")).unwrap();
+    let records = trail.lines().filter(|l| l.contains("\"thrice\"")).count();
+    assert_eq!(records, 1, "{trail}");
+    let (_, metrics) = http(&h.http, "GET", "/metrics", None, "");
+    let decided: f64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("arbiter_decisions_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(decided, 1.0, "{metrics}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payload_json_cannot_read_is_refused_with_its_id_and_the_senders_name() {
+    let mut h = Harness::start("unreadable");
+    h.arbiter();
+    let client = async_nats::connect(&h.url).await.unwrap();
+    let js = async_nats::jetstream::new(client.clone());
+    let mut sub = client
+        .subscribe("arbiter.decisions.application.app-tuner-1")
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+    let good = String::from_utf8(flag("x", 1)).unwrap();
+    for (id, bad) in [
+        (
+            "huge",
+            good.replace("\"confidence\":0.9", "\"confidence\":1e309"),
+        ),
+        (
+            "nan",
+            good.replace("\"confidence\":0.9", "\"confidence\":NaN"),
+        ),
+        (
+            "claims",
+            good.replace("\"confidence\":0.9", "\"confidence\":NaN")
+                .replace("app-tuner-1", "someone-else"),
+        ),
+    ] {
+        let bad = bad.replace("\"id\":\"x\"", &format!("\"id\":\"{id}\""));
+        assert_ne!(bad, good, "the payload was altered");
+        store(&js, SUBJECT, bad).await;
+        let d = next_decision(&mut sub).await;
+        assert_eq!(
+            (
+                d["verdict"].as_str(),
+                d["proposal_id"].as_str(),
+                d["agent"].as_str()
+            ),
+            (Some("invalid"), Some(id), Some(AGENT)),
+            "{d}"
+        );
+        assert_eq!(d["reasons"][0]["code"], "malformed_json", "{d}");
+    }
+}

@@ -33,7 +33,7 @@ async fn propose_email_down(js: &async_nats::jetstream::Context, id: &str) {
 async fn a_proposal_gets_its_decision_and_a_forged_subject_is_refused() {
     let mut h = Harness::start("decide");
     h.arbiter();
-    let (_client, js, mut decisions) = cost_agent(&h.url).await;
+    let (client, js, mut decisions) = cost_agent(&h.url).await;
 
     propose_email_down(&js, "email-down-1").await;
     let d = next_decision(&mut decisions).await;
@@ -41,7 +41,13 @@ async fn a_proposal_gets_its_decision_and_a_forged_subject_is_refused() {
     assert_eq!(d["verdict"], "approved", "{d}");
     assert_eq!(d["audit"]["seq"], 1);
 
-    // A cost agent publishing under the security domain's subject.
+    // A cost agent publishing under the security domain's subject: answered to whoever the
+    // subject names, never to the agent the payload claims to be.
+    let mut sender = client
+        .subscribe("arbiter.decisions.security.cost-optimizer-1")
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
     let p = proposal(
         "forged-1",
         "cost-optimizer-1",
@@ -49,7 +55,7 @@ async fn a_proposal_gets_its_decision_and_a_forged_subject_is_refused() {
         serde_json::json!({"kind": "scale", "service": "emailservice", "replicas": -1}),
     );
     store(&js, "arbiter.proposals.security.cost-optimizer-1", p).await;
-    let d = next_decision(&mut decisions).await;
+    let d = next_decision(&mut sender).await;
     assert_eq!(d["proposal_id"], "forged-1");
     assert_eq!(d["verdict"], "unauthorized");
     assert_eq!(d["reasons"][0]["code"], "subject_mismatch");
@@ -248,7 +254,12 @@ async fn an_agent_publishing_outside_its_permissions_is_refused_by_nats() {
     let arbiter_url = at("arbiter", "arbiter-secret");
     let agent_url = at("cost-optimizer-1", "cost-secret");
     h.arbiter_at(&arbiter_url);
-    let agent = arbiter::bus::nats::connect(&agent_url).await.unwrap();
+    let agent = arbiter::bus::nats::connect_with(
+        &agent_url,
+        async_nats::ConnectOptions::new().custom_inbox_prefix("_INBOX_cost-optimizer-1"),
+    )
+    .await
+    .unwrap();
     let js = async_nats::jetstream::new(agent.clone());
     let mut decisions = agent
         .subscribe("arbiter.decisions.cost.cost-optimizer-1")

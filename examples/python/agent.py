@@ -24,7 +24,9 @@ async def main():
     url = sys.argv[1]
     agent = sys.argv[2] if len(sys.argv) > 2 else "cost-optimizer-1"
     domain = sys.argv[3] if len(sys.argv) > 3 else "cost"
-    nc = await nats.connect(url)
+    # Its own inbox prefix: the sample server configuration lets each agent read replies
+    # (JetStream's publish acknowledgements) only under _INBOX_<agent>.
+    nc = await nats.connect(url, inbox_prefix=f"_INBOX_{agent}".encode())
     js = nc.jetstream()
     decisions = await nc.subscribe(f"arbiter.decisions.{domain}.{agent}")
 

@@ -25,7 +25,7 @@ mod views;
 pub struct AppState {
     pub shared: Arc<Mutex<Shared>>,
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
-    pub ready: Arc<std::sync::atomic::AtomicBool>,
+    pub health: Arc<crate::health::Health>,
     /// The latest observation of each service, as the telemetry feed keeps it.
     pub telemetry: Arc<std::sync::Mutex<crate::contract::Telemetry>>,
     /// The audit trail, read for a decision's story.
@@ -108,11 +108,12 @@ pub(crate) fn approver(
     ))
 }
 
-async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
-    if state.ready.load(std::sync::atomic::Ordering::Acquire) {
-        (StatusCode::OK, "ready")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "starting")
+/// 200 `ready`, or 503 with every cause that keeps the service from taking work, one per
+/// line (`nats: ...`, `audit: ...`), so that whoever looks knows what to fix.
+async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
+    match state.health.unready() {
+        None => (StatusCode::OK, "ready".into()),
+        Some(why) => (StatusCode::SERVICE_UNAVAILABLE, why),
     }
 }
 

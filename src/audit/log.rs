@@ -15,6 +15,25 @@ pub struct AuditLog {
     last_hash: String,
     /// Events written ahead of the next append's, in the same flush.
     staged: Vec<Event>,
+    /// The file's length after the last durable append: a write that fails (a full disk) is
+    /// cut back to it, so the trail never holds half a record or a record not made durable.
+    good_len: u64,
+}
+
+/// Records serialised and chained, ready to be written: [`AuditLog::commit`] may be tried
+/// again until the disk takes them.
+pub struct Prepared {
+    text: String,
+    refs: Vec<AuditRef>,
+    next_seq: u64,
+    last_hash: String,
+}
+
+impl Prepared {
+    /// The references of the events given to [`AuditLog::prepare`] (not the staged ones).
+    pub fn refs(&self) -> &[AuditRef] {
+        &self.refs
+    }
 }
 
 /// What `verify` found in an intact chain.
@@ -229,12 +248,14 @@ impl AuditLog {
             .append(true)
             .open(path)
             .map_err(io(path))?;
+        let good_len = file.metadata().map_err(io(path))?.len();
         Ok(AuditLog {
             path: path.to_path_buf(),
             file,
             next_seq: v.records + 1,
             last_hash: v.last_hash,
             staged: Vec::new(),
+            good_len,
         })
     }
 
@@ -254,12 +275,22 @@ impl AuditLog {
 
     /// Appends events in order and makes them durable together, with one flush to disk: a
     /// window's decisions cost one sync, not one each. Staged events go first; the references
-    /// returned are those of `events`.
+    /// returned are those of `events`. On failure nothing is appended, and the events are
+    /// lost: a caller that must not lose them uses [`AuditLog::prepare`] and retries
+    /// [`AuditLog::commit`].
     pub fn append_all(
         &mut self,
         at: Timestamp,
         events: Vec<Event>,
     ) -> Result<Vec<AuditRef>, AuditError> {
+        let prepared = self.prepare(at, events);
+        self.commit(&prepared)?;
+        Ok(prepared.refs)
+    }
+
+    /// Serialises and chains the staged events and `events` after the last durable record,
+    /// without writing them.
+    pub fn prepare(&mut self, at: Timestamp, events: Vec<Event>) -> Prepared {
         let staged = self.staged.len();
         let events: Vec<Event> = self.staged.drain(..).chain(events).collect();
         let mut text = String::with_capacity(events.len() * 2048);
@@ -293,13 +324,30 @@ impl AuditLog {
             seq += 1;
             last = hash;
         }
-        self.file
-            .write_all(text.as_bytes())
-            .map_err(io(&self.path))?;
-        self.file.sync_data().map_err(io(&self.path))?;
-        self.next_seq = seq;
-        self.last_hash = last;
-        Ok(refs.split_off(staged))
+        Prepared {
+            text,
+            refs: refs.split_off(staged),
+            next_seq: seq,
+            last_hash: last,
+        }
+    }
+
+    /// Writes prepared records and makes them durable. On failure the file is cut back to
+    /// its last durable record, so the same `prepared` can be committed again later.
+    pub fn commit(&mut self, prepared: &Prepared) -> Result<(), AuditError> {
+        let written = self
+            .file
+            .write_all(prepared.text.as_bytes())
+            .and_then(|()| self.file.sync_data());
+        if let Err(e) = written {
+            // A failed cut leaves a torn tail that the next start cuts in any case.
+            let _ = self.file.set_len(self.good_len);
+            return Err(io(&self.path)(e));
+        }
+        self.good_len += prepared.text.len() as u64;
+        self.next_seq = prepared.next_seq;
+        self.last_hash = prepared.last_hash.clone();
+        Ok(())
     }
 }
 

@@ -12,7 +12,7 @@ mod narrative;
 mod payload;
 mod record;
 
-pub use log::{verify, AuditLog, Verified};
+pub use log::{verify, AuditLog, Prepared, Verified};
 
 /// Hands every record of an audit file to `f`, in order, one at a time (a trail of any
 /// length is read in the memory of one record).

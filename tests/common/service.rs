@@ -158,8 +158,13 @@ impl Harness {
             .arg("--intents")
             .arg(intents)
             .args(["--http", "127.0.0.1:0"])
-            .arg("--audit")
-            .arg(self.dir.join("audit.jsonl"))
+            // The test's own trail, unless the test names another.
+            .args(
+                (!extra.contains(&"--audit"))
+                    .then(|| ["--audit".into(), self.dir.join("audit.jsonl").into_os_string()])
+                    .into_iter()
+                    .flatten(),
+            )
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -5,21 +5,56 @@ use super::NatsError;
 /// Connects to `url`; `nats://user:password@host:port` logs in with those credentials (the
 /// client library does not read them from the URL by itself).
 pub async fn connect(url: &str) -> Result<async_nats::Client, NatsError> {
+    connect_with(url, async_nats::ConnectOptions::new()).await
+}
+
+/// [`connect`] with options of the caller's (an agent's own inbox prefix, say).
+pub async fn connect_with(
+    url: &str,
+    opts: async_nats::ConnectOptions,
+) -> Result<async_nats::Client, NatsError> {
     let (scheme, rest) = url.split_once("://").unwrap_or(("nats", url));
     let result = match rest.rsplit_once('@') {
         Some((userinfo, host)) => {
             let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
-            async_nats::ConnectOptions::with_user_and_password(user.into(), password.into())
+            opts.user_and_password(user.into(), password.into())
                 .connect(format!("{scheme}://{host}"))
                 .await
         }
-        None => async_nats::connect(url).await,
+        None => opts.connect(url).await,
     };
     result.map_err(|e| NatsError::Connect {
         url: redact(url),
         message: e.to_string(),
     })
 }
+
+/// [`connect`], for the service: the client's inbox prefix is the arbiter's own
+/// (`_INBOX_arbiter`), so a server configuration can keep agents from reading what JetStream
+/// delivers to it, and losing or regaining the server is reported to `health`.
+pub async fn connect_watched(
+    url: &str,
+    health: std::sync::Arc<crate::health::Health>,
+) -> Result<async_nats::Client, NatsError> {
+    let opts = async_nats::ConnectOptions::new()
+        .custom_inbox_prefix(INBOX_PREFIX)
+        .event_callback(move |event| {
+            let health = health.clone();
+            async move {
+                match event {
+                    async_nats::Event::Disconnected => {
+                        health.fail("nats", "disconnected from the NATS server; reconnecting")
+                    }
+                    async_nats::Event::Connected => health.clear("nats"),
+                    other => tracing::warn!("NATS: {other}"),
+                }
+            }
+        });
+    connect_with(url, opts).await
+}
+
+/// The prefix of the arbiter's reply subjects (JetStream deliveries, API replies).
+pub const INBOX_PREFIX: &str = "_INBOX_arbiter";
 
 /// The URL without its password, for messages.
 pub fn redact(url: &str) -> String {

@@ -18,7 +18,7 @@ mod rollbacks;
 mod serve;
 mod shared;
 
-pub use connect::{connect, redact};
+pub use connect::{connect, connect_with, redact};
 pub use queue::ESCALATIONS_BUCKET;
 pub use serve::serve;
 pub use shared::{Delivery, Shared, Stored};

@@ -41,7 +41,7 @@ impl IntentWatch {
     }
 
     /// Applies a change of the directory, if there is one.
-    pub fn poll(&mut self, st: &mut Shared, now: Timestamp) -> Result<(), NatsError> {
+    pub async fn poll(&mut self, st: &mut Shared, now: Timestamp) -> Result<(), NatsError> {
         let current = fingerprint(&self.dir);
         if current == self.seen {
             return Ok(());
@@ -69,15 +69,14 @@ impl IntentWatch {
                 ("intents_refused", text.join("; "))
             }
         };
-        if let Some(log) = st.log.as_mut() {
-            log.append(
-                now,
-                Event::Control {
-                    action: action.into(),
-                    detail,
-                },
-            )?;
-        }
+        st.write_durably(
+            now,
+            vec![Event::Control {
+                action: action.into(),
+                detail,
+            }],
+        )
+        .await;
         Ok(())
     }
 }

@@ -44,17 +44,16 @@ impl Shared {
         now: Timestamp,
     ) -> Result<(), NatsError> {
         let command = rb.command(now);
-        if let Some(log) = self.log.as_mut() {
-            log.append(
-                now,
-                Event::Rollback {
-                    agent: rb.change.agent.clone(),
-                    proposal_id: rb.change.proposal_id.clone(),
-                    command: command.clone(),
-                    escalated,
-                },
-            )?;
-        }
+        self.write_durably(
+            now,
+            vec![Event::Rollback {
+                agent: rb.change.agent.clone(),
+                proposal_id: rb.change.proposal_id.clone(),
+                command: command.clone(),
+                escalated,
+            }],
+        )
+        .await;
         let subject = format!("arbiter.control.{}", rb.change.agent);
         let payload = serde_json::to_vec(&command).map_err(nats)?;
         self.js

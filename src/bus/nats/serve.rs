@@ -11,16 +11,18 @@ use crate::approval::{Approvers, Pending};
 use crate::bus::Message as BusMessage;
 use crate::contract::{Timestamp, Verdict};
 use crate::coordinator::Coordinator;
+use crate::health::{Backoff, Health};
 use crate::rollback::RollbackWatch;
 use crate::world::World;
 use async_nats::jetstream::{self, consumer::pull, stream};
 use futures_util::StreamExt;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
-/// Runs until the connection fails. `http`, if given, serves the API; `ready` is called once
-/// streams, consumer and listener exist.
+/// Runs until the process is stopped. `http`, if given, serves the API; `ready` is called
+/// once streams, consumer and listener exist. A fault that may pass (NATS unreachable or
+/// timing out, the audit disk full) makes the service unready and retried with backoff,
+/// never ends it; only what cannot pass by waiting (no NATS at start, a broken audit chain)
+/// is returned as an error.
 pub async fn serve(
     cfg: ServeConfig,
     coordinator: Coordinator,
@@ -29,8 +31,8 @@ pub async fn serve(
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     ready: impl FnOnce(),
 ) -> Result<(), NatsError> {
-    let is_ready = Arc::new(AtomicBool::new(false));
-    let client = connect(&cfg.url).await?;
+    let health = Arc::new(Health::starting());
+    let client = connect::connect_watched(&cfg.url, health.clone()).await?;
     let js = jetstream::new(client.clone());
     let consumer = streams_and_consumer(&js, cfg.max_window).await?;
     let known = coordinator
@@ -39,8 +41,8 @@ pub async fn serve(
         .iter()
         .map(|s| s.name.clone())
         .collect();
-    let (telemetry, mut observations) = feeds::telemetry(&client, known).await?;
-    let mut outcomes = feeds::outcomes(&client).await?;
+    let (telemetry, observations) = feeds::telemetry(&client, known).await?;
+    let outcomes = feeds::outcomes(&client).await?;
     let mut coordinator = coordinator;
     let mut watch = RollbackWatch::new(cfg.rollback_watch);
     let restored = match &cfg.audit {
@@ -71,6 +73,7 @@ pub async fn serve(
         last_observed: restored.last_observed,
         feed: restored.feed,
         figures: restored.figures,
+        health: health.clone(),
     }));
     if let Some(listener) = http {
         listener.set_nonblocking(true).map_err(nats)?;
@@ -78,7 +81,7 @@ pub async fn serve(
         let app = crate::api::router(crate::api::AppState {
             shared: state.clone(),
             metrics,
-            ready: is_ready.clone(),
+            health: health.clone(),
             telemetry: telemetry.clone(),
             audit: cfg.audit.clone(),
         });
@@ -88,27 +91,70 @@ pub async fn serve(
             }
         });
     }
-    let acker = spawn_acker();
-    let mut incoming = consumer.messages().await.map_err(nats)?;
-    let mut intents = cfg.intents_dir.as_deref().map(IntentWatch::new);
-    let mut next_housekeeping = tokio::time::Instant::now();
-    is_ready.store(true, Ordering::Release);
+    let incoming = consumer.messages().await.map_err(nats)?;
+    let mut running = Loop {
+        intents: cfg.intents_dir.as_deref().map(IntentWatch::new),
+        cfg,
+        state,
+        telemetry,
+        observations,
+        outcomes,
+        consumer,
+        incoming,
+        acker: spawn_acker(),
+        next_housekeeping: tokio::time::Instant::now(),
+    };
+    health.clear("starting");
     ready();
+    let mut backoff = Backoff::default();
     loop {
+        match running.step().await {
+            Ok(()) => {
+                if backoff.failed() {
+                    health.clear("service");
+                }
+                backoff.reset();
+            }
+            Err(e) => {
+                health.fail("service", format!("{e}; retrying"));
+                tokio::time::sleep(backoff.delay()).await;
+            }
+        }
+    }
+}
+
+/// The decision loop's own state: what it reads from and where decided windows go.
+struct Loop {
+    cfg: ServeConfig,
+    state: Arc<tokio::sync::Mutex<Shared>>,
+    telemetry: Arc<std::sync::Mutex<crate::contract::Telemetry>>,
+    observations: feeds::Observations,
+    outcomes: tokio::sync::mpsc::Receiver<(String, Vec<u8>)>,
+    consumer: jetstream::consumer::Consumer<pull::Config>,
+    incoming: pull::Stream,
+    acker: tokio::sync::mpsc::Sender<(Done, Vec<jetstream::Message>)>,
+    intents: Option<IntentWatch>,
+    next_housekeeping: tokio::time::Instant,
+}
+
+impl Loop {
+    /// One turn: outcomes and housekeeping, then one observation or one window. An error
+    /// leaves everything as it was before the failed step, so the step can be taken again.
+    async fn step(&mut self) -> Result<(), NatsError> {
         {
-            let mut guard = state.lock().await;
+            let mut guard = self.state.lock().await;
             let st = &mut *guard;
-            while let Ok((subject, payload)) = outcomes.try_recv() {
-                st.record_outcome(&subject, &payload)?;
+            while let Ok((subject, payload)) = self.outcomes.try_recv() {
+                st.record_outcome(&subject, &payload).await?;
             }
             // Expired escalations and changed intents are looked for every INTENT_POLL, not
             // every window: both scans cost more than a busy window can afford.
-            if tokio::time::Instant::now() >= next_housekeeping {
-                next_housekeeping = tokio::time::Instant::now() + INTENT_POLL;
+            if tokio::time::Instant::now() >= self.next_housekeeping {
+                self.next_housekeeping = tokio::time::Instant::now() + INTENT_POLL;
                 let now = Timestamp::from_datetime(chrono::Utc::now());
                 st.expire_escalations(now).await?;
-                if let Some(w) = intents.as_mut() {
-                    w.poll(st, now)?;
+                if let Some(w) = self.intents.as_mut() {
+                    w.poll(st, now).await?;
                 }
             }
         }
@@ -116,57 +162,61 @@ pub async fn serve(
         // Observations are looked at as they arrive, between windows.
         let next = tokio::select! {
             biased;
-            Some((service, obs)) = observations.recv() => {
+            Some((service, obs)) = self.observations.recv() => {
                 let now = Timestamp::from_datetime(chrono::Utc::now());
-                state.lock().await.observed(&service, &obs, now).await?;
-                continue;
+                self.state.lock().await.observed(&service, &obs, now).await?;
+                return Ok(());
             }
-            next = tokio::time::timeout(INTENT_POLL, incoming.next()) => next,
+            next = tokio::time::timeout(INTENT_POLL, self.incoming.next()) => next,
         };
         let first = match next {
-            Err(_) => continue, // nothing arrived: look at outcomes and intents again
+            Err(_) => return Ok(()), // nothing arrived: look at outcomes and intents again
             Ok(Some(Ok(m))) => m,
             Ok(Some(Err(e))) => {
                 tracing::warn!("pull error (retrying): {e}");
-                continue;
+                return Ok(());
             }
             Ok(None) => {
                 // The pull stream ended (the server went away for good): open a new one as
                 // soon as the consumer can be reached again.
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                match consumer.messages().await {
-                    Ok(m) => incoming = m,
-                    Err(e) => tracing::warn!("reopening the proposal consumer (retrying): {e}"),
-                }
-                continue;
+                self.incoming = self.consumer.messages().await.map_err(|e| {
+                    NatsError::Nats(format!("reopening the proposal consumer: {e}"))
+                })?;
+                return Ok(());
             }
         };
         let mut msgs = vec![first];
-        let close = tokio::time::Instant::now() + cfg.window;
-        while msgs.len() < cfg.max_window {
-            match tokio::time::timeout_at(close, incoming.next()).await {
+        let close = tokio::time::Instant::now() + self.cfg.window;
+        while msgs.len() < self.cfg.max_window {
+            match tokio::time::timeout_at(close, self.incoming.next()).await {
                 Ok(Some(Ok(m))) => msgs.push(m),
                 _ => break,
             }
         }
-        let snapshot = telemetry.lock().expect("telemetry lock").clone();
+        let snapshot = self.telemetry.lock().expect("telemetry lock").clone();
         let backlog = msgs
             .last()
             .and_then(|m| m.info().ok())
             .map_or(0, |i| i.pending);
         metrics::gauge!("arbiter_queue_depth").set(backlog as f64);
-        let overload = (backlog > cfg.shed_above).then(|| {
+        let overload = (backlog > self.cfg.shed_above).then(|| {
             format!(
                 "{backlog} proposals wait behind this one; the limit is {}",
-                cfg.shed_above
+                self.cfg.shed_above
             )
         });
-        let mut guard = state.lock().await;
+        let mut guard = self.state.lock().await;
+        // A window that fails after it was decided is not acknowledged: its proposals come
+        // again, and the ledger answers them with the decisions already recorded.
         let done = decide_window(&mut guard, &snapshot, &msgs, overload.as_deref()).await?;
         drop(guard);
-        if acker.send((done, msgs)).await.is_err() {
-            return Err(NatsError::Nats("the acknowledging task stopped".into()));
+        if self.acker.send((done, msgs)).await.is_err() {
+            self.acker = spawn_acker();
+            return Err(NatsError::Nats(
+                "the acknowledging task stopped; started again".into(),
+            ));
         }
+        Ok(())
     }
 }
 

@@ -10,13 +10,20 @@ use crate::coordinator::Coordinator;
 use crate::dashboard::About;
 use async_nats::jetstream;
 
-/// The decisions stream's acknowledgements of published decisions.
-pub struct Stored(Vec<jetstream::context::PublishAckFuture>);
+/// The decisions stream's acknowledgements of published decisions, and the first publish
+/// that failed, if one did.
+pub struct Stored {
+    acks: Vec<jetstream::context::PublishAckFuture>,
+    failed: Option<String>,
+}
 
 impl Stored {
     /// Waits until the stream has stored every decision.
     pub async fn wait(self) -> Result<(), NatsError> {
-        for ack in self.0 {
+        if let Some(e) = self.failed {
+            return Err(NatsError::Nats(e));
+        }
+        for ack in self.acks {
             ack.await.map_err(nats)?;
         }
         Ok(())
@@ -41,6 +48,7 @@ pub struct Shared {
     /// Recent decisions and headline figures, for the dashboard.
     pub feed: crate::dashboard::DecisionFeed,
     pub figures: crate::dashboard::Figures,
+    pub health: std::sync::Arc<crate::health::Health>,
 }
 
 /// A decision on its way out, with what the audit record keeps beside it.
@@ -62,16 +70,47 @@ pub struct Delivery {
 }
 
 impl Shared {
+    /// Appends events to the audit trail and makes them durable, trying again with backoff
+    /// for as long as the disk refuses them (full, read-only, gone): what the service
+    /// decided is never published before it is evidence, and never dropped because the disk
+    /// was full for a while. Meanwhile the service is unready and says why. Returns the
+    /// references of `events` (none without an audit trail).
+    pub async fn write_durably(
+        &mut self,
+        at: Timestamp,
+        events: Vec<Event>,
+    ) -> Vec<crate::contract::AuditRef> {
+        let Some(log) = self.log.as_mut() else {
+            return Vec::new();
+        };
+        let prepared = log.prepare(at, events);
+        let mut backoff = crate::health::Backoff::default();
+        while let Err(e) = log.commit(&prepared) {
+            metrics::counter!("arbiter_audit_write_failures_total").increment(1);
+            self.health.fail(
+                "audit",
+                format!("{e}; decisions wait until the audit trail can be written"),
+            );
+            tokio::time::sleep(backoff.delay()).await;
+        }
+        self.health.clear("audit");
+        prepared.refs().to_vec()
+    }
+
     /// The share of decisions given since start that the audit trail holds; `None` before
     /// the first.
     pub fn audit_completeness(&self) -> Option<f64> {
         (self.delivered > 0).then(|| self.audited as f64 / self.delivered as f64)
     }
 
-    /// Queues an escalation for a person, in memory and in the durable bucket.
+    /// Queues an escalation for a person, in memory and in the durable bucket. The audit
+    /// trail already holds it, so a bucket that cannot be written now is set right from
+    /// the trail at the next start.
     pub async fn hold(&mut self, pending: Pending) -> Result<(), NatsError> {
         let key = pending.proposal.key();
-        self.queue.hold(&key, &pending).await?;
+        if let Err(e) = self.queue.hold(&key, &pending).await {
+            tracing::warn!(key, "escalation not copied to its bucket: {e}");
+        }
         self.escalations.pending.insert(key, pending);
         Ok(())
     }
@@ -79,9 +118,11 @@ impl Shared {
     /// Answers, as `expired`, the escalations nobody answered in time.
     pub async fn expire_escalations(&mut self, now: Timestamp) -> Result<(), NatsError> {
         for (pending, d) in self.escalations.expire(now) {
-            self.queue.release(&pending.proposal.key()).await?;
             let proposal = serde_json::to_value(&pending.proposal).map_err(nats)?;
             self.deliver(now, proposal, d).await?;
+            if let Err(e) = self.queue.release(&pending.proposal.key()).await {
+                tracing::warn!("answered escalation left in its bucket: {e}");
+            }
         }
         Ok(())
     }
@@ -102,14 +143,36 @@ impl Shared {
 
     /// Records the decisions that are not replays already recorded (one flush to disk for
     /// all), publishes every one on its subject, and waits until the decisions stream has
-    /// stored them all.
+    /// stored them all. These decisions (final answers, timeouts) have no proposal waiting
+    /// to be redelivered, so they are published again, deduplicated by their message id,
+    /// until the stream takes them.
     pub async fn deliver_all(
         &mut self,
         now: Timestamp,
         batch: Vec<Delivery>,
     ) -> Result<Vec<Decision>, NatsError> {
+        let subjects: Vec<String> = batch.iter().map(|b| b.subject.clone()).collect();
         let (decisions, stored) = self.record_and_publish(now, batch).await?;
-        stored.wait().await?;
+        let mut outcome = stored.wait().await;
+        let mut backoff = crate::health::Backoff::default();
+        while let Err(e) = outcome {
+            self.health
+                .fail("publish", format!("{e}; publishing again"));
+            tokio::time::sleep(backoff.delay()).await;
+            let mut acks = Vec::new();
+            for (subject, d) in subjects.iter().zip(&decisions) {
+                match self.publish(subject, d).await {
+                    Ok(ack) => acks.push(ack),
+                    Err(e) => tracing::warn!("publishing again: {e}"),
+                }
+            }
+            outcome = if acks.len() == decisions.len() {
+                Stored { acks, failed: None }.wait().await
+            } else {
+                Err(NatsError::Nats("not every decision could be sent".into()))
+            };
+        }
+        self.health.clear("publish");
         Ok(decisions)
     }
 
@@ -126,7 +189,7 @@ impl Shared {
             .iter()
             .map(|&i| std::mem::take(&mut batch[i].about))
             .collect();
-        if let Some(log) = self.log.as_mut() {
+        if self.log.is_some() {
             let events = fresh
                 .iter()
                 .map(|&i| {
@@ -139,7 +202,7 @@ impl Shared {
                     }
                 })
                 .collect();
-            let refs = log.append_all(now, events)?;
+            let refs = self.write_durably(now, events).await;
             for (&i, r) in fresh.iter().zip(refs) {
                 batch[i].decision.audit = Some(r);
             }
@@ -183,14 +246,20 @@ impl Shared {
             metrics::gauge!("arbiter_audit_completeness")
                 .set(self.audited as f64 / self.delivered as f64);
         }
-        // Every publish goes out before any acknowledgement is awaited.
+        // Every publish goes out before any acknowledgement is awaited. One that fails is
+        // reported through `Stored`, after the rest: what follows a decision (an escalation
+        // held for a person, a change watched) happens once, here, whatever the bus does.
         let mut acks = Vec::with_capacity(batch.len());
+        let mut failed = None;
         for b in &batch {
-            acks.push(self.publish(&b.subject, &b.decision).await?);
+            match self.publish(&b.subject, &b.decision).await {
+                Ok(ack) => acks.push(ack),
+                Err(e) => failed = Some(e.to_string()),
+            }
         }
         Ok((
             batch.into_iter().map(|b| b.decision).collect(),
-            Stored(acks),
+            Stored { acks, failed },
         ))
     }
 
@@ -269,9 +338,8 @@ impl Shared {
             Ok(x) => x,
             Err(e) => return Ok(Err(e)),
         };
-        self.queue.release(key).await?;
         if let Some(log) = self.log.as_mut() {
-            log.append(
+            let written = log.append(
                 now,
                 Event::Approval {
                     agent: pending.proposal.agent.clone(),
@@ -280,7 +348,15 @@ impl Shared {
                     approve,
                     comment: comment.to_string(),
                 },
-            )?;
+            );
+            if let Err(e) = written {
+                // Not evidence, so not an answer: the escalation waits as before.
+                self.escalations.pending.insert(key.to_string(), pending);
+                return Err(e.into());
+            }
+        }
+        if let Err(e) = self.queue.release(key).await {
+            tracing::warn!(key, "answered escalation left in its bucket: {e}");
         }
         let proposal = serde_json::to_value(&pending.proposal).map_err(nats)?;
         let d = self.deliver(now, proposal, final_decision).await?;
@@ -328,7 +404,7 @@ impl Shared {
 
     /// Records an outcome whose subject tokens match its payload; anything else is logged
     /// and dropped (an outcome cannot be answered: there is no decision to send).
-    pub fn record_outcome(&mut self, subject: &str, payload: &[u8]) -> Result<(), NatsError> {
+    pub async fn record_outcome(&mut self, subject: &str, payload: &[u8]) -> Result<(), NatsError> {
         let outcome = match crate::contract::parse_outcome(payload) {
             Ok(o) => o,
             Err(e) => {
@@ -351,17 +427,17 @@ impl Shared {
         let status = status.as_str().unwrap_or("").to_string();
         metrics::counter!("arbiter_outcomes_total", "status" => status.clone()).increment(1);
         self.tracks.outcome(&outcome.agent, &status);
-        if let Some(log) = self.log.as_mut() {
-            log.append(
-                outcome.at,
-                Event::Outcome {
-                    agent: outcome.agent,
-                    proposal_id: outcome.proposal_id,
-                    status,
-                    observed: serde_json::to_value(&outcome.observed).map_err(nats)?,
-                },
-            )?;
-        }
+        let observed = serde_json::to_value(&outcome.observed).map_err(nats)?;
+        self.write_durably(
+            outcome.at,
+            vec![Event::Outcome {
+                agent: outcome.agent,
+                proposal_id: outcome.proposal_id,
+                status,
+                observed,
+            }],
+        )
+        .await;
         Ok(())
     }
 }
