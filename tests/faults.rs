@@ -34,7 +34,9 @@ fn flag(id: &str, i: u64) -> Vec<u8> {
 }
 
 /// Publishes `n` proposals at [`RATE`] per second, each stored by JetStream (the sender
-/// retries what the server did not confirm, as an agent would); returns their ids.
+/// sends again what the server did not confirm, as an agent would); returns their ids.
+/// Confirmations are awaited as they come, each on its own task: the client holds back new
+/// publishes while too many wait unconfirmed.
 fn load(
     js: async_nats::jetstream::Context,
     run: &str,
@@ -44,30 +46,33 @@ fn load(
     tokio::spawn(async move {
         let start = tokio::time::Instant::now();
         let mut ids = Vec::new();
-        let mut acks = Vec::new();
+        let mut confirmed = Vec::new();
         for i in 0..n {
             tokio::time::sleep_until(start + Duration::from_micros(i * 1_000_000 / RATE)).await;
             let id = format!("{run}-{i}");
-            let ack = js
-                .publish(SUBJECT, flag(&id, i).into())
-                .await
-                .expect("publish");
-            acks.push((id.clone(), i, ack));
+            let sent = js.publish(SUBJECT, flag(&id, i).into()).await;
+            confirmed.push(tokio::spawn(async move {
+                match sent {
+                    Ok(ack) => ack.await.is_ok(),
+                    Err(_) => false,
+                }
+            }));
             ids.push(id);
         }
-        for (id, i, ack) in acks {
-            if ack.await.is_err() {
-                // Not confirmed (the server was restarting): send again until it is.
-                let deadline = Instant::now() + Duration::from_secs(60);
-                loop {
-                    assert!(Instant::now() < deadline, "{id} never stored");
-                    if let Ok(f) = js.publish(SUBJECT, flag(&id, i).into()).await {
-                        if f.await.is_ok() {
-                            break;
-                        }
+        for (i, (id, ok)) in ids.iter().zip(confirmed).enumerate() {
+            if ok.await.unwrap() {
+                continue;
+            }
+            // Not confirmed (the server was restarting): send again until it is.
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                assert!(Instant::now() < deadline, "{id} never stored");
+                if let Ok(f) = js.publish(SUBJECT, flag(id, i as u64).into()).await {
+                    if f.await.is_ok() {
+                        break;
                     }
-                    tokio::time::sleep(Duration::from_millis(200)).await;
                 }
+                tokio::time::sleep(Duration::from_millis(200)).await;
             }
         }
         ids

@@ -161,7 +161,12 @@ impl Harness {
             // The test's own trail, unless the test names another.
             .args(
                 (!extra.contains(&"--audit"))
-                    .then(|| ["--audit".into(), self.dir.join("audit.jsonl").into_os_string()])
+                    .then(|| {
+                        [
+                            "--audit".into(),
+                            self.dir.join("audit.jsonl").into_os_string(),
+                        ]
+                    })
                     .into_iter()
                     .flatten(),
             )
