@@ -79,6 +79,24 @@ fn load(
     })
 }
 
+/// The application agent's connection: a client, its JetStream context and its decisions.
+async fn tuner(
+    h: &Harness,
+) -> (
+    async_nats::Client,
+    async_nats::jetstream::Context,
+    async_nats::Subscriber,
+) {
+    let client = async_nats::connect(&h.url).await.unwrap();
+    let js = async_nats::jetstream::new(client.clone());
+    let sub = client
+        .subscribe("arbiter.decisions.application.app-tuner-1")
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+    (client, js, sub)
+}
+
 /// Every decision the agent received, by proposal id, and every decision stored.
 struct Received {
     by_id: BTreeMap<String, Vec<serde_json::Value>>,
@@ -190,13 +208,7 @@ async fn a_killed_arbiter_restarted_after_any_delay_loses_no_proposal_and_decide
         let case = format!("kill -9, restart after {delay_ms} ms");
         let mut h = Harness::start(&format!("kill-{k}"));
         h.arbiter();
-        let client = async_nats::connect(&h.url).await.unwrap();
-        let js = async_nats::jetstream::new(client.clone());
-        let mut sub = client
-            .subscribe("arbiter.decisions.application.app-tuner-1")
-            .await
-            .unwrap();
-        client.flush().await.unwrap();
+        let (_client, js, mut sub) = tuner(&h).await;
         let sender = load(js.clone(), &format!("k{k}"), 4 * RATE);
         tokio::time::sleep(Duration::from_millis(1_500)).await;
         h.kill_arbiter();
@@ -325,13 +337,7 @@ async fn a_full_audit_disk_makes_the_service_unready_until_space_returns_and_los
     let intents = h.intents();
     let url = h.url.clone();
     h.arbiter_args(&url, &intents, &["--audit", &trail_arg]);
-    let client = async_nats::connect(&h.url).await.unwrap();
-    let js = async_nats::jetstream::new(client.clone());
-    let mut sub = client
-        .subscribe("arbiter.decisions.application.app-tuner-1")
-        .await
-        .unwrap();
-    client.flush().await.unwrap();
+    let (_client, js, mut sub) = tuner(&h).await;
     store(&js, SUBJECT, flag("before-full", 0)).await;
     let _ = next_decision(&mut sub).await;
 
@@ -633,13 +639,7 @@ async fn copies_of_a_proposal_in_one_window_are_recorded_and_counted_once() {
 async fn a_payload_json_cannot_read_is_refused_with_its_id_and_the_senders_name() {
     let mut h = Harness::start("unreadable");
     h.arbiter();
-    let client = async_nats::connect(&h.url).await.unwrap();
-    let js = async_nats::jetstream::new(client.clone());
-    let mut sub = client
-        .subscribe("arbiter.decisions.application.app-tuner-1")
-        .await
-        .unwrap();
-    client.flush().await.unwrap();
+    let (_client, js, mut sub) = tuner(&h).await;
     let good = String::from_utf8(flag("x", 1)).unwrap();
     for (id, bad) in [
         (
