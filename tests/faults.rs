@@ -672,3 +672,47 @@ async fn a_payload_json_cannot_read_is_refused_with_its_id_and_the_senders_name(
         assert_eq!(d["reasons"][0]["code"], "malformed_json", "{d}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_streams_are_bounded_by_the_declared_limits_even_when_an_earlier_start_left_none() {
+    let mut h = Harness::start("stream-limits");
+    let client = async_nats::connect(&h.url).await.unwrap();
+    let js = async_nats::jetstream::new(client.clone());
+    // As an earlier version left it: no limits at all.
+    js.create_stream(async_nats::jetstream::stream::Config {
+        name: "ARBITER_PROPOSALS".into(),
+        subjects: vec!["arbiter.proposals.>".into()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let intents = h.intents();
+    let url = h.url.clone();
+    h.arbiter_args(
+        &url,
+        &intents,
+        &[
+            "--stream-max-bytes",
+            "8388608",
+            "--stream-max-age-s",
+            "7200",
+        ],
+    );
+    use async_nats::jetstream::stream::DiscardPolicy;
+    for (name, discard) in [
+        ("ARBITER_PROPOSALS", DiscardPolicy::New),
+        ("ARBITER_DECISIONS", DiscardPolicy::Old),
+    ] {
+        let mut s = js.get_stream(name).await.unwrap();
+        let c = &s.info().await.unwrap().config;
+        assert_eq!(
+            (c.max_bytes, c.max_age, c.discard),
+            (8_388_608, Duration::from_secs(7200), discard),
+            "{name}"
+        );
+    }
+    // And the service works within them.
+    let (_client, js, mut sub) = tuner(&h).await;
+    store(&js, SUBJECT, flag("bounded", 1)).await;
+    assert_eq!(next_decision(&mut sub).await["proposal_id"], "bounded");
+}

@@ -41,6 +41,16 @@ pub struct ServeArgs {
     /// breached.
     #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(0..=30 * 86_400))]
     rollback_watch_s: u64,
+    /// Most bytes each of the proposals and decisions streams holds. A full proposals stream
+    /// refuses new proposals (their senders are told; none accepted is dropped); a full
+    /// decisions stream drops its oldest decisions (they stay in the audit trail).
+    #[arg(long, default_value_t = 1 << 30, value_parser = clap::value_parser!(u64).range(1 << 20..=1 << 50))]
+    stream_max_bytes: u64,
+    /// Seconds a message is kept in the proposals and decisions streams. The default covers
+    /// the longest proposal lifetime the contract allows (24 h) and the hour after it during
+    /// which a resend is still answered with its decision.
+    #[arg(long, default_value_t = 25 * 3600, value_parser = clap::value_parser!(u64).range(60..=365 * 86_400))]
+    stream_max_age_s: u64,
     /// Address of the HTTP API (approvals); port 0 picks a free one.
     #[arg(long, default_value = "127.0.0.1:8080")]
     http: String,
@@ -77,6 +87,10 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         shed_above: a.shed_above,
         rollback_watch: Duration::from_secs(a.rollback_watch_s),
         audit: Some(a.audit),
+        stream_limits: arbiter::bus::nats::StreamLimits {
+            max_bytes: a.stream_max_bytes as i64,
+            max_age: Duration::from_secs(a.stream_max_age_s),
+        },
         intents_dir: Some(a.intents.clone()),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -49,6 +49,24 @@ fn nats<E: std::fmt::Display>(e: E) -> NatsError {
     NatsError::Nats(e.to_string())
 }
 
+/// What the proposals and decisions streams may hold: set by the service on every start, so
+/// the NATS store is bounded by what the operator declared.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StreamLimits {
+    /// Bytes per stream.
+    pub max_bytes: i64,
+    pub max_age: Duration,
+}
+
+impl Default for StreamLimits {
+    fn default() -> Self {
+        StreamLimits {
+            max_bytes: 1 << 30,
+            max_age: Duration::from_secs(25 * 3600),
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct ServeConfig {
     pub url: String,
@@ -62,6 +80,7 @@ pub struct ServeConfig {
     /// How long after its approval a change is undone if an SLO it is part of is breached.
     pub rollback_watch: Duration,
     pub audit: Option<PathBuf>,
+    pub stream_limits: StreamLimits,
     /// The intents directory to watch: a changed file is validated and applied, an invalid
     /// one refused (the last good intents stay in force); both are audited.
     pub intents_dir: Option<PathBuf>,

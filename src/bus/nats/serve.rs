@@ -34,7 +34,7 @@ pub async fn serve(
     let health = Arc::new(Health::starting());
     let client = connect::connect_watched(&cfg.url, health.clone()).await?;
     let js = jetstream::new(client.clone());
-    let consumer = streams_and_consumer(&js, cfg.max_window).await?;
+    let consumer = streams_and_consumer(&js, cfg.max_window, cfg.stream_limits).await?;
     let known = coordinator
         .graph
         .services()
@@ -223,22 +223,35 @@ impl Loop {
 async fn streams_and_consumer(
     js: &jetstream::Context,
     max_window: usize,
+    limits: super::StreamLimits,
 ) -> Result<jetstream::consumer::Consumer<pull::Config>, NatsError> {
+    let bounded = |name: &str, subjects: &str, discard| stream::Config {
+        name: name.into(),
+        subjects: vec![subjects.into()],
+        storage: stream::StorageType::File,
+        max_bytes: limits.max_bytes,
+        max_age: limits.max_age,
+        discard,
+        ..Default::default()
+    };
+    // Created or brought to the declared limits: a stream left by an earlier start, or by
+    // an earlier version without limits, is updated in place.
     let proposals = js
-        .get_or_create_stream(stream::Config {
-            name: PROPOSALS_STREAM.into(),
-            subjects: vec!["arbiter.proposals.>".into()],
-            ..Default::default()
-        })
+        .create_or_update_stream(bounded(
+            PROPOSALS_STREAM,
+            "arbiter.proposals.>",
+            stream::DiscardPolicy::New,
+        ))
         .await
         .map_err(nats)?;
-    js.get_or_create_stream(stream::Config {
-        name: DECISIONS_STREAM.into(),
-        subjects: vec!["arbiter.decisions.>".into()],
-        ..Default::default()
-    })
+    js.create_or_update_stream(bounded(
+        DECISIONS_STREAM,
+        "arbiter.decisions.>",
+        stream::DiscardPolicy::Old,
+    ))
     .await
     .map_err(nats)?;
+    let proposals = js.get_stream(&proposals.config.name).await.map_err(nats)?;
     let config = pull::Config {
         durable_name: Some(CONSUMER.into()),
         // Each proposal is acknowledged on its own, once its decision is stored. A
