@@ -105,7 +105,8 @@ impl Coordinator {
             .iter()
             .map(|m| parse_proposal_subject(&m.subject).ok())
             .collect();
-        let mut refused = vec![None; subs.len()];
+        // Answers that need no engine: replays, refusals, limits.
+        let mut before_engine = vec![None; subs.len()];
         // Refusals of a claimed identity: answered to the sender, kept out of the ledger.
         let mut impostor = vec![false; subs.len()];
         let mut admitted = Vec::with_capacity(subs.len());
@@ -135,7 +136,7 @@ impl Coordinator {
             };
             if let Some(detail) = mismatch {
                 impostor[i] = true;
-                refused[i] = Some(*engine::answer(
+                before_engine[i] = Some(*engine::answer(
                     &ctx,
                     p,
                     Verdict::Unauthorized,
@@ -144,14 +145,14 @@ impl Coordinator {
                 ));
                 continue;
             }
-            if self.ledger.get(&p.agent, &p.id).is_some() {
+            if let Some(d) = self.ledger.recall(&p.agent, &p.id) {
                 replay[i] = true;
-                admitted.push(i);
+                before_engine[i] = Some(d);
                 continue;
             }
             if let Some((verdict, code, detail)) = self.controls.blocks(&p.agent, p.domain.as_str())
             {
-                refused[i] = Some(*engine::answer(
+                before_engine[i] = Some(*engine::answer(
                     &ctx,
                     p,
                     verdict,
@@ -171,9 +172,9 @@ impl Coordinator {
                 }
             };
             match (over, overload) {
-                (Some(d), _) => refused[i] = Some(d),
+                (Some(d), _) => before_engine[i] = Some(d),
                 (None, Some(detail)) => {
-                    refused[i] = Some(*engine::answer(
+                    before_engine[i] = Some(*engine::answer(
                         &ctx,
                         p,
                         Verdict::Deferred,
@@ -186,7 +187,7 @@ impl Coordinator {
         }
         let window: Vec<Submission> = admitted.iter().map(|&i| subs[i].clone()).collect();
         let decided = engine::decide(&ctx, &window, &self.ledger, &self.config);
-        let mut out: Vec<Option<Decision>> = refused;
+        let mut out: Vec<Option<Decision>> = before_engine;
         for (&i, d) in admitted.iter().zip(decided) {
             out[i] = Some(d);
         }
@@ -202,15 +203,18 @@ impl Coordinator {
                     true
                 }
                 Ok(p) => {
-                    self.ledger.record_until(&d, p.expires_at);
                     let copy = !answered.insert((p.agent.clone(), p.id.clone()));
-                    if d.verdict == Verdict::Approved && !replay[i] && !copy {
+                    let first = !replay[i] && !copy;
+                    if first {
+                        self.ledger.record_until(&d, p.expires_at);
+                    }
+                    if first && d.verdict == Verdict::Approved {
                         self.in_flight.push(Tracked {
                             change: InFlight::of(p),
                             until: now.plus_millis(self.settle_ms),
                         });
                     }
-                    !replay[i] && !copy
+                    first
                 }
                 Err(_) => {
                     // What the payload claims is never trusted over the subject.

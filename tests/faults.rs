@@ -411,8 +411,7 @@ async fn a_payload_claiming_another_agent_is_answered_to_its_sender_and_cannot_p
         .unwrap();
     cost.flush().await.unwrap();
     security.flush().await.unwrap();
-    let waf = serde_json::json!({"kind": "waf_rule", "service": "frontend", "rule": "block-bots",
-        "mode": "block", "added_latency_ms": 1.0});
+    let waf = waf_rule("block-bots");
     // The cost agent, on its own subject, claims to be the security agent, with an id the
     // security agent is about to use.
     let forged = proposal("sec-1", "security-guard-1", "security", waf.clone());
@@ -444,6 +443,30 @@ async fn a_payload_claiming_another_agent_is_answered_to_its_sender_and_cannot_p
     // And the security agent was never sent the forged refusal.
     let extra = tokio::time::timeout(Duration::from_millis(500), security_decisions.next()).await;
     assert!(extra.is_err(), "{extra:?}");
+
+    // The same across a restart: what the restarted arbiter reads back from its trail does
+    // not file the forged refusal under the security agent either.
+    let forged = proposal("sec-2", "security-guard-1", "security", waf_rule("r2"));
+    store(&cjs, "arbiter.proposals.cost.cost-optimizer-1", forged).await;
+    assert_eq!(
+        next_decision(&mut cost_decisions).await["verdict"],
+        "unauthorized"
+    );
+    h.kill_arbiter();
+    h.arbiter_at(&url);
+    let real = proposal("sec-2", "security-guard-1", "security", waf_rule("r2"));
+    store(&sjs, "arbiter.proposals.security.security-guard-1", real).await;
+    let d = next_decision(&mut security_decisions).await;
+    assert_eq!(
+        (d["proposal_id"].as_str(), d["agent"].as_str()),
+        (Some("sec-2"), Some("security-guard-1"))
+    );
+    assert_ne!(d["verdict"], "unauthorized", "{d}");
+}
+
+fn waf_rule(rule: &str) -> serde_json::Value {
+    serde_json::json!({"kind": "waf_rule", "service": "frontend", "rule": rule,
+        "mode": "block", "added_latency_ms": 1.0})
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

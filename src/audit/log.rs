@@ -25,6 +25,8 @@ pub struct AuditLog {
 pub struct Prepared {
     text: String,
     refs: Vec<AuditRef>,
+    /// Where each of `refs`' records starts in `text`.
+    starts: Vec<u64>,
     next_seq: u64,
     last_hash: String,
 }
@@ -55,7 +57,7 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> AuditError + '_ {
 /// with its line.
 pub fn verify(path: &Path) -> Result<Verified, AuditError> {
     let mut chain = Chain::default();
-    for_each_line(path, false, None, |line, text, r| {
+    for_each_line(path, false, None, |line, _, text, r| {
         chain.link(path, line, text, &r)
     })?;
     Ok(chain.verified())
@@ -178,7 +180,7 @@ fn read_lines(
     needle: Option<&str>,
 ) -> Result<Vec<(usize, Record)>, AuditError> {
     let mut out = Vec::new();
-    for_each_line(path, settled_only, needle, |line, _, r| {
+    for_each_line(path, settled_only, needle, |line, _, _, r| {
         out.push((line, r));
         Ok(())
     })?;
@@ -192,7 +194,7 @@ pub(crate) fn for_each_line(
     path: &Path,
     settled_only: bool,
     needle: Option<&str>,
-    mut f: impl FnMut(usize, &str, Record) -> Result<(), AuditError>,
+    mut f: impl FnMut(usize, u64, &str, Record) -> Result<(), AuditError>,
 ) -> Result<(), AuditError> {
     let file = match File::open(path) {
         Ok(f) => f,
@@ -201,9 +203,12 @@ pub(crate) fn for_each_line(
     };
     let mut reader = BufReader::new(file);
     let mut line = String::new();
+    let mut next_at = 0u64;
     for i in 0.. {
         line.clear();
         let n = reader.read_line(&mut line).map_err(io(path))?;
+        let at = next_at;
+        next_at += n as u64;
         if n == 0 || (settled_only && !line.ends_with('\n')) {
             break;
         }
@@ -215,7 +220,7 @@ pub(crate) fn for_each_line(
             line: i + 1,
             message: e.to_string(),
         })?;
-        f(i + 1, &line, r)?;
+        f(i + 1, at, &line, r)?;
     }
     Ok(())
 }
@@ -224,22 +229,23 @@ impl AuditLog {
     /// Opens (or creates) an audit file. An existing file must verify: appending to a broken
     /// chain would launder it.
     pub fn open(path: &Path) -> Result<AuditLog, AuditError> {
-        AuditLog::open_visiting(path, |_| {})
+        AuditLog::open_visiting(path, |_, _| {})
     }
 
     /// Opens the trail for appending: cuts a torn last line (a write the crash interrupted),
-    /// checks the chain, and hands every record to `visit` in order as it is checked, so a
-    /// restart rebuilds its state in one pass without holding the trail in memory. On a
-    /// broken chain it stops with the error, after visiting the records before the break.
+    /// checks the chain, and hands every record to `visit` in order as it is checked, with
+    /// where it starts in the file, so a restart rebuilds its state in one pass without
+    /// holding the trail in memory. On a broken chain it stops with the error, after
+    /// visiting the records before the break.
     pub fn open_visiting(
         path: &Path,
-        mut visit: impl FnMut(Record),
+        mut visit: impl FnMut(Record, u64),
     ) -> Result<AuditLog, AuditError> {
         cut_torn_tail(path)?;
         let mut chain = Chain::default();
-        for_each_line(path, false, None, |line, text, r| {
+        for_each_line(path, false, None, |line, at, text, r| {
             chain.link(path, line, text, &r)?;
-            visit(r);
+            visit(r, at);
             Ok(())
         })?;
         let v = chain.verified();
@@ -295,8 +301,10 @@ impl AuditLog {
         let events: Vec<Event> = self.staged.drain(..).chain(events).collect();
         let mut text = String::with_capacity(events.len() * 2048);
         let mut refs = Vec::with_capacity(events.len());
+        let mut starts = Vec::with_capacity(events.len());
         let (mut seq, mut last) = (self.next_seq, self.last_hash.clone());
         for mut event in events {
+            starts.push(text.len() as u64);
             // Stored decisions carry no reference to their own record: it is the record's
             // seq, hash and prev, filled in again when they are read.
             if let Event::Decision { decision, .. } = &mut event {
@@ -327,14 +335,16 @@ impl AuditLog {
         Prepared {
             text,
             refs: refs.split_off(staged),
+            starts: starts.split_off(staged),
             next_seq: seq,
             last_hash: last,
         }
     }
 
-    /// Writes prepared records and makes them durable. On failure the file is cut back to
-    /// its last durable record, so the same `prepared` can be committed again later.
-    pub fn commit(&mut self, prepared: &Prepared) -> Result<(), AuditError> {
+    /// Writes prepared records and makes them durable; returns where each record of the
+    /// events given to `prepare` starts in the file. On failure the file is cut back to its
+    /// last durable record, so the same `prepared` can be committed again later.
+    pub fn commit(&mut self, prepared: &Prepared) -> Result<Vec<u64>, AuditError> {
         let written = self
             .file
             .write_all(prepared.text.as_bytes())
@@ -344,10 +354,11 @@ impl AuditLog {
             let _ = self.file.set_len(self.good_len);
             return Err(io(&self.path)(e));
         }
+        let base = self.good_len;
         self.good_len += prepared.text.len() as u64;
         self.next_seq = prepared.next_seq;
         self.last_hash = prepared.last_hash.clone();
-        Ok(())
+        Ok(prepared.starts.iter().map(|s| base + s).collect())
     }
 }
 

@@ -10,6 +10,7 @@
 mod log;
 mod narrative;
 mod payload;
+mod recall;
 mod record;
 
 pub use log::{verify, AuditLog, Prepared, Verified};
@@ -17,7 +18,7 @@ pub use log::{verify, AuditLog, Prepared, Verified};
 /// Hands every record of an audit file to `f`, in order, one at a time (a trail of any
 /// length is read in the memory of one record).
 pub fn for_each(path: &std::path::Path, mut f: impl FnMut(Record)) -> Result<(), AuditError> {
-    log::for_each_line(path, false, None, |_, _, r| {
+    log::for_each_line(path, false, None, |_, _, _, r| {
         f(r);
         Ok(())
     })
@@ -25,6 +26,7 @@ pub fn for_each(path: &std::path::Path, mut f: impl FnMut(Record)) -> Result<(),
 
 pub use narrative::{live_narrative, narrative};
 pub use payload::Payload;
+pub use recall::TrailRecall;
 pub use record::{Event, Record, GENESIS};
 
 #[derive(Debug, thiserror::Error)]

@@ -126,7 +126,7 @@ pub fn run(a: DecideArgs) -> anyhow::Result<ExitCode> {
     let mut log = match &a.audit {
         Some(path) => {
             // One pass: the chain is checked and the decisions already given remembered.
-            let mut log = AuditLog::open_visiting(path, |r| {
+            let mut log = AuditLog::open_visiting(path, |r, _| {
                 if let Some(d) = r.decision() {
                     ledger.record(&d);
                 }

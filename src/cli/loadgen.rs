@@ -34,6 +34,9 @@ pub struct LoadgenArgs {
     overlay: Option<PathBuf>,
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Seconds from each proposal's creation to its expiry (the contract allows 24 h).
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    lifetime_s: u64,
     /// Skip the floors (the raw NATS round trip and the JetStream round trip).
     #[arg(long)]
     no_floor: bool,
@@ -55,7 +58,8 @@ pub fn run(a: LoadgenArgs) -> anyhow::Result<ExitCode> {
     }
     let graph = ServiceGraph::from_files(&a.graph, a.overlay.as_deref())?;
     let roles = super::load_intents(&a.intents)?.roles;
-    let mix = Mix::new(&roles, &graph, &format!("lg{}", loadgen::nuid()), a.seed)?;
+    let mix = Mix::new(&roles, &graph, &format!("lg{}", loadgen::nuid()), a.seed)?
+        .with_lifetime(chrono::Duration::seconds(a.lifetime_s as i64));
     let load = Load {
         rate: a.rate,
         duration: Duration::from_secs_f64(a.duration_s),

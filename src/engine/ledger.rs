@@ -4,8 +4,14 @@
 //! A decision is kept while its proposal can still be sent again usefully: until an hour
 //! after the proposal expired (a resend after that is answered `expired`). So the memory it
 //! takes is bounded by the rate of proposals times their lifetime, not by the service's age.
+//!
+//! Where the decisions are also written to an audit trail, the ledger keeps of each only what
+//! tells a resend from a new proposal and where its record is (a few dozen bytes instead of
+//! the whole decision, a couple of kilobytes), and reads the decision back from the trail
+//! when a resend needs it, through the [`Recall`] the service gives it. Without a trail (the
+//! simulator, `arbiter decide`), whole decisions are kept.
 
-use crate::contract::{Decision, Timestamp};
+use crate::contract::{Decision, Timestamp, Verdict};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
@@ -13,58 +19,171 @@ use std::sync::Arc;
 /// How long after its proposal expired a decision is still remembered.
 pub const GRACE_MS: i64 = 3600 * 1000;
 
-#[derive(Clone, Debug, Default)]
+/// Reads a recorded decision back from where it was written.
+pub trait Recall: Send + Sync {
+    /// The decision recorded at `at` (a position the trail gave when it was written), with
+    /// its audit reference.
+    fn recall(&self, at: u64) -> Result<Decision, String>;
+}
+
+/// What is remembered of one decision.
+#[derive(Clone, Debug)]
+enum Kept {
+    Whole(Arc<Decision>),
+    /// Recorded in the trail at `at`, as record `seq`.
+    Recorded {
+        verdict: Verdict,
+        decided_at: Timestamp,
+        seq: u64,
+        at: u64,
+    },
+}
+
+#[derive(Clone, Default)]
 pub struct Ledger {
-    decided: HashMap<(String, String), Arc<Decision>>,
+    decided: HashMap<(String, String), Kept>,
     /// When each remembered decision may be forgotten, soonest first.
     forget_at: BinaryHeap<Reverse<(Timestamp, String, String)>>,
+    recall: Option<Arc<dyn Recall>>,
+}
+
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger")
+            .field("decided", &self.decided.len())
+            .field("recall", &self.recall.is_some())
+            .finish()
+    }
 }
 
 impl Ledger {
-    pub fn get(&self, agent: &str, id: &str) -> Option<&Decision> {
+    /// A ledger that keeps recorded decisions compactly and reads them back through `recall`.
+    pub fn recalling(recall: Arc<dyn Recall>) -> Ledger {
+        Ledger {
+            recall: Some(recall),
+            ..Ledger::default()
+        }
+    }
+
+    /// Whether this proposal already has its answer.
+    pub fn knows(&self, agent: &str, id: &str) -> bool {
         self.decided
-            .get(&(agent.to_string(), id.to_string()))
-            .map(|d| &**d)
+            .contains_key(&(agent.to_string(), id.to_string()))
+    }
+
+    /// The answer already given to this proposal, read back from the trail if that is where
+    /// it is kept. A record that cannot be read back (the trail moved, a segment archived)
+    /// still answers with the verdict given, its record's number, and why the rest is
+    /// missing: a resend never gets a second decision.
+    pub fn recall(&self, agent: &str, id: &str) -> Option<Decision> {
+        match self.decided.get(&(agent.to_string(), id.to_string()))? {
+            Kept::Whole(d) => Some((**d).clone()),
+            Kept::Recorded {
+                verdict,
+                decided_at,
+                seq,
+                at,
+            } => {
+                let read = self
+                    .recall
+                    .as_ref()
+                    .map_or_else(|| Err("no audit trail to read".into()), |r| r.recall(*at));
+                Some(match read {
+                    Ok(d) => d,
+                    Err(why) => {
+                        let mut d = Decision::blank(
+                            id.to_string(),
+                            agent.to_string(),
+                            *verdict,
+                            *decided_at,
+                        );
+                        d.explanation = format!(
+                            "{}: already decided (audit record {seq}); the record could not be read back: {why}",
+                            verdict.as_str()
+                        );
+                        d
+                    }
+                })
+            }
+        }
     }
 
     /// Records final answers, kept until [`Ledger::forget_expired`] says otherwise; `invalid`
     /// ones are not kept (they were never accepted, and their identity may be forged or
     /// missing).
     pub fn record(&mut self, d: &Decision) {
-        if d.verdict != crate::contract::Verdict::Invalid {
+        if d.verdict != Verdict::Invalid {
             self.decided.insert(
                 (d.agent.clone(), d.proposal_id.clone()),
-                Arc::new(d.clone()),
+                Kept::Whole(Arc::new(d.clone())),
             );
         }
     }
 
     /// Records a decision on a proposal that expires at `expires_at`.
     pub fn record_until(&mut self, d: &Decision, expires_at: Timestamp) {
-        if d.verdict != crate::contract::Verdict::Invalid {
+        if d.verdict != Verdict::Invalid {
             self.record(d);
-            self.forget_at.push(Reverse((
-                expires_at.plus_millis(GRACE_MS),
-                d.agent.clone(),
-                d.proposal_id.clone(),
-            )));
+            self.forget_after(d, expires_at);
         }
     }
 
-    /// Records `d`, now carrying its audit reference: in place when it is the decision
-    /// already remembered (the usual case, and no copy), replacing it otherwise (a final
-    /// answer after an escalation). Returns the decision as kept, for others to share
-    /// (`None` for an `invalid` one, which is not kept).
-    pub fn set_audit(&mut self, d: &Decision) -> Option<Arc<Decision>> {
-        let key = (d.agent.clone(), d.proposal_id.clone());
-        if let Some(kept) = self.decided.get_mut(&key) {
-            if kept.verdict == d.verdict && kept.decided_at == d.decided_at {
-                Arc::make_mut(kept).audit = d.audit.clone();
-                return Some(kept.clone());
-            }
+    fn forget_after(&mut self, d: &Decision, expires_at: Timestamp) {
+        self.forget_at.push(Reverse((
+            expires_at.plus_millis(GRACE_MS),
+            d.agent.clone(),
+            d.proposal_id.clone(),
+        )));
+    }
+
+    /// Remembers a decision read back from the trail at `at` (a restart), compactly when the
+    /// ledger can recall it; `expires_at` as in [`Ledger::record_until`], `None` for good.
+    pub fn remember_recorded(&mut self, d: &Decision, expires_at: Option<Timestamp>, at: u64) {
+        if d.verdict == Verdict::Invalid {
+            return;
         }
-        self.record(d);
-        self.decided.get(&key).cloned()
+        let kept = match (&self.recall, &d.audit) {
+            (Some(_), Some(a)) => Kept::Recorded {
+                verdict: d.verdict,
+                decided_at: d.decided_at,
+                seq: a.seq,
+                at,
+            },
+            _ => Kept::Whole(Arc::new(d.clone())),
+        };
+        self.decided
+            .insert((d.agent.clone(), d.proposal_id.clone()), kept);
+        if let Some(e) = expires_at {
+            self.forget_after(d, e);
+        }
+    }
+
+    /// Records `d`, now carrying its audit reference and recorded at `at` in the trail.
+    /// Returns the decision as a shared value for others to keep (the dashboard's feed),
+    /// without copying it where it can be handed over (`None` for an `invalid` one, which is
+    /// not kept). With a recall, the ledger itself keeps only where the record is.
+    pub fn set_audit(&mut self, d: &Decision, at: Option<u64>) -> Option<Arc<Decision>> {
+        if d.verdict == Verdict::Invalid {
+            return None;
+        }
+        let key = (d.agent.clone(), d.proposal_id.clone());
+        let same = |kept: &Decision| kept.verdict == d.verdict && kept.decided_at == d.decided_at;
+        let mut shared = match self.decided.remove(&key) {
+            Some(Kept::Whole(kept)) if same(&kept) => kept,
+            _ => Arc::new(d.clone()),
+        };
+        Arc::make_mut(&mut shared).audit = d.audit.clone();
+        let kept = match (&self.recall, at, &d.audit) {
+            (Some(_), Some(at), Some(a)) => Kept::Recorded {
+                verdict: d.verdict,
+                decided_at: d.decided_at,
+                seq: a.seq,
+                at,
+            },
+            _ => Kept::Whole(shared.clone()),
+        };
+        self.decided.insert(key, kept);
+        Some(shared)
     }
 
     /// Forgets decisions whose proposals expired more than [`GRACE_MS`] before `now`.
@@ -84,5 +203,83 @@ impl Ledger {
 
     pub fn is_empty(&self) -> bool {
         self.decided.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract::AuditRef;
+
+    struct Trail(HashMap<u64, Decision>);
+
+    fn t(ms: i64) -> Timestamp {
+        Timestamp::from_datetime(chrono::DateTime::from_timestamp_millis(ms).unwrap())
+    }
+
+    impl Recall for Trail {
+        fn recall(&self, at: u64) -> Result<Decision, String> {
+            self.0
+                .get(&at)
+                .cloned()
+                .ok_or_else(|| format!("nothing at {at}"))
+        }
+    }
+
+    fn decided(id: &str, seq: u64) -> Decision {
+        let mut d = Decision::blank(id.into(), "a".into(), Verdict::Approved, t(5));
+        d.explanation = "the whole explanation".into();
+        d.audit = Some(AuditRef {
+            seq,
+            hash: format!("h{seq}"),
+            prev: "p".into(),
+        });
+        d
+    }
+
+    #[test]
+    fn a_recorded_decision_is_kept_compactly_and_read_back_whole() {
+        let d = decided("p1", 7);
+        let mut l = Ledger::recalling(Arc::new(Trail(HashMap::from([(700, d.clone())]))));
+        let mut undecided = d.clone();
+        undecided.audit = None;
+        l.record_until(&undecided, t(10));
+        let shared = l.set_audit(&d, Some(700)).unwrap();
+        assert_eq!(*shared, d);
+        assert!(matches!(
+            l.decided.values().next(),
+            Some(Kept::Recorded {
+                seq: 7,
+                at: 700,
+                ..
+            })
+        ));
+        assert!(l.knows("a", "p1"));
+        assert_eq!(l.recall("a", "p1"), Some(d));
+        assert_eq!(l.recall("a", "p2"), None);
+    }
+
+    #[test]
+    fn an_unreadable_record_still_answers_with_the_verdict_given() {
+        let mut l = Ledger::recalling(Arc::new(Trail(HashMap::new())));
+        l.remember_recorded(&decided("p1", 3), None, 42);
+        let d = l.recall("a", "p1").unwrap();
+        assert_eq!(d.verdict, Verdict::Approved);
+        assert!(
+            d.explanation.contains("audit record 3") && d.explanation.contains("nothing at 42"),
+            "{}",
+            d.explanation
+        );
+    }
+
+    #[test]
+    fn without_a_trail_whole_decisions_are_kept_and_forgotten_in_time() {
+        let mut l = Ledger::default();
+        let d = decided("p1", 1);
+        l.record_until(&d, t(10));
+        l.set_audit(&d, Some(9));
+        assert_eq!(l.recall("a", "p1"), Some(d));
+        l.forget_expired(t(10 + GRACE_MS));
+        assert!(!l.knows("a", "p1"));
     }
 }

@@ -24,7 +24,7 @@ mod solve;
 mod verdict;
 mod window;
 
-pub use ledger::Ledger;
+pub use ledger::{Ledger, Recall};
 pub use solve::{SolveStatus, SolverConfig};
 
 use crate::contract::{Action, Decision, Domain, IntentRef, Invalid, Proposal, Timestamp, Verdict};
@@ -111,8 +111,8 @@ pub fn decide_window(
             }
             Ok(p) => p,
         };
-        if let Some(d) = ledger.get(&p.agent, &p.id) {
-            out[i] = Some(d.clone());
+        if let Some(d) = ledger.recall(&p.agent, &p.id) {
+            out[i] = Some(d);
             continue;
         }
         if let Some(&j) = first.get(&(p.agent.as_str(), p.id.as_str())) {

@@ -19,6 +19,7 @@ pub struct Mix {
     senders: Vec<Sender>,
     rng: Rng,
     run: String,
+    lifetime: chrono::Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -58,7 +59,15 @@ impl Mix {
             senders,
             rng: Rng::new(seed),
             run: run.to_string(),
+            lifetime: chrono::Duration::minutes(5),
         })
+    }
+
+    /// Proposals that expire `lifetime` after they are made (5 minutes unless set): the
+    /// longer it is, the longer the arbiter must remember their decisions.
+    pub fn with_lifetime(mut self, lifetime: chrono::Duration) -> Mix {
+        self.lifetime = lifetime;
+        self
     }
 
     pub fn run(&self) -> &str {
@@ -73,8 +82,7 @@ impl Mix {
         let kind = s.kinds[self.rng.below(s.kinds.len())];
         let action = action(kind, service, &mut self.rng);
         let created = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        let expires = (now + chrono::Duration::minutes(5))
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let expires = (now + self.lifetime).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let body = serde_json::json!({
             "v": 1,
             "id": format!("{}-{n}", self.run),

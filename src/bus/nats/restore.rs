@@ -37,6 +37,9 @@ pub fn restore(
 ) -> Result<Restored, NatsError> {
     let now = Timestamp::from_datetime(chrono::Utc::now());
     coordinator.controls = Controls::default();
+    // The ledger keeps where each decision is recorded, and reads it back for a resend.
+    coordinator.ledger =
+        crate::engine::Ledger::recalling(Arc::new(crate::audit::TrailRecall::new(path)));
     let mut rebuild = Rebuild {
         coordinator,
         watch,
@@ -44,7 +47,7 @@ pub fn restore(
         read: 0,
         restored: Restored::default(),
     };
-    let log = AuditLog::open_visiting(path, |r| rebuild.read(&r))?;
+    let log = AuditLog::open_visiting(path, |r, at| rebuild.read(&r, at))?;
     let Rebuild {
         coordinator,
         mut restored,
@@ -66,7 +69,8 @@ struct Rebuild<'a> {
 }
 
 impl Rebuild<'_> {
-    fn read(&mut self, r: &Record) {
+    /// Takes in one record, which starts at `at` in the trail.
+    fn read(&mut self, r: &Record, at: u64) {
         self.restored.tracks.read(r);
         self.restored.figures.read_rollback(r);
         match &r.event {
@@ -76,7 +80,11 @@ impl Rebuild<'_> {
                     let about = About::received(p.as_ref(), proposal);
                     self.restored.figures.decided(&about.domain, &d);
                     self.restored.feed.push(about, Arc::new(d.clone()));
-                    self.decided(d, p);
+                    // A refusal of a claimed identity was never the claimed agent's answer
+                    // (trails of earlier versions filed it under that agent's name).
+                    if !d.reasons.iter().any(|r| r.code == "subject_mismatch") {
+                        self.decided(d, p, at);
+                    }
                 }
             }
             Event::KillSwitch(s) => self.coordinator.controls.apply(s),
@@ -102,17 +110,15 @@ impl Rebuild<'_> {
     /// A recorded decision: remembered for as long as its proposal's lifetime says (for good
     /// if the proposal cannot be read back), watched and in flight if approved, waiting if
     /// escalated and not yet answered.
-    fn decided(&mut self, d: Decision, p: Option<Proposal>) {
+    fn decided(&mut self, d: Decision, p: Option<Proposal>, at: u64) {
         let c = &mut *self.coordinator;
-        let first_answer = c.ledger.get(&d.agent, &d.proposal_id).is_none()
+        let first_answer = !c.ledger.knows(&d.agent, &d.proposal_id)
             && !d.proposal_id.ends_with(crate::rollback::ROLLBACK_SUFFIX);
         if first_answer && d.decided_at.plus_millis(crate::rate_limit::WINDOW_MS) > self.now {
             c.admitted_earlier(&d);
         }
-        match &p {
-            Some(p) => c.ledger.record_until(&d, p.expires_at),
-            None => c.ledger.record(&d),
-        }
+        c.ledger
+            .remember_recorded(&d, p.as_ref().map(|p| p.expires_at), at);
         let key = format!("{}/{}", d.agent, d.proposal_id);
         let Some(p) = p else {
             if d.verdict != Verdict::Escalated {

@@ -79,22 +79,27 @@ impl Shared {
         &mut self,
         at: Timestamp,
         events: Vec<Event>,
-    ) -> Vec<crate::contract::AuditRef> {
+    ) -> Vec<(crate::contract::AuditRef, u64)> {
         let Some(log) = self.log.as_mut() else {
             return Vec::new();
         };
         let prepared = log.prepare(at, events);
         let mut backoff = crate::health::Backoff::default();
-        while let Err(e) = log.commit(&prepared) {
-            metrics::counter!("arbiter_audit_write_failures_total").increment(1);
-            self.health.fail(
-                "audit",
-                format!("{e}; decisions wait until the audit trail can be written"),
-            );
-            tokio::time::sleep(backoff.delay()).await;
-        }
+        let positions = loop {
+            match log.commit(&prepared) {
+                Ok(positions) => break positions,
+                Err(e) => {
+                    metrics::counter!("arbiter_audit_write_failures_total").increment(1);
+                    self.health.fail(
+                        "audit",
+                        format!("{e}; decisions wait until the audit trail can be written"),
+                    );
+                    tokio::time::sleep(backoff.delay()).await;
+                }
+            }
+        };
         self.health.clear("audit");
-        prepared.refs().to_vec()
+        prepared.refs().iter().cloned().zip(positions).collect()
     }
 
     /// The share of decisions given since start that the audit trail holds; `None` before
@@ -189,6 +194,7 @@ impl Shared {
             .iter()
             .map(|&i| std::mem::take(&mut batch[i].about))
             .collect();
+        let mut positions: Vec<Option<u64>> = vec![None; batch.len()];
         if self.log.is_some() {
             let events = fresh
                 .iter()
@@ -203,13 +209,14 @@ impl Shared {
                 })
                 .collect();
             let refs = self.write_durably(now, events).await;
-            for (&i, r) in fresh.iter().zip(refs) {
+            for (&i, (r, at)) in fresh.iter().zip(refs) {
                 batch[i].decision.audit = Some(r);
+                positions[i] = Some(at);
             }
         }
         for (&i, about) in fresh.iter().zip(about) {
             let d = &batch[i].decision;
-            let kept = self.coordinator.ledger.set_audit(d);
+            let kept = self.coordinator.ledger.set_audit(d, positions[i]);
             self.tracks.decided(d);
             self.figures.decided(&about.domain, d);
             let shared = kept.unwrap_or_else(|| std::sync::Arc::new(d.clone()));
@@ -222,19 +229,23 @@ impl Shared {
             metrics::counter!("arbiter_policy_total", "outcome" => policy).increment(1);
         }
         // A copy of a proposal earlier in the same window carries the first one's record.
-        for b in batch
-            .iter_mut()
-            .filter(|b| !b.first && b.decision.audit.is_none())
-        {
-            if let Some(kept) = self
-                .coordinator
-                .ledger
-                .get(&b.decision.agent, &b.decision.proposal_id)
-            {
-                if kept.decided_at == b.decision.decided_at && kept.verdict == b.decision.verdict {
-                    b.decision.audit = kept.audit.clone();
-                }
-            }
+        let recorded: std::collections::HashMap<(&str, &str), crate::contract::AuditRef> = fresh
+            .iter()
+            .filter_map(|&i| {
+                let d = &batch[i].decision;
+                Some(((d.agent.as_str(), d.proposal_id.as_str()), d.audit.clone()?))
+            })
+            .collect();
+        let copies: Vec<(usize, crate::contract::AuditRef)> = (0..batch.len())
+            .filter(|&i| !batch[i].first && batch[i].decision.audit.is_none())
+            .filter_map(|i| {
+                let d = &batch[i].decision;
+                let r = recorded.get(&(d.agent.as_str(), d.proposal_id.as_str()))?;
+                Some((i, r.clone()))
+            })
+            .collect();
+        for (i, r) in copies {
+            batch[i].decision.audit = Some(r);
         }
         // Audit completeness: the share of decisions given that the audit trail holds.
         self.delivered += fresh.len() as u64;
