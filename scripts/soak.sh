@@ -5,7 +5,8 @@
 # longest), and every `EVERY_S` seconds one line: elapsed seconds, arbiter RSS (MB), NATS
 # store (MB), audit trail (MB).
 # Usage: scripts/soak.sh [seconds] [rate]   e.g. scripts/soak.sh 1800 3000
-# BIN=path/to/arbiter measures another build (the one before a change, say); SERVE_FLAGS
+# SERVE_BIN=path/to/arbiter serves with another build (the one before a change, say; the load
+# generator is always this checkout's); SERVE_FLAGS
 # passes extra `arbiter serve` flags. At the end the arbiter is restarted on the trail it
 # wrote and the time until it is ready is printed, then one proposal's story is timed.
 set -euo pipefail
@@ -15,10 +16,9 @@ rate="${2:-3000}"
 every="${EVERY_S:-30}"
 lifetime="${LIFETIME_S:-86400}"
 nats_server="$(scripts/ensure-nats-server.sh 2>/dev/null)"
-if [ -z "${BIN:-}" ]; then
-  cargo build --release --quiet
-  BIN=target/release/arbiter
-fi
+cargo build --release --quiet
+BIN=target/release/arbiter
+SERVE_BIN="${SERVE_BIN:-$BIN}"
 work="$(mktemp -d)"
 cleanup() { kill "${arbiter_pid:-}" "${nats_pid:-}" "${loadgen_pid:-}" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
@@ -31,7 +31,7 @@ nats_pid=$!
 sleep 0.5
 serve() {
   # shellcheck disable=SC2086
-  ARBITER_LOG=warn "$BIN" serve --nats "nats://127.0.0.1:$port" \
+  ARBITER_LOG=warn "$SERVE_BIN" serve --nats "nats://127.0.0.1:$port" \
     --graph scenarios/online-boutique/graph.json --overlay scenarios/online-boutique/overlay.toml \
     --intents intents --audit "$work/audit.jsonl" --http 127.0.0.1:0 ${SERVE_FLAGS:-} >"$work/serve.log" 2>&1 &
   arbiter_pid=$!

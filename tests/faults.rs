@@ -739,3 +739,77 @@ async fn the_streams_are_bounded_by_the_declared_limits_even_when_an_earlier_sta
     store(&js, SUBJECT, flag("bounded", 1)).await;
     assert_eq!(next_decision(&mut sub).await["proposal_id"], "bounded");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_on_a_long_trail_says_it_is_restoring_and_how_far_it_has_got() {
+    let h = Harness::start("restoring");
+    // A long trail: many records, quick to write.
+    let trail = h.dir.join("audit.jsonl");
+    let mut log = arbiter::audit::AuditLog::open(&trail).unwrap();
+    let at = arbiter::contract::Timestamp::from_datetime(chrono::Utc::now());
+    for batch in 0..25 {
+        let events = (0..10_000)
+            .map(|i| arbiter::audit::Event::Control {
+                action: "intents_reloaded".into(),
+                detail: format!("baseline sha256:{batch}-{i} {}", "x".repeat(200)),
+            })
+            .collect();
+        log.append_all(at, events).unwrap();
+    }
+    drop(log);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_arbiter"))
+        .current_dir(common::repo(""))
+        .args(["serve", "--nats", &h.url])
+        .args(common::SHOP)
+        .arg("--intents")
+        .arg(h.intents())
+        .args(["--http", &addr])
+        .arg("--audit")
+        .arg(&trail)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = Vec::new();
+    loop {
+        assert!(Instant::now() < deadline, "never ready; saw {seen:?}");
+        if let Ok(mut conn) = std::net::TcpStream::connect(&addr) {
+            use std::io::{Read, Write};
+            let _ = write!(
+                conn,
+                "GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            );
+            let mut text = String::new();
+            let _ = conn.read_to_string(&mut text);
+            let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+            if text.starts_with("HTTP/1.1 200") {
+                assert_eq!(body, "ready");
+                break;
+            }
+            if !seen.contains(&body) {
+                seen.push(body);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let progress: Vec<&String> = seen
+        .iter()
+        .filter(|b| b.contains("restoring: reading the audit trail"))
+        .collect();
+    assert!(!progress.is_empty(), "no progress reported: {seen:?}");
+    assert!(
+        progress
+            .iter()
+            .any(|b| b.contains("records") && b.contains('%')),
+        "{progress:?}"
+    );
+}

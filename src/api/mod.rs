@@ -108,13 +108,30 @@ pub(crate) fn approver(
     ))
 }
 
-/// 200 `ready`, or 503 with every cause that keeps the service from taking work, one per
-/// line (`nats: ...`, `audit: ...`), so that whoever looks knows what to fix.
-async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
-    match state.health.unready() {
+/// `/healthz` and `/readyz` alone: what answers while the service restores its state.
+pub fn health_router(health: Arc<crate::health::Health>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/readyz",
+            get(move || {
+                let health = health.clone();
+                async move { readiness(&health) }
+            }),
+        )
+}
+
+fn readiness(health: &crate::health::Health) -> (StatusCode, String) {
+    match health.unready() {
         None => (StatusCode::OK, "ready".into()),
         Some(why) => (StatusCode::SERVICE_UNAVAILABLE, why),
     }
+}
+
+/// 200 `ready`, or 503 with every cause that keeps the service from taking work, one per
+/// line (`nats: ...`, `audit: ...`), so that whoever looks knows what to fix.
+async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
+    readiness(&state.health)
 }
 
 /// Prometheus text format. Waits for a window being decided to finish, so the figures

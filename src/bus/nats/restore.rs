@@ -34,7 +34,9 @@ pub fn restore(
     path: &std::path::Path,
     coordinator: &mut Coordinator,
     watch: &mut RollbackWatch,
+    health: &crate::health::Health,
 ) -> Result<Restored, NatsError> {
+    let size = std::fs::metadata(path).map_or(0, |m| m.len());
     let now = Timestamp::from_datetime(chrono::Utc::now());
     coordinator.controls = Controls::default();
     // The ledger keeps where each decision is recorded, and reads it back for a resend.
@@ -47,7 +49,13 @@ pub fn restore(
         read: 0,
         restored: Restored::default(),
     };
-    let log = AuditLog::open_visiting(path, |r, at| rebuild.read(&r, at))?;
+    let log = AuditLog::open_visiting(path, |r, at| {
+        rebuild.read(&r, at);
+        if rebuild.read.is_multiple_of(PRUNE_EVERY) {
+            health.fail("restoring", progress(rebuild.read, at, size));
+        }
+    })?;
+    health.clear("restoring");
     let Rebuild {
         coordinator,
         mut restored,
@@ -57,6 +65,17 @@ pub fn restore(
     coordinator.ledger.forget_expired(now);
     restored.log = Some(log);
     Ok(restored)
+}
+
+/// How far a restore has read, for `/readyz`.
+fn progress(records: u64, at: u64, size: u64) -> String {
+    let mb = |b: u64| b as f64 / 1e6;
+    format!(
+        "reading the audit trail: {:.0}% ({:.0} of {:.0} MB, {records} records)",
+        100.0 * at as f64 / size.max(1) as f64,
+        mb(at),
+        mb(size)
+    )
 }
 
 /// The state being rebuilt, record after record.

@@ -43,12 +43,37 @@ pub async fn serve(
         .collect();
     let (telemetry, observations) = feeds::telemetry(&client, known).await?;
     let outcomes = feeds::outcomes(&client).await?;
-    let mut coordinator = coordinator;
-    let mut watch = RollbackWatch::new(cfg.rollback_watch);
-    let restored = match &cfg.audit {
-        Some(path) => restore(path, &mut coordinator, &mut watch)?,
-        None => Restored::default(),
+    // While the trail is read back, /healthz and /readyz answer (with how far it has got);
+    // the rest of the API opens once the state is rebuilt.
+    let (http, early) = match http {
+        Some(listener) => {
+            listener.set_nonblocking(true).map_err(nats)?;
+            let early = listener.try_clone().map_err(nats)?;
+            (
+                Some(listener),
+                Some(serve_health_only(early, health.clone())?),
+            )
+        }
+        None => (None, None),
     };
+    let mut watch = RollbackWatch::new(cfg.rollback_watch);
+    let (coordinator, watch, restored) = match cfg.audit.clone() {
+        Some(path) => {
+            let health = health.clone();
+            tokio::task::spawn_blocking(move || {
+                let mut coordinator = coordinator;
+                let restored = restore(&path, &mut coordinator, &mut watch, &health);
+                restored.map(|r| (coordinator, watch, r))
+            })
+            .await
+            .map_err(nats)??
+        }
+        None => (coordinator, watch, Restored::default()),
+    };
+    if let Some((stop, served)) = early {
+        let _ = stop.send(());
+        let _ = served.await;
+    }
     // The queue of waiting escalations lives in a key-value bucket; the audit trail's
     // account of what waits settles any difference a crash left.
     let queue = EscalationQueue::open(&js).await?;
@@ -76,7 +101,6 @@ pub async fn serve(
         health: health.clone(),
     }));
     if let Some(listener) = http {
-        listener.set_nonblocking(true).map_err(nats)?;
         let listener = tokio::net::TcpListener::from_std(listener).map_err(nats)?;
         let app = crate::api::router(crate::api::AppState {
             shared: state.clone(),
@@ -121,6 +145,30 @@ pub async fn serve(
             }
         }
     }
+}
+
+/// Serves `/healthz` and `/readyz` alone on `listener` until told to stop.
+fn serve_health_only(
+    listener: std::net::TcpListener,
+    health: Arc<Health>,
+) -> Result<
+    (
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<()>,
+    ),
+    NatsError,
+> {
+    let listener = tokio::net::TcpListener::from_std(listener).map_err(nats)?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let app = crate::api::health_router(health);
+    let served = tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    Ok((stop, served))
 }
 
 /// The decision loop's own state: what it reads from and where decided windows go.
