@@ -39,11 +39,31 @@ enum Kept {
     },
 }
 
+/// A proposal's (agent, id), as the ledger files it: 128 bits of SHA-256 over both, so an
+/// entry costs the same whatever the names' length, and no sender can choose names that
+/// land on another agent's entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct Key(u128);
+
+impl Key {
+    fn of(agent: &str, id: &str) -> Key {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(agent.as_bytes());
+        h.update([0]);
+        h.update(id.as_bytes());
+        let digest = h.finalize();
+        let mut first = [0u8; 16];
+        first.copy_from_slice(&digest[..16]);
+        Key(u128::from_le_bytes(first))
+    }
+}
+
 #[derive(Clone, Default)]
 pub struct Ledger {
-    decided: HashMap<(String, String), Kept>,
+    decided: HashMap<Key, Kept>,
     /// When each remembered decision may be forgotten, soonest first.
-    forget_at: BinaryHeap<Reverse<(Timestamp, String, String)>>,
+    forget_at: BinaryHeap<Reverse<(Timestamp, Key)>>,
     recall: Option<Arc<dyn Recall>>,
 }
 
@@ -67,8 +87,7 @@ impl Ledger {
 
     /// Whether this proposal already has its answer.
     pub fn knows(&self, agent: &str, id: &str) -> bool {
-        self.decided
-            .contains_key(&(agent.to_string(), id.to_string()))
+        self.decided.contains_key(&Key::of(agent, id))
     }
 
     /// The answer already given to this proposal, read back from the trail if that is where
@@ -76,7 +95,7 @@ impl Ledger {
     /// still answers with the verdict given, its record's number, and why the rest is
     /// missing: a resend never gets a second decision.
     pub fn recall(&self, agent: &str, id: &str) -> Option<Decision> {
-        match self.decided.get(&(agent.to_string(), id.to_string()))? {
+        match self.decided.get(&Key::of(agent, id))? {
             Kept::Whole(d) => Some((**d).clone()),
             Kept::Recorded {
                 verdict,
@@ -114,7 +133,7 @@ impl Ledger {
     pub fn record(&mut self, d: &Decision) {
         if d.verdict != Verdict::Invalid {
             self.decided.insert(
-                (d.agent.clone(), d.proposal_id.clone()),
+                Key::of(&d.agent, &d.proposal_id),
                 Kept::Whole(Arc::new(d.clone())),
             );
         }
@@ -131,8 +150,7 @@ impl Ledger {
     fn forget_after(&mut self, d: &Decision, expires_at: Timestamp) {
         self.forget_at.push(Reverse((
             expires_at.plus_millis(GRACE_MS),
-            d.agent.clone(),
-            d.proposal_id.clone(),
+            Key::of(&d.agent, &d.proposal_id),
         )));
     }
 
@@ -151,8 +169,7 @@ impl Ledger {
             },
             _ => Kept::Whole(Arc::new(d.clone())),
         };
-        self.decided
-            .insert((d.agent.clone(), d.proposal_id.clone()), kept);
+        self.decided.insert(Key::of(&d.agent, &d.proposal_id), kept);
         if let Some(e) = expires_at {
             self.forget_after(d, e);
         }
@@ -166,7 +183,7 @@ impl Ledger {
         if d.verdict == Verdict::Invalid {
             return None;
         }
-        let key = (d.agent.clone(), d.proposal_id.clone());
+        let key = Key::of(&d.agent, &d.proposal_id);
         let same = |kept: &Decision| kept.verdict == d.verdict && kept.decided_at == d.decided_at;
         let mut shared = match self.decided.remove(&key) {
             Some(Kept::Whole(kept)) if same(&kept) => kept,
@@ -188,12 +205,12 @@ impl Ledger {
 
     /// Forgets decisions whose proposals expired more than [`GRACE_MS`] before `now`.
     pub fn forget_expired(&mut self, now: Timestamp) {
-        while let Some(Reverse((at, _, _))) = self.forget_at.peek() {
+        while let Some(Reverse((at, _))) = self.forget_at.peek() {
             if *at > now {
                 break;
             }
-            let Reverse((_, agent, id)) = self.forget_at.pop().expect("peeked");
-            self.decided.remove(&(agent, id));
+            let Reverse((_, key)) = self.forget_at.pop().expect("peeked");
+            self.decided.remove(&key);
         }
     }
 
@@ -270,6 +287,15 @@ mod tests {
             "{}",
             d.explanation
         );
+    }
+
+    #[test]
+    fn keys_tell_apart_names_that_read_alike_run_together() {
+        assert_ne!(Key::of("ab", "c"), Key::of("a", "bc"));
+        assert_eq!(Key::of("a", "bc"), Key::of("a", "bc"));
+        let mut l = Ledger::default();
+        l.record(&decided("bc", 1));
+        assert!(l.knows("a", "bc") && !l.knows("ab", "c") && !l.knows("a", "b"));
     }
 
     #[test]
