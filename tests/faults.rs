@@ -323,8 +323,13 @@ impl SmallDisk {
 }
 
 impl Drop for SmallDisk {
+    /// Lazily: a process still holding a file there (an arbiter a failed test left) must not
+    /// keep the mount behind.
     fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg(&self.0).status();
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
     }
 }
 
@@ -375,6 +380,7 @@ async fn a_full_audit_disk_makes_the_service_unready_until_space_returns_and_los
     assert_eq!((status, body.as_str()), (200, "ready"));
     let v = arbiter::audit::verify(&trail).unwrap();
     assert_eq!(v.records, 51, "one record per decision, none torn");
+    h.kill_arbiter();
 }
 
 /// Connects as a user of the sample server configuration, with its own inbox prefix.
