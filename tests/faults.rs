@@ -763,39 +763,14 @@ async fn a_restart_on_a_long_trail_says_it_is_restoring_and_how_far_it_has_got()
         log.append_all(at, events).unwrap();
     }
     drop(log);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_arbiter"))
-        .current_dir(common::repo(""))
-        .args(["serve", "--nats", &h.url])
-        .args(common::SHOP)
-        .arg("--intents")
-        .arg(h.intents())
-        .args(["--http", &addr])
-        .arg("--audit")
-        .arg(&trail)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let addr = free_addr();
+    let mut child = serve_unwatched(&h, &h.url, &addr);
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut seen = Vec::new();
     loop {
         assert!(Instant::now() < deadline, "never ready; saw {seen:?}");
-        if let Ok(mut conn) = std::net::TcpStream::connect(&addr) {
-            use std::io::{Read, Write};
-            let _ = write!(
-                conn,
-                "GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-            );
-            let mut text = String::new();
-            let _ = conn.read_to_string(&mut text);
-            let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
-            if text.starts_with("HTTP/1.1 200") {
+        if let Some((status, body)) = readyz(&addr) {
+            if status == 200 {
                 assert_eq!(body, "ready");
                 break;
             }
@@ -818,4 +793,93 @@ async fn a_restart_on_a_long_trail_says_it_is_restoring_and_how_far_it_has_got()
             .any(|b| b.contains("records") && b.contains('%')),
         "{progress:?}"
     );
+}
+
+fn free_addr() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    format!("127.0.0.1:{port}")
+}
+
+/// `arbiter serve` on the test's trail and `url`, its API on `addr`, not waited for.
+fn serve_unwatched(h: &Harness, url: &str, addr: &str) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_arbiter"))
+        .current_dir(common::repo(""))
+        .args(["serve", "--nats", url])
+        .args(common::SHOP)
+        .arg("--intents")
+        .arg(h.intents())
+        .args(["--http", addr])
+        .arg("--audit")
+        .arg(h.dir.join("audit.jsonl"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// `/readyz` at `addr`: status and body, if anything answers there.
+fn readyz(addr: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut conn = std::net::TcpStream::connect(addr).ok()?;
+    write!(
+        conn,
+        "GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut text = String::new();
+    conn.read_to_string(&mut text).ok()?;
+    let status = text.get(9..12)?.parse().ok()?;
+    Some((
+        status,
+        text.split("\r\n\r\n").nth(1).unwrap_or("").to_string(),
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nats_server_not_up_yet_is_waited_for_and_said_so() {
+    let mut h = Harness::start("late-server");
+    // The server goes away before the arbiter starts, and comes back later.
+    let server = &mut h.procs.0[h.server];
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let addr = free_addr();
+    let url = h.url.clone();
+    let mut child = serve_unwatched(&h, &url, &addr);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let said = loop {
+        assert!(
+            Instant::now() < deadline,
+            "no readiness answer while NATS is down"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "the arbiter exited");
+        match readyz(&addr) {
+            Some((503, body)) if body.contains("nats:") => break body,
+            _ => std::thread::sleep(Duration::from_millis(20)),
+        }
+    };
+    assert!(said.contains("cannot connect"), "{said}");
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the arbiter exited while waiting"
+    );
+    h.procs.0[h.server] = start_server(h.port, &h.dir.join("js"), None);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while readyz(&addr).map(|r| r.0) != Some(200) {
+        assert!(
+            Instant::now() < deadline,
+            "not ready after the server came: {:?}",
+            readyz(&addr)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (_client, js, mut sub) = tuner(&h).await;
+    store(&js, SUBJECT, flag("after-wait", 1)).await;
+    assert_eq!(next_decision(&mut sub).await["proposal_id"], "after-wait");
+    let _ = child.kill();
+    let _ = child.wait();
 }

@@ -21,8 +21,8 @@ use std::sync::Arc;
 /// Runs until the process is stopped. `http`, if given, serves the API; `ready` is called
 /// once streams, consumer and listener exist. A fault that may pass (NATS unreachable or
 /// timing out, the audit disk full) makes the service unready and retried with backoff,
-/// never ends it; only what cannot pass by waiting (no NATS at start, a broken audit chain)
-/// is returned as an error.
+/// never ends it, at start as later; only what cannot pass by waiting (a broken audit
+/// chain, an HTTP address that cannot be served) is returned as an error.
 pub async fn serve(
     cfg: ServeConfig,
     coordinator: Coordinator,
@@ -32,19 +32,8 @@ pub async fn serve(
     ready: impl FnOnce(),
 ) -> Result<(), NatsError> {
     let health = Arc::new(Health::starting());
-    let client = connect::connect_watched(&cfg.url, health.clone()).await?;
-    let js = jetstream::new(client.clone());
-    let consumer = streams_and_consumer(&js, cfg.max_window, cfg.stream_limits).await?;
-    let known = coordinator
-        .graph
-        .services()
-        .iter()
-        .map(|s| s.name.clone())
-        .collect();
-    let (telemetry, observations) = feeds::telemetry(&client, known).await?;
-    let outcomes = feeds::outcomes(&client).await?;
-    // While the trail is read back, /healthz and /readyz answer (with how far it has got);
-    // the rest of the API opens once the state is rebuilt.
+    // Until the state is rebuilt, /healthz and /readyz answer alone (saying what is awaited:
+    // the NATS server, or how far the trail has been read); the rest of the API opens after.
     let (http, early) = match http {
         Some(listener) => {
             listener.set_nonblocking(true).map_err(nats)?;
@@ -56,6 +45,25 @@ pub async fn serve(
         }
         None => (None, None),
     };
+    let known = coordinator
+        .graph
+        .services()
+        .iter()
+        .map(|s| s.name.clone())
+        .collect();
+    // A NATS server that is not up yet may be soon (both started together): wait for it.
+    let mut backoff = Backoff::default();
+    let (client, consumer, telemetry, observations, outcomes) = loop {
+        match attach(&cfg, &health, &known).await {
+            Ok(attached) => break attached,
+            Err(e) => {
+                health.fail("nats", format!("{e}; trying again"));
+                tokio::time::sleep(backoff.delay()).await;
+            }
+        }
+    };
+    health.clear("nats");
+    let js = jetstream::new(client.clone());
     let mut watch = RollbackWatch::new(cfg.rollback_watch);
     let (coordinator, watch, restored) = match cfg.audit.clone() {
         Some(path) => {
@@ -76,14 +84,29 @@ pub async fn serve(
     }
     // The queue of waiting escalations lives in a key-value bucket; the audit trail's
     // account of what waits settles any difference a crash left.
-    let queue = EscalationQueue::open(&js).await?;
-    let escalations = match &cfg.audit {
-        Some(_) => {
-            queue.reconcile(&restored.escalations).await?;
-            restored.escalations
+    let mut backoff = Backoff::default();
+    let (queue, escalations) = loop {
+        let opened = async {
+            let queue = EscalationQueue::open(&js).await?;
+            let waiting = match &cfg.audit {
+                Some(_) => {
+                    queue.reconcile(&restored.escalations).await?;
+                    None
+                }
+                None => Some(queue.waiting().await?),
+            };
+            Ok::<_, NatsError>((queue, waiting))
+        };
+        match opened.await {
+            Ok(opened) => break opened,
+            Err(e) => {
+                health.fail("nats", format!("the escalations bucket: {e}; trying again"));
+                tokio::time::sleep(backoff.delay()).await;
+            }
         }
-        None => queue.waiting().await?,
     };
+    health.clear("nats");
+    let escalations = escalations.unwrap_or(restored.escalations);
     let state = Arc::new(tokio::sync::Mutex::new(Shared {
         coordinator,
         log: restored.log,
@@ -145,6 +168,30 @@ pub async fn serve(
             }
         }
     }
+}
+
+/// What the service needs of NATS: a client (its inbox prefix the arbiter's, its connection
+/// watched), the streams and the proposal consumer, and the telemetry and outcome feeds.
+async fn attach(
+    cfg: &ServeConfig,
+    health: &Arc<Health>,
+    known: &std::collections::HashSet<String>,
+) -> Result<
+    (
+        async_nats::Client,
+        jetstream::consumer::Consumer<pull::Config>,
+        Arc<std::sync::Mutex<crate::contract::Telemetry>>,
+        feeds::Observations,
+        tokio::sync::mpsc::Receiver<(String, Vec<u8>)>,
+    ),
+    NatsError,
+> {
+    let client = connect::connect_watched(&cfg.url, health.clone()).await?;
+    let js = jetstream::new(client.clone());
+    let consumer = streams_and_consumer(&js, cfg.max_window, cfg.stream_limits).await?;
+    let (telemetry, observations) = feeds::telemetry(&client, known.clone()).await?;
+    let outcomes = feeds::outcomes(&client).await?;
+    Ok((client, consumer, telemetry, observations, outcomes))
 }
 
 /// Serves `/healthz` and `/readyz` alone on `listener` until told to stop.
