@@ -48,6 +48,10 @@ pub struct Coordinator {
     pub config: SolverConfig,
     /// How long an approved change counts as in flight, ms.
     pub settle_ms: i64,
+    /// How long after it arrives a proposal may stay valid, ms: what bounds how long its
+    /// answer must be remembered (the contract allows 24 h counted from the agent's own
+    /// `created_at`; this counts from arrival, which an agent cannot set).
+    pub max_lifetime_ms: i64,
 }
 
 impl Coordinator {
@@ -62,6 +66,7 @@ impl Coordinator {
             rates: AgentRates::default(),
             config: SolverConfig::default(),
             settle_ms: 5 * 60 * 1000,
+            max_lifetime_ms: 24 * 3600 * 1000,
         }
     }
 
@@ -148,6 +153,24 @@ impl Coordinator {
             if let Some(d) = self.ledger.recall(&p.agent, &p.id) {
                 replay[i] = true;
                 before_engine[i] = Some(d);
+                continue;
+            }
+            if p.expires_at > now.plus_millis(self.max_lifetime_ms) {
+                let limit_s = self.max_lifetime_ms / 1000;
+                let detail = format!(
+                    "expires at {}, more than {limit_s} s after it arrived ({}); this arbiter accepts proposals valid for at most {limit_s} s",
+                    p.expires_at.datetime().to_rfc3339(),
+                    now.datetime().to_rfc3339()
+                );
+                before_engine[i] = Some(*engine::answer(
+                    &ctx,
+                    p,
+                    Verdict::Invalid,
+                    Reason::new("out_of_range")
+                        .field("expires_at")
+                        .detail(detail.clone()),
+                    detail,
+                ));
                 continue;
             }
             if let Some((verdict, code, detail)) = self.controls.blocks(&p.agent, p.domain.as_str())

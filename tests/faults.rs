@@ -883,3 +883,34 @@ async fn a_nats_server_not_up_yet_is_waited_for_and_said_so() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proposal_valid_for_longer_than_the_service_accepts_is_refused_with_the_limit() {
+    let mut h = Harness::start("lifetime");
+    let intents = h.intents();
+    let url = h.url.clone();
+    h.arbiter_args(&url, &intents, &["--max-proposal-lifetime-s", "600"]);
+    let (_client, js, mut sub) = tuner(&h).await;
+    store(&js, SUBJECT, flag("five-minutes", 1)).await;
+    let d = next_decision(&mut sub).await;
+    assert_ne!(d["verdict"], "invalid", "{d}");
+    // Within the contract's day, but beyond what this service declared.
+    let mut p: serde_json::Value = serde_json::from_slice(&flag("an-hour", 2)).unwrap();
+    let now = chrono::Utc::now();
+    p["created_at"] = now.to_rfc3339().into();
+    p["expires_at"] = (now + chrono::Duration::hours(1)).to_rfc3339().into();
+    store(&js, SUBJECT, p.to_string()).await;
+    let d = next_decision(&mut sub).await;
+    assert_eq!(
+        (d["proposal_id"].as_str(), d["verdict"].as_str()),
+        (Some("an-hour"), Some("invalid")),
+        "{d}"
+    );
+    let r = &d["reasons"][0];
+    assert_eq!(
+        (r["code"].as_str(), r["field"].as_str()),
+        (Some("out_of_range"), Some("expires_at")),
+        "{d}"
+    );
+    assert!(r["detail"].as_str().unwrap().contains("600 s"), "{d}");
+}

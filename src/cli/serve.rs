@@ -51,6 +51,11 @@ pub struct ServeArgs {
     /// which a resend is still answered with its decision.
     #[arg(long, default_value_t = 25 * 3600, value_parser = clap::value_parser!(u64).range(60..=365 * 86_400))]
     stream_max_age_s: u64,
+    /// Seconds after its arrival a proposal may stay valid; a later `expires_at` is answered
+    /// `invalid` (`out_of_range`). The answers the service remembers for resends are bounded by
+    /// the rate of proposals times this (plus an hour).
+    #[arg(long, default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(60..=86_400))]
+    max_proposal_lifetime_s: u64,
     /// Address of the HTTP API (approvals); port 0 picks a free one.
     #[arg(long, default_value = "127.0.0.1:8080")]
     http: String,
@@ -76,7 +81,8 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     let graph = ServiceGraph::from_files(&a.graph, a.overlay.as_deref())?;
     let loaded = super::load_intents(&a.intents)?;
     let approvers = loaded.approvers;
-    let coordinator = Coordinator::new(graph, IntentSet::new(loaded.intents), loaded.roles);
+    let mut coordinator = Coordinator::new(graph, IntentSet::new(loaded.intents), loaded.roles);
+    coordinator.max_lifetime_ms = a.max_proposal_lifetime_s as i64 * 1000;
     let http = std::net::TcpListener::bind(&a.http)
         .with_context(|| format!("binding the HTTP API to {}", a.http))?;
     let http_addr = http.local_addr()?;
