@@ -3,7 +3,9 @@
 # temporary directory, free loopback port) and a fresh arbiter with an empty audit trail, then
 # `arbiter loadgen` (raw NATS round trip first, then proposals through the arbiter).
 # Usage: scripts/bench-loadgen.sh [seconds] [rate...]   e.g. scripts/bench-loadgen.sh 10 1000 10000 20000
-# Extra `arbiter serve` flags may be passed in SERVE_FLAGS (e.g. SERVE_FLAGS="--window-ms 0").
+# Extra `arbiter serve` flags may be passed in SERVE_FLAGS (e.g. SERVE_FLAGS="--window-ms 0");
+# SERVE_BIN=path/to/arbiter serves with another build (the one before a change), beside this
+# checkout's load generator.
 # With CPU=1 the floors are skipped and the CPU time each process spent on the proposals is
 # printed (user + system, from /proc), to see where the machine's cores go.
 set -euo pipefail
@@ -15,6 +17,7 @@ rates=("$@")
 nats_server="$(scripts/ensure-nats-server.sh 2>/dev/null)"
 cargo build --release --quiet
 bin=target/release/arbiter
+serve_bin="${SERVE_BIN:-$bin}"
 work="$(mktemp -d)"
 cleanup() { kill "${arbiter_pid:-}" "${nats_pid:-}" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
@@ -27,7 +30,7 @@ for rate in "${rates[@]}"; do
   nats_pid=$!
   sleep 0.5
   # shellcheck disable=SC2086
-  ARBITER_LOG=warn "$bin" serve --nats "nats://127.0.0.1:$port" \
+  ARBITER_LOG=warn "$serve_bin" serve --nats "nats://127.0.0.1:$port" \
     --graph scenarios/online-boutique/graph.json --overlay scenarios/online-boutique/overlay.toml \
     --intents intents --audit "$work/audit.jsonl" --http 127.0.0.1:0 ${SERVE_FLAGS:-} >"$work/serve.log" 2>&1 &
   arbiter_pid=$!
