@@ -367,6 +367,22 @@ async fn a_full_audit_disk_makes_the_service_unready_until_space_returns_and_los
     );
     tokio::time::sleep(Duration::from_secs(2)).await;
     arbiter_alive(&mut h, "full disk");
+    // The API does not hang on the stalled loop: metrics are served as they stand, the rest
+    // says why it cannot answer now.
+    let (status, _) = http(&h.http, "GET", "/metrics", None, "");
+    assert_eq!(status, 200);
+    let (status, body) = http(
+        &h.http,
+        "GET",
+        "/api/escalations",
+        Some("sre-oncall-token"),
+        "",
+    );
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.contains("unavailable") && body.contains("audit"),
+        "{body}"
+    );
     let early = tokio::time::timeout(Duration::from_millis(100), sub.next()).await;
     assert!(
         early.is_err(),

@@ -11,7 +11,7 @@ pub(super) async fn list(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
-    let st = state.shared.lock().await;
+    let st = state.state().await?;
     approver(&st, &headers)?;
     let now = crate::contract::Timestamp::from_datetime(chrono::Utc::now());
     Ok(Json(
@@ -54,7 +54,7 @@ pub(super) async fn answer(
     headers: HeaderMap,
     parsed: Result<Json<Answer>, JsonRejection>,
 ) -> Result<Json<crate::contract::Decision>, ApiError> {
-    let mut st = state.shared.lock().await;
+    let mut st = state.state().await?;
     let who = approver(&st, &headers)?;
     let body = body(parsed)?;
     let key = format!("{agent}/{id}");

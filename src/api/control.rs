@@ -20,7 +20,7 @@ pub(super) async fn controls(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Json<crate::coordinator::Controls>, ApiError> {
-    let st = state.shared.lock().await;
+    let st = state.state().await?;
     approver(&st, &headers)?;
     Ok(Json(st.coordinator.controls.clone()))
 }
@@ -30,7 +30,7 @@ pub(super) async fn control(
     headers: HeaderMap,
     parsed: Result<Json<ControlRequest>, JsonRejection>,
 ) -> Result<Json<crate::coordinator::Controls>, ApiError> {
-    let mut st = state.shared.lock().await;
+    let mut st = state.state().await?;
     let who = approver(&st, &headers)?;
     let body = body(parsed)?;
     match st.control(&who, &body.action, body.target.as_deref()) {
@@ -55,7 +55,7 @@ pub(super) async fn agents(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let st = state.shared.lock().await;
+    let st = state.state().await?;
     approver(&st, &headers)?;
     let c = &st.coordinator;
     let mut records = st.tracks.to_json();

@@ -128,6 +128,31 @@ fn readiness(health: &crate::health::Health) -> (StatusCode, String) {
     }
 }
 
+/// How long a request waits for the decision loop to let go of the state: a window takes
+/// milliseconds; longer means the loop is stalled on a fault (a full disk, a lost server).
+const STATE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl AppState {
+    /// The service state, or 503 `unavailable` with what is wrong when the decision loop
+    /// has held it for longer than [`STATE_WAIT`]: a request never hangs on a stalled loop.
+    pub async fn state(&self) -> Result<tokio::sync::MutexGuard<'_, Shared>, ApiError> {
+        match tokio::time::timeout(STATE_WAIT, self.shared.lock()).await {
+            Ok(guard) => Ok(guard),
+            Err(_) => Err(ApiError(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                format!(
+                    "the service is busy or stalled: {}",
+                    self.health
+                        .unready()
+                        .unwrap_or_else(|| "no cause reported".into())
+                        .replace('\n', "; ")
+                ),
+            )),
+        }
+    }
+}
+
 /// 200 `ready`, or 503 with every cause that keeps the service from taking work, one per
 /// line (`nats: ...`, `audit: ...`), so that whoever looks knows what to fix.
 async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
@@ -135,9 +160,10 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
 }
 
 /// Prometheus text format. Waits for a window being decided to finish, so the figures
-/// describe whole windows (counters and gauges together).
+/// describe whole windows (counters and gauges together) — but not for a stalled loop:
+/// metrics matter most then, and are rendered as they stand.
 async fn render_metrics(State(state): State<AppState>) -> Result<String, ApiError> {
-    let _between_windows = state.shared.lock().await;
+    let _between_windows = tokio::time::timeout(STATE_WAIT, state.shared.lock()).await;
     state.metrics.as_ref().map(|m| m.render()).ok_or(ApiError(
         StatusCode::NOT_FOUND,
         "no_metrics",

@@ -26,7 +26,7 @@ pub(super) async fn whoami(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let st = state.shared.lock().await;
+    let st = state.state().await?;
     let who = approver(&st, &headers)?;
     let operates: Vec<&String> = st
         .coordinator
@@ -47,7 +47,7 @@ pub(super) async fn summary(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let st = state.shared.lock().await;
+    let st = state.state().await?;
     approver(&st, &headers)?;
     let f = &st.figures;
     let intent = st
@@ -124,7 +124,7 @@ pub(super) async fn decisions(
     headers: HeaderMap,
     query: Result<Query<FeedQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let st = state.shared.lock().await;
+    let st = state.state().await?;
     approver(&st, &headers)?;
     let Query(q) =
         query.map_err(|e| ApiError(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
@@ -168,7 +168,7 @@ pub(super) async fn decision(
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     let entry = {
-        let st = state.shared.lock().await;
+        let st = state.state().await?;
         approver(&st, &headers)?;
         st.feed.find(&agent, &id).cloned()
     };
@@ -209,7 +209,7 @@ pub(super) async fn graph(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let st = state.shared.lock().await;
+    let st = state.state().await?;
     approver(&st, &headers)?;
     let g = &st.coordinator.graph;
     let telemetry = state.telemetry.lock().expect("telemetry lock").clone();
@@ -291,7 +291,7 @@ pub(super) async fn intent(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let st = state.shared.lock().await;
+    let st = state.state().await?;
     approver(&st, &headers)?;
     let set = &st.coordinator.intents;
     let in_force = set.in_force(now());
