@@ -373,11 +373,16 @@ async fn an_invalid_intent_edit_keeps_the_previous_intent_in_force() {
 #[test]
 fn the_python_example_agent_proposes_gets_its_decision_and_reports_the_outcome() {
     let python = common::ensure("ensure-nats-py.sh").remove(0);
-    let mut h = Harness::start("python");
-    h.arbiter();
+    // Under the sample server configuration: the agent logs in as itself and reads replies
+    // only on its own inbox prefix.
+    let config = std::fs::read_to_string(repo("deploy/nats-server.conf")).unwrap();
+    let mut h = Harness::start_with("python", Some(&config));
+    let port = h.port;
+    let at = |user: &str, password: &str| format!("nats://{user}:{password}@127.0.0.1:{port}");
+    h.arbiter_at(&at("arbiter", "arbiter-secret"));
     let run = Command::new(&python)
         .arg(repo("examples/python/agent.py"))
-        .arg(&h.url)
+        .arg(at("cost-optimizer-1", "cost-secret"))
         .output()
         .expect("the example agent runs");
     assert!(
