@@ -745,7 +745,7 @@ async fn the_streams_are_bounded_by_the_declared_limits_even_when_an_earlier_sta
     );
     use async_nats::jetstream::stream::DiscardPolicy;
     for (name, discard) in [
-        ("ARBITER_PROPOSALS", DiscardPolicy::New),
+        ("ARBITER_PROPOSALS", DiscardPolicy::Old),
         ("ARBITER_DECISIONS", DiscardPolicy::Old),
     ] {
         let mut s = js.get_stream(name).await.unwrap();
@@ -760,6 +760,27 @@ async fn the_streams_are_bounded_by_the_declared_limits_even_when_an_earlier_sta
     let (_client, js, mut sub) = tuner(&h).await;
     store(&js, SUBJECT, flag("bounded", 1)).await;
     assert_eq!(next_decision(&mut sub).await["proposal_id"], "bounded");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_stream_drops_what_was_decided_and_the_service_goes_on() {
+    let _one = LOAD.lock().await;
+    let mut h = Harness::start("full-stream");
+    let intents = h.intents();
+    let url = h.url.clone();
+    // 1 MiB holds about a thousand proposals; three thousand go through it.
+    h.arbiter_args(&url, &intents, &["--stream-max-bytes", "1048576"]);
+    let (_client, js, mut sub) = tuner(&h).await;
+    let ids = load(js.clone(), "full", 3 * RATE).await.unwrap();
+    let got = Received::collect(&mut sub, &ids, Duration::from_secs(60)).await;
+    got.assert_one_each(&ids, "full stream");
+    let mut s = js.get_stream("ARBITER_PROPOSALS").await.unwrap();
+    let state = s.info().await.unwrap().state.clone();
+    assert!(state.bytes <= 1_048_576, "{state:?}");
+    assert!(
+        state.messages < 3 * RATE,
+        "the stream dropped nothing: {state:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -41,9 +41,8 @@ pub struct ServeArgs {
     /// breached.
     #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(0..=30 * 86_400))]
     rollback_watch_s: u64,
-    /// Most bytes each of the proposals and decisions streams holds. A full proposals stream
-    /// refuses new proposals (their senders are told; none accepted is dropped); a full
-    /// decisions stream drops its oldest decisions (they stay in the audit trail).
+    /// Most bytes each of the proposals and decisions streams holds; a full stream drops its
+    /// oldest messages (decided long before: keep it well above `--shed-above` proposals).
     #[arg(long, default_value_t = 1 << 30, value_parser = clap::value_parser!(u64).range(1 << 20..=1 << 50))]
     stream_max_bytes: u64,
     /// Seconds a message is kept in the proposals and decisions streams. The default covers

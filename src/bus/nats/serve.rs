@@ -320,32 +320,29 @@ async fn streams_and_consumer(
     max_window: usize,
     limits: super::StreamLimits,
 ) -> Result<jetstream::consumer::Consumer<pull::Config>, NatsError> {
-    let bounded = |name: &str, subjects: &str, discard| stream::Config {
+    // Both streams keep what was decided (for replays and for agents that missed a
+    // decision) and drop their oldest when full. The proposals waiting to be decided are the
+    // newest: shedding (`--shed-above`) answers a backlog long before it nears the limit, so
+    // what a full stream drops has been decided. (Refusing new proposals when full instead
+    // would stop the service once the stream held a day of decided ones.)
+    let bounded = |name: &str, subjects: &str| stream::Config {
         name: name.into(),
         subjects: vec![subjects.into()],
         storage: stream::StorageType::File,
         max_bytes: limits.max_bytes,
         max_age: limits.max_age,
-        discard,
+        discard: stream::DiscardPolicy::Old,
         ..Default::default()
     };
     // Created or brought to the declared limits: a stream left by an earlier start, or by
     // an earlier version without limits, is updated in place.
     let proposals = js
-        .create_or_update_stream(bounded(
-            PROPOSALS_STREAM,
-            "arbiter.proposals.>",
-            stream::DiscardPolicy::New,
-        ))
+        .create_or_update_stream(bounded(PROPOSALS_STREAM, "arbiter.proposals.>"))
         .await
         .map_err(nats)?;
-    js.create_or_update_stream(bounded(
-        DECISIONS_STREAM,
-        "arbiter.decisions.>",
-        stream::DiscardPolicy::Old,
-    ))
-    .await
-    .map_err(nats)?;
+    js.create_or_update_stream(bounded(DECISIONS_STREAM, "arbiter.decisions.>"))
+        .await
+        .map_err(nats)?;
     let proposals = js.get_stream(&proposals.config.name).await.map_err(nats)?;
     let config = pull::Config {
         durable_name: Some(CONSUMER.into()),
