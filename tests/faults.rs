@@ -747,6 +747,8 @@ async fn the_streams_are_bounded_by_the_declared_limits_even_when_an_earlier_sta
     for (name, discard) in [
         ("ARBITER_PROPOSALS", DiscardPolicy::Old),
         ("ARBITER_DECISIONS", DiscardPolicy::Old),
+        // The escalations bucket keeps a marker per escalation ever answered.
+        ("KV_ARBITER_ESCALATIONS", DiscardPolicy::New),
     ] {
         let mut s = js.get_stream(name).await.unwrap();
         let c = &s.info().await.unwrap().config;

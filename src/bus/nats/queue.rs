@@ -23,18 +23,24 @@ fn key(agent_id: &str) -> String {
 }
 
 impl EscalationQueue {
-    pub async fn open(js: &jetstream::Context) -> Result<EscalationQueue, NatsError> {
-        let store = match js.get_key_value(ESCALATIONS_BUCKET).await {
-            Ok(store) => store,
-            Err(_) => js
-                .create_key_value(kv::Config {
-                    bucket: ESCALATIONS_BUCKET.into(),
-                    history: 1,
-                    ..Default::default()
-                })
-                .await
-                .map_err(nats)?,
-        };
+    /// Opens the bucket, created or brought to `limits`. Every escalation leaves a marker
+    /// when it is answered, so without limits the bucket grows with the number of
+    /// escalations ever raised; what a full bucket drops, the audit trail still holds.
+    pub async fn open(
+        js: &jetstream::Context,
+        limits: super::StreamLimits,
+    ) -> Result<EscalationQueue, NatsError> {
+        let store = js
+            .create_or_update_key_value(kv::Config {
+                bucket: ESCALATIONS_BUCKET.into(),
+                history: 1,
+                max_bytes: limits.max_bytes,
+                max_age: limits.max_age,
+                storage: jetstream::stream::StorageType::File,
+                ..Default::default()
+            })
+            .await
+            .map_err(nats)?;
         Ok(EscalationQueue { store })
     }
 

@@ -87,7 +87,7 @@ pub async fn serve(
     let mut backoff = Backoff::default();
     let (queue, escalations) = loop {
         let opened = async {
-            let queue = EscalationQueue::open(&js).await?;
+            let queue = EscalationQueue::open(&js, cfg.stream_limits).await?;
             let waiting = match &cfg.audit {
                 Some(_) => {
                     queue.reconcile(&restored.escalations).await?;
