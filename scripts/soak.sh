@@ -57,7 +57,7 @@ t0=$(date +%s.%N)
 serve
 until grep -q '^ready' "$work/serve.log"; do sleep 0.05; done
 echo "restart on the trail: ready in $(python3 -c "print(f'{$(date +%s.%N) - $t0:.2f}')") s"
-id="$(grep -o '"proposal_id":"[^"]*"' "$work/audit.jsonl" | sed -n '1000p' | cut -d'"' -f4)"
+id="$(head -c 4000000 "$work/audit.jsonl" | grep -o '"proposal_id":"[^"]*"' | sed -n '1000p' | cut -d'"' -f4)"
 t0=$(date +%s.%N)
 "$BIN" audit show "$work/audit.jsonl" "$id" >/dev/null
 echo "story of one proposal: $(python3 -c "print(f'{($(date +%s.%N) - $t0) * 1000:.0f}')") ms"
