@@ -172,6 +172,16 @@ impl Control {
         })
     }
 
+    /// The switch an audit record puts into force, if it is one: a `kill_switch` record, or
+    /// a free-text one of an earlier version (see [`Control::from_legacy`]).
+    pub fn recorded(event: &crate::audit::Event) -> Option<Control> {
+        match event {
+            crate::audit::Event::KillSwitch(c) => Some(c.clone()),
+            crate::audit::Event::Control { action, detail } => Control::from_legacy(action, detail),
+            _ => None,
+        }
+    }
+
     /// A control action written by an earlier version as free text (`"<target> (by <who>)"`).
     /// Only a target that could be a name is taken; anything else is not applied.
     pub fn from_legacy(action: &str, detail: &str) -> Option<Control> {

@@ -119,9 +119,8 @@ impl Replayer {
         let c = &mut self.c;
         match &r.event {
             Event::Observed { telemetry: t } => self.telemetry = t.clone(),
-            Event::KillSwitch(s) => c.controls.apply(s),
-            Event::Control { action, detail } => {
-                if let Some(s) = crate::controls::Control::from_legacy(action, detail) {
+            Event::KillSwitch(_) | Event::Control { .. } => {
+                if let Some(s) = crate::controls::Control::recorded(&r.event) {
                     c.controls.apply(&s)
                 }
             }

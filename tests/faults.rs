@@ -87,14 +87,7 @@ async fn tuner(
     async_nats::jetstream::Context,
     async_nats::Subscriber,
 ) {
-    let client = async_nats::connect(&h.url).await.unwrap();
-    let js = async_nats::jetstream::new(client.clone());
-    let sub = client
-        .subscribe("arbiter.decisions.application.app-tuner-1")
-        .await
-        .unwrap();
-    client.flush().await.unwrap();
-    (client, js, sub)
+    agent_at(&h.url, "arbiter.decisions.application.app-tuner-1").await
 }
 
 /// Every decision the agent received, by proposal id, and every decision stored.
@@ -423,16 +416,9 @@ async fn a_payload_claiming_another_agent_is_answered_to_its_sender_and_cannot_p
     h.arbiter_at(&url);
     let cost = as_user(&h, "cost-optimizer-1", "cost-secret").await;
     let security = as_user(&h, "security-guard-1", "security-secret").await;
-    let mut cost_decisions = cost
-        .subscribe("arbiter.decisions.cost.cost-optimizer-1")
-        .await
-        .unwrap();
-    let mut security_decisions = security
-        .subscribe("arbiter.decisions.security.security-guard-1")
-        .await
-        .unwrap();
-    cost.flush().await.unwrap();
-    security.flush().await.unwrap();
+    let mut cost_decisions = subscribed(&cost, "arbiter.decisions.cost.cost-optimizer-1").await;
+    let mut security_decisions =
+        subscribed(&security, "arbiter.decisions.security.security-guard-1").await;
     let waf = waf_rule("block-bots");
     // The cost agent, on its own subject, claims to be the security agent, with an id the
     // security agent is about to use.
@@ -541,18 +527,8 @@ async fn no_agent_can_read_another_agents_replies_or_the_proposals_delivered_to_
     // Traffic flows meanwhile: the security agent proposes and is answered, with the
     // acknowledgement of its publish on its own inbox.
     let security = as_user(&h, "security-guard-1", "security-secret").await;
-    let mut answers = security
-        .subscribe("arbiter.decisions.security.security-guard-1")
-        .await
-        .unwrap();
-    security.flush().await.unwrap();
-    let p = proposal(
-        "private",
-        "security-guard-1",
-        "security",
-        serde_json::json!({"kind": "waf_rule", "service": "frontend", "rule": "r1",
-            "mode": "block", "added_latency_ms": 1.0}),
-    );
+    let mut answers = subscribed(&security, "arbiter.decisions.security.security-guard-1").await;
+    let p = proposal("private", "security-guard-1", "security", waf_rule("r1"));
     let sjs = async_nats::jetstream::new(security.clone());
     store(&sjs, "arbiter.proposals.security.security-guard-1", p).await;
     assert_eq!(next_decision(&mut answers).await["proposal_id"], "private");
@@ -651,12 +627,7 @@ async fn copies_of_a_proposal_in_one_window_are_recorded_and_counted_once() {
     let url = h.url.clone();
     // A window long enough that the three copies surely share it.
     h.arbiter_args(&url, &intents, &["--window-ms", "300"]);
-    let client = async_nats::connect(&h.url).await.unwrap();
-    let mut sub = client
-        .subscribe("arbiter.decisions.application.app-tuner-1")
-        .await
-        .unwrap();
-    client.flush().await.unwrap();
+    let (client, _js, mut sub) = tuner(&h).await;
     let p = flag("thrice", 1);
     for _ in 0..3 {
         client.publish(SUBJECT, p.clone().into()).await.unwrap();

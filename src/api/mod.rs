@@ -34,8 +34,6 @@ pub struct AppState {
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
         .route("/metrics", get(render_metrics))
         .route("/api/whoami", get(views::whoami))
         .route("/api/summary", get(views::summary))
@@ -51,6 +49,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/agents", get(control::agents))
         .merge(crate::dashboard::routes())
+        .merge(health_router(state.health.clone()))
         .with_state(state)
 }
 
@@ -108,8 +107,12 @@ pub(crate) fn approver(
     ))
 }
 
-/// `/healthz` and `/readyz` alone: what answers while the service restores its state.
-pub fn health_router(health: Arc<crate::health::Health>) -> Router {
+/// `/healthz` and `/readyz` (200 `ready`, or 503 with every cause that keeps the service
+/// from taking work, one per line — `nats: ...`, `audit: ...` — so that whoever looks knows
+/// what to fix). Served alone while the service starts, and beside the rest after.
+pub fn health_router<S: Clone + Send + Sync + 'static>(
+    health: Arc<crate::health::Health>,
+) -> Router<S> {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route(
@@ -151,12 +154,6 @@ impl AppState {
             )),
         }
     }
-}
-
-/// 200 `ready`, or 503 with every cause that keeps the service from taking work, one per
-/// line (`nats: ...`, `audit: ...`), so that whoever looks knows what to fix.
-async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
-    readiness(&state.health)
 }
 
 /// Prometheus text format. Waits for a window being decided to finish, so the figures

@@ -132,26 +132,23 @@ impl Ledger {
     /// missing).
     pub fn record(&mut self, d: &Decision) {
         if d.verdict != Verdict::Invalid {
-            self.decided.insert(
-                Key::of(&d.agent, &d.proposal_id),
-                Kept::Whole(Arc::new(d.clone())),
-            );
+            let key = Key::of(&d.agent, &d.proposal_id);
+            self.decided.insert(key, Kept::Whole(Arc::new(d.clone())));
         }
     }
 
     /// Records a decision on a proposal that expires at `expires_at`.
     pub fn record_until(&mut self, d: &Decision, expires_at: Timestamp) {
         if d.verdict != Verdict::Invalid {
-            self.record(d);
-            self.forget_after(d, expires_at);
+            let key = Key::of(&d.agent, &d.proposal_id);
+            self.decided.insert(key, Kept::Whole(Arc::new(d.clone())));
+            self.forget_after(key, expires_at);
         }
     }
 
-    fn forget_after(&mut self, d: &Decision, expires_at: Timestamp) {
-        self.forget_at.push(Reverse((
-            expires_at.plus_millis(GRACE_MS),
-            Key::of(&d.agent, &d.proposal_id),
-        )));
+    fn forget_after(&mut self, key: Key, expires_at: Timestamp) {
+        self.forget_at
+            .push(Reverse((expires_at.plus_millis(GRACE_MS), key)));
     }
 
     /// Remembers a decision read back from the trail at `at` (a restart), compactly when the
@@ -169,9 +166,10 @@ impl Ledger {
             },
             _ => Kept::Whole(Arc::new(d.clone())),
         };
-        self.decided.insert(Key::of(&d.agent, &d.proposal_id), kept);
+        let key = Key::of(&d.agent, &d.proposal_id);
+        self.decided.insert(key, kept);
         if let Some(e) = expires_at {
-            self.forget_after(d, e);
+            self.forget_after(key, e);
         }
     }
 

@@ -233,14 +233,30 @@ pub async fn cost_agent(
     async_nats::jetstream::Context,
     async_nats::Subscriber,
 ) {
+    agent_at(url, "arbiter.decisions.cost.cost-optimizer-1").await
+}
+
+/// Connects as an agent whose decisions come on `decisions`: a client, its JetStream
+/// context, and that subscription, flushed so nothing published afterwards is missed.
+pub async fn agent_at(
+    url: &str,
+    decisions: &str,
+) -> (
+    async_nats::Client,
+    async_nats::jetstream::Context,
+    async_nats::Subscriber,
+) {
     let client = async_nats::connect(url).await.unwrap();
     let js = async_nats::jetstream::new(client.clone());
-    let decisions = client
-        .subscribe("arbiter.decisions.cost.cost-optimizer-1")
-        .await
-        .unwrap();
+    let sub = subscribed(&client, decisions).await;
+    (client, js, sub)
+}
+
+/// A subscription in place on the server before anything else is published.
+pub async fn subscribed(client: &async_nats::Client, subject: &str) -> async_nats::Subscriber {
+    let sub = client.subscribe(subject.to_string()).await.unwrap();
     client.flush().await.unwrap();
-    (client, js, decisions)
+    sub
 }
 
 /// Publishes on a subject a stream captures and waits until the stream has stored it.

@@ -106,9 +106,8 @@ impl Rebuild<'_> {
                     }
                 }
             }
-            Event::KillSwitch(s) => self.coordinator.controls.apply(s),
-            Event::Control { action, detail } => {
-                if let Some(s) = crate::controls::Control::from_legacy(action, detail) {
+            Event::KillSwitch(_) | Event::Control { .. } => {
+                if let Some(s) = crate::controls::Control::recorded(&r.event) {
                     self.coordinator.controls.apply(&s)
                 }
             }

@@ -53,7 +53,13 @@ pub async fn serve(
         .collect();
     // A NATS server that is not up yet may be soon (both started together): wait for it.
     let mut backoff = Backoff::default();
-    let (client, consumer, telemetry, observations, outcomes) = loop {
+    let Attached {
+        client,
+        consumer,
+        telemetry,
+        observations,
+        outcomes,
+    } = loop {
         match attach(&cfg, &health, &known).await {
             Ok(attached) => break attached,
             Err(e) => {
@@ -171,27 +177,32 @@ pub async fn serve(
 }
 
 /// What the service needs of NATS: a client (its inbox prefix the arbiter's, its connection
-/// watched), the streams and the proposal consumer, and the telemetry and outcome feeds.
+/// watched), the proposal consumer on bounded streams, and the telemetry and outcome feeds.
+struct Attached {
+    client: async_nats::Client,
+    consumer: jetstream::consumer::Consumer<pull::Config>,
+    telemetry: Arc<std::sync::Mutex<crate::contract::Telemetry>>,
+    observations: feeds::Observations,
+    outcomes: tokio::sync::mpsc::Receiver<(String, Vec<u8>)>,
+}
+
 async fn attach(
     cfg: &ServeConfig,
     health: &Arc<Health>,
     known: &std::collections::HashSet<String>,
-) -> Result<
-    (
-        async_nats::Client,
-        jetstream::consumer::Consumer<pull::Config>,
-        Arc<std::sync::Mutex<crate::contract::Telemetry>>,
-        feeds::Observations,
-        tokio::sync::mpsc::Receiver<(String, Vec<u8>)>,
-    ),
-    NatsError,
-> {
+) -> Result<Attached, NatsError> {
     let client = connect::connect_watched(&cfg.url, health.clone()).await?;
     let js = jetstream::new(client.clone());
     let consumer = streams_and_consumer(&js, cfg.max_window, cfg.stream_limits).await?;
     let (telemetry, observations) = feeds::telemetry(&client, known.clone()).await?;
     let outcomes = feeds::outcomes(&client).await?;
-    Ok((client, consumer, telemetry, observations, outcomes))
+    Ok(Attached {
+        client,
+        consumer,
+        telemetry,
+        observations,
+        outcomes,
+    })
 }
 
 /// Serves `/healthz` and `/readyz` alone on `listener` until told to stop.

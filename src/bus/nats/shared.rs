@@ -228,24 +228,18 @@ impl Shared {
             };
             metrics::counter!("arbiter_policy_total", "outcome" => policy).increment(1);
         }
-        // A copy of a proposal earlier in the same window carries the first one's record.
-        let recorded: std::collections::HashMap<(&str, &str), crate::contract::AuditRef> = fresh
-            .iter()
-            .filter_map(|&i| {
-                let d = &batch[i].decision;
-                Some(((d.agent.as_str(), d.proposal_id.as_str()), d.audit.clone()?))
-            })
-            .collect();
-        let copies: Vec<(usize, crate::contract::AuditRef)> = (0..batch.len())
+        // A copy of a proposal earlier in the same window carries the first one's record
+        // (rare: looked for only when a window has one).
+        let copies: Vec<usize> = (0..batch.len())
             .filter(|&i| !batch[i].first && batch[i].decision.audit.is_none())
-            .filter_map(|i| {
-                let d = &batch[i].decision;
-                let r = recorded.get(&(d.agent.as_str(), d.proposal_id.as_str()))?;
-                Some((i, r.clone()))
-            })
             .collect();
-        for (i, r) in copies {
-            batch[i].decision.audit = Some(r);
+        for i in copies {
+            let d = &batch[i].decision;
+            let first = fresh
+                .iter()
+                .map(|&j| &batch[j].decision)
+                .find(|f| f.agent == d.agent && f.proposal_id == d.proposal_id);
+            batch[i].decision.audit = first.and_then(|f| f.audit.clone());
         }
         // Audit completeness: the share of decisions given that the audit trail holds.
         self.delivered += fresh.len() as u64;
