@@ -3,7 +3,11 @@
 
 mod common;
 
-use arbiter::audit::{live_narrative, narrative, verify, AuditError, AuditLog};
+use arbiter::audit::{
+    narrative, verify, AuditError, AuditLog, Event, Layout, Payload, SegmentIndex, TrailIndex,
+};
+use arbiter::contract::{Decision, Timestamp, Verdict};
+use arbiter::engine::Ledger;
 use common::{repo, EXAMPLE_WINDOW};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -142,21 +146,17 @@ fn the_narrative_tells_who_asked_what_was_known_and_what_decided() {
     }
     assert!(narrative(&audit, "no-such-proposal").unwrap().is_none());
 
-    // Read while the service appends (the dashboard does): the same story, and a record
-    // still being written is not part of it yet rather than an error.
+    // Read while the service appends (the dashboard does): a record still being written is
+    // not part of the story yet rather than an error (`audit verify` is what reports it).
     let id = "cost-2026-11-27T10:00:00Z-checkout";
-    assert_eq!(live_narrative(&audit, id).unwrap().unwrap(), story);
     let whole = std::fs::read_to_string(&audit).unwrap();
     std::fs::write(
         &audit,
         format!("{whole}{{\"seq\":8,\"proposal_id\":\"{id}\""),
     )
     .unwrap();
-    assert_eq!(live_narrative(&audit, id).unwrap().unwrap(), story);
-    assert!(
-        narrative(&audit, id).is_err(),
-        "a strict reader reports the torn line"
-    );
+    assert_eq!(narrative(&audit, id).unwrap().unwrap(), story);
+    assert!(verify(&audit).is_err());
 }
 
 #[test]
@@ -172,4 +172,78 @@ fn a_torn_last_line_from_a_crash_is_cut_and_nothing_else() {
     let log = AuditLog::open(&audit).expect("a torn tail does not stop the arbiter");
     drop(log);
     assert_eq!(std::fs::read_to_string(&audit).unwrap(), good);
+}
+
+/// A decision record on proposal `id` of `agent`, as the service writes one.
+fn decision_event(agent: &str, id: &str, verdict: Verdict) -> Event {
+    let at = Timestamp::parse("2026-11-27T10:00:00Z").unwrap();
+    Event::Decision {
+        proposal: Payload::of(&serde_json::json!({"id": id, "agent": agent})),
+        knew: std::sync::Arc::new(serde_json::json!({"service": "checkout"})),
+        decision: Box::new(Decision::blank(id.into(), agent.into(), verdict, at)),
+        subject: None,
+    }
+}
+
+#[test]
+fn a_long_trail_is_kept_in_chained_segments_each_indexed_once_sealed() {
+    let audit = temp("segments");
+    let at = Timestamp::parse("2026-11-27T10:00:00Z").unwrap();
+    let mut log = AuditLog::open(&audit).unwrap().with_segments(4096);
+    for i in 0..120 {
+        let mut events = vec![decision_event("a", &format!("p-{i}"), Verdict::Approved)];
+        if i % 2 == 1 {
+            events.push(Event::Outcome {
+                agent: "a".into(),
+                proposal_id: format!("p-{}", i / 2),
+                status: "succeeded".into(),
+                observed: serde_json::json!({}),
+            });
+        }
+        log.append_all(at, events).unwrap();
+    }
+    let sealed = log.take_sealed();
+    drop(log);
+    assert!(sealed.len() >= 5, "{} segments", sealed.len());
+    let layout = Layout::of(&audit);
+    assert_eq!(layout.sealed().unwrap(), sealed);
+    // One chain across every file.
+    assert_eq!(verify(&audit).unwrap().records, 180);
+    let mut seqs = Vec::new();
+    arbiter::audit::for_each(&audit, |r| seqs.push(r.seq)).unwrap();
+    assert_eq!(seqs, (1..=180).collect::<Vec<u64>>());
+
+    // Stories and resends are found through the indexes of sealed segments, and in the
+    // head (or a segment not indexed yet) by reading it.
+    for s in &sealed[..3] {
+        SegmentIndex::build(s, &layout.index(s.first_seq)).unwrap();
+    }
+    let story = narrative(&audit, "p-7").unwrap().unwrap();
+    assert!(
+        story.contains("a proposed") && story.contains("a reported the outcome: succeeded"),
+        "{story}"
+    );
+    let index = std::sync::Arc::new(TrailIndex::open(&audit).unwrap());
+    assert_eq!(index.size().segments, 3);
+    let ledger = Ledger::recalling(index.clone());
+    let first = index.sealed()[0].clone();
+    let d = ledger.recall("a", "p-0").expect("found through the index");
+    assert_eq!(d.verdict, Verdict::Approved);
+    assert_eq!(d.audit.unwrap().seq, 1);
+    assert!(ledger.knows("a", "p-1") && !ledger.knows("b", "p-1") && !ledger.knows("a", "q"));
+    assert!(first.last_seq >= 2);
+
+    // The chain runs on across a reopening, and an edit in a sealed segment is found there.
+    let mut log = AuditLog::open(&audit).unwrap();
+    log.append(at, decision_event("a", "late", Verdict::Rejected))
+        .unwrap();
+    drop(log);
+    assert_eq!(verify(&audit).unwrap().records, 181);
+    let second = &sealed[1].path;
+    let text = std::fs::read_to_string(second).unwrap();
+    std::fs::write(second, text.replacen("approved", "rejected", 1)).unwrap();
+    match verify(&audit) {
+        Err(AuditError::Broken { path, .. }) => assert_eq!(path, second.display().to_string()),
+        other => panic!("an edited sealed segment verified: {other:?}"),
+    }
 }

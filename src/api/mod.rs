@@ -28,8 +28,8 @@ pub struct AppState {
     pub health: Arc<crate::health::Health>,
     /// The latest observation of each service, as the telemetry feed keeps it.
     pub telemetry: Arc<std::sync::Mutex<crate::contract::Telemetry>>,
-    /// The audit trail, read for a decision's story.
-    pub audit: Option<std::path::PathBuf>,
+    /// The audit trail's indexes, read for a decision's story.
+    pub audit: Option<std::sync::Arc<crate::audit::TrailIndex>>,
 }
 
 pub fn router(state: AppState) -> Router {

@@ -173,20 +173,22 @@ pub(super) async fn decision(
         st.feed.find(&agent, &id).cloned()
     };
     let narrative = match state.audit.clone() {
-        Some(path) => {
+        Some(index) => {
             let id = id.clone();
-            tokio::task::spawn_blocking(move || crate::audit::live_narrative(&path, &id))
-                .await
-                .map_err(|e| {
-                    ApiError(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-                })?
-                .map_err(|e| {
-                    ApiError(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "audit_unreadable",
-                        e.to_string(),
-                    )
-                })?
+            tokio::task::spawn_blocking(move || {
+                index
+                    .about(&id)
+                    .map(|records| crate::audit::tell(&records, &id))
+            })
+            .await
+            .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+            .map_err(|e| {
+                ApiError(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "audit_unreadable",
+                    e.to_string(),
+                )
+            })?
         }
         None => None,
     };

@@ -1,6 +1,8 @@
 //! Appending to and checking an audit file.
 
+use super::recall::TrailIndex;
 use super::record::{Event, Record, GENESIS};
+use super::trail::{Layout, Segment};
 use super::AuditError;
 use crate::contract::{AuditRef, Timestamp};
 use std::fs::{File, OpenOptions};
@@ -9,8 +11,17 @@ use std::path::{Path, PathBuf};
 
 /// An open audit file, positioned after its last record.
 pub struct AuditLog {
+    layout: Layout,
     path: PathBuf,
     file: File,
+    /// The seq of the head's first record (the next record's, while the head is empty).
+    head_first: u64,
+    /// The head is sealed into a segment once it holds this many bytes (never if `None`).
+    segment_bytes: Option<u64>,
+    /// Segments sealed since [`AuditLog::take_sealed`] was last asked.
+    sealed: Vec<Segment>,
+    /// Where records about proposals are noted as they are written, if anyone asks.
+    index: Option<std::sync::Arc<TrailIndex>>,
     next_seq: u64,
     last_hash: String,
     /// Events written ahead of the next append's, in the same flush.
@@ -27,6 +38,8 @@ pub struct Prepared {
     refs: Vec<AuditRef>,
     /// Where each of `refs`' records starts in `text`.
     starts: Vec<u64>,
+    /// (id hash, seq, start in `text`) of every record about a proposal, staged ones included.
+    notes: Vec<(u64, u64, u64)>,
     next_seq: u64,
     last_hash: String,
 }
@@ -52,15 +65,53 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> AuditError + '_ {
     }
 }
 
-/// Reads and checks every record: sequence numbers follow each other from 1, each `prev` is
-/// the previous record's hash, and each hash matches its record. The first break is reported
-/// with its line.
+/// Reads and checks every record of the trail whose head is `path`, across its sealed
+/// segments: sequence numbers follow each other from 1, each `prev` is the previous record's
+/// hash, and each hash matches its record. The first break is reported with its file and
+/// line.
 pub fn verify(path: &Path) -> Result<Verified, AuditError> {
     let mut chain = Chain::default();
-    for_each_line(path, false, None, |line, _, text, r| {
-        chain.link(path, line, text, &r)
+    for_each_in_trail(&Layout::of(path), None, |file, line, _, text, r| {
+        chain.link(file, line, text, &r)
     })?;
     Ok(chain.verified())
+}
+
+/// Where reading a trail starts when what came before is already accounted for (a
+/// checkpoint): the first record to read and the hash it must follow.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Start {
+    pub next_seq: u64,
+    pub prev: String,
+}
+
+/// Hands every record of the trail to `f` in chain order, with its file, line number and
+/// where it starts in that file; from `start.next_seq` on if given (whole sealed segments
+/// before it are not opened).
+pub(crate) fn for_each_in_trail(
+    layout: &Layout,
+    start: Option<&Start>,
+    mut f: impl FnMut(&Path, usize, u64, &str, Record) -> Result<(), AuditError>,
+) -> Result<(), AuditError> {
+    let from = start.map_or(0, |s| s.next_seq);
+    let sealed = layout.sealed()?;
+    let mut files: Vec<&Path> = Vec::with_capacity(sealed.len() + 1);
+    for (i, segment) in sealed.iter().enumerate() {
+        let ends_before = sealed.get(i + 1).is_some_and(|next| next.first_seq <= from);
+        if !ends_before {
+            files.push(&segment.path);
+        }
+    }
+    files.push(layout.head());
+    for file in files {
+        for_each_line(file, false, None, |line, at, text, r| {
+            if r.seq < from {
+                return Ok(());
+            }
+            f(file, line, at, text, r)
+        })?;
+    }
+    Ok(())
 }
 
 /// The hash chain as far as it has been checked: records are checked one at a time, so a
@@ -80,7 +131,16 @@ impl Default for Chain {
 }
 
 impl Chain {
-    /// Checks that `r`, read from `line`, follows the records checked so far.
+    fn from(start: Option<&Start>) -> Chain {
+        match start {
+            Some(s) => Chain {
+                records: s.next_seq - 1,
+                prev: s.prev.clone(),
+            },
+            None => Chain::default(),
+        }
+    }
+
     /// Checks that `r`, read from line number `line` whose text is `text`, follows the
     /// records checked so far.
     fn link(&mut self, path: &Path, line: usize, text: &str, r: &Record) -> Result<(), AuditError> {
@@ -154,39 +214,6 @@ fn cut_torn_tail(path: &Path) -> Result<(), AuditError> {
     file.sync_data().map_err(io(path))
 }
 
-/// The records of a file that mention `needle`, in file order with their line numbers; lines
-/// without it are skipped unparsed.
-pub(crate) fn read_mentioning(
-    path: &Path,
-    needle: &str,
-) -> Result<Vec<(usize, Record)>, AuditError> {
-    read_lines(path, false, Some(needle))
-}
-
-/// The records of a file another process or task may be appending to that mention
-/// `needle`: a last line not yet ended by its newline is being written, and is left out
-/// rather than reported as torn. Lines without `needle` are skipped unparsed, which is what
-/// makes finding one proposal's records in a long trail cheap.
-pub(crate) fn read_settled_mentioning(
-    path: &Path,
-    needle: &str,
-) -> Result<Vec<(usize, Record)>, AuditError> {
-    read_lines(path, true, Some(needle))
-}
-
-fn read_lines(
-    path: &Path,
-    settled_only: bool,
-    needle: Option<&str>,
-) -> Result<Vec<(usize, Record)>, AuditError> {
-    let mut out = Vec::new();
-    for_each_line(path, settled_only, needle, |line, _, _, r| {
-        out.push((line, r));
-        Ok(())
-    })?;
-    Ok(out)
-}
-
 /// Hands each record of the file to `f` with its line number, in order, one at a time. With
 /// `settled_only`, a last line still being written is left out; with `needle`, only lines
 /// holding it are parsed. A missing file has no records.
@@ -226,25 +253,45 @@ pub(crate) fn for_each_line(
 }
 
 impl AuditLog {
-    /// Opens (or creates) an audit file. An existing file must verify: appending to a broken
-    /// chain would launder it.
+    /// Opens (or creates) an audit trail. An existing trail must verify: appending to a
+    /// broken chain would launder it.
     pub fn open(path: &Path) -> Result<AuditLog, AuditError> {
         AuditLog::open_visiting(path, |_, _| {})
     }
 
     /// Opens the trail for appending: cuts a torn last line (a write the crash interrupted),
-    /// checks the chain, and hands every record to `visit` in order as it is checked, with
-    /// where it starts in the file, so a restart rebuilds its state in one pass without
-    /// holding the trail in memory. On a broken chain it stops with the error, after
-    /// visiting the records before the break.
+    /// checks the chain across every segment, and hands every record to `visit` in order as
+    /// it is checked, with where it starts in its file, so a restart rebuilds its state in
+    /// one pass without holding the trail in memory. On a broken chain it stops with the
+    /// error, after visiting the records before the break.
     pub fn open_visiting(
         path: &Path,
+        visit: impl FnMut(Record, u64),
+    ) -> Result<AuditLog, AuditError> {
+        AuditLog::open_from(path, None, None, visit)
+    }
+
+    /// [`AuditLog::open_visiting`] from `start` on: the records before it are accounted for
+    /// by a checkpoint and neither read nor visited.
+    /// With `index`, the head's records are noted in it, and so is every record written.
+    pub fn open_from(
+        path: &Path,
+        start: Option<&Start>,
+        index: Option<std::sync::Arc<TrailIndex>>,
         mut visit: impl FnMut(Record, u64),
     ) -> Result<AuditLog, AuditError> {
+        let layout = Layout::of(path);
         cut_torn_tail(path)?;
-        let mut chain = Chain::default();
-        for_each_line(path, false, None, |line, at, text, r| {
-            chain.link(path, line, text, &r)?;
+        let mut chain = Chain::from(start);
+        let mut head_first = None;
+        for_each_in_trail(&layout, start, |file, line, at, text, r| {
+            chain.link(file, line, text, &r)?;
+            if file == path {
+                let first = *head_first.get_or_insert(r.seq);
+                if let (Some(ix), Some((_, id))) = (&index, r.subject()) {
+                    ix.note(first, [(super::index::id_hash(id), r.seq, at)]);
+                }
+            }
             visit(r, at);
             Ok(())
         })?;
@@ -256,13 +303,72 @@ impl AuditLog {
             .map_err(io(path))?;
         let good_len = file.metadata().map_err(io(path))?.len();
         Ok(AuditLog {
+            layout,
             path: path.to_path_buf(),
             file,
+            head_first: head_first.unwrap_or(v.records + 1),
+            segment_bytes: None,
+            sealed: Vec::new(),
+            index,
             next_seq: v.records + 1,
             last_hash: v.last_hash,
             staged: Vec::new(),
             good_len,
         })
+    }
+
+    /// Seals the head into a segment whenever it holds `bytes` or more.
+    pub fn with_segments(mut self, bytes: u64) -> AuditLog {
+        self.segment_bytes = Some(bytes.max(1));
+        self
+    }
+
+    /// The segments sealed since last asked, oldest first.
+    pub fn take_sealed(&mut self) -> Vec<Segment> {
+        std::mem::take(&mut self.sealed)
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// Where the chain stands: the next record's seq and the hash it will follow.
+    pub fn position(&self) -> Start {
+        Start {
+            next_seq: self.next_seq,
+            prev: self.last_hash.clone(),
+        }
+    }
+
+    /// Seals the head if it has reached the segment size. A seal that fails (the directory
+    /// cannot be written) is tried again after the next append; the head simply grows.
+    fn seal_if_full(&mut self) {
+        let Some(limit) = self.segment_bytes else {
+            return;
+        };
+        if self.good_len < limit || self.next_seq == self.head_first {
+            return;
+        }
+        let sealed = self.layout.seal(self.head_first).and_then(|to| {
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)
+                .map_err(io(&self.path))?;
+            Ok((to, file))
+        });
+        match sealed {
+            Ok((to, file)) => {
+                self.sealed.push(Segment {
+                    first_seq: self.head_first,
+                    path: to,
+                });
+                self.file = file;
+                self.good_len = 0;
+                self.head_first = self.next_seq;
+            }
+            Err(e) => tracing::warn!("audit segment not sealed, tried again later: {e}"),
+        }
     }
 
     /// Appends an event and makes it durable before returning its reference.
@@ -302,6 +408,7 @@ impl AuditLog {
         let mut text = String::with_capacity(events.len() * 2048);
         let mut refs = Vec::with_capacity(events.len());
         let mut starts = Vec::with_capacity(events.len());
+        let mut notes = Vec::new();
         let (mut seq, mut last) = (self.next_seq, self.last_hash.clone());
         for mut event in events {
             starts.push(text.len() as u64);
@@ -317,6 +424,9 @@ impl AuditLog {
                 hash: String::new(),
                 event,
             };
+            if let (Some(_), Some((_, id))) = (&self.index, r.subject()) {
+                notes.push((super::index::id_hash(id), seq, text.len() as u64));
+            }
             // One serialisation per record: the hash covers the line with `hash` empty, and
             // the line is that text with the hash put in (`hash` follows `seq`, `at` and
             // `prev`, none of which can contain the empty field).
@@ -336,6 +446,7 @@ impl AuditLog {
             text,
             refs: refs.split_off(staged),
             starts: starts.split_off(staged),
+            notes,
             next_seq: seq,
             last_hash: last,
         }
@@ -358,7 +469,16 @@ impl AuditLog {
         self.good_len += prepared.text.len() as u64;
         self.next_seq = prepared.next_seq;
         self.last_hash = prepared.last_hash.clone();
-        Ok(prepared.starts.iter().map(|s| base + s).collect())
+        let positions = prepared.starts.iter().map(|s| base + s).collect();
+        if let Some(ix) = &self.index {
+            let notes = prepared.notes.iter();
+            ix.note(
+                self.head_first,
+                notes.map(|&(h, seq, at)| (h, seq, base + at)),
+            );
+        }
+        self.seal_if_full();
+        Ok(positions)
     }
 }
 

@@ -6,27 +6,35 @@
 //! removing or reordering any record breaks the chain at that point, and `verify` says where.
 //! Decisions sent to agents carry `{seq, hash, prev}`: every agent holds anchors into the
 //! chain, which also exposes a truncated tail.
+//!
+//! A long trail is kept in segments (`trail`), each sealed one indexed by proposal
+//! (`index`), so that a proposal's story and a resend's answer are found without reading
+//! the trail.
 
+mod index;
 mod log;
 mod narrative;
 mod payload;
 mod recall;
 mod record;
+mod trail;
 
-pub use log::{verify, AuditLog, Prepared, Verified};
+pub use index::{Bloom, IndexEntry, SegmentIndex};
+pub use log::{verify, AuditLog, Prepared, Start, Verified};
+pub use trail::{Layout, Segment};
 
-/// Hands every record of an audit file to `f`, in order, one at a time (a trail of any
-/// length is read in the memory of one record).
+/// Hands every record of a trail (every segment, then the head) to `f`, in order, one at a
+/// time (a trail of any length is read in the memory of one record).
 pub fn for_each(path: &std::path::Path, mut f: impl FnMut(Record)) -> Result<(), AuditError> {
-    log::for_each_line(path, false, None, |_, _, _, r| {
+    log::for_each_in_trail(&Layout::of(path), None, |_, _, _, _, r| {
         f(r);
         Ok(())
     })
 }
 
-pub use narrative::{live_narrative, narrative};
+pub use narrative::{narrative, tell};
 pub use payload::Payload;
-pub use recall::TrailRecall;
+pub use recall::{IndexSize, TrailIndex};
 pub use record::{Event, Record, GENESIS};
 
 #[derive(Debug, thiserror::Error)]

@@ -1,38 +1,23 @@
 //! The story of one proposal, for a person: who asked for what, what the arbiter knew, which
 //! intent and constraints decided, who approved, what happened.
 
-use super::log::{read_mentioning, read_settled_mentioning};
 use super::record::{Event, Record};
 use super::AuditError;
 use std::fmt::Write;
 use std::path::Path;
 
-/// Every record about `proposal_id` (of any agent), told in order. `None` if there is none.
+/// Every record about `proposal_id` (of any agent) in the trail whose head is `path`, told
+/// in order. `None` if there is none. Sealed segments are read through their indexes where
+/// they have one.
 pub fn narrative(path: &Path, proposal_id: &str) -> Result<Option<String>, AuditError> {
-    Ok(tell(
-        read_mentioning(path, &quoted(proposal_id))?,
-        proposal_id,
-    ))
+    let records = super::TrailIndex::open(path)?.about(proposal_id)?;
+    Ok(tell(&records, proposal_id))
 }
 
-/// The id as a JSON string: every record about the proposal holds it so, and the readers
-/// parse only the lines that do.
-fn quoted(proposal_id: &str) -> String {
-    serde_json::to_string(proposal_id).expect("a string serialises")
-}
-
-/// [`narrative`] from a trail the service is appending to (the dashboard reads it while
-/// decisions are recorded): a record still being written is not part of the story yet.
-pub fn live_narrative(path: &Path, proposal_id: &str) -> Result<Option<String>, AuditError> {
-    Ok(tell(
-        read_settled_mentioning(path, &quoted(proposal_id))?,
-        proposal_id,
-    ))
-}
-
-fn tell(records: Vec<(usize, Record)>, proposal_id: &str) -> Option<String> {
+/// The story the records about `proposal_id` tell (`None` if they are none).
+pub fn tell(records: &[Record], proposal_id: &str) -> Option<String> {
     let mut out = String::new();
-    for (_, r) in records {
+    for r in records {
         if r.subject().is_none_or(|(_, id)| id != proposal_id) {
             continue;
         }

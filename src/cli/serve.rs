@@ -41,6 +41,11 @@ pub struct ServeArgs {
     /// breached.
     #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(0..=30 * 86_400))]
     rollback_watch_s: u64,
+    /// The audit trail's file is sealed into `<audit>.segments/` and indexed when it reaches
+    /// this many MiB: what a restart reads beyond its last checkpoint, and what is held in
+    /// memory of recent decisions, grow with it.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    audit_segment_mb: u64,
     /// Most bytes each of the proposals and decisions streams holds; a full stream drops its
     /// oldest messages (decided long before: keep it well above `--shed-above` proposals).
     #[arg(long, default_value_t = 1 << 30, value_parser = clap::value_parser!(u64).range(1 << 20..=1 << 50))]
@@ -92,6 +97,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         shed_above: a.shed_above,
         rollback_watch: Duration::from_secs(a.rollback_watch_s),
         audit: Some(a.audit),
+        segment_bytes: a.audit_segment_mb << 20,
         stream_limits: arbiter::bus::nats::StreamLimits {
             max_bytes: a.stream_max_bytes as i64,
             max_age: Duration::from_secs(a.stream_max_age_s),

@@ -32,6 +32,16 @@ impl Timestamp {
         Timestamp(self.0 + chrono::Duration::milliseconds(ms))
     }
 
+    /// Milliseconds since the Unix epoch: how compact indexes store an instant.
+    pub fn millis(&self) -> i64 {
+        self.0.timestamp_millis()
+    }
+
+    /// The instant `ms` milliseconds after the Unix epoch (clamped to what can be written).
+    pub fn from_millis(ms: i64) -> Self {
+        Timestamp(DateTime::from_timestamp_millis(ms).unwrap_or(DateTime::<Utc>::MAX_UTC))
+    }
+
     /// Milliseconds from `self` to `later` (negative when `later` is earlier).
     pub fn millis_until(&self, later: &Timestamp) -> i64 {
         (later.0 - self.0).num_milliseconds()

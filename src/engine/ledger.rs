@@ -8,8 +8,11 @@
 //! Where the decisions are also written to an audit trail, the ledger keeps of each only what
 //! tells a resend from a new proposal and where its record is (a few dozen bytes instead of
 //! the whole decision, a couple of kilobytes), and reads the decision back from the trail
-//! when a resend needs it, through the [`Recall`] the service gives it. Without a trail (the
-//! simulator, `arbiter decide`), whole decisions are kept.
+//! when a resend needs it, through the [`Recall`] the service gives it. Once the trail has
+//! indexed the segment a decision is in, the ledger lets go of it altogether and asks the
+//! index ([`Recall::find`]): its memory is then bounded by the size of a segment, not by
+//! the rate of proposals times their lifetime. Without a trail (the simulator, `arbiter
+//! decide`), whole decisions are kept.
 
 use crate::contract::{Decision, Timestamp, Verdict};
 use std::cmp::Reverse;
@@ -19,24 +22,38 @@ use std::sync::Arc;
 /// How long after its proposal expired a decision is still remembered.
 pub const GRACE_MS: i64 = 3600 * 1000;
 
-/// Reads a recorded decision back from where it was written.
+/// Reads recorded decisions back from where they were written.
 pub trait Recall: Send + Sync {
-    /// The decision recorded at `at` (a position the trail gave when it was written), with
-    /// its audit reference.
-    fn recall(&self, at: u64) -> Result<Decision, String>;
+    /// The decision recorded as record `seq`, starting at `at` in its file (a position the
+    /// trail gave when it was written), with its audit reference.
+    fn recall(&self, seq: u64, at: u64) -> Result<Decision, String>;
+
+    /// The latest decision on (agent, id) recorded before record `before_seq` among the
+    /// records the trail has indexed (those the ledger was told to let go of by
+    /// [`Ledger::indexed`]), unless it may be forgotten by `now_ms`.
+    fn find(&self, agent: &str, id: &str, before_seq: u64, now_ms: i64) -> Option<Recorded>;
+}
+
+/// Where a decision is recorded, and what it said.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Recorded {
+    pub verdict: Verdict,
+    pub decided_at: Timestamp,
+    pub seq: u64,
+    /// Where the record starts in its file.
+    pub at: u64,
 }
 
 /// What is remembered of one decision.
 #[derive(Clone, Debug)]
 enum Kept {
     Whole(Arc<Decision>),
-    /// Recorded in the trail at `at`, as record `seq`.
-    Recorded {
-        verdict: Verdict,
-        decided_at: Timestamp,
-        seq: u64,
-        at: u64,
-    },
+    Recorded(Recorded),
+}
+
+/// The ledger's key of a proposal's (agent, id), as the trail's index files it too.
+pub fn ledger_key(agent: &str, id: &str) -> u128 {
+    Key::of(agent, id).0
 }
 
 /// A proposal's (agent, id), as the ledger files it: 128 bits of SHA-256 over both, so an
@@ -65,6 +82,9 @@ pub struct Ledger {
     /// When each remembered decision may be forgotten, soonest first.
     forget_at: BinaryHeap<Reverse<(Timestamp, Key)>>,
     recall: Option<Arc<dyn Recall>>,
+    /// The latest `now` given to [`Ledger::forget_expired`], in ms: what indexed decisions
+    /// are checked against.
+    now_ms: i64,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -88,6 +108,45 @@ impl Ledger {
     /// Whether this proposal already has its answer.
     pub fn knows(&self, agent: &str, id: &str) -> bool {
         self.decided.contains_key(&Key::of(agent, id))
+            || self
+                .recall
+                .as_ref()
+                .is_some_and(|r| r.find(agent, id, u64::MAX, self.now_ms).is_some())
+    }
+
+    /// Whether this proposal was answered by a record before record `seq` (a restart
+    /// reading the trail asks of each decision whether it was the first).
+    pub fn answered_before(&self, agent: &str, id: &str, seq: u64) -> bool {
+        match self.decided.get(&Key::of(agent, id)) {
+            Some(Kept::Recorded(r)) if r.seq >= seq => {}
+            Some(_) => return true,
+            None => {}
+        }
+        self.recall
+            .as_ref()
+            .is_some_and(|r| r.find(agent, id, seq, self.now_ms).is_some())
+    }
+
+    /// What is remembered of this proposal's answer, in memory or in the trail's index.
+    fn kept(&self, agent: &str, id: &str) -> Option<Kept> {
+        if let Some(k) = self.decided.get(&Key::of(agent, id)) {
+            return Some(k.clone());
+        }
+        let found = self
+            .recall
+            .as_ref()?
+            .find(agent, id, u64::MAX, self.now_ms)?;
+        Some(Kept::Recorded(found))
+    }
+
+    /// The trail has indexed its records up to `last_seq`: decisions recorded there are
+    /// found through [`Recall::find`] from now on, and let go of here.
+    pub fn indexed(&mut self, last_seq: u64) {
+        self.decided
+            .retain(|_, k| !matches!(k, Kept::Recorded(r) if r.seq <= last_seq));
+        let decided = &self.decided;
+        self.forget_at
+            .retain(|Reverse((_, key))| decided.contains_key(key));
     }
 
     /// The answer already given to this proposal, read back from the trail if that is where
@@ -95,27 +154,23 @@ impl Ledger {
     /// still answers with the verdict given, its record's number, and why the rest is
     /// missing: a resend never gets a second decision.
     pub fn recall(&self, agent: &str, id: &str) -> Option<Decision> {
-        match self.decided.get(&Key::of(agent, id))? {
-            Kept::Whole(d) => Some((**d).clone()),
-            Kept::Recorded {
+        match self.kept(agent, id)? {
+            Kept::Whole(d) => Some((*d).clone()),
+            Kept::Recorded(Recorded {
                 verdict,
                 decided_at,
                 seq,
                 at,
-            } => {
-                let read = self
-                    .recall
-                    .as_ref()
-                    .map_or_else(|| Err("no audit trail to read".into()), |r| r.recall(*at));
+            }) => {
+                let read = self.recall.as_ref().map_or_else(
+                    || Err("no audit trail to read".into()),
+                    |r| r.recall(seq, at),
+                );
                 Some(match read {
                     Ok(d) => d,
                     Err(why) => {
-                        let mut d = Decision::blank(
-                            id.to_string(),
-                            agent.to_string(),
-                            *verdict,
-                            *decided_at,
-                        );
+                        let mut d =
+                            Decision::blank(id.to_string(), agent.to_string(), verdict, decided_at);
                         d.explanation = format!(
                             "{}: already decided (audit record {seq}); the record could not be read back: {why}",
                             verdict.as_str()
@@ -158,12 +213,12 @@ impl Ledger {
             return;
         }
         let kept = match (&self.recall, &d.audit) {
-            (Some(_), Some(a)) => Kept::Recorded {
+            (Some(_), Some(a)) => Kept::Recorded(Recorded {
                 verdict: d.verdict,
                 decided_at: d.decided_at,
                 seq: a.seq,
                 at,
-            },
+            }),
             _ => Kept::Whole(Arc::new(d.clone())),
         };
         let key = Key::of(&d.agent, &d.proposal_id);
@@ -189,12 +244,12 @@ impl Ledger {
         };
         Arc::make_mut(&mut shared).audit = d.audit.clone();
         let kept = match (&self.recall, at, &d.audit) {
-            (Some(_), Some(at), Some(a)) => Kept::Recorded {
+            (Some(_), Some(at), Some(a)) => Kept::Recorded(Recorded {
                 verdict: d.verdict,
                 decided_at: d.decided_at,
                 seq: a.seq,
                 at,
-            },
+            }),
             _ => Kept::Whole(shared.clone()),
         };
         self.decided.insert(key, kept);
@@ -203,6 +258,7 @@ impl Ledger {
 
     /// Forgets decisions whose proposals expired more than [`GRACE_MS`] before `now`.
     pub fn forget_expired(&mut self, now: Timestamp) {
+        self.now_ms = self.now_ms.max(now.millis());
         while let Some(Reverse((at, _))) = self.forget_at.peek() {
             if *at > now {
                 break;
@@ -233,11 +289,15 @@ mod tests {
     }
 
     impl Recall for Trail {
-        fn recall(&self, at: u64) -> Result<Decision, String> {
+        fn recall(&self, _seq: u64, at: u64) -> Result<Decision, String> {
             self.0
                 .get(&at)
                 .cloned()
                 .ok_or_else(|| format!("nothing at {at}"))
+        }
+
+        fn find(&self, _agent: &str, _id: &str, _before: u64, _now_ms: i64) -> Option<Recorded> {
+            None
         }
     }
 
@@ -263,11 +323,11 @@ mod tests {
         assert_eq!(*shared, d);
         assert!(matches!(
             l.decided.values().next(),
-            Some(Kept::Recorded {
+            Some(Kept::Recorded(Recorded {
                 seq: 7,
                 at: 700,
                 ..
-            })
+            }))
         ));
         assert!(l.knows("a", "p1"));
         assert_eq!(l.recall("a", "p1"), Some(d));

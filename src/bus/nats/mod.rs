@@ -15,6 +15,7 @@ mod queue;
 mod reload;
 mod restore;
 mod rollbacks;
+mod sealer;
 mod serve;
 mod shared;
 
@@ -80,6 +81,8 @@ pub struct ServeConfig {
     /// How long after its approval a change is undone if an SLO it is part of is breached.
     pub rollback_watch: Duration,
     pub audit: Option<PathBuf>,
+    /// The audit trail's head is sealed into a segment (and indexed) at this size.
+    pub segment_bytes: u64,
     pub stream_limits: StreamLimits,
     /// The intents directory to watch: a changed file is validated and applied, an invalid
     /// one refused (the last good intents stay in force); both are audited.

@@ -4,7 +4,7 @@
 
 use super::NatsError;
 use crate::approval::{Escalations, Pending};
-use crate::audit::{AuditLog, Event, Record};
+use crate::audit::{AuditLog, Event, Record, SegmentIndex, TrailIndex};
 use crate::contract::{Decision, Proposal, Timestamp, Verdict};
 use crate::coordinator::{Controls, Coordinator};
 use crate::dashboard::{About, DecisionFeed, Figures};
@@ -17,6 +17,8 @@ use std::sync::Arc;
 #[derive(Default)]
 pub struct Restored {
     pub log: Option<AuditLog>,
+    /// The trail's indexes, shared with the ledger and the API.
+    pub index: Option<Arc<TrailIndex>>,
     pub escalations: Escalations,
     pub tracks: TrackRecords,
     pub last_observed: crate::contract::Telemetry,
@@ -29,32 +31,54 @@ pub struct Restored {
 const PRUNE_EVERY: u64 = 10_000;
 
 /// Opens the audit trail (cutting a torn last line, refusing a broken chain) and rebuilds
-/// the service's state from it in one pass, one record at a time.
+/// the service's state from it in one pass, one record at a time. Sealed segments are
+/// indexed first where a crash left them unindexed: the ledger then remembers their
+/// decisions through the index, not in memory.
 pub fn restore(
     path: &std::path::Path,
+    segment_bytes: u64,
     coordinator: &mut Coordinator,
     watch: &mut RollbackWatch,
     health: &crate::health::Health,
 ) -> Result<Restored, NatsError> {
-    let size = std::fs::metadata(path).map_or(0, |m| m.len());
     let now = Timestamp::from_datetime(chrono::Utc::now());
+    let index = Arc::new(index_segments(path, health)?);
+    let indexed_through = index.sealed().last().map_or(0, |s| s.last_seq);
+    let size: u64 = index
+        .layout()
+        .files()?
+        .iter()
+        .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()))
+        .sum();
     coordinator.controls = Controls::default();
     // The ledger keeps where each decision is recorded, and reads it back for a resend.
-    coordinator.ledger =
-        crate::engine::Ledger::recalling(Arc::new(crate::audit::TrailRecall::new(path)));
+    coordinator.ledger = crate::engine::Ledger::recalling(index.clone());
+    coordinator.ledger.forget_expired(now);
     let mut rebuild = Rebuild {
         coordinator,
         watch,
         now,
+        indexed_through,
         read: 0,
+        bytes: 0,
         restored: Restored::default(),
     };
-    let log = AuditLog::open_visiting(path, |r, at| {
+    let mut last_at = 0;
+    let log = AuditLog::open_from(path, None, Some(index.clone()), |r, at| {
+        // Positions restart at 0 in each file: count what was read by the records' starts.
+        if at < last_at {
+            rebuild.bytes += last_at;
+        }
+        last_at = at;
         rebuild.read(&r, at);
         if rebuild.read.is_multiple_of(PRUNE_EVERY) {
-            health.fail("restoring", progress(rebuild.read, at, size));
+            health.fail(
+                "restoring",
+                progress(rebuild.read, rebuild.bytes + at, size),
+            );
         }
-    })?;
+    })?
+    .with_segments(segment_bytes);
     health.clear("restoring");
     let Rebuild {
         coordinator,
@@ -64,7 +88,38 @@ pub fn restore(
     coordinator.in_flight.retain(|t| t.until > now);
     coordinator.ledger.forget_expired(now);
     restored.log = Some(log);
+    restored.index = Some(index);
     Ok(restored)
+}
+
+/// The trail's indexes: each sealed segment's index read, or built where it is missing or
+/// unreadable (a crash between sealing and indexing).
+fn index_segments(
+    path: &std::path::Path,
+    health: &crate::health::Health,
+) -> Result<TrailIndex, NatsError> {
+    let index = TrailIndex::empty(path);
+    let segments = index.layout().sealed()?;
+    for (i, s) in segments.iter().enumerate() {
+        let file = index.layout().index(s.first_seq);
+        let ix = match SegmentIndex::load(&file, &s.path) {
+            Ok(ix) => ix,
+            Err(_) => {
+                health.fail(
+                    "restoring",
+                    format!(
+                        "indexing audit segment {} ({} of {})",
+                        s.path.display(),
+                        i + 1,
+                        segments.len()
+                    ),
+                );
+                SegmentIndex::build(s, &file)?
+            }
+        };
+        index.install(ix);
+    }
+    Ok(index)
 }
 
 /// How far a restore has read, for `/readyz`.
@@ -83,7 +138,11 @@ struct Rebuild<'a> {
     coordinator: &'a mut Coordinator,
     watch: &'a mut RollbackWatch,
     now: Timestamp,
+    /// Decisions recorded up to here are remembered through the trail's index.
+    indexed_through: u64,
     read: u64,
+    /// Bytes of the files read before the current one.
+    bytes: u64,
     restored: Restored,
 }
 
@@ -102,7 +161,7 @@ impl Rebuild<'_> {
                     // A refusal of a claimed identity was never the claimed agent's answer
                     // (trails of earlier versions filed it under that agent's name).
                     if !d.reasons.iter().any(|r| r.code == "subject_mismatch") {
-                        self.decided(d, p, at);
+                        self.decided(d, p, r.seq, at);
                     }
                 }
             }
@@ -128,15 +187,20 @@ impl Rebuild<'_> {
     /// A recorded decision: remembered for as long as its proposal's lifetime says (for good
     /// if the proposal cannot be read back), watched and in flight if approved, waiting if
     /// escalated and not yet answered.
-    fn decided(&mut self, d: Decision, p: Option<Proposal>, at: u64) {
+    fn decided(&mut self, d: Decision, p: Option<Proposal>, seq: u64, at: u64) {
         let c = &mut *self.coordinator;
-        let first_answer = !c.ledger.knows(&d.agent, &d.proposal_id)
-            && !d.proposal_id.ends_with(crate::rollback::ROLLBACK_SUFFIX);
-        if first_answer && d.decided_at.plus_millis(crate::rate_limit::WINDOW_MS) > self.now {
+        // Asked only of the last minute's decisions: an indexed one is looked up on disk.
+        let first_answer = || {
+            !d.proposal_id.ends_with(crate::rollback::ROLLBACK_SUFFIX)
+                && !c.ledger.answered_before(&d.agent, &d.proposal_id, seq)
+        };
+        if d.decided_at.plus_millis(crate::rate_limit::WINDOW_MS) > self.now && first_answer() {
             c.admitted_earlier(&d);
         }
-        c.ledger
-            .remember_recorded(&d, p.as_ref().map(|p| p.expires_at), at);
+        if seq > self.indexed_through {
+            c.ledger
+                .remember_recorded(&d, p.as_ref().map(|p| p.expires_at), at);
+        }
         let key = format!("{}/{}", d.agent, d.proposal_id);
         let Some(p) = p else {
             if d.verdict != Verdict::Escalated {

@@ -74,9 +74,10 @@ pub async fn serve(
     let (coordinator, watch, restored) = match cfg.audit.clone() {
         Some(path) => {
             let health = health.clone();
+            let segment_bytes = cfg.segment_bytes;
             tokio::task::spawn_blocking(move || {
                 let mut coordinator = coordinator;
-                let restored = restore(&path, &mut coordinator, &mut watch, &health);
+                let restored = restore(&path, segment_bytes, &mut coordinator, &mut watch, &health);
                 restored.map(|r| (coordinator, watch, r))
             })
             .await
@@ -113,7 +114,9 @@ pub async fn serve(
     };
     health.clear("nats");
     let escalations = escalations.unwrap_or(restored.escalations);
+    let (sealer, sealed) = tokio::sync::mpsc::unbounded_channel();
     let state = Arc::new(tokio::sync::Mutex::new(Shared {
+        sealer: restored.index.as_ref().map(|_| sealer),
         coordinator,
         log: restored.log,
         escalations,
@@ -136,13 +139,16 @@ pub async fn serve(
             metrics,
             health: health.clone(),
             telemetry: telemetry.clone(),
-            audit: cfg.audit.clone(),
+            audit: restored.index.clone(),
         });
         tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
                 tracing::error!("HTTP API stopped: {e}");
             }
         });
+    }
+    if let Some(index) = restored.index.clone() {
+        tokio::spawn(super::sealer::run(sealed, index, state.clone()));
     }
     let incoming = consumer.messages().await.map_err(nats)?;
     let mut running = Loop {

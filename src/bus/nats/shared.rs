@@ -33,6 +33,8 @@ impl Stored {
 pub struct Shared {
     pub coordinator: Coordinator,
     pub log: Option<AuditLog>,
+    /// Where segments the trail has sealed go to be indexed.
+    pub(super) sealer: Option<tokio::sync::mpsc::UnboundedSender<crate::audit::Segment>>,
     pub escalations: Escalations,
     /// Where `escalations` is kept durably.
     pub(super) queue: super::queue::EscalationQueue,
@@ -99,6 +101,11 @@ impl Shared {
             }
         };
         self.health.clear("audit");
+        if let Some(sealer) = &self.sealer {
+            for segment in log.take_sealed() {
+                let _ = sealer.send(segment);
+            }
+        }
         prepared.refs().iter().cloned().zip(positions).collect()
     }
 
