@@ -130,7 +130,7 @@ pub fn closes_escalation(d: &Decision) -> bool {
 }
 
 /// Escalations waiting, by `agent/id`.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Escalations {
     pub pending: BTreeMap<String, Pending>,
 }

@@ -202,7 +202,7 @@ impl Control {
 }
 
 /// Kill switches and the global freeze in force.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Controls {
     pub suspended_agents: BTreeSet<String>,
     pub suspended_domains: BTreeSet<String>,

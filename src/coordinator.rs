@@ -18,7 +18,7 @@ pub use crate::controls::Controls;
 use std::collections::HashMap;
 
 /// An approved change and until when it holds its resources.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Tracked {
     pub change: InFlight,
     pub until: Timestamp,

@@ -19,7 +19,7 @@ pub const WINDOW_MS: i64 = 60_000;
 
 /// When each agent's recently admitted proposals were admitted, oldest first: at most its
 /// limit per agent, so the memory is bounded by the declared limits.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct AgentRates {
     admitted: HashMap<String, VecDeque<Timestamp>>,
 }

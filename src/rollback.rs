@@ -17,7 +17,7 @@ use std::time::Duration;
 pub const COOLDOWN_MS: i64 = 60_000;
 
 /// An approved change being watched.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Watched {
     pub agent: String,
     pub proposal_id: String,
@@ -90,7 +90,7 @@ fn persists(a: &Action) -> bool {
     !matches!(a, Action::Restart { .. } | Action::RotateCredentials { .. })
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct RollbackWatch {
     watch_ms: i64,
     changes: Vec<Watched>,
@@ -99,6 +99,13 @@ pub struct RollbackWatch {
 }
 
 impl RollbackWatch {
+    /// Takes over what `other` watches and its cooldowns, keeping this watch's period (a
+    /// checkpoint's, read by a service started with another).
+    pub fn take_watched(&mut self, other: RollbackWatch) {
+        self.changes = other.changes;
+        self.cooldown_until = other.cooldown_until;
+    }
+
     pub fn new(watch: Duration) -> RollbackWatch {
         RollbackWatch {
             watch_ms: watch.as_millis() as i64,

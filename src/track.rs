@@ -6,7 +6,7 @@ use crate::audit::{Event, Record};
 use crate::contract::{Decision, Verdict};
 use std::collections::BTreeMap;
 
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AgentRecord {
     /// Proposals answered (a person's later answer to an escalation is not a new one).
     pub proposals: u64,
@@ -39,7 +39,7 @@ impl AgentRecord {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TrackRecords {
     /// By agent name.
     pub agents: BTreeMap<String, AgentRecord>,

@@ -169,11 +169,29 @@ pub struct SegmentIndex {
 impl SegmentIndex {
     /// Reads a sealed segment and writes its index to `index`.
     pub fn build(segment: &Segment, index: &Path) -> Result<SegmentIndex, AuditError> {
+        SegmentIndex::build_visiting(segment, index, None, |_, _| {})
+    }
+
+    /// [`SegmentIndex::build`] that also checks the segment's chain from `start` (the seq
+    /// and hash it must continue) and hands each record to `visit` with where it starts, in
+    /// the same pass: what the service does with each segment it seals. Nothing is written
+    /// if the chain is broken.
+    pub fn build_visiting(
+        segment: &Segment,
+        index: &Path,
+        start: Option<&super::Start>,
+        mut visit: impl FnMut(&Record, u64),
+    ) -> Result<SegmentIndex, AuditError> {
         let mut entries = Vec::new();
         let mut last_seq = segment.first_seq.saturating_sub(1);
-        super::log::for_each_line(&segment.path, false, None, |_, at, _, r| {
+        let mut chain = start.map(|s| super::log::Chain::from(Some(s)));
+        super::log::for_each_line(&segment.path, false, None, |line, at, text, r| {
+            if let Some(chain) = &mut chain {
+                chain.link(&segment.path, line, text, &r)?;
+            }
             last_seq = r.seq;
             entries.extend(IndexEntry::of(&r, at));
+            visit(&r, at);
             Ok(())
         })?;
         entries.sort_by_key(|e| (e.id_hash, e.seq));

@@ -116,7 +116,7 @@ pub(crate) fn for_each_in_trail(
 
 /// The hash chain as far as it has been checked: records are checked one at a time, so a
 /// trail of any length is verified (and restored) in the memory of one record.
-struct Chain {
+pub(crate) struct Chain {
     records: u64,
     prev: String,
 }
@@ -131,7 +131,7 @@ impl Default for Chain {
 }
 
 impl Chain {
-    fn from(start: Option<&Start>) -> Chain {
+    pub(crate) fn from(start: Option<&Start>) -> Chain {
         match start {
             Some(s) => Chain {
                 records: s.next_seq - 1,
@@ -143,7 +143,13 @@ impl Chain {
 
     /// Checks that `r`, read from line number `line` whose text is `text`, follows the
     /// records checked so far.
-    fn link(&mut self, path: &Path, line: usize, text: &str, r: &Record) -> Result<(), AuditError> {
+    pub(crate) fn link(
+        &mut self,
+        path: &Path,
+        line: usize,
+        text: &str,
+        r: &Record,
+    ) -> Result<(), AuditError> {
         let expect_seq = self.records + 1;
         let broken = |problem: String| AuditError::Broken {
             path: path.display().to_string(),
@@ -171,7 +177,7 @@ impl Chain {
         Ok(())
     }
 
-    fn verified(self) -> Verified {
+    pub(crate) fn verified(self) -> Verified {
         Verified {
             records: self.records,
             last_hash: self.prev,

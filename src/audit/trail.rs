@@ -137,7 +137,7 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), AuditError> {
 }
 
 /// Writes a file whole or not at all: to a temporary name, made durable, then renamed.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), AuditError> {
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), AuditError> {
     use std::io::Write;
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");

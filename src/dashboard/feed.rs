@@ -15,7 +15,7 @@ pub const FEED_CAPACITY: usize = 20_000;
 /// Most entries one page returns.
 pub const MAX_PAGE: usize = 500;
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct FeedEntry {
     /// Position in the feed since the service started: pages and live updates refer to it.
     pub seq: u64,
@@ -59,7 +59,7 @@ pub struct Page<'a> {
     pub latest: u64,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct DecisionFeed {
     entries: VecDeque<FeedEntry>,
     capacity: usize,

@@ -8,7 +8,7 @@ use crate::contract::{Decision, Timestamp, Verdict};
 use std::collections::BTreeMap;
 
 /// How the arbiter's first answers to proposals split.
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Adherence {
     /// Approved or merged.
     pub allowed: u64,
@@ -32,7 +32,7 @@ impl Adherence {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Figures {
     pub overall: Adherence,
     pub by_domain: BTreeMap<String, Adherence>,

@@ -35,7 +35,7 @@ use std::collections::HashMap;
 
 /// An approved change that has not completed yet: it holds capacity, budget, blast radius and
 /// its service's change slot.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct InFlight {
     pub key: String,
     pub domain: Domain,

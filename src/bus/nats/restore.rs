@@ -2,9 +2,10 @@
 //! escalations still waiting for a person, kill switches and freezes in force, the changes
 //! in flight and under watch, agents' track records and the observations last recorded.
 
+use super::checkpoint::Checkpoint;
 use super::NatsError;
 use crate::approval::{Escalations, Pending};
-use crate::audit::{AuditLog, Event, Record, SegmentIndex, TrailIndex};
+use crate::audit::{AuditLog, Event, Layout, Record, SegmentIndex, Start, TrailIndex};
 use crate::contract::{Decision, Proposal, Timestamp, Verdict};
 use crate::coordinator::{Controls, Coordinator};
 use crate::dashboard::{About, DecisionFeed, Figures};
@@ -31,40 +32,63 @@ pub struct Restored {
 const PRUNE_EVERY: u64 = 10_000;
 
 /// Opens the audit trail (cutting a torn last line, refusing a broken chain) and rebuilds
-/// the service's state from it in one pass, one record at a time. Sealed segments are
-/// indexed first where a crash left them unindexed: the ledger then remembers their
-/// decisions through the index, not in memory.
+/// the service's state from it, one record at a time: from the latest checkpoint on, or from
+/// the start if there is none. Sealed segments are indexed first where a crash left them
+/// unindexed: the ledger remembers their decisions through the index, not in memory. Returns
+/// also the fold as it stood at the head's start, for the sealer to carry on (and written as
+/// a checkpoint if it is newer than the one read).
 pub fn restore(
     path: &std::path::Path,
     segment_bytes: u64,
     coordinator: &mut Coordinator,
     watch: &mut RollbackWatch,
     health: &crate::health::Health,
-) -> Result<Restored, NatsError> {
+) -> Result<(Restored, Checkpoint), NatsError> {
     let now = Timestamp::from_datetime(chrono::Utc::now());
     let index = Arc::new(index_segments(path, health)?);
-    let indexed_through = index.sealed().last().map_or(0, |s| s.last_seq);
-    let size: u64 = index
-        .layout()
-        .files()?
-        .iter()
-        .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()))
-        .sum();
+    let layout = index.layout().clone();
+    // The head's first record: everything before it is in indexed, sealed segments.
+    let boundary = index.sealed().last().map_or(1, |s| s.last_seq + 1);
     coordinator.controls = Controls::default();
     // The ledger keeps where each decision is recorded, and reads it back for a resend.
     coordinator.ledger = crate::engine::Ledger::recalling(index.clone());
     coordinator.ledger.forget_expired(now);
+    let mut restored = Restored::default();
+    let (checkpoint, skipped) = Checkpoint::latest(&layout);
+    for why in skipped {
+        tracing::warn!("checkpoint not used: {why}");
+    }
+    let checkpoint = checkpoint.filter(|cp| cp.next_seq <= boundary);
+    let start = checkpoint.as_ref().map(Checkpoint::start);
+    let read_from = start.as_ref().map_or(0, |s| s.next_seq);
+    if let Some(cp) = checkpoint {
+        cp.install(coordinator, watch, &mut restored);
+    }
+    let size: u64 = layout
+        .files()?
+        .iter()
+        .filter(|f| !is_before(&layout, f, read_from))
+        .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()))
+        .sum();
     let mut rebuild = Rebuild {
         coordinator,
         watch,
         now,
-        indexed_through,
+        indexed_through: boundary - 1,
         read: 0,
         bytes: 0,
-        restored: Restored::default(),
+        restored: &mut restored,
     };
+    let mut at_boundary = None;
     let mut last_at = 0;
-    let log = AuditLog::open_from(path, None, Some(index.clone()), |r, at| {
+    let log = AuditLog::open_from(path, start.as_ref(), Some(index.clone()), |r, at| {
+        if r.seq == boundary {
+            let start = Start {
+                next_seq: r.seq,
+                prev: r.prev.clone(),
+            };
+            at_boundary = Some(rebuild.checkpoint(start));
+        }
         // Positions restart at 0 in each file: count what was read by the records' starts.
         if at < last_at {
             rebuild.bytes += last_at;
@@ -79,17 +103,35 @@ pub fn restore(
         }
     })?
     .with_segments(segment_bytes);
+    // An empty head: the state at its start is the state now.
+    let at_boundary = match at_boundary {
+        Some(cp) => cp,
+        None => rebuild.checkpoint(log.position()),
+    };
     health.clear("restoring");
-    let Rebuild {
-        coordinator,
-        mut restored,
-        ..
-    } = rebuild;
+    // How much a start had to read: a checkpoint's worth shows here.
+    metrics::gauge!("arbiter_audit_restored_records").set(rebuild.read as f64);
+    let coordinator = rebuild.coordinator;
     coordinator.in_flight.retain(|t| t.until > now);
     coordinator.ledger.forget_expired(now);
+    if at_boundary.next_seq > read_from.max(1) {
+        if let Err(e) = at_boundary.write(&layout) {
+            tracing::warn!("checkpoint not written: {e}");
+        }
+    }
     restored.log = Some(log);
     restored.index = Some(index);
-    Ok(restored)
+    Ok((restored, at_boundary))
+}
+
+/// Whether trail file `f` holds only records before `seq` (a sealed segment that a
+/// checkpoint covers).
+fn is_before(layout: &Layout, f: &std::path::Path, seq: u64) -> bool {
+    let sealed = layout.sealed().unwrap_or_default();
+    let Some(i) = sealed.iter().position(|s| s.path == f) else {
+        return false;
+    };
+    sealed.get(i + 1).is_some_and(|next| next.first_seq <= seq)
 }
 
 /// The trail's indexes: each sealed segment's index read, or built where it is missing or
@@ -133,22 +175,28 @@ fn progress(records: u64, at: u64, size: u64) -> String {
     )
 }
 
-/// The state being rebuilt, record after record.
-struct Rebuild<'a> {
-    coordinator: &'a mut Coordinator,
-    watch: &'a mut RollbackWatch,
-    now: Timestamp,
+/// The state being rebuilt, record after record: by a restart, and by the sealer carrying
+/// the fold on over each segment it seals.
+pub struct Rebuild<'a> {
+    pub coordinator: &'a mut Coordinator,
+    pub watch: &'a mut RollbackWatch,
+    pub now: Timestamp,
     /// Decisions recorded up to here are remembered through the trail's index.
-    indexed_through: u64,
-    read: u64,
+    pub indexed_through: u64,
+    pub read: u64,
     /// Bytes of the files read before the current one.
-    bytes: u64,
-    restored: Restored,
+    pub bytes: u64,
+    pub restored: &'a mut Restored,
 }
 
 impl Rebuild<'_> {
-    /// Takes in one record, which starts at `at` in the trail.
-    fn read(&mut self, r: &Record, at: u64) {
+    /// The state rebuilt so far, which continues at `start`.
+    pub fn checkpoint(&self, start: Start) -> Checkpoint {
+        Checkpoint::take(self.coordinator, self.watch, self.restored, start)
+    }
+
+    /// Takes in one record, which starts at `at` in its file.
+    pub fn read(&mut self, r: &Record, at: u64) {
         self.restored.tracks.read(r);
         self.restored.figures.read_rollback(r);
         match &r.event {

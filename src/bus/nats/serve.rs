@@ -78,13 +78,19 @@ pub async fn serve(
             tokio::task::spawn_blocking(move || {
                 let mut coordinator = coordinator;
                 let restored = restore(&path, segment_bytes, &mut coordinator, &mut watch, &health);
-                restored.map(|r| (coordinator, watch, r))
+                restored.map(|(r, at_head)| {
+                    let shadow = r.index.clone().map(|index| {
+                        super::checkpoint::Shadow::from_checkpoint(at_head, &coordinator, index)
+                    });
+                    (coordinator, watch, (r, shadow))
+                })
             })
             .await
             .map_err(nats)??
         }
-        None => (coordinator, watch, Restored::default()),
+        None => (coordinator, watch, (Restored::default(), None)),
     };
+    let (restored, shadow) = restored;
     if let Some((stop, served)) = early {
         let _ = stop.send(());
         let _ = served.await;
@@ -147,8 +153,8 @@ pub async fn serve(
             }
         });
     }
-    if let Some(index) = restored.index.clone() {
-        tokio::spawn(super::sealer::run(sealed, index, state.clone()));
+    if let (Some(index), Some(shadow)) = (restored.index.clone(), shadow) {
+        tokio::spawn(super::sealer::run(sealed, index, shadow, state.clone()));
     }
     let incoming = consumer.messages().await.map_err(nats)?;
     let mut running = Loop {

@@ -1,0 +1,155 @@
+//! The service's state as the audit trail left it at a segment boundary, written beside
+//! the segments as `<next seq>.state.json`: a restart reads the latest checkpoint and then
+//! only the records after it, so it is ready in the time one segment takes to read, however
+//! long the trail.
+//!
+//! A checkpoint is made by the same fold a restart runs ([`super::restore`]), carried on by
+//! the sealer over each segment it seals ([`Shadow`]): the state it holds is by construction
+//! what reading the whole trail would rebuild. It is accepted only where the chain continues
+//! from it (the first record read after it names its `prev`); the segments it covers were
+//! checked when it was made.
+
+use super::restore::Restored;
+use crate::approval::Escalations;
+use crate::audit::{Layout, Start, TrailIndex};
+use crate::contract::Telemetry;
+use crate::coordinator::{Controls, Coordinator, Tracked};
+use crate::dashboard::{DecisionFeed, Figures};
+use crate::rate_limit::AgentRates;
+use crate::rollback::RollbackWatch;
+use crate::track::TrackRecords;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// How many checkpoints are kept: the newest, and the one before in case the newest is
+/// unreadable.
+const KEEP: usize = 2;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// The first record not folded in, and the hash it must follow.
+    pub next_seq: u64,
+    pub prev: String,
+    controls: Controls,
+    in_flight: Vec<Tracked>,
+    rates: AgentRates,
+    watch: RollbackWatch,
+    escalations: Escalations,
+    tracks: TrackRecords,
+    figures: Figures,
+    feed: DecisionFeed,
+    last_observed: Telemetry,
+}
+
+impl Checkpoint {
+    /// The state folded so far, which continues at `start`.
+    pub fn take(c: &Coordinator, watch: &RollbackWatch, r: &Restored, start: Start) -> Self {
+        Checkpoint {
+            next_seq: start.next_seq,
+            prev: start.prev,
+            controls: c.controls.clone(),
+            in_flight: c.in_flight.clone(),
+            rates: c.rates.clone(),
+            watch: watch.clone(),
+            escalations: r.escalations.clone(),
+            tracks: r.tracks.clone(),
+            figures: r.figures.clone(),
+            feed: r.feed.clone(),
+            last_observed: r.last_observed.clone(),
+        }
+    }
+
+    pub fn start(&self) -> Start {
+        Start {
+            next_seq: self.next_seq,
+            prev: self.prev.clone(),
+        }
+    }
+
+    /// Puts the state into the service's parts. The watch keeps the period the service was
+    /// started with; waiting escalations keep the deadline the intent now in force gives.
+    pub fn install(self, c: &mut Coordinator, watch: &mut RollbackWatch, r: &mut Restored) {
+        c.controls = self.controls;
+        c.in_flight = self.in_flight;
+        c.rates = self.rates;
+        watch.take_watched(self.watch);
+        r.escalations = self.escalations;
+        for p in r.escalations.pending.values_mut() {
+            p.deadline = c.escalation_deadline(p.decision.decided_at);
+        }
+        r.tracks = self.tracks;
+        r.figures = self.figures;
+        r.feed = self.feed;
+        r.last_observed = self.last_observed;
+    }
+
+    /// Writes the checkpoint whole or not at all, and removes all but the newest [`KEEP`].
+    pub fn write(&self, layout: &Layout) -> Result<(), crate::audit::AuditError> {
+        let bytes = serde_json::to_vec(self).expect("a checkpoint serialises");
+        crate::audit::write_atomically(&layout.checkpoint(self.next_seq), &bytes)?;
+        let all = layout.numbered("state.json")?;
+        for (_, old) in all.iter().rev().skip(KEEP) {
+            let _ = std::fs::remove_file(old);
+        }
+        Ok(())
+    }
+
+    /// The newest checkpoint that can be read, with what made the others unusable.
+    pub fn latest(layout: &Layout) -> (Option<Checkpoint>, Vec<String>) {
+        let mut skipped = Vec::new();
+        let all = match layout.numbered("state.json") {
+            Ok(all) => all,
+            Err(e) => return (None, vec![e.to_string()]),
+        };
+        for (_, path) in all.iter().rev() {
+            let read = std::fs::read(path)
+                .map_err(|e| e.to_string())
+                .and_then(|b| serde_json::from_slice::<Checkpoint>(&b).map_err(|e| e.to_string()));
+            match read {
+                Ok(cp) => return (Some(cp), skipped),
+                Err(e) => skipped.push(format!("{}: {e}", path.display())),
+            }
+        }
+        (None, skipped)
+    }
+}
+
+/// The fold of the trail carried on past the restart, one sealed segment at a time, by the
+/// sealer: what each new checkpoint is taken from. It decides nothing; it only reads.
+pub struct Shadow {
+    pub coordinator: Coordinator,
+    pub watch: RollbackWatch,
+    pub restored: Restored,
+    /// Where the next segment must continue the chain.
+    pub start: Start,
+}
+
+impl Shadow {
+    /// A fold that continues from `cp` with the live service's graph, intents and roles.
+    pub fn from_checkpoint(cp: Checkpoint, live: &Coordinator, index: Arc<TrailIndex>) -> Shadow {
+        let mut coordinator =
+            Coordinator::new(live.graph.clone(), live.intents.clone(), live.roles.clone());
+        coordinator.settle_ms = live.settle_ms;
+        coordinator.max_lifetime_ms = live.max_lifetime_ms;
+        coordinator.ledger = crate::engine::Ledger::recalling(index);
+        let mut watch = cp.watch.clone();
+        let mut restored = Restored::default();
+        let start = cp.start();
+        cp.install(&mut coordinator, &mut watch, &mut restored);
+        Shadow {
+            coordinator,
+            watch,
+            restored,
+            start,
+        }
+    }
+
+    pub fn checkpoint(&self) -> Checkpoint {
+        Checkpoint::take(
+            &self.coordinator,
+            &self.watch,
+            &self.restored,
+            self.start.clone(),
+        )
+    }
+}
