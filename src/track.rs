@@ -106,7 +106,8 @@ impl TrackRecords {
             Event::Approval { .. }
             | Event::Control { .. }
             | Event::KillSwitch(_)
-            | Event::Observed { .. } => {}
+            | Event::Observed { .. }
+            | Event::Retention { .. } => {}
         }
     }
 

@@ -1038,3 +1038,77 @@ fn restored_records(h: &Harness) -> u64 {
         .and_then(|v| v.trim().parse::<f64>().ok())
         .unwrap_or_else(|| panic!("no arbiter_audit_restored_records in:\n{metrics}")) as u64
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_archives_whole_checked_segments_and_the_trail_still_verifies() {
+    let _one = LOAD.lock().await;
+    let mut h = Harness::start("retention");
+    let intents = h.intents();
+    let archive = h.dir.join("archive");
+    let archive_arg = archive.display().to_string();
+    let args = [
+        "--audit-segment-mb",
+        "1",
+        "--audit-keep-mb",
+        "2",
+        "--audit-archive",
+        &archive_arg,
+    ];
+    h.arbiter_args(&h.url.clone(), &intents, &args);
+    let (_client, js, mut decisions) = tuner(&h).await;
+    let ids = load(js.clone(), "ret", 3_000).await.unwrap();
+    let first = Received::collect(&mut decisions, &ids, Duration::from_secs(60)).await;
+    first.assert_one_each(&ids, "retention");
+    let archived = || std::fs::read_dir(&archive).map_or(0, |d| d.count());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while archived() < 2 {
+        assert!(Instant::now() < deadline, "no segment was archived");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // What is kept stays near the setting: the limit, plus the segments a restart reads.
+    let kept: u64 = std::fs::read_dir(h.dir.join("audit.jsonl.segments"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".jsonl"))
+        .map(|e| e.metadata().unwrap().len())
+        .sum();
+    assert!(kept <= 4 << 20, "{kept} bytes of segments kept");
+
+    // The trail verifies from its first kept record, vouched for by the retention record.
+    let trail = h.dir.join("audit.jsonl");
+    let v = arbiter::audit::verify(&trail).unwrap();
+    assert!(v.first_seq > 1, "{v:?}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_arbiter"))
+        .args(["audit", "verify"])
+        .arg(&trail)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && said.contains("removed by retention"),
+        "{said}"
+    );
+
+    // A proposal in an archived segment, sent again, gets the decision it was given.
+    let early = &ids[3];
+    js.publish(SUBJECT, flag(early, 3).into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let again = next_decision(&mut decisions).await;
+    assert_eq!(again["audit"], first.by_id[early][0]["audit"], "{again}");
+
+    // Removing a segment by hand is not retention: the cut is reported.
+    h.kill_arbiter();
+    let oldest = arbiter::audit::Layout::of(&trail).sealed().unwrap()[0]
+        .path
+        .clone();
+    std::fs::remove_file(&oldest).unwrap();
+    match arbiter::audit::verify(&trail) {
+        Err(arbiter::audit::AuditError::Broken { problem, .. }) => {
+            assert!(problem.contains("no retention record"), "{problem}")
+        }
+        other => panic!("a trail cut by hand verified: {other:?}"),
+    }
+}

@@ -54,8 +54,11 @@ impl Prepared {
 /// What `verify` found in an intact chain.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Verified {
+    /// The last record's seq (the number of records, unless retention removed the first).
     pub records: u64,
     pub last_hash: String,
+    /// The first record kept: 1, or the first after segments retention removed.
+    pub first_seq: u64,
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> AuditError + '_ {
@@ -69,12 +72,102 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> AuditError + '_ {
 /// segments: sequence numbers follow each other from 1, each `prev` is the previous record's
 /// hash, and each hash matches its record. The first break is reported with its file and
 /// line.
+///
+/// A trail whose oldest segments were removed by its retention setting starts later: it is
+/// checked from its first record on, and is intact only if a retention record in it says
+/// that the records before were removed, naming the hash the first one kept follows.
 pub fn verify(path: &Path) -> Result<Verified, AuditError> {
-    let mut chain = Chain::default();
-    for_each_in_trail(&Layout::of(path), None, |file, line, _, text, r| {
-        chain.link(file, line, text, &r)
+    let layout = Layout::of(path);
+    let mut opening = Opening::of(&layout)?;
+    for_each_in_trail(&layout, None, |file, line, _, text, r| {
+        opening.link(file, line, text, &r)
     })?;
-    Ok(chain.verified())
+    opening.verified()
+}
+
+/// Checking a whole trail from its first record: record 1, or the first one kept after
+/// retention removed segments, which some retention record must vouch for.
+struct Opening {
+    chain: Chain,
+    first: Option<(PathBuf, Record)>,
+    start: Option<Start>,
+    vouched: bool,
+}
+
+impl Opening {
+    fn of(layout: &Layout) -> Result<Opening, AuditError> {
+        let first = first_record(layout)?;
+        let start = first
+            .as_ref()
+            .filter(|(_, r)| r.seq > 1)
+            .map(|(_, r)| Start {
+                next_seq: r.seq,
+                prev: r.prev.clone(),
+            });
+        Ok(Opening {
+            chain: Chain::from(start.as_ref()),
+            vouched: start.is_none(),
+            first,
+            start,
+        })
+    }
+
+    fn link(&mut self, file: &Path, line: usize, text: &str, r: &Record) -> Result<(), AuditError> {
+        self.chain.link(file, line, text, r)?;
+        if let (
+            Event::Retention {
+                through_seq,
+                last_hash,
+                ..
+            },
+            Some(s),
+        ) = (&r.event, &self.start)
+        {
+            self.vouched |= *through_seq + 1 == s.next_seq && *last_hash == s.prev;
+        }
+        Ok(())
+    }
+
+    fn verified(self) -> Result<Verified, AuditError> {
+        if let (false, Some((file, r))) = (self.vouched, &self.first) {
+            return Err(AuditError::Broken {
+                path: file.display().to_string(),
+                line: 1,
+                seq: r.seq,
+                problem: format!(
+                    "the trail starts at record {}: records 1 to {} are missing, and no retention record says they were removed",
+                    r.seq,
+                    r.seq - 1
+                ),
+            });
+        }
+        let mut v = self.chain.verified();
+        v.first_seq = self.start.map_or(1, |s| s.next_seq);
+        Ok(v)
+    }
+}
+
+/// The trail's first record, and the file it is in.
+fn first_record(layout: &Layout) -> Result<Option<(PathBuf, Record)>, AuditError> {
+    for file in layout.files()? {
+        let f = match File::open(&file) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(io(&file)(e)),
+        };
+        let mut line = String::new();
+        BufReader::new(f).read_line(&mut line).map_err(io(&file))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let r = serde_json::from_str(&line).map_err(|e| AuditError::Unreadable {
+            path: file.display().to_string(),
+            line: 1,
+            message: e.to_string(),
+        })?;
+        return Ok(Some((file, r)));
+    }
+    Ok(None)
 }
 
 /// Where reading a trail starts when what came before is already accounted for (a
@@ -181,6 +274,7 @@ impl Chain {
         Verified {
             records: self.records,
             last_hash: self.prev,
+            first_seq: 1,
         }
     }
 }
@@ -288,10 +382,17 @@ impl AuditLog {
     ) -> Result<AuditLog, AuditError> {
         let layout = Layout::of(path);
         cut_torn_tail(path)?;
-        let mut chain = Chain::from(start);
+        // From a checkpoint, the chain goes on from it; otherwise from the trail's start.
+        let mut chain = match start {
+            Some(_) => Err(Chain::from(start)),
+            None => Ok(Opening::of(&layout)?),
+        };
         let mut head_first = None;
         for_each_in_trail(&layout, start, |file, line, at, text, r| {
-            chain.link(file, line, text, &r)?;
+            match &mut chain {
+                Ok(opening) => opening.link(file, line, text, &r)?,
+                Err(chain) => chain.link(file, line, text, &r)?,
+            }
             if file == path {
                 let first = *head_first.get_or_insert(r.seq);
                 if let (Some(ix), Some((_, id))) = (&index, r.subject()) {
@@ -301,7 +402,10 @@ impl AuditLog {
             visit(r, at);
             Ok(())
         })?;
-        let v = chain.verified();
+        let v = match chain {
+            Ok(opening) => opening.verified()?,
+            Err(chain) => chain.verified(),
+        };
         let file = OpenOptions::new()
             .create(true)
             .append(true)

@@ -97,7 +97,7 @@ pub fn tell(records: &[Record], proposal_id: &str) -> Option<String> {
                     command["action"]
                 );
             }
-            Event::Observed { .. } => {}
+            Event::Observed { .. } | Event::Retention { .. } => {}
             Event::Control { action, detail } => {
                 let _ = writeln!(out, "control: {action}: {detail}");
             }

@@ -126,27 +126,41 @@ impl TrailIndex {
         self.read().sealed.clone()
     }
 
+    /// The segment starting at `first_seq` was moved to `to` (archived).
+    pub fn moved(&self, first_seq: u64, to: &Path) {
+        for s in self.write().sealed.iter_mut() {
+            if s.first_seq == first_seq {
+                s.segment = to.to_path_buf();
+            }
+        }
+    }
+
     /// Forgets the index of the segment starting at `first_seq` (its decisions are past
     /// remembering and its file gone).
     pub fn drop_index(&self, first_seq: u64) {
         self.write().sealed.retain(|s| s.first_seq != first_seq);
     }
 
-    /// The record `seq` starting at `at` in its file: the segment it was written to, or the
-    /// head it was written to before being sealed.
+    /// The record `seq` starting at `at` in its file: the indexed segment that holds it
+    /// (where it was archived to, if it was), or the file it was written to — the head, or
+    /// the segment the head became.
     pub fn read_at(&self, seq: u64, at: u64) -> Result<Record, String> {
-        let first = {
+        let mut candidates: Vec<PathBuf> = Vec::new();
+        {
             let inner = self.read();
-            inner
+            let holding = inner
                 .sealed
                 .iter()
-                .map(|s| s.first_seq)
-                .chain(inner.recent.iter().map(|(f, _)| *f))
+                .find(|s| s.first_seq <= seq && seq <= s.last_seq);
+            candidates.extend(holding.map(|s| s.segment.clone()));
+            let first = inner
+                .recent
+                .iter()
+                .map(|(f, _)| *f)
                 .filter(|f| *f <= seq)
-                .max()
-        };
-        let mut candidates: Vec<PathBuf> =
-            first.map(|f| self.layout.segment(f)).into_iter().collect();
+                .max();
+            candidates.extend(first.map(|f| self.layout.segment(f)));
+        }
         candidates.push(self.layout.head().to_path_buf());
         let mut why = Vec::new();
         for path in candidates {

@@ -46,6 +46,19 @@ pub enum Event {
     Control { action: String, detail: String },
     /// A person pulled a kill switch or set or lifted the global freeze.
     KillSwitch(crate::controls::Control),
+    /// Whole sealed segments up to record `through_seq` were removed from the trail (moved
+    /// to `archived_to`, or deleted) after they had been verified and checkpointed:
+    /// `last_hash` is the hash of record `through_seq`, which the first record kept names as
+    /// its `prev`. What lets `verify` tell a trail cut by its retention setting from one cut
+    /// by someone else.
+    Retention {
+        through_seq: u64,
+        last_hash: String,
+        segments: Vec<u64>,
+        bytes: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        archived_to: Option<String>,
+    },
     /// The arbiter undid an approved change after an SLO breach (`escalated`: it asked a
     /// person first, and this records the person's go-ahead). `command` is what was sent on
     /// `arbiter.control.<agent>`, with the breach and when it was seen.
@@ -123,7 +136,10 @@ impl Record {
             | Event::Rollback {
                 agent, proposal_id, ..
             } => Some((agent, proposal_id)),
-            Event::Control { .. } | Event::KillSwitch(_) | Event::Observed { .. } => None,
+            Event::Control { .. }
+            | Event::KillSwitch(_)
+            | Event::Observed { .. }
+            | Event::Retention { .. } => None,
         }
     }
 }

@@ -46,6 +46,14 @@ pub struct ServeArgs {
     /// memory of recent decisions, grow with it.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
     audit_segment_mb: u64,
+    /// Keep about this many MiB of the audit trail: older sealed segments are moved to
+    /// `--audit-archive` (or deleted without it) once a checkpoint covers them, and the trail
+    /// records that they were. Unset, the whole trail is kept.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    audit_keep_mb: Option<u64>,
+    /// Where segments beyond `--audit-keep-mb` go (created if absent); unset, they are deleted.
+    #[arg(long, requires = "audit_keep_mb")]
+    audit_archive: Option<PathBuf>,
     /// Most bytes each of the proposals and decisions streams holds; a full stream drops its
     /// oldest messages (decided long before: keep it well above `--shed-above` proposals).
     #[arg(long, default_value_t = 1 << 30, value_parser = clap::value_parser!(u64).range(1 << 20..=1 << 50))]
@@ -98,6 +106,10 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         rollback_watch: Duration::from_secs(a.rollback_watch_s),
         audit: Some(a.audit),
         segment_bytes: a.audit_segment_mb << 20,
+        retention: arbiter::bus::nats::Retention {
+            keep_bytes: a.audit_keep_mb.map(|mb| mb << 20),
+            archive: a.audit_archive.clone(),
+        },
         stream_limits: arbiter::bus::nats::StreamLimits {
             max_bytes: a.stream_max_bytes as i64,
             max_age: Duration::from_secs(a.stream_max_age_s),

@@ -69,6 +69,16 @@ impl Default for StreamLimits {
     }
 }
 
+/// How much of the audit trail is kept: whole sealed segments beyond `keep_bytes` are moved to
+/// `archive` (or deleted without one), oldest first, once a checkpoint covers them — so only
+/// after their chain was checked, and never the segments a restart still reads.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Retention {
+    /// `None` keeps everything.
+    pub keep_bytes: Option<u64>,
+    pub archive: Option<PathBuf>,
+}
+
 #[derive(Clone, Debug)]
 pub struct ServeConfig {
     pub url: String,
@@ -84,6 +94,8 @@ pub struct ServeConfig {
     pub audit: Option<PathBuf>,
     /// The audit trail's head is sealed into a segment (and indexed) at this size.
     pub segment_bytes: u64,
+    /// What of the trail's sealed segments is kept.
+    pub retention: Retention,
     pub stream_limits: StreamLimits,
     /// The intents directory to watch: a changed file is validated and applied, an invalid
     /// one refused (the last good intents stay in force); both are audited.

@@ -161,6 +161,16 @@ fn index_segments(
         };
         index.install(ix);
     }
+    // Indexes of segments retention removed: their decisions are still remembered.
+    for (first_seq, file) in index.layout().numbered("idx")? {
+        if !index.has(first_seq) {
+            let gone = index.layout().segment(first_seq);
+            match SegmentIndex::load(&file, &gone) {
+                Ok(ix) => index.install(ix),
+                Err(e) => tracing::warn!("index of a removed segment unreadable: {e}"),
+            }
+        }
+    }
     Ok(index)
 }
 
@@ -222,7 +232,7 @@ impl Rebuild<'_> {
                 agent, proposal_id, ..
             } => self.coordinator.outcome_reported(agent, proposal_id),
             Event::Observed { telemetry } => self.restored.last_observed = telemetry.clone(),
-            Event::Approval { .. } | Event::Rollback { .. } => {}
+            Event::Approval { .. } | Event::Rollback { .. } | Event::Retention { .. } => {}
         }
         self.read += 1;
         if self.read.is_multiple_of(PRUNE_EVERY) {

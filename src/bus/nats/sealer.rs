@@ -1,10 +1,13 @@
 //! What happens to a segment once the audit trail has sealed it, off the decision loop: its
 //! chain is checked, it is indexed, the fold of the trail is carried on over it and written
-//! as a checkpoint, and the ledger lets go of the decisions the index now answers for.
+//! as a checkpoint, and the ledger lets go of the decisions the index now answers for. Then
+//! the retention setting is applied to the segments the checkpoint covers.
 
 use super::checkpoint::Shadow;
 use super::restore::Rebuild;
 use super::shared::Shared;
+use super::Retention;
+use crate::audit::Event;
 use crate::audit::{Segment, SegmentIndex, Start, TrailIndex};
 use crate::contract::Timestamp;
 use crate::health::Backoff;
@@ -18,6 +21,7 @@ pub async fn run(
     mut sealed: mpsc::UnboundedReceiver<Segment>,
     index: Arc<TrailIndex>,
     shadow: Shadow,
+    retention: Retention,
     state: Arc<Mutex<Shared>>,
 ) {
     let mut shadow = Some(shadow);
@@ -46,7 +50,126 @@ pub async fn run(
         metrics::gauge!("arbiter_audit_indexed_segments").set(size.segments as f64);
         metrics::gauge!("arbiter_audit_index_filter_bytes").set(size.filter_bytes as f64);
         state.lock().await.coordinator.ledger.indexed(last_seq);
+        if let Some(covered) = shadow.as_ref().map(|s| s.start.next_seq) {
+            if let Err(e) = retain(&retention, &index, covered, &state).await {
+                tracing::warn!("audit retention not applied: {e}");
+            }
+        }
     }
+}
+
+/// Moves away (or deletes) the oldest sealed segments while the trail is larger than
+/// `keep_bytes`, among those wholly before `covered` (the checkpoint's next seq). The trail
+/// first records what goes, with the hash the first record kept follows, so `verify` can
+/// tell this cut from tampering; a crash between the record and the removal leaves files
+/// that are simply removed next time. An index outlives its segment until every decision in
+/// it may be forgotten: a resend is still answered with its verdict.
+async fn retain(
+    retention: &Retention,
+    index: &Arc<TrailIndex>,
+    covered: u64,
+    state: &Arc<Mutex<Shared>>,
+) -> Result<(), crate::audit::AuditError> {
+    let now_ms = Timestamp::from_datetime(chrono::Utc::now()).millis();
+    for ix in index.sealed() {
+        let gone = !ix.segment.exists();
+        if gone && ix.max_forget_ms <= now_ms {
+            let _ = std::fs::remove_file(&ix.path);
+            index.drop_index(ix.first_seq);
+        }
+    }
+    let Some(keep) = retention.keep_bytes else {
+        return Ok(());
+    };
+    let layout = index.layout();
+    let sealed = layout.sealed()?;
+    let size = |p: &std::path::Path| std::fs::metadata(p).map_or(0, |m| m.len());
+    let mut total: u64 = sealed.iter().map(|s| size(&s.path)).sum::<u64>() + size(layout.head());
+    let mut going = Vec::new();
+    for (i, s) in sealed.iter().enumerate() {
+        let Some(next) = sealed.get(i + 1) else { break };
+        if total <= keep || next.first_seq > covered {
+            break;
+        }
+        total -= size(&s.path);
+        going.push((s.clone(), next.clone()));
+    }
+    let Some((_, first_kept)) = going.last() else {
+        return Ok(());
+    };
+    let mut first_line = String::new();
+    {
+        use std::io::BufRead;
+        let f =
+            std::fs::File::open(&first_kept.path).map_err(|e| crate::audit::AuditError::Io {
+                path: first_kept.path.display().to_string(),
+                source: e,
+            })?;
+        std::io::BufReader::new(f)
+            .read_line(&mut first_line)
+            .map_err(|e| crate::audit::AuditError::Io {
+                path: first_kept.path.display().to_string(),
+                source: e,
+            })?;
+    }
+    let kept: crate::audit::Record =
+        serde_json::from_str(&first_line).map_err(|e| crate::audit::AuditError::Unreadable {
+            path: first_kept.path.display().to_string(),
+            line: 1,
+            message: e.to_string(),
+        })?;
+    let event = Event::Retention {
+        through_seq: kept.seq - 1,
+        last_hash: kept.prev,
+        segments: going.iter().map(|(s, _)| s.first_seq).collect(),
+        bytes: going.iter().map(|(s, _)| size(&s.path)).sum(),
+        archived_to: retention.archive.as_ref().map(|a| a.display().to_string()),
+    };
+    {
+        let mut st = state.lock().await;
+        let Some(log) = st.log.as_mut() else {
+            return Ok(());
+        };
+        log.append(Timestamp::from_datetime(chrono::Utc::now()), event)?;
+    }
+    for (s, _) in going {
+        match &retention.archive {
+            Some(dir) => {
+                std::fs::create_dir_all(dir).map_err(|e| crate::audit::AuditError::Io {
+                    path: dir.display().to_string(),
+                    source: e,
+                })?;
+                let to = dir.join(s.path.file_name().expect("a segment has a name"));
+                move_file(&s.path, &to)?;
+                index.moved(s.first_seq, &to);
+            }
+            None => {
+                std::fs::remove_file(&s.path).map_err(|e| crate::audit::AuditError::Io {
+                    path: s.path.display().to_string(),
+                    source: e,
+                })?;
+            }
+        }
+        metrics::counter!("arbiter_audit_segments_retired_total").increment(1);
+    }
+    Ok(())
+}
+
+/// Moves a file, across file systems too (an archive on other storage): copied, made
+/// durable, then the original removed.
+fn move_file(from: &std::path::Path, to: &std::path::Path) -> Result<(), crate::audit::AuditError> {
+    let io = |p: &std::path::Path| {
+        let p = p.display().to_string();
+        move |source| crate::audit::AuditError::Io { path: p, source }
+    };
+    if std::fs::rename(from, to).is_ok() {
+        return Ok(());
+    }
+    std::fs::copy(from, to).map_err(io(to))?;
+    std::fs::File::open(to)
+        .and_then(|f| f.sync_all())
+        .map_err(io(to))?;
+    std::fs::remove_file(from).map_err(io(from))
 }
 
 /// Indexes one sealed segment, and carries the fold over it into a new checkpoint when the

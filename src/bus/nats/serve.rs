@@ -154,7 +154,14 @@ pub async fn serve(
         });
     }
     if let (Some(index), Some(shadow)) = (restored.index.clone(), shadow) {
-        tokio::spawn(super::sealer::run(sealed, index, shadow, state.clone()));
+        let retention = cfg.retention.clone();
+        tokio::spawn(super::sealer::run(
+            sealed,
+            index,
+            shadow,
+            retention,
+            state.clone(),
+        ));
     }
     let incoming = consumer.messages().await.map_err(nats)?;
     let mut running = Loop {
