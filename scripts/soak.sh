@@ -8,7 +8,8 @@
 # SERVE_BIN=path/to/arbiter serves with another build (the one before a change, say; the load
 # generator is always this checkout's); SERVE_FLAGS
 # passes extra `arbiter serve` flags. At the end the arbiter is restarted on the trail it
-# wrote and the time until it is ready is printed, then one proposal's story is timed.
+# wrote and the time until it is ready is printed, then the stories of proposals spread over
+# the trail are timed, through the restarted service's API and with `arbiter audit show`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-600}"
@@ -20,10 +21,11 @@ cargo build --release --quiet
 BIN=target/release/arbiter
 SERVE_BIN="${SERVE_BIN:-$BIN}"
 work="$(mktemp -d)"
-cleanup() { kill "${arbiter_pid:-}" "${nats_pid:-}" "${loadgen_pid:-}" 2>/dev/null || true; rm -rf "$work"; }
+cleanup() { kill "${arbiter_pid:-}" "${nats_pid:-}" "${loadgen_pid:-}" 2>/dev/null || true; [ -n "${KEEP_WORK:-}" ] && echo "kept $work" || rm -rf "$work"; }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-mb() { du -sm "$1" 2>/dev/null | cut -f1; }
+mb() { du -scm "$@" 2>/dev/null | tail -n 1 | cut -f1; }
+trail_mb() { mb "$work/audit.jsonl" "$work/audit.jsonl.segments"; }
 rss_mb() { awk '/VmRSS/ { printf "%d", $2 / 1024 }' "/proc/$1/status"; }
 port="$(free_port)"
 "$nats_server" -a 127.0.0.1 -p "$port" -js -sd "$work/js" >"$work/nats.log" 2>&1 &
@@ -46,18 +48,32 @@ loadgen_pid=$!
 start=$(date +%s)
 echo "seconds rss_mb nats_store_mb trail_mb"
 while kill -0 "$loadgen_pid" 2>/dev/null; do
-  echo "$(( $(date +%s) - start )) $(rss_mb "$arbiter_pid") $(mb "$work/js") $(mb "$work/audit.jsonl")"
+  echo "$(( $(date +%s) - start )) $(rss_mb "$arbiter_pid") $(mb "$work/js") $(trail_mb)"
   sleep "$every"
 done
 wait "$loadgen_pid" || true
-echo "$(( $(date +%s) - start )) $(rss_mb "$arbiter_pid") $(mb "$work/js") $(mb "$work/audit.jsonl")"
+echo "$(( $(date +%s) - start )) $(rss_mb "$arbiter_pid") $(mb "$work/js") $(trail_mb)"
 tail -n 4 "$work/loadgen.log"
+ls "$work/audit.jsonl.segments" 2>/dev/null | awk -F. '{ n[$NF == "json" ? "checkpoints" : $NF]++ } END { for (k in n) printf "%s %d  ", k, n[k]; print "" }' || true
 kill "$arbiter_pid"; wait "$arbiter_pid" 2>/dev/null || true
 t0=$(date +%s.%N)
 serve
 until grep -q '^ready' "$work/serve.log"; do sleep 0.05; done
 echo "restart on the trail: ready in $(python3 -c "print(f'{$(date +%s.%N) - $t0:.2f}')") s"
-id="$(head -c 4000000 "$work/audit.jsonl" | grep -o '"proposal_id":"[^"]*"' | sed -n '1000p' | cut -d'"' -f4)"
+# Proposals spread over the trail: the 1000th record of each file, newest segments included.
+ids=()
+for f in $(ls "$work"/audit.jsonl.segments/*.jsonl 2>/dev/null | awk 'NR % 20 == 1') "$work/audit.jsonl"; do
+  pair="$(head -c 4000000 "$f" | grep -o '"proposal_id":"[^"]*","agent":"[^"]*"' | sed -n '1000p')"
+  [ -n "$pair" ] && ids+=("$(echo "$pair" | cut -d'"' -f4)/$(echo "$pair" | cut -d'"' -f8)")
+done
+http_addr="$(grep -o 'http://[^ ]*' "$work/serve.log" | head -n 1)"
+worst=0
+for pair in "${ids[@]}"; do
+  id="${pair%/*}" agent="${pair#*/}"
+  ms="$(curl -s -o /dev/null -w '%{time_total}' -H 'Authorization: Bearer sre-oncall-token' "$http_addr/api/decisions/$agent/$id" | python3 -c 'import sys; print(round(float(sys.stdin.read()) * 1000))')"
+  worst=$(( ms > worst ? ms : worst ))
+done
+echo "story of a proposal through the API: ${#ids[@]} proposals over the trail, slowest ${worst} ms"
 t0=$(date +%s.%N)
-"$BIN" audit show "$work/audit.jsonl" "$id" >/dev/null
-echo "story of one proposal: $(python3 -c "print(f'{($(date +%s.%N) - $t0) * 1000:.0f}')") ms"
+"$BIN" audit show "$work/audit.jsonl" "${ids[0]%/*}" >/dev/null
+echo "story of one proposal with audit show: $(python3 -c "print(f'{($(date +%s.%N) - $t0) * 1000:.0f}')") ms"

@@ -11,13 +11,18 @@ pub(super) async fn list(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
-    let st = state.state().await?;
-    approver(&st, &headers)?;
+    let waiting = {
+        let st = state.state().await?;
+        approver(&st, &headers)?;
+        st.escalations.clone()
+    };
     let now = crate::contract::Timestamp::from_datetime(chrono::Utc::now());
+    // Read back outside the service's lock: the decision loop does not wait for the listing.
+    let all = tokio::task::spawn_blocking(move || waiting.all())
+        .await
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
     Ok(Json(
-        st.escalations
-            .pending
-            .values()
+        all.iter()
             .map(|p| {
                 serde_json::json!({
                     "agent": p.proposal.agent,

@@ -139,6 +139,15 @@ impl Ledger {
         Some(Kept::Recorded(found))
     }
 
+    /// Where the answer to this proposal is recorded (seq, and where the record starts in
+    /// its file), while it is held in memory.
+    pub fn position(&self, agent: &str, id: &str) -> Option<(u64, u64)> {
+        match self.decided.get(&Key::of(agent, id))? {
+            Kept::Recorded(r) => Some((r.seq, r.at)),
+            Kept::Whole(_) => None,
+        }
+    }
+
     /// The trail has indexed its records up to `last_seq`: decisions recorded there are
     /// found through [`Recall::find`] from now on, and let go of here.
     pub fn indexed(&mut self, last_seq: u64) {

@@ -73,9 +73,11 @@ impl Checkpoint {
         c.in_flight = self.in_flight;
         c.rates = self.rates;
         watch.take_watched(self.watch);
+        let reader = std::mem::take(&mut r.escalations);
         r.escalations = self.escalations;
-        for p in r.escalations.pending.values_mut() {
-            p.deadline = c.escalation_deadline(p.decision.decided_at);
+        r.escalations.keep_reader(reader);
+        for w in r.escalations.pending.values_mut() {
+            w.set_deadline(c.escalation_deadline(w.decided_at()));
         }
         r.tracks = self.tracks;
         r.figures = self.figures;
@@ -131,9 +133,12 @@ impl Shadow {
             Coordinator::new(live.graph.clone(), live.intents.clone(), live.roles.clone());
         coordinator.settle_ms = live.settle_ms;
         coordinator.max_lifetime_ms = live.max_lifetime_ms;
-        coordinator.ledger = crate::engine::Ledger::recalling(index);
+        coordinator.ledger = crate::engine::Ledger::recalling(index.clone());
         let mut watch = cp.watch.clone();
-        let mut restored = Restored::default();
+        let mut restored = Restored {
+            escalations: crate::approval::Escalations::default().reading(index.clone()),
+            ..Restored::default()
+        };
         let start = cp.start();
         cp.install(&mut coordinator, &mut watch, &mut restored);
         Shadow {

@@ -65,24 +65,38 @@ impl EscalationQueue {
             let k = k.map_err(nats)?;
             if let Some(bytes) = self.store.get(k).await.map_err(nats)? {
                 if let Ok(p) = serde_json::from_slice::<Pending>(&bytes) {
-                    out.pending.insert(p.proposal.key(), p);
+                    out.hold(p.proposal.key(), p);
                 }
             }
         }
         Ok(out)
     }
 
-    /// Makes the bucket hold exactly `waiting`, the audit trail's account.
+    /// Makes the bucket hold exactly the escalations of `waiting`, the audit trail's
+    /// account. Compared by key, from one listing of the bucket's keys: a restart with tens
+    /// of thousands waiting does not fetch each one (an entry is written once, after its
+    /// record, so one under the right key holds what the trail says).
     pub async fn reconcile(&self, waiting: &Escalations) -> Result<(), NatsError> {
-        let held = self.waiting().await?;
-        for k in held.pending.keys() {
-            if !waiting.pending.contains_key(k) {
-                self.release(k).await?;
+        let mut held = std::collections::HashSet::new();
+        let mut keys = self.store.keys().await.map_err(nats)?;
+        while let Some(k) = keys.next().await {
+            held.insert(k.map_err(nats)?);
+        }
+        let wanted: std::collections::HashMap<String, &String> =
+            waiting.pending.keys().map(|k| (key(k), k)).collect();
+        for k in &held {
+            if !wanted.contains_key(k) {
+                self.store.delete(k).await.map_err(nats)?;
             }
         }
-        for (k, p) in &waiting.pending {
-            if held.pending.get(k) != Some(p) {
-                self.hold(k, p).await?;
+        for (hex, k) in &wanted {
+            if held.contains(hex) {
+                continue;
+            }
+            match waiting.get(k) {
+                Some(Ok(p)) => self.hold(k, &p).await?,
+                Some(Err(e)) => tracing::warn!(key = k.as_str(), "escalation not read back: {e}"),
+                None => {}
             }
         }
         Ok(())

@@ -53,7 +53,10 @@ pub fn restore(
     // The ledger keeps where each decision is recorded, and reads it back for a resend.
     coordinator.ledger = crate::engine::Ledger::recalling(index.clone());
     coordinator.ledger.forget_expired(now);
-    let mut restored = Restored::default();
+    let mut restored = Restored {
+        escalations: crate::approval::Escalations::default().reading(index.clone()),
+        ..Restored::default()
+    };
     let (checkpoint, skipped) = Checkpoint::latest(&layout);
     for why in skipped {
         tracing::warn!("checkpoint not used: {why}");
@@ -274,14 +277,14 @@ impl Rebuild<'_> {
             }
             Verdict::Escalated => {
                 let deadline = c.escalation_deadline(d.decided_at);
-                self.restored.escalations.pending.insert(
-                    key,
-                    Pending {
-                        proposal: p,
-                        decision: d,
-                        deadline,
-                    },
-                );
+                let pending = Pending {
+                    proposal: p,
+                    decision: d,
+                    deadline,
+                };
+                self.restored
+                    .escalations
+                    .hold_recorded(key, &pending, seq, at);
             }
             _ => {
                 self.restored.escalations.pending.remove(&key);

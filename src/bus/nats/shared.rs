@@ -123,7 +123,11 @@ impl Shared {
         if let Err(e) = self.queue.hold(&key, &pending).await {
             tracing::warn!(key, "escalation not copied to its bucket: {e}");
         }
-        self.escalations.pending.insert(key, pending);
+        let p = &pending.proposal;
+        match self.coordinator.ledger.position(&p.agent, &p.id) {
+            Some((seq, at)) => self.escalations.hold_recorded(key, &pending, seq, at),
+            None => self.escalations.hold(key, pending),
+        }
         Ok(())
     }
 
@@ -363,7 +367,7 @@ impl Shared {
             );
             if let Err(e) = written {
                 // Not evidence, so not an answer: the escalation waits as before.
-                self.escalations.pending.insert(key.to_string(), pending);
+                self.escalations.hold(key.to_string(), pending);
                 return Err(e.into());
             }
         }

@@ -6,12 +6,16 @@
 //! operate (`operators` in agents.toml). An answer becomes the proposal's second, final
 //! decision; an escalation nobody answers in time expires.
 
-use crate::contract::{Decision, Domain, Proposal, Reason, Timestamp, Verdict};
+use crate::contract::{Decision, Domain, Proposal, Timestamp};
 use crate::hash::sha256;
-use crate::intent::{IntentError, Roles};
+use crate::intent::IntentError;
 use crate::source::find_line;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
+
+mod waiting;
+
+pub use waiting::{Escalations, ReadBack, Waiting};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Approver {
@@ -127,96 +131,4 @@ pub fn closes_escalation(d: &Decision) -> bool {
             "human_approved" | "human_denied" | "escalation_timeout"
         )
     })
-}
-
-/// Escalations waiting, by `agent/id`.
-#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
-pub struct Escalations {
-    pub pending: BTreeMap<String, Pending>,
-}
-
-impl Escalations {
-    /// A person's answer: the final decision, removed from the queue.
-    #[allow(clippy::too_many_arguments)]
-    pub fn answer(
-        &mut self,
-        roles: &Roles,
-        approver: &Approver,
-        key: &str,
-        approve: bool,
-        comment: &str,
-        now: Timestamp,
-    ) -> Result<(Pending, Decision), ApprovalError> {
-        let p = self
-            .pending
-            .get(key)
-            .ok_or_else(|| ApprovalError::NotPending(key.to_string()))?;
-        if !approver.domains.contains(&p.proposal.domain) {
-            return Err(ApprovalError::Domain {
-                approver: approver.name.clone(),
-                domain: p.proposal.domain.as_str().into(),
-            });
-        }
-        let operates = roles
-            .agents
-            .get(&p.proposal.agent)
-            .is_some_and(|r| r.operators.contains(&approver.name));
-        if operates {
-            return Err(ApprovalError::OwnAgent {
-                approver: approver.name.clone(),
-                agent: p.proposal.agent.clone(),
-            });
-        }
-        let p = self.pending.remove(key).expect("checked above");
-        let (verdict, code, word) = if approve {
-            (Verdict::Approved, "human_approved", "Approved")
-        } else {
-            (Verdict::Rejected, "human_denied", "Denied")
-        };
-        let mut d = p.decision.clone();
-        d.verdict = verdict;
-        d.reasons = vec![Reason::new(code).by(&approver.name).detail(comment)];
-        d.explanation = format!(
-            "{word} by {} after escalation{}. The arbiter had said: {}",
-            approver.name,
-            if comment.is_empty() {
-                String::new()
-            } else {
-                format!(" (\"{comment}\")")
-            },
-            p.decision.explanation
-        );
-        d.decided_at = now;
-        d.audit = None;
-        d.recommendation = None;
-        Ok((p, d))
-    }
-
-    /// Escalations nobody answered in time: their final decisions.
-    pub fn expire(&mut self, now: Timestamp) -> Vec<(Pending, Decision)> {
-        let late: Vec<String> = self
-            .pending
-            .iter()
-            .filter(|(_, p)| p.deadline <= now)
-            .map(|(k, _)| k.clone())
-            .collect();
-        late.into_iter()
-            .filter_map(|k| self.pending.remove(&k))
-            .map(|p| {
-                let mut d = p.decision.clone();
-                d.verdict = Verdict::Expired;
-                d.reasons = vec![Reason::new("escalation_timeout")
-                    .detail(format!("no answer by {}", p.deadline))
-                    .clause("escalation.timeout_s")];
-                d.explanation = format!(
-                    "Expired: nobody answered the escalation by {}, so the change does not happen. The arbiter had said: {}",
-                    p.deadline, p.decision.explanation
-                );
-                d.decided_at = now;
-                d.audit = None;
-                d.recommendation = None;
-                (p, d)
-            })
-            .collect()
-    }
 }
