@@ -21,7 +21,7 @@ cargo build --release --quiet
 BIN=target/release/arbiter
 SERVE_BIN="${SERVE_BIN:-$BIN}"
 work="$(mktemp -d)"
-cleanup() { kill "${arbiter_pid:-}" "${nats_pid:-}" "${loadgen_pid:-}" 2>/dev/null || true; [ -n "${KEEP_WORK:-}" ] && echo "kept $work" || rm -rf "$work"; }
+cleanup() { kill "${arbiter_pid:-}" "${nats_pid:-}" "${loadgen_pid:-}" 2>/dev/null || true; wait 2>/dev/null || true; [ -n "${KEEP_WORK:-}" ] && echo "kept $work" || rm -rf "$work"; }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 mb() { du -scm "$@" 2>/dev/null | tail -n 1 | cut -f1; }
