@@ -1056,10 +1056,60 @@ async fn retention_archives_whole_checked_segments_and_the_trail_still_verifies(
     ];
     h.arbiter_args(&h.url.clone(), &intents, &args);
     let (_client, js, mut decisions) = tuner(&h).await;
-    let ids = load(js.clone(), "ret", 3_000).await.unwrap();
+    // An escalation waits in the first segment: nothing from there on may be retired while
+    // it waits, since it is read back from there when it is answered.
+    let (_cost, cost_js, mut cost_decisions) = cost_agent(&h.url).await;
+    let mut unsure: serde_json::Value = serde_json::from_slice(&proposal(
+        "unsure",
+        "cost-optimizer-1",
+        "cost",
+        serde_json::json!({"kind": "scale", "service": "emailservice", "replicas": -1}),
+    ))
+    .unwrap();
+    unsure["confidence"] = serde_json::json!(0.5);
+    store(
+        &cost_js,
+        "arbiter.proposals.cost.cost-optimizer-1",
+        unsure.to_string(),
+    )
+    .await;
+    assert_eq!(
+        next_decision(&mut cost_decisions).await["verdict"],
+        "escalated"
+    );
+    let mut ids = load(js.clone(), "ret", 3_000).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    // Sealed and checkpointed well past the limit, with time for retention to act.
+    while in_segments(&h, ".idx") < 4 || in_segments(&h, ".state.json") == 0 {
+        assert!(Instant::now() < deadline, "not sealed and checkpointed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let archived = || std::fs::read_dir(&archive).map_or(0, |d| d.count());
+    assert_eq!(
+        archived(),
+        0,
+        "a segment an escalation waits in was retired"
+    );
+    let (status, body) = http(
+        &h.http,
+        "POST",
+        "/api/escalations/cost-optimizer-1/unsure",
+        Some("sre-oncall-token"),
+        r#"{"approve": false, "comment": "not now"}"#,
+    );
+    assert_eq!(
+        status, 200,
+        "the escalation was read back to be answered: {body}"
+    );
+    assert_eq!(
+        next_decision(&mut cost_decisions).await["verdict"],
+        "rejected"
+    );
+    // Answered, it holds nothing back: the next seals retire what is over the limit.
+    ids.extend(load(js.clone(), "ret2", 1_500).await.unwrap());
     let first = Received::collect(&mut decisions, &ids, Duration::from_secs(60)).await;
     first.assert_one_each(&ids, "retention");
-    let archived = || std::fs::read_dir(&archive).map_or(0, |d| d.count());
     let deadline = Instant::now() + Duration::from_secs(30);
     while archived() < 2 {
         assert!(Instant::now() < deadline, "no segment was archived");

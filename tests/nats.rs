@@ -140,9 +140,18 @@ async fn under_overload_new_proposals_are_deferred_explicitly_and_none_is_lost()
 }
 
 /// How many escalations the durable queue holds.
-async fn waiting_in_bucket(js: &async_nats::jetstream::Context) -> usize {
+/// How many escalations the bucket holds once it holds `expected`, or after 10 s: the
+/// bucket is a copy written behind the decisions.
+async fn waiting_in_bucket(js: &async_nats::jetstream::Context, expected: usize) -> usize {
     let store = js.get_key_value("ARBITER_ESCALATIONS").await.unwrap();
-    store.keys().await.unwrap().count().await
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let n = store.keys().await.unwrap().count().await;
+        if n == expected || tokio::time::Instant::now() > deadline {
+            return n;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 async fn stored_decisions(js: &async_nats::jetstream::Context) -> u64 {
@@ -425,7 +434,7 @@ async fn an_escalation_is_approved_over_http_and_the_agent_receives_the_final_ve
     let first = next_decision(&mut decisions).await;
     assert_eq!(first["verdict"], "escalated", "{first}");
     // It waits in the key-value bucket, and survives the arbiter being killed.
-    assert_eq!(waiting_in_bucket(&js).await, 1);
+    assert_eq!(waiting_in_bucket(&js, 1).await, 1);
     h.kill_arbiter();
     h.arbiter();
 
@@ -486,7 +495,7 @@ async fn an_escalation_is_approved_over_http_and_the_agent_receives_the_final_ve
     assert_eq!(last["proposal_id"], "unsure");
     assert_eq!(last["verdict"], "approved", "{last}");
     assert_eq!(
-        waiting_in_bucket(&js).await,
+        waiting_in_bucket(&js, 0).await,
         0,
         "answered, so no longer waiting"
     );

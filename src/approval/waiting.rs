@@ -125,6 +125,18 @@ impl Escalations {
         }
     }
 
+    /// The oldest audit record an escalation waiting is read back from: the trail must keep
+    /// it until the escalation is answered or expires.
+    pub fn oldest_record(&self) -> Option<u64> {
+        self.pending
+            .values()
+            .filter_map(|w| match w {
+                Waiting::Recorded { seq, .. } => Some(*seq),
+                Waiting::Whole(_) => None,
+            })
+            .min()
+    }
+
     /// Every escalation waiting, whole, in key order; those that cannot be read back are
     /// left out with a warning.
     pub fn all(&self) -> Vec<Pending> {

@@ -85,8 +85,8 @@ pub fn verify(path: &Path) -> Result<Verified, AuditError> {
     opening.verified()
 }
 
-/// Checking a whole trail from its first record: record 1, or the first one kept after
-/// retention removed segments, which some retention record must vouch for.
+/// Checking a trail from its first record — record 1, or the first one kept after retention
+/// removed segments, which some retention record must vouch for — or from a checkpoint.
 struct Opening {
     chain: Chain,
     first: Option<(PathBuf, Record)>,
@@ -112,6 +112,16 @@ impl Opening {
         })
     }
 
+    /// Checking from a checkpoint on: what came before was checked when it was made.
+    fn after(start: &Start) -> Opening {
+        Opening {
+            chain: Chain::from(Some(start)),
+            first: None,
+            start: None,
+            vouched: true,
+        }
+    }
+
     fn link(&mut self, file: &Path, line: usize, text: &str, r: &Record) -> Result<(), AuditError> {
         self.chain.link(file, line, text, r)?;
         if let (
@@ -129,6 +139,7 @@ impl Opening {
     }
 
     fn verified(self) -> Result<Verified, AuditError> {
+        let first_seq = self.start.as_ref().map_or(1, |s| s.next_seq);
         if let (false, Some((file, r))) = (self.vouched, &self.first) {
             return Err(AuditError::Broken {
                 path: file.display().to_string(),
@@ -142,7 +153,7 @@ impl Opening {
             });
         }
         let mut v = self.chain.verified();
-        v.first_seq = self.start.map_or(1, |s| s.next_seq);
+        v.first_seq = first_seq;
         Ok(v)
     }
 }
@@ -384,15 +395,12 @@ impl AuditLog {
         cut_torn_tail(path)?;
         // From a checkpoint, the chain goes on from it; otherwise from the trail's start.
         let mut chain = match start {
-            Some(_) => Err(Chain::from(start)),
-            None => Ok(Opening::of(&layout)?),
+            Some(s) => Opening::after(s),
+            None => Opening::of(&layout)?,
         };
         let mut head_first = None;
         for_each_in_trail(&layout, start, |file, line, at, text, r| {
-            match &mut chain {
-                Ok(opening) => opening.link(file, line, text, &r)?,
-                Err(chain) => chain.link(file, line, text, &r)?,
-            }
+            chain.link(file, line, text, &r)?;
             if file == path {
                 let first = *head_first.get_or_insert(r.seq);
                 if let (Some(ix), Some((_, id))) = (&index, r.subject()) {
@@ -402,10 +410,7 @@ impl AuditLog {
             visit(r, at);
             Ok(())
         })?;
-        let v = match chain {
-            Ok(opening) => opening.verified()?,
-            Err(chain) => chain.verified(),
-        };
+        let v = chain.verified()?;
         let file = OpenOptions::new()
             .create(true)
             .append(true)

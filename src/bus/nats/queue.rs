@@ -1,20 +1,33 @@
-//! The queue of escalations waiting for a person, kept in the JetStream key-value bucket
+//! The queue of escalations waiting for a person, copied to the JetStream key-value bucket
 //! `ARBITER_ESCALATIONS` (one entry per waiting proposal, removed when it is answered or
-//! expires), where it survives restarts and other tools can watch it.
+//! expires), where other tools can watch it.
 //!
-//! The audit trail stays the evidence: an entry is written after its escalated decision is
-//! recorded, so a crash in between leaves a waiting escalation the bucket lacks. On start the
-//! bucket is reconciled with what the audit trail says is still waiting.
+//! The audit trail is the evidence and the service's own account; the bucket is a copy. It is
+//! written by one task, in the order the service asks — first the reconciliation with the
+//! trail's account of what waits (a crash between recording an escalation and copying it
+//! leaves a difference), then each hold and release — so the decision loop never waits for
+//! the bucket, a restart is not held up by it, and a bucket that refuses a write (full, or the
+//! server away) costs a warning, never an answer.
 
 use super::{nats, NatsError};
 use crate::approval::{Escalations, Pending};
 use async_nats::jetstream::{self, kv};
 use futures_util::StreamExt;
+use tokio::sync::mpsc;
 
 pub const ESCALATIONS_BUCKET: &str = "ARBITER_ESCALATIONS";
 
+/// What the writer task is asked to do, in order.
+enum Op {
+    Hold(String, Vec<u8>),
+    Release(String),
+    Reconcile(Escalations),
+}
+
+#[derive(Clone)]
 pub struct EscalationQueue {
     store: kv::Store,
+    ops: mpsc::UnboundedSender<Op>,
 }
 
 /// Bucket keys allow few characters; `agent/id` may hold any, so it is written in hex.
@@ -23,9 +36,10 @@ fn key(agent_id: &str) -> String {
 }
 
 impl EscalationQueue {
-    /// Opens the bucket, created or brought to `limits`. Every escalation leaves a marker
-    /// when it is answered, so without limits the bucket grows with the number of
-    /// escalations ever raised; what a full bucket drops, the audit trail still holds.
+    /// Opens the bucket, created or brought to `limits`, and starts its writer. Every
+    /// escalation leaves a marker when it is answered, so without limits the bucket grows
+    /// with the number of escalations ever raised; what a full bucket refuses, the audit
+    /// trail still holds.
     pub async fn open(
         js: &jetstream::Context,
         limits: super::StreamLimits,
@@ -41,23 +55,28 @@ impl EscalationQueue {
             })
             .await
             .map_err(nats)?;
-        Ok(EscalationQueue { store })
+        let (ops, queued) = mpsc::unbounded_channel();
+        tokio::spawn(write(store.clone(), queued));
+        Ok(EscalationQueue { store, ops })
     }
 
-    pub async fn hold(&self, agent_id: &str, pending: &Pending) -> Result<(), NatsError> {
-        let value = serde_json::to_vec(pending).map_err(nats)?;
-        self.store
-            .put(key(agent_id), value.into())
-            .await
-            .map_err(nats)?;
-        Ok(())
+    pub fn hold(&self, agent_id: &str, pending: &Pending) {
+        let value = serde_json::to_vec(pending).expect("an escalation serialises");
+        let _ = self.ops.send(Op::Hold(agent_id.to_string(), value));
     }
 
-    pub async fn release(&self, agent_id: &str) -> Result<(), NatsError> {
-        self.store.delete(key(agent_id)).await.map_err(nats)
+    pub fn release(&self, agent_id: &str) {
+        let _ = self.ops.send(Op::Release(agent_id.to_string()));
     }
 
-    /// The escalations the bucket holds, by `agent/id`.
+    /// Brings the bucket to exactly the escalations of `waiting` (the audit trail's
+    /// account), before any hold or release asked later.
+    pub fn reconcile(&self, waiting: Escalations) {
+        let _ = self.ops.send(Op::Reconcile(waiting));
+    }
+
+    /// The escalations the bucket holds, by `agent/id`: the queue of a service that keeps no
+    /// audit trail.
     pub async fn waiting(&self) -> Result<Escalations, NatsError> {
         let mut out = Escalations::default();
         let mut keys = self.store.keys().await.map_err(nats)?;
@@ -71,34 +90,53 @@ impl EscalationQueue {
         }
         Ok(out)
     }
+}
 
-    /// Makes the bucket hold exactly the escalations of `waiting`, the audit trail's
-    /// account. Compared by key, from one listing of the bucket's keys: a restart with tens
-    /// of thousands waiting does not fetch each one (an entry is written once, after its
-    /// record, so one under the right key holds what the trail says).
-    pub async fn reconcile(&self, waiting: &Escalations) -> Result<(), NatsError> {
-        let mut held = std::collections::HashSet::new();
-        let mut keys = self.store.keys().await.map_err(nats)?;
-        while let Some(k) = keys.next().await {
-            held.insert(k.map_err(nats)?);
+/// The bucket's one writer.
+async fn write(store: kv::Store, mut ops: mpsc::UnboundedReceiver<Op>) {
+    while let Some(op) = ops.recv().await {
+        let done = match op {
+            Op::Hold(k, value) => store
+                .put(key(&k), value.into())
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("{k}: {e}")),
+            Op::Release(k) => store.delete(key(&k)).await.map_err(|e| format!("{k}: {e}")),
+            Op::Reconcile(waiting) => reconcile(&store, &waiting).await,
+        };
+        if let Err(e) = done {
+            metrics::counter!("arbiter_escalations_bucket_failures_total").increment(1);
+            tracing::warn!("escalations bucket not updated (the audit trail holds it): {e}");
         }
-        let wanted: std::collections::HashMap<String, &String> =
-            waiting.pending.keys().map(|k| (key(k), k)).collect();
-        for k in &held {
-            if !wanted.contains_key(k) {
-                self.store.delete(k).await.map_err(nats)?;
-            }
-        }
-        for (hex, k) in &wanted {
-            if held.contains(hex) {
-                continue;
-            }
-            match waiting.get(k) {
-                Some(Ok(p)) => self.hold(k, &p).await?,
-                Some(Err(e)) => tracing::warn!(key = k.as_str(), "escalation not read back: {e}"),
-                None => {}
-            }
-        }
-        Ok(())
+    }
+}
+
+/// Compared by key, from one listing of the bucket's keys: a restart with tens of thousands
+/// waiting does not fetch each one (an entry is written once, after its record, so one under
+/// the right key holds what the trail says). A write that fails is reported and the rest go
+/// on.
+async fn reconcile(store: &kv::Store, waiting: &Escalations) -> Result<(), String> {
+    let mut held = std::collections::HashSet::new();
+    let mut keys = store.keys().await.map_err(|e| e.to_string())?;
+    while let Some(k) = keys.next().await {
+        held.insert(k.map_err(|e| e.to_string())?);
+    }
+    let wanted: std::collections::HashMap<String, &String> =
+        waiting.pending.keys().map(|k| (key(k), k)).collect();
+    let mut failed = 0usize;
+    for k in held.iter().filter(|k| !wanted.contains_key(*k)) {
+        failed += usize::from(store.delete(k).await.is_err());
+    }
+    for (hex, k) in wanted.iter().filter(|(hex, _)| !held.contains(*hex)) {
+        let Some(Ok(p)) = waiting.get(k) else {
+            failed += 1;
+            continue;
+        };
+        let value = serde_json::to_vec(&p).expect("an escalation serialises");
+        failed += usize::from(store.put(hex, value.into()).await.is_err());
+    }
+    match failed {
+        0 => Ok(()),
+        n => Err(format!("{n} entries not reconciled with the audit trail")),
     }
 }

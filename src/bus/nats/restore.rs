@@ -40,12 +40,13 @@ const PRUNE_EVERY: u64 = 10_000;
 pub fn restore(
     path: &std::path::Path,
     segment_bytes: u64,
+    archive: Option<&std::path::Path>,
     coordinator: &mut Coordinator,
     watch: &mut RollbackWatch,
     health: &crate::health::Health,
 ) -> Result<(Restored, Checkpoint), NatsError> {
     let now = Timestamp::from_datetime(chrono::Utc::now());
-    let index = Arc::new(index_segments(path, health)?);
+    let index = Arc::new(index_segments(path, archive, health)?);
     let layout = index.layout().clone();
     // The head's first record: everything before it is in indexed, sealed segments.
     let boundary = index.sealed().last().map_or(1, |s| s.last_seq + 1);
@@ -141,6 +142,7 @@ fn is_before(layout: &Layout, f: &std::path::Path, seq: u64) -> bool {
 /// unreadable (a crash between sealing and indexing).
 fn index_segments(
     path: &std::path::Path,
+    archive: Option<&std::path::Path>,
     health: &crate::health::Health,
 ) -> Result<TrailIndex, NatsError> {
     let index = TrailIndex::empty(path);
@@ -164,11 +166,16 @@ fn index_segments(
         };
         index.install(ix);
     }
-    // Indexes of segments retention removed: their decisions are still remembered.
+    // Indexes of segments retention removed: their decisions are still remembered, and read
+    // back from the archive if they were moved there.
     for (first_seq, file) in index.layout().numbered("idx")? {
         if !index.has(first_seq) {
             let gone = index.layout().segment(first_seq);
-            match SegmentIndex::load(&file, &gone) {
+            let archived = archive
+                .zip(gone.file_name())
+                .map(|(dir, name)| dir.join(name))
+                .filter(|p| p.exists());
+            match SegmentIndex::load(&file, archived.as_deref().unwrap_or(&gone)) {
                 Ok(ix) => index.install(ix),
                 Err(e) => tracing::warn!("index of a removed segment unreadable: {e}"),
             }

@@ -59,7 +59,9 @@ pub async fn run(
 }
 
 /// Moves away (or deletes) the oldest sealed segments while the trail is larger than
-/// `keep_bytes`, among those wholly before `covered` (the checkpoint's next seq). The trail
+/// `keep_bytes`, among those wholly before `covered` (the checkpoint's next seq) and before
+/// the oldest record an escalation still waiting is read back from (the limit is then
+/// exceeded for as long as it waits, and `arbiter_audit_retention_held_back` says so). The trail
 /// first records what goes, with the hash the first record kept follows, so `verify` can
 /// tell this cut from tampering; a crash between the record and the removal leaves files
 /// that are simply removed next time. An index outlives its segment until every decision in
@@ -72,8 +74,8 @@ async fn retain(
 ) -> Result<(), crate::audit::AuditError> {
     let now_ms = Timestamp::from_datetime(chrono::Utc::now()).millis();
     for ix in index.sealed() {
-        let gone = !ix.segment.exists();
-        if gone && ix.max_forget_ms <= now_ms {
+        let retired = !index.layout().segment(ix.first_seq).exists();
+        if retired && ix.max_forget_ms <= now_ms {
             let _ = std::fs::remove_file(&ix.path);
             index.drop_index(ix.first_seq);
         }
@@ -81,14 +83,21 @@ async fn retain(
     let Some(keep) = retention.keep_bytes else {
         return Ok(());
     };
+    let waiting = state.lock().await.escalations.oldest_record();
+    let covered = covered.min(waiting.unwrap_or(u64::MAX));
     let layout = index.layout();
     let sealed = layout.sealed()?;
     let size = |p: &std::path::Path| std::fs::metadata(p).map_or(0, |m| m.len());
     let mut total: u64 = sealed.iter().map(|s| size(&s.path)).sum::<u64>() + size(layout.head());
     let mut going = Vec::new();
+    metrics::gauge!("arbiter_audit_retention_held_back_bytes").set(0.0);
     for (i, s) in sealed.iter().enumerate() {
         let Some(next) = sealed.get(i + 1) else { break };
-        if total <= keep || next.first_seq > covered {
+        if total <= keep {
+            break;
+        }
+        if next.first_seq > covered {
+            metrics::gauge!("arbiter_audit_retention_held_back_bytes").set((total - keep) as f64);
             break;
         }
         total -= size(&s.path);

@@ -75,9 +75,17 @@ pub async fn serve(
         Some(path) => {
             let health = health.clone();
             let segment_bytes = cfg.segment_bytes;
+            let archive = cfg.retention.archive.clone();
             tokio::task::spawn_blocking(move || {
                 let mut coordinator = coordinator;
-                let restored = restore(&path, segment_bytes, &mut coordinator, &mut watch, &health);
+                let restored = restore(
+                    &path,
+                    segment_bytes,
+                    archive.as_deref(),
+                    &mut coordinator,
+                    &mut watch,
+                    &health,
+                );
                 restored.map(|(r, at_head)| {
                     let shadow = r.index.clone().map(|index| {
                         super::checkpoint::Shadow::from_checkpoint(at_head, &coordinator, index)
@@ -95,15 +103,15 @@ pub async fn serve(
         let _ = stop.send(());
         let _ = served.await;
     }
-    // The queue of waiting escalations lives in a key-value bucket; the audit trail's
-    // account of what waits settles any difference a crash left.
+    // The queue of waiting escalations is copied to a key-value bucket; the audit trail's
+    // account of what waits settles any difference a crash left, in the background.
     let mut backoff = Backoff::default();
     let (queue, escalations) = loop {
         let opened = async {
             let queue = EscalationQueue::open(&js, cfg.stream_limits).await?;
             let waiting = match &cfg.audit {
                 Some(_) => {
-                    queue.reconcile(&restored.escalations).await?;
+                    queue.reconcile(restored.escalations.clone());
                     None
                 }
                 None => Some(queue.waiting().await?),

@@ -120,9 +120,7 @@ impl Shared {
     /// the trail at the next start.
     pub async fn hold(&mut self, pending: Pending) -> Result<(), NatsError> {
         let key = pending.proposal.key();
-        if let Err(e) = self.queue.hold(&key, &pending).await {
-            tracing::warn!(key, "escalation not copied to its bucket: {e}");
-        }
+        self.queue.hold(&key, &pending);
         let p = &pending.proposal;
         match self.coordinator.ledger.position(&p.agent, &p.id) {
             Some((seq, at)) => self.escalations.hold_recorded(key, &pending, seq, at),
@@ -136,9 +134,7 @@ impl Shared {
         for (pending, d) in self.escalations.expire(now) {
             let proposal = serde_json::to_value(&pending.proposal).map_err(nats)?;
             self.deliver(now, proposal, d).await?;
-            if let Err(e) = self.queue.release(&pending.proposal.key()).await {
-                tracing::warn!("answered escalation left in its bucket: {e}");
-            }
+            self.queue.release(&pending.proposal.key());
         }
         Ok(())
     }
@@ -371,9 +367,7 @@ impl Shared {
                 return Err(e.into());
             }
         }
-        if let Err(e) = self.queue.release(key).await {
-            tracing::warn!(key, "answered escalation left in its bucket: {e}");
-        }
+        self.queue.release(key);
         let proposal = serde_json::to_value(&pending.proposal).map_err(nats)?;
         let d = self.deliver(now, proposal, final_decision).await?;
         if approve
