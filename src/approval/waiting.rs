@@ -211,15 +211,16 @@ impl Escalations {
         Ok((p, d))
     }
 
-    /// Escalations nobody answered in time: their final decisions. One that cannot be read
-    /// back is dropped from the queue with a warning (its record says it was escalated; it
-    /// cannot be answered).
-    pub fn expire(&mut self, now: Timestamp) -> Vec<(Pending, Decision)> {
+    /// Escalations nobody answered in time, at most `limit` of them: their final decisions.
+    /// One that cannot be read back is dropped from the queue with a warning (its record
+    /// says it was escalated; it cannot be answered).
+    pub fn expire(&mut self, now: Timestamp, limit: usize) -> Vec<(Pending, Decision)> {
         let late: Vec<String> = self
             .pending
             .iter()
             .filter(|(_, w)| w.deadline() <= now)
             .map(|(k, _)| k.clone())
+            .take(limit)
             .collect();
         let mut out = Vec::with_capacity(late.len());
         for k in late {
@@ -328,7 +329,7 @@ mod tests {
         assert_eq!((d.verdict, d.decided_at), (Verdict::Approved, now));
         assert!(!q.pending.contains_key("cost-1/a"));
 
-        let expired = q.expire(t("2026-11-27T10:15:00Z"));
+        let expired = q.expire(t("2026-11-27T10:15:00Z"), 10);
         assert_eq!(expired.len(), 1, "b expires; the unreadable one is dropped");
         assert_eq!(expired[0].1.verdict, Verdict::Expired);
         assert!(q.pending.is_empty());

@@ -53,6 +53,9 @@ pub struct Shared {
     pub health: std::sync::Arc<crate::health::Health>,
 }
 
+/// Most escalations answered `expired` in one turn of the loop.
+pub const EXPIRE_AT_ONCE: usize = 512;
+
 /// A decision on its way out, with what the audit record keeps beside it.
 pub struct Delivery {
     pub subject: String,
@@ -129,11 +132,30 @@ impl Shared {
         Ok(())
     }
 
-    /// Answers, as `expired`, the escalations nobody answered in time.
+    /// Answers, as `expired`, the escalations nobody answered in time: at most
+    /// [`EXPIRE_AT_ONCE`], recorded together with one flush and published together, so that
+    /// thousands falling due at once (after a restart, say) neither take a flush each nor
+    /// hold the service for long; the rest are answered at the next turns of the loop.
     pub async fn expire_escalations(&mut self, now: Timestamp) -> Result<(), NatsError> {
-        for (pending, d) in self.escalations.expire(now) {
+        let expired = self.escalations.expire(now, EXPIRE_AT_ONCE);
+        if expired.is_empty() {
+            return Ok(());
+        }
+        let mut batch = Vec::with_capacity(expired.len());
+        for (pending, d) in &expired {
             let proposal = serde_json::to_value(&pending.proposal).map_err(nats)?;
-            self.deliver(now, proposal, d).await?;
+            batch.push(Delivery {
+                subject: self.subject_for(d),
+                about: About::of(&proposal),
+                proposal: crate::audit::Payload::of(&proposal),
+                knew: Default::default(),
+                arrived_on: None,
+                decision: d.clone(),
+                first: true,
+            });
+        }
+        self.deliver_all(now, batch).await?;
+        for (pending, _) in &expired {
             self.queue.release(&pending.proposal.key());
         }
         Ok(())
