@@ -21,7 +21,7 @@ mod trail;
 
 pub use index::{Bloom, IndexEntry, SegmentIndex};
 pub use log::{verify, AuditLog, Prepared, Start, Verified};
-pub use trail::{write_atomically, Layout, Segment};
+pub use trail::{write_atomically, write_atomically_with, Layout, Segment};
 
 /// Hands every record of a trail (every segment, then the head) to `f`, in order, one at a
 /// time (a trail of any length is read in the memory of one record).

@@ -138,13 +138,22 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), AuditError> {
 
 /// Writes a file whole or not at all: to a temporary name, made durable, then renamed.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), AuditError> {
-    use std::io::Write;
+    write_atomically_with(path, |w| w.write_all(bytes))
+}
+
+/// [`write_atomically`] of what `write` writes, streamed through a buffer: a large file
+/// (a checkpoint) is never held in memory whole.
+pub fn write_atomically_with(
+    path: &Path,
+    write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> Result<(), AuditError> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
-    let written = std::fs::File::create(&tmp).and_then(|mut f| {
-        f.write_all(bytes)?;
-        f.sync_all()
+    let written = std::fs::File::create(&tmp).and_then(|f| {
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+        write(&mut w)?;
+        w.into_inner().map_err(|e| e.into_error())?.sync_all()
     });
     if let Err(e) = written {
         let _ = std::fs::remove_file(&tmp);

@@ -87,13 +87,20 @@ impl Checkpoint {
 
     /// Writes the checkpoint whole or not at all, and removes all but the newest [`KEEP`].
     pub fn write(&self, layout: &Layout) -> Result<(), crate::audit::AuditError> {
-        let bytes = serde_json::to_vec(self).expect("a checkpoint serialises");
-        crate::audit::write_atomically(&layout.checkpoint(self.next_seq), &bytes)?;
-        let all = layout.numbered("state.json")?;
-        for (_, old) in all.iter().rev().skip(KEEP) {
-            let _ = std::fs::remove_file(old);
+        Parts {
+            next_seq: self.next_seq,
+            prev: &self.prev,
+            controls: &self.controls,
+            in_flight: &self.in_flight,
+            rates: &self.rates,
+            watch: &self.watch,
+            escalations: &self.escalations,
+            tracks: &self.tracks,
+            figures: &self.figures,
+            feed: &self.feed,
+            last_observed: &self.last_observed,
         }
-        Ok(())
+        .write(layout)
     }
 
     /// The newest checkpoint that can be read, with what made the others unusable.
@@ -113,6 +120,37 @@ impl Checkpoint {
             }
         }
         (None, skipped)
+    }
+}
+
+/// A checkpoint as it is written: borrowed from the state it is taken of, and streamed to its
+/// file, so writing one every segment costs neither a copy of the state nor its whole text in
+/// memory (tens of megabytes at thousands of proposals a second).
+#[derive(Serialize)]
+struct Parts<'a> {
+    next_seq: u64,
+    prev: &'a str,
+    controls: &'a Controls,
+    in_flight: &'a [Tracked],
+    rates: &'a AgentRates,
+    watch: &'a RollbackWatch,
+    escalations: &'a Escalations,
+    tracks: &'a TrackRecords,
+    figures: &'a Figures,
+    feed: &'a DecisionFeed,
+    last_observed: &'a Telemetry,
+}
+
+impl Parts<'_> {
+    fn write(&self, layout: &Layout) -> Result<(), crate::audit::AuditError> {
+        crate::audit::write_atomically_with(&layout.checkpoint(self.next_seq), |w| {
+            serde_json::to_writer(w, self).map_err(std::io::Error::other)
+        })?;
+        let all = layout.numbered("state.json")?;
+        for (_, old) in all.iter().rev().skip(KEEP) {
+            let _ = std::fs::remove_file(old);
+        }
+        Ok(())
     }
 }
 
@@ -149,12 +187,22 @@ impl Shadow {
         }
     }
 
-    pub fn checkpoint(&self) -> Checkpoint {
-        Checkpoint::take(
-            &self.coordinator,
-            &self.watch,
-            &self.restored,
-            self.start.clone(),
-        )
+    /// Writes the state the fold has reached as the checkpoint at its `start`.
+    pub fn write(&self, layout: &Layout) -> Result<(), crate::audit::AuditError> {
+        let (c, r) = (&self.coordinator, &self.restored);
+        Parts {
+            next_seq: self.start.next_seq,
+            prev: &self.start.prev,
+            controls: &c.controls,
+            in_flight: &c.in_flight,
+            rates: &c.rates,
+            watch: &self.watch,
+            escalations: &r.escalations,
+            tracks: &r.tracks,
+            figures: &r.figures,
+            feed: &r.feed,
+            last_observed: &r.last_observed,
+        }
+        .write(layout)
     }
 }

@@ -231,7 +231,7 @@ fn seal(
                 next_seq: last + 1,
                 prev,
             };
-            if let Err(e) = shadow.checkpoint().write(index.layout()) {
+            if let Err(e) = shadow.write(index.layout()) {
                 tracing::warn!("checkpoint not written: {e}");
             }
             (Ok(last), Some(shadow))

@@ -54,7 +54,7 @@ pub struct Shared {
 }
 
 /// Most escalations answered `expired` in one turn of the loop.
-pub const EXPIRE_AT_ONCE: usize = 512;
+pub const EXPIRE_AT_ONCE: usize = 128;
 
 /// A decision on its way out, with what the audit record keeps beside it.
 pub struct Delivery {
