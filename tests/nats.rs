@@ -973,3 +973,37 @@ async fn a_runaway_agent_is_held_to_its_rate_limit_and_others_are_not() {
     assert_eq!(d["proposal_id"], "loop-after-restart", "{d}");
     assert_eq!(d["reasons"][0]["code"], "agent_rate_limit", "{d}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_load_generator_names_the_proposals_it_got_no_answer_for() {
+    // No arbiter: nothing is answered, and the report says which.
+    let h = Harness::start("loadgen-unanswered");
+    let out = Command::new(env!("CARGO_BIN_EXE_arbiter"))
+        .current_dir(repo(""))
+        .args(["loadgen", "--nats", &h.url])
+        .args([
+            "--rate",
+            "30",
+            "--duration-s",
+            "1",
+            "--drain-s",
+            "1",
+            "--json",
+        ])
+        .args(SHOP)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let report: serde_json::Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{e}: {text}{}", String::from_utf8_lossy(&out.stderr)));
+    let arbiter = &report["arbiter"];
+    assert_eq!(arbiter["answered"], 0, "{report}");
+    let named: Vec<u64> = arbiter["unanswered"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no unanswered list: {report}"))
+        .iter()
+        .map(|n| n.as_u64().unwrap())
+        .collect();
+    assert_eq!(named, (0..20).collect::<Vec<u64>>(), "{report}");
+    assert!(!out.status.success(), "nothing answered is a failure");
+}

@@ -133,4 +133,12 @@ fn row(name: &str, m: &Measured) {
         "{name:<22} {:>8} {:>8} {:>8} {:>12.0} {:>9.0} {:>9.0} {:>9.0} {:>9.0}",
         m.sent, m.answered, m.missing, m.throughput, m.p50_us, m.p99_us, m.p999_us, m.max_us
     );
+    if !m.unanswered.is_empty() {
+        let numbers: Vec<String> = m.unanswered.iter().map(u64::to_string).collect();
+        println!(
+            "{:<22} unanswered, by number (ids end in -<number>): {}",
+            "",
+            numbers.join(", ")
+        );
+    }
 }

@@ -46,6 +46,10 @@ pub struct Measured {
     pub answered: u64,
     /// Sent but not answered before the drain time ran out.
     pub missing: u64,
+    /// The numbers of the first of those (a proposal's id ends in `-<number>`), so that
+    /// one can look for them in the audit trail.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unanswered: Vec<u64>,
     /// Answers per second, from the first send to the last answer.
     pub throughput: f64,
     pub p50_us: f64,
@@ -89,7 +93,7 @@ async fn collect(
     clock: Arc<Clock>,
     number_of: impl Fn(&[u8]) -> Option<u64>,
     deadline: Arc<AtomicU64>,
-) -> (Vec<u64>, u64) {
+) -> (Vec<u64>, u64, Vec<u64>) {
     let n = clock.sent_at.len();
     let mut seen = vec![false; n];
     let mut latencies = Vec::with_capacity(n);
@@ -119,8 +123,15 @@ async fn collect(
             break;
         }
     }
-    (latencies, last)
+    let unanswered = (0..n as u64)
+        .filter(|&i| !seen[i as usize])
+        .take(UNANSWERED_NAMED)
+        .collect();
+    (latencies, last, unanswered)
 }
+
+/// How many unanswered messages a run names.
+const UNANSWERED_NAMED: usize = 20;
 
 /// The number an echoed payload carries in its first eight bytes.
 fn echoed_number(p: &[u8]) -> Option<u64> {
@@ -128,7 +139,7 @@ fn echoed_number(p: &[u8]) -> Option<u64> {
         .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
 }
 
-type Collector = tokio::task::JoinHandle<(Vec<u64>, u64)>;
+type Collector = tokio::task::JoinHandle<(Vec<u64>, u64, Vec<u64>)>;
 
 /// A clock for `n` messages, the deadline the sender sets when done, and the collector.
 fn start_collecting(
@@ -169,7 +180,7 @@ async fn pace(
     Ok(())
 }
 
-fn measured(sent: u64, mut latencies: Vec<u64>, last: u64) -> Measured {
+fn measured(sent: u64, (mut latencies, last, unanswered): (Vec<u64>, u64, Vec<u64>)) -> Measured {
     latencies.sort_unstable();
     let us = |ns: u64| ns as f64 / 1000.0;
     let answered = latencies.len() as u64;
@@ -177,6 +188,7 @@ fn measured(sent: u64, mut latencies: Vec<u64>, last: u64) -> Measured {
         sent,
         answered,
         missing: sent - answered,
+        unanswered,
         throughput: if last > 0 {
             answered as f64 / (last as f64 / 1e9)
         } else {
@@ -268,14 +280,14 @@ pub async fn raw_round_trip(url: &str, load: &Load, size: usize) -> Result<Measu
             .map_err(nats)
     })
     .await?;
-    let (latencies, last) = collector.await.map_err(nats)?;
+    let collected = collector.await.map_err(nats)?;
     client
         .publish(echo_subject, Vec::<u8>::new().into())
         .await
         .map_err(nats)?;
     client.flush().await.map_err(nats)?;
     let _ = echo.join();
-    Ok(measured(n, latencies, last))
+    Ok(measured(n, collected))
 }
 
 /// The floor of the durable path: the same messages stored in a JetStream stream, pulled by
@@ -361,7 +373,7 @@ pub async fn jetstream_round_trip(
     })
     .await?;
     client.flush().await.map_err(nats)?;
-    let (latencies, last) = collector.await.map_err(nats)?;
+    let collected = collector.await.map_err(nats)?;
     let _ = stop.send(());
     let _ = echo.join();
     for name in ["IN", "OUT"] {
@@ -369,7 +381,7 @@ pub async fn jetstream_round_trip(
             .delete_stream(format!("{}_{name}", run.to_uppercase()))
             .await;
     }
-    Ok(measured(n, latencies, last))
+    Ok(measured(n, collected))
 }
 
 /// Proposals from `mix` to the arbiter at the set rate; an answer is the first decision
@@ -396,8 +408,8 @@ pub async fn through_arbiter(url: &str, load: &Load, mut mix: Mix) -> Result<Mea
         client.publish(subject, payload.into()).await.map_err(nats)
     })
     .await?;
-    let (latencies, last) = collector.await.map_err(nats)?;
-    Ok(measured(n, latencies, last))
+    let collected = collector.await.map_err(nats)?;
+    Ok(measured(n, collected))
 }
 
 /// A run identifier unique enough that two runs never share message ids.
