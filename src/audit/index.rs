@@ -184,7 +184,7 @@ impl SegmentIndex {
     ) -> Result<SegmentIndex, AuditError> {
         let mut entries = Vec::new();
         let mut last_seq = segment.first_seq.saturating_sub(1);
-        let mut chain = start.map(|s| super::log::Chain::from(Some(s)));
+        let mut chain = start.map(|s| super::chain::Chain::from(Some(s)));
         super::log::for_each_line(&segment.path, false, None, |line, at, text, r| {
             if let Some(chain) = &mut chain {
                 chain.link(&segment.path, line, text, &r)?;

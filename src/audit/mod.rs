@@ -11,6 +11,7 @@
 //! (`index`), so that a proposal's story and a resend's answer are found without reading
 //! the trail.
 
+mod chain;
 mod index;
 mod log;
 mod narrative;
@@ -19,8 +20,9 @@ mod recall;
 mod record;
 mod trail;
 
+pub use chain::{verify, Start, Verified};
 pub use index::{Bloom, IndexEntry, SegmentIndex};
-pub use log::{verify, AuditLog, Prepared, Start, Verified};
+pub use log::{AuditLog, Prepared};
 pub use trail::{write_atomically, write_atomically_with, Layout, Segment};
 
 /// Hands every record of a trail (every segment, then the head) to `f`, in order, one at a
