@@ -126,24 +126,32 @@ impl Opening {
 /// The trail's first record, and the file it is in.
 fn first_record(layout: &Layout) -> Result<Option<(PathBuf, Record)>, AuditError> {
     for file in layout.files()? {
-        let f = match File::open(&file) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(io(&file)(e)),
-        };
-        let mut line = String::new();
-        BufReader::new(f).read_line(&mut line).map_err(io(&file))?;
-        if line.trim().is_empty() {
-            continue;
+        if let Some(r) = first_record_of(&file)? {
+            return Ok(Some((file, r)));
         }
-        let r = serde_json::from_str(&line).map_err(|e| AuditError::Unreadable {
+    }
+    Ok(None)
+}
+
+/// The first record of one file of a trail (`None` if it is missing or empty).
+pub fn first_record_of(file: &Path) -> Result<Option<Record>, AuditError> {
+    let f = match File::open(file) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io(file)(e)),
+    };
+    let mut line = String::new();
+    BufReader::new(f).read_line(&mut line).map_err(io(file))?;
+    if line.trim().is_empty() {
+        return Ok(None);
+    }
+    serde_json::from_str(&line)
+        .map(Some)
+        .map_err(|e| AuditError::Unreadable {
             path: file.display().to_string(),
             line: 1,
             message: e.to_string(),
-        })?;
-        return Ok(Some((file, r)));
-    }
-    Ok(None)
+        })
 }
 
 /// The hash chain as far as it has been checked: records are checked one at a time, so a

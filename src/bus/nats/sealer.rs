@@ -106,27 +106,9 @@ async fn retain(
     let Some((_, first_kept)) = going.last() else {
         return Ok(());
     };
-    let mut first_line = String::new();
-    {
-        use std::io::BufRead;
-        let f =
-            std::fs::File::open(&first_kept.path).map_err(|e| crate::audit::AuditError::Io {
-                path: first_kept.path.display().to_string(),
-                source: e,
-            })?;
-        std::io::BufReader::new(f)
-            .read_line(&mut first_line)
-            .map_err(|e| crate::audit::AuditError::Io {
-                path: first_kept.path.display().to_string(),
-                source: e,
-            })?;
-    }
-    let kept: crate::audit::Record =
-        serde_json::from_str(&first_line).map_err(|e| crate::audit::AuditError::Unreadable {
-            path: first_kept.path.display().to_string(),
-            line: 1,
-            message: e.to_string(),
-        })?;
+    let Some(kept) = crate::audit::first_record_of(&first_kept.path)? else {
+        return Ok(());
+    };
     let event = Event::Retention {
         through_seq: kept.seq - 1,
         last_hash: kept.prev,
