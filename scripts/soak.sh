@@ -3,7 +3,8 @@
 # nats-server (JetStream in a temporary directory, free loopback port) and arbiter, then
 # `arbiter loadgen` with proposals that live `LIFETIME_S` (24 h by default, the contract's
 # longest), and every `EVERY_S` seconds one line: elapsed seconds, arbiter RSS (MB), NATS
-# store (MB), audit trail (MB).
+# store (MB), audit trail (MB), escalations waiting, writes the escalations bucket has not
+# caught up with, and the time to fetch a just-decided proposal's story through the API (ms).
 # Usage: scripts/soak.sh [seconds] [rate]   e.g. scripts/soak.sh 1800 3000
 # SERVE_BIN=path/to/arbiter serves with another build (the one before a change, say; the load
 # generator is always this checkout's); SERVE_FLAGS
@@ -46,13 +47,28 @@ until grep -q '^ready' "$work/serve.log"; do sleep 0.1; done
   --intents intents >"$work/loadgen.log" 2>&1 &
 loadgen_pid=$!
 start=$(date +%s)
-echo "seconds rss_mb nats_store_mb trail_mb"
+http_addr="$(grep -o 'http://[^ ]*' "$work/serve.log" | head -n 1)"
+metric() { curl -s "$http_addr/metrics" | awk -v m="$1" '$1 == m { printf "%d", $2; found = 1 } END { if (!found) printf "0" }'; }
+# The story of a proposal decided a moment ago (its id read from the head of the trail), through
+# the API while the load runs: what a person clicking in the dashboard waits.
+story_now_ms() {
+  local pair id agent
+  pair="$(tail -c 200000 "$work/audit.jsonl" | grep -o '"proposal_id":"[^"]*","agent":"[^"]*"' | tail -n 1)"
+  [ -z "$pair" ] && { printf -- "-"; return; }
+  id="$(echo "$pair" | cut -d'"' -f4)" agent="$(echo "$pair" | cut -d'"' -f8)"
+  curl -s -o /dev/null -w '%{time_total}' -H 'Authorization: Bearer sre-oncall-token' \
+    "$http_addr/api/decisions/$agent/$id" | python3 -c 'import sys; print(round(float(sys.stdin.read()) * 1000), end="")'
+}
+sample() {
+  echo "$(( $(date +%s) - start )) $(rss_mb "$arbiter_pid") $(mb "$work/js") $(trail_mb) $(metric arbiter_pending_approvals) $(metric arbiter_escalations_bucket_backlog) $(story_now_ms)"
+}
+echo "seconds rss_mb nats_store_mb trail_mb escalations_waiting bucket_backlog story_ms"
 while kill -0 "$loadgen_pid" 2>/dev/null; do
-  echo "$(( $(date +%s) - start )) $(rss_mb "$arbiter_pid") $(mb "$work/js") $(trail_mb)"
+  sample
   sleep "$every"
 done
 wait "$loadgen_pid" || true
-echo "$(( $(date +%s) - start )) $(rss_mb "$arbiter_pid") $(mb "$work/js") $(trail_mb)"
+sample
 tail -n 4 "$work/loadgen.log"
 ls "$work/audit.jsonl.segments" 2>/dev/null | awk -F. '{ n[$NF == "json" ? "checkpoints" : $NF]++ } END { for (k in n) printf "%s %d  ", k, n[k]; print "" }' || true
 kill "$arbiter_pid"; wait "$arbiter_pid" 2>/dev/null || true

@@ -21,6 +21,7 @@ pub mod rate_limit;
 pub mod replay;
 pub mod rollback;
 pub mod sim;
+pub mod snapshot;
 pub mod source;
 pub mod synthetic;
 pub mod track;

@@ -360,16 +360,43 @@ async fn a_full_audit_disk_makes_the_service_unready_until_space_returns_and_los
     );
     tokio::time::sleep(Duration::from_secs(2)).await;
     arbiter_alive(&mut h, "full disk");
-    // The API does not hang on the stalled loop: metrics are served as they stand, the rest
-    // says why it cannot answer now.
+    // The API does not hang on the stalled loop: metrics are served as they stand, reads
+    // from what the loop published last (the decision recorded before the disk filled), and
+    // a change, which must be recorded in order with the decisions, says why it cannot be
+    // made now.
     let (status, _) = http(&h.http, "GET", "/metrics", None, "");
     assert_eq!(status, 200);
+    for path in [
+        "/api/whoami",
+        "/api/escalations",
+        "/api/decisions",
+        "/api/agents",
+        "/api/control",
+        "/api/graph",
+        "/api/intent",
+    ] {
+        let (status, body) = http(&h.http, "GET", path, Some("sre-oncall-token"), "");
+        assert_eq!(status, 200, "{path} while the loop is stalled: {body}");
+    }
+    let (status, body) = http(&h.http, "GET", "/api/summary", Some("sre-oncall-token"), "");
+    assert_eq!(status, 200, "{body}");
+    let summary: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(summary["decisions"].as_u64() >= Some(1), "{summary}");
     let (status, body) = http(
         &h.http,
         "GET",
-        "/api/escalations",
+        "/api/decisions/app-tuner-1/before-full",
         Some("sre-oncall-token"),
         "",
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("before-full"), "{body}");
+    let (status, body) = http(
+        &h.http,
+        "POST",
+        "/api/control",
+        Some("sre-oncall-token"),
+        r#"{"action": "resume_agent", "target": "app-tuner-1"}"#,
     );
     assert_eq!(status, 503, "{body}");
     assert!(

@@ -11,11 +11,8 @@ pub(super) async fn list(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
-    let waiting = {
-        let st = state.state().await?;
-        approver(&st, &headers)?;
-        st.escalations.clone()
-    };
+    state.read(&headers)?;
+    let waiting = state.view.escalations().clone();
     let now = crate::contract::Timestamp::from_datetime(chrono::Utc::now());
     // Read back outside the service's lock: the decision loop does not wait for the listing.
     let all = tokio::task::spawn_blocking(move || waiting.all())
@@ -60,7 +57,7 @@ pub(super) async fn answer(
     parsed: Result<Json<Answer>, JsonRejection>,
 ) -> Result<Json<crate::contract::Decision>, ApiError> {
     let mut st = state.state().await?;
-    let who = approver(&st, &headers)?;
+    let who = approver(&st.approvers, &headers)?;
     let body = body(parsed)?;
     let key = format!("{agent}/{id}");
     match st.answer(&who, &key, body.approve, &body.comment).await {

@@ -20,9 +20,8 @@ pub(super) async fn controls(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Json<crate::coordinator::Controls>, ApiError> {
-    let st = state.state().await?;
-    approver(&st, &headers)?;
-    Ok(Json(st.coordinator.controls.clone()))
+    let (snap, _) = state.read(&headers)?;
+    Ok(Json(snap.controls.clone()))
 }
 
 pub(super) async fn control(
@@ -31,7 +30,7 @@ pub(super) async fn control(
     parsed: Result<Json<ControlRequest>, JsonRejection>,
 ) -> Result<Json<crate::coordinator::Controls>, ApiError> {
     let mut st = state.state().await?;
-    let who = approver(&st, &headers)?;
+    let who = approver(&st.approvers, &headers)?;
     let body = body(parsed)?;
     match st.control(&who, &body.action, body.target.as_deref()) {
         Ok(Ok(())) => Ok(Json(st.coordinator.controls.clone())),
@@ -55,12 +54,10 @@ pub(super) async fn agents(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let st = state.state().await?;
-    approver(&st, &headers)?;
-    let c = &st.coordinator;
-    let mut records = st.tracks.to_json();
+    let (snap, _) = state.read(&headers)?;
+    let mut records = snap.tracks.to_json();
     let map = records.as_object_mut().expect("an object");
-    for (name, role) in &c.roles.agents {
+    for (name, role) in &snap.setup.roles.agents {
         let entry = map.entry(name.clone()).or_insert_with(|| {
             serde_json::to_value(crate::track::AgentRecord::default()).expect("serialises")
         });
@@ -77,10 +74,10 @@ pub(super) async fn agents(
             })
             .unwrap_or_default();
         entry["suspended"] = serde_json::json!(
-            c.controls.suspended_agents.contains(name)
+            snap.controls.suspended_agents.contains(name)
                 || domains
                     .iter()
-                    .any(|d| c.controls.suspended_domains.contains(d))
+                    .any(|d| snap.controls.suspended_domains.contains(d))
         );
     }
     Ok(Json(records))

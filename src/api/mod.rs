@@ -30,6 +30,8 @@ pub struct AppState {
     pub telemetry: Arc<std::sync::Mutex<crate::contract::Telemetry>>,
     /// The audit trail's indexes, read for a decision's story.
     pub audit: Option<std::sync::Arc<crate::audit::TrailIndex>>,
+    /// What reads are served from: never the decision loop's lock.
+    pub view: crate::snapshot::Reader,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -88,7 +90,7 @@ pub(crate) fn body<T>(
 }
 
 pub(crate) fn approver(
-    st: &Shared,
+    approvers: &crate::approval::Approvers,
     headers: &HeaderMap,
 ) -> Result<crate::approval::Approver, ApiError> {
     let token = headers
@@ -100,7 +102,7 @@ pub(crate) fn approver(
             "unauthenticated",
             "send Authorization: Bearer <token>".into(),
         ))?;
-    st.approvers.authenticate(token).cloned().ok_or(ApiError(
+    approvers.authenticate(token).cloned().ok_or(ApiError(
         StatusCode::UNAUTHORIZED,
         "unauthenticated",
         "unknown token".into(),
@@ -136,7 +138,17 @@ fn readiness(health: &crate::health::Health) -> (StatusCode, String) {
 const STATE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl AppState {
-    /// The service state, or 503 `unavailable` with what is wrong when the decision loop
+    /// The state as the decision loop last published it, for a request by an approver.
+    pub fn read(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<(Arc<crate::snapshot::Snapshot>, crate::approval::Approver), ApiError> {
+        let snapshot = self.view.latest();
+        let who = approver(&snapshot.setup.approvers, headers)?;
+        Ok((snapshot, who))
+    }
+
+    /// The service state, to change it, or 503 `unavailable` with what is wrong when the decision loop
     /// has held it for longer than [`STATE_WAIT`]: a request never hangs on a stalled loop.
     pub async fn state(&self) -> Result<tokio::sync::MutexGuard<'_, Shared>, ApiError> {
         match tokio::time::timeout(STATE_WAIT, self.shared.lock()).await {
@@ -156,11 +168,9 @@ impl AppState {
     }
 }
 
-/// Prometheus text format. Waits for a window being decided to finish, so the figures
-/// describe whole windows (counters and gauges together) — but not for a stalled loop:
-/// metrics matter most then, and are rendered as they stand.
+/// Prometheus text format, rendered as it stands: counters and gauges of a window being
+/// decided may be part-way through it.
 async fn render_metrics(State(state): State<AppState>) -> Result<String, ApiError> {
-    let _between_windows = tokio::time::timeout(STATE_WAIT, state.shared.lock()).await;
     state.metrics.as_ref().map(|m| m.render()).ok_or(ApiError(
         StatusCode::NOT_FOUND,
         "no_metrics",

@@ -1,9 +1,10 @@
 //! What the dashboard reads: who is signed in, the headline figures, the decision feed and
 //! one decision's story, the service graph with its live load, and the intent in force.
-//! Each reads the shared state under its lock briefly; reading the audit trail for a story is
-//! done after the lock is released, so a person clicking does not hold up the decision loop.
+//! Each reads the snapshot the decision loop last published (and the feed, locked only while
+//! a page is cut), never the loop's own state: a person clicking neither waits for a window
+//! being recorded nor holds one up.
 
-use super::{approver, ApiError, AppState};
+use super::{ApiError, AppState};
 use crate::contract::{Domain, Timestamp, Verdict};
 use crate::dashboard::feed::{FeedEntry, Page};
 use crate::dashboard::Filter;
@@ -26,10 +27,9 @@ pub(super) async fn whoami(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let st = state.state().await?;
-    let who = approver(&st, &headers)?;
-    let operates: Vec<&String> = st
-        .coordinator
+    let (snap, who) = state.read(&headers)?;
+    let operates: Vec<&String> = snap
+        .setup
         .roles
         .agents
         .iter()
@@ -47,15 +47,14 @@ pub(super) async fn summary(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let st = state.state().await?;
-    approver(&st, &headers)?;
-    let f = &st.figures;
-    let intent = st
-        .coordinator
+    let (snap, _) = state.read(&headers)?;
+    let f = &snap.figures;
+    let intent = snap
+        .setup
         .intents
         .in_force(now())
         .map(|i| json!({"name": i.name, "version": i.version, "file": i.file}));
-    let (approved, incidents) = st.tracks.incidents();
+    let (approved, incidents) = snap.tracks.incidents();
     Ok(Json(json!({
         "decisions": f.overall.total(),
         "approved_changes": approved,
@@ -66,10 +65,10 @@ pub(super) async fn summary(
         "escalations_answered": f.answered,
         "rollbacks": f.rollbacks,
         "mean_time_to_rollback_s": f.mean_time_to_rollback_s(),
-        "audit_completeness": st.audit_completeness(),
-        "pending_approvals": st.escalations.pending.len(),
-        "changes_in_flight": st.coordinator.in_flight.len(),
-        "controls": st.coordinator.controls,
+        "audit_completeness": snap.audit_completeness,
+        "pending_approvals": snap.pending_approvals,
+        "changes_in_flight": snap.changes_in_flight,
+        "controls": snap.controls,
         "intent": intent,
     })))
 }
@@ -124,8 +123,7 @@ pub(super) async fn decisions(
     headers: HeaderMap,
     query: Result<Query<FeedQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let st = state.state().await?;
-    approver(&st, &headers)?;
+    state.read(&headers)?;
     let Query(q) =
         query.map_err(|e| ApiError(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
     known("verdict", &q.verdict, Verdict::ALL.map(|v| v.as_str()))?;
@@ -137,9 +135,10 @@ pub(super) async fn decisions(
         verdict: q.verdict,
     };
     let limit = q.limit.unwrap_or(DEFAULT_PAGE);
+    let feed = state.view.feed();
     let page = match q.after {
-        Some(after) => st.feed.since(&filter, after, limit),
-        None => st.feed.page(&filter, q.before, limit),
+        Some(after) => feed.since(&filter, after, limit),
+        None => feed.page(&filter, q.before, limit),
     };
     Ok(Json(page_json(page)))
 }
@@ -167,11 +166,8 @@ pub(super) async fn decision(
     Path((agent, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let entry = {
-        let st = state.state().await?;
-        approver(&st, &headers)?;
-        st.feed.find(&agent, &id).cloned()
-    };
+    state.read(&headers)?;
+    let entry = state.view.feed().find(&agent, &id).cloned();
     let narrative = match state.audit.clone() {
         Some(index) => {
             let id = id.clone();
@@ -211,9 +207,8 @@ pub(super) async fn graph(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let st = state.state().await?;
-    approver(&st, &headers)?;
-    let g = &st.coordinator.graph;
+    let (snap, _) = state.read(&headers)?;
+    let g = &snap.setup.graph;
     let telemetry = state.telemetry.lock().expect("telemetry lock").clone();
     let world = crate::world::World::observed(g, &telemetry).map_err(|e| {
         ApiError(
@@ -222,8 +217,8 @@ pub(super) async fn graph(
             e.to_string(),
         )
     })?;
-    let slos = st
-        .coordinator
+    let slos = snap
+        .setup
         .intents
         .in_force(now())
         .map(|i| i.slos.clone())
@@ -293,9 +288,8 @@ pub(super) async fn intent(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let st = state.state().await?;
-    approver(&st, &headers)?;
-    let set = &st.coordinator.intents;
+    let (snap, _) = state.read(&headers)?;
+    let set = &snap.setup.intents;
     let in_force = set.in_force(now());
     Ok(Json(json!({
         "in_force": in_force.map(intent_json),

@@ -108,6 +108,7 @@ async fn write(store: kv::Store, mut ops: mpsc::UnboundedReceiver<Op>) {
             metrics::counter!("arbiter_escalations_bucket_failures_total").increment(1);
             tracing::warn!("escalations bucket not updated (the audit trail holds it): {e}");
         }
+        metrics::gauge!("arbiter_escalations_bucket_backlog").set(ops.len() as f64);
     }
 }
 

@@ -77,6 +77,7 @@ impl IntentWatch {
             }],
         )
         .await;
+        st.refresh_view(true);
         Ok(())
     }
 }

@@ -83,7 +83,7 @@ async fn retain(
     let Some(keep) = retention.keep_bytes else {
         return Ok(());
     };
-    let waiting = state.lock().await.escalations.oldest_record();
+    let waiting = state.lock().await.published.escalations().oldest_record();
     let covered = covered.min(waiting.unwrap_or(u64::MAX));
     let layout = index.layout();
     let sealed = layout.sealed()?;

@@ -129,11 +129,16 @@ pub async fn serve(
     health.clear("nats");
     let escalations = escalations.unwrap_or(restored.escalations);
     let (sealer, sealed) = tokio::sync::mpsc::unbounded_channel();
+    let setup = crate::snapshot::Setup::of(&approvers, &coordinator);
+    let (published, view) = crate::snapshot::channel(
+        crate::snapshot::Snapshot::empty(Arc::new(setup)),
+        restored.feed,
+        escalations,
+    );
     let state = Arc::new(tokio::sync::Mutex::new(Shared {
         sealer: restored.index.as_ref().map(|_| sealer),
         coordinator,
         log: restored.log,
-        escalations,
         queue,
         approvers,
         tracks: restored.tracks,
@@ -142,14 +147,16 @@ pub async fn serve(
         delivered: 0,
         audited: 0,
         last_observed: restored.last_observed,
-        feed: restored.feed,
         figures: restored.figures,
+        published,
         health: health.clone(),
     }));
+    state.lock().await.refresh_view(false);
     if let Some(listener) = http {
         let listener = tokio::net::TcpListener::from_std(listener).map_err(nats)?;
         let app = crate::api::router(crate::api::AppState {
             shared: state.clone(),
+            view,
             metrics,
             health: health.clone(),
             telemetry: telemetry.clone(),
@@ -290,6 +297,7 @@ impl Loop {
                     w.poll(st, now).await?;
                 }
             }
+            st.refresh_view(false);
         }
         // A window opens with the first proposal and closes after `window` or `max_window`.
         // Observations are looked at as they arrive, between windows.
@@ -297,7 +305,9 @@ impl Loop {
             biased;
             Some((service, obs)) = self.observations.recv() => {
                 let now = Timestamp::from_datetime(chrono::Utc::now());
-                self.state.lock().await.observed(&service, &obs, now).await?;
+                let mut st = self.state.lock().await;
+                st.observed(&service, &obs, now).await?;
+                st.refresh_view(false);
                 return Ok(());
             }
             next = tokio::time::timeout(INTENT_POLL, self.incoming.next()) => next,
@@ -540,30 +550,35 @@ async fn decide_window(
             first,
         });
     }
-    let fresh: Vec<bool> = batch.iter().map(|b| b.first).collect();
-    let (delivered, stored) = st.record_and_publish(now, batch).await?;
-    for (((d, is_fresh), sub), span) in delivered.into_iter().zip(fresh).zip(subs).zip(&spans) {
-        tracing::debug!(parent: span, seq = d.audit.as_ref().map_or(0, |a| a.seq), "recorded and published");
-        if is_fresh && d.verdict == Verdict::Approved {
+    // What follows a decision (a change watched, an escalation held) and the view the API
+    // reads are in place before any agent can hear of it.
+    let recorded = st.record(now, batch).await;
+    for ((b, sub), span) in recorded.iter().zip(subs).zip(&spans) {
+        let d = &b.decision;
+        tracing::debug!(parent: span, seq = d.audit.as_ref().map_or(0, |a| a.seq), "recorded");
+        if b.first && d.verdict == Verdict::Approved {
             if let Ok(p) = &sub {
                 st.watch.approved(p, now);
             }
         }
-        if !(is_fresh && d.verdict == Verdict::Escalated) {
+        if !(b.first && d.verdict == Verdict::Escalated) {
             continue;
         }
         if let Ok(p) = sub {
             let deadline = st.coordinator.escalation_deadline(now);
             st.hold(Pending {
                 proposal: p,
-                decision: d,
+                decision: d.clone(),
                 deadline,
             })
             .await?;
         }
     }
-    metrics::gauge!("arbiter_pending_approvals").set(st.escalations.pending.len() as f64);
+    let waiting = st.published.escalations().pending.len();
+    metrics::gauge!("arbiter_pending_approvals").set(waiting as f64);
     metrics::gauge!("arbiter_changes_in_flight").set(st.coordinator.in_flight.len() as f64);
+    st.refresh_view(false);
+    let (_, stored) = st.send(recorded).await;
     Ok(Done {
         stored,
         spans,

@@ -3,7 +3,7 @@
 //! stream, and only then acknowledged (by the caller).
 
 use super::{nats, NatsError};
-use crate::approval::{ApprovalError, Approver, Approvers, Escalations, Pending};
+use crate::approval::{ApprovalError, Approver, Approvers, Pending};
 use crate::audit::{AuditLog, Event};
 use crate::contract::{Decision, Timestamp, Verdict};
 use crate::coordinator::Coordinator;
@@ -35,8 +35,7 @@ pub struct Shared {
     pub log: Option<AuditLog>,
     /// Where segments the trail has sealed go to be indexed.
     pub(super) sealer: Option<tokio::sync::mpsc::UnboundedSender<crate::audit::Segment>>,
-    pub escalations: Escalations,
-    /// Where `escalations` is kept durably.
+    /// Where the escalations waiting (kept in `published`) are kept durably.
     pub(super) queue: super::queue::EscalationQueue,
     pub approvers: Approvers,
     pub tracks: crate::track::TrackRecords,
@@ -47,9 +46,10 @@ pub struct Shared {
     pub(super) audited: u64,
     /// The observations last written to the audit trail (none written: none seen).
     pub(super) last_observed: crate::contract::Telemetry,
-    /// Recent decisions and headline figures, for the dashboard.
-    pub feed: crate::dashboard::DecisionFeed,
+    /// Headline figures, for the dashboard.
     pub figures: crate::dashboard::Figures,
+    /// Where what the API reads is published, and the feed of recent decisions.
+    pub published: crate::snapshot::Publisher,
     pub health: std::sync::Arc<crate::health::Health>,
 }
 
@@ -118,6 +118,27 @@ impl Shared {
         (self.delivered > 0).then(|| self.audited as f64 / self.delivered as f64)
     }
 
+    /// Publishes the state as it stands for the API to read; after the intents changed,
+    /// `setup_changed` so that the new ones are read too.
+    pub fn refresh_view(&self, setup_changed: bool) {
+        let setup = match setup_changed {
+            true => std::sync::Arc::new(crate::snapshot::Setup::of(
+                &self.approvers,
+                &self.coordinator,
+            )),
+            false => self.published.setup(),
+        };
+        self.published.publish(crate::snapshot::Snapshot {
+            setup,
+            figures: self.figures.clone(),
+            tracks: self.tracks.clone(),
+            controls: self.coordinator.controls.clone(),
+            pending_approvals: self.published.escalations().pending.len(),
+            changes_in_flight: self.coordinator.in_flight.len(),
+            audit_completeness: self.audit_completeness(),
+        });
+    }
+
     /// Queues an escalation for a person, in memory and in the durable bucket. The audit
     /// trail already holds it, so a bucket that cannot be written now is set right from
     /// the trail at the next start.
@@ -126,8 +147,11 @@ impl Shared {
         self.queue.hold(&key, &pending);
         let p = &pending.proposal;
         match self.coordinator.ledger.position(&p.agent, &p.id) {
-            Some((seq, at)) => self.escalations.hold_recorded(key, &pending, seq, at),
-            None => self.escalations.hold(key, pending),
+            Some((seq, at)) => self
+                .published
+                .escalations()
+                .hold_recorded(key, &pending, seq, at),
+            None => self.published.escalations().hold(key, pending),
         }
         Ok(())
     }
@@ -137,7 +161,7 @@ impl Shared {
     /// thousands falling due at once (after a restart, say) neither take a flush each nor
     /// hold the service for long; the rest are answered at the next turns of the loop.
     pub async fn expire_escalations(&mut self, now: Timestamp) -> Result<(), NatsError> {
-        let expired = self.escalations.expire(now, EXPIRE_AT_ONCE);
+        let expired = self.published.escalations().expire(now, EXPIRE_AT_ONCE);
         if expired.is_empty() {
             return Ok(());
         }
@@ -186,7 +210,9 @@ impl Shared {
         batch: Vec<Delivery>,
     ) -> Result<Vec<Decision>, NatsError> {
         let subjects: Vec<String> = batch.iter().map(|b| b.subject.clone()).collect();
-        let (decisions, stored) = self.record_and_publish(now, batch).await?;
+        let batch = self.record(now, batch).await;
+        self.refresh_view(false);
+        let (decisions, stored) = self.send(batch).await;
         let mut outcome = stored.wait().await;
         let mut backoff = crate::health::Backoff::default();
         while let Err(e) = outcome {
@@ -210,13 +236,9 @@ impl Shared {
         Ok(decisions)
     }
 
-    /// The first half of [`Shared::deliver_all`]: recorded and sent, with what tells when the
-    /// stream has stored them. The decision loop goes on to the next window meanwhile.
-    pub async fn record_and_publish(
-        &mut self,
-        now: Timestamp,
-        batch: Vec<Delivery>,
-    ) -> Result<(Vec<Decision>, Stored), NatsError> {
+    /// Records the decisions that are not replays or copies (one flush to disk for all) and
+    /// counts and shows them; returns the batch with each decision's audit reference.
+    pub async fn record(&mut self, now: Timestamp, batch: Vec<Delivery>) -> Vec<Delivery> {
         let fresh: Vec<usize> = (0..batch.len()).filter(|&i| batch[i].first).collect();
         let mut batch = batch;
         let about: Vec<About> = fresh
@@ -243,19 +265,22 @@ impl Shared {
                 positions[i] = Some(at);
             }
         }
-        for (&i, about) in fresh.iter().zip(about) {
-            let d = &batch[i].decision;
-            let kept = self.coordinator.ledger.set_audit(d, positions[i]);
-            self.tracks.decided(d);
-            self.figures.decided(&about.domain, d);
-            let shared = kept.unwrap_or_else(|| std::sync::Arc::new(d.clone()));
-            self.feed.push(about, shared);
-            let policy = match d.verdict {
-                Verdict::Approved | Verdict::Merged => "allowed",
-                Verdict::Escalated => "escalated",
-                _ => "blocked",
-            };
-            metrics::counter!("arbiter_policy_total", "outcome" => policy).increment(1);
+        {
+            let mut feed = self.published.feed();
+            for (&i, about) in fresh.iter().zip(about) {
+                let d = &batch[i].decision;
+                let kept = self.coordinator.ledger.set_audit(d, positions[i]);
+                self.tracks.decided(d);
+                self.figures.decided(&about.domain, d);
+                let shared = kept.unwrap_or_else(|| std::sync::Arc::new(d.clone()));
+                feed.push(about, shared);
+                let policy = match d.verdict {
+                    Verdict::Approved | Verdict::Merged => "allowed",
+                    Verdict::Escalated => "escalated",
+                    _ => "blocked",
+                };
+                metrics::counter!("arbiter_policy_total", "outcome" => policy).increment(1);
+            }
         }
         // A copy of a proposal earlier in the same window carries the first one's record
         // (rare: looked for only when a window has one).
@@ -280,9 +305,15 @@ impl Shared {
             metrics::gauge!("arbiter_audit_completeness")
                 .set(self.audited as f64 / self.delivered as f64);
         }
-        // Every publish goes out before any acknowledgement is awaited. One that fails is
-        // reported through `Stored`, after the rest: what follows a decision (an escalation
-        // held for a person, a change watched) happens once, here, whatever the bus does.
+        batch
+    }
+
+    /// Publishes recorded decisions, with what tells when the stream has stored them: the
+    /// decision loop goes on to the next window meanwhile. Every publish goes out before any
+    /// acknowledgement is awaited; one that fails is reported through `Stored`, after the
+    /// rest: what follows a decision (an escalation held for a person, a change watched)
+    /// happened once, when it was recorded, whatever the bus does.
+    pub async fn send(&self, batch: Vec<Delivery>) -> (Vec<Decision>, Stored) {
         let mut acks = Vec::with_capacity(batch.len());
         let mut failed = None;
         for b in &batch {
@@ -291,10 +322,10 @@ impl Shared {
                 Err(e) => failed = Some(e.to_string()),
             }
         }
-        Ok((
+        (
             batch.into_iter().map(|b| b.decision).collect(),
             Stored { acks, failed },
-        ))
+        )
     }
 
     /// One decision, on its agent's decisions subject.
@@ -361,14 +392,15 @@ impl Shared {
         comment: &str,
     ) -> Result<Result<Decision, ApprovalError>, NatsError> {
         let now = Timestamp::from_datetime(chrono::Utc::now());
-        let (pending, final_decision) = match self.escalations.answer(
+        let answered = self.published.escalations().answer(
             &self.coordinator.roles,
             approver,
             key,
             approve,
             comment,
             now,
-        ) {
+        );
+        let (pending, final_decision) = match answered {
             Ok(x) => x,
             Err(e) => return Ok(Err(e)),
         };
@@ -385,7 +417,7 @@ impl Shared {
             );
             if let Err(e) = written {
                 // Not evidence, so not an answer: the escalation waits as before.
-                self.escalations.hold(key.to_string(), pending);
+                self.published.escalations().hold(key.to_string(), pending);
                 return Err(e.into());
             }
         }
@@ -404,6 +436,7 @@ impl Shared {
             self.coordinator
                 .approved_by_human(crate::engine::InFlight::of(&pending.proposal), now);
         }
+        self.refresh_view(false);
         Ok(Ok(d))
     }
 
@@ -431,6 +464,7 @@ impl Shared {
             )?;
         }
         self.coordinator.controls.apply(&c);
+        self.refresh_view(false);
         Ok(Ok(()))
     }
 
