@@ -211,7 +211,20 @@ impl Coordinator {
         let window: Vec<Submission> = admitted.iter().map(|&i| subs[i].clone()).collect();
         let decided = engine::decide(&ctx, &window, &self.ledger, &self.config);
         let mut out: Vec<Option<Decision>> = before_engine;
-        for (&i, d) in admitted.iter().zip(decided) {
+        // What the engine defers waits for a shared limit held by changes in flight or
+        // approved in this window: none frees before the earliest of them settles.
+        let frees_at =
+            self.in_flight
+                .iter()
+                .map(|t| t.until)
+                .fold(
+                    now.plus_millis(self.settle_ms),
+                    |a, b| if b < a { b } else { a },
+                );
+        for (&i, mut d) in admitted.iter().zip(decided) {
+            if d.verdict == Verdict::Deferred {
+                d.retry_after = Some(frees_at);
+            }
             out[i] = Some(d);
         }
         let mut answered: std::collections::HashSet<(String, String)> = Default::default();

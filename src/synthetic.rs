@@ -284,8 +284,10 @@ pub fn realistic_window(graph: &ServiceGraph, n: usize, seed: u64) -> Vec<Propos
 }
 
 /// `n` proposals that form one conflict group: on each of `n / 3` services a scale-up, a
-/// contradicting scale-down and a rollback (more changes than one service may take at once),
-/// with every scale-up sharing the budget and every rollback the blast radius. Meant for
+/// contradicting scale-down and a rotation of credentials (more changes than one service may
+/// take at once), with every scale-up sharing the budget and every rotation the blast radius
+/// (a rotation restarts the service for a security gain; a rollback of a healthy service
+/// gains nothing and is never chosen, so it would tie nothing together). Meant for
 /// an intent whose budget and blast radius bind (see the dense bench).
 pub fn dense_window(graph: &ServiceGraph, n: usize, seed: u64) -> Vec<Proposal> {
     let mut rng = Rng::new(seed);
@@ -303,7 +305,7 @@ pub fn dense_window(graph: &ServiceGraph, n: usize, seed: u64) -> Vec<Proposal> 
             match id % 3 {
                 0 => proposal(id, "resilience-1", "resilience", serde_json::json!({"kind": "scale", "service": service, "replicas": 1 + rng.below(3) as i32}), conf),
                 1 => proposal(id, "cost-1", "cost", serde_json::json!({"kind": "scale", "service": service, "replicas": -1}), conf),
-                _ => proposal(id, "resilience-1", "resilience", serde_json::json!({"kind": "rollback", "service": service, "to_version": "previous"}), conf),
+                _ => proposal(id, "security-1", "security", serde_json::json!({"kind": "rotate_credentials", "service": service, "secret": "db-password"}), conf),
             }
         })
         .collect()

@@ -203,8 +203,11 @@ fn disruptive(a: &Action, replicas: u32) -> bool {
 fn contradict(a: &Action, b: &Action) -> bool {
     use Action::*;
     match (a, b) {
-        (Isolate { .. }, Isolate { .. }) => false,
-        (Isolate { .. }, _) | (_, Isolate { .. }) => true,
+        // An isolated service is given no capacity to serve more; anything else may go on.
+        (Isolate { .. }, Scale { replicas, .. }) | (Scale { replicas, .. }, Isolate { .. }) => {
+            *replicas > 0
+        }
+        (Isolate { .. }, _) | (_, Isolate { .. }) => false,
         (Scale { replicas: x, .. }, Scale { replicas: y, .. }) => x.signum() != y.signum(),
         (
             FeatureFlag {
@@ -321,9 +324,19 @@ fn check_hard_limits(f: &Fixture, decisions: &[Decision]) -> Result<(), String> 
         .iter()
         .map(|s| g.traffic_share(g.index_of(s).unwrap()))
         .sum();
+    // A repair of a failing service is not held to the limit (PROTOCOL.md, section 2).
+    let failing = |s: &str| {
+        let st = &f.world.services[g.index_of(s).unwrap()];
+        !st.healthy || st.error_rate >= 0.01
+    };
+    let repair = |a: &Action| match a {
+        Action::Rollback { service, .. } => failing(service),
+        Action::Restart { service, .. } => !f.world.services[g.index_of(service).unwrap()].healthy,
+        _ => false,
+    };
     let fresh: BTreeSet<&str> = approved
         .iter()
-        .filter(|p| disruptive(&p.action, replicas(p.action.service())))
+        .filter(|p| disruptive(&p.action, replicas(p.action.service())) && !repair(&p.action))
         .map(|p| p.action.service())
         .filter(|s| !busy.contains(s))
         .collect();

@@ -29,7 +29,7 @@ fn the_same_seed_gives_the_same_report_bytes() {
 }
 
 #[test]
-fn the_arbiter_beats_both_baselines_on_every_shipped_scenario() {
+fn the_arbiter_beats_the_uncoordinated_and_static_baselines_on_every_shipped_scenario() {
     let mut failures = Vec::new();
     for path in SCENARIOS {
         let r = report(path);
@@ -55,8 +55,39 @@ fn the_arbiter_beats_both_baselines_on_every_shipped_scenario() {
                 ));
             }
         }
+        // Against predictive autoscaling with the same forecast, revenue is what the shop
+        // loses: the arbiter must lose less.
+        if arbiter.revenue_lost >= by["predictive"].revenue_lost {
+            failures.push(format!(
+                "{path}: revenue lost arbiter {} vs predictive {}",
+                arbiter.revenue_lost, by["predictive"].revenue_lost
+            ));
+        }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn every_strategy_says_which_agents_it_ran_and_only_planners_get_the_forecast() {
+    let r = report(SCENARIOS[0]);
+    let agents: BTreeMap<&str, &str> = r
+        .strategies
+        .iter()
+        .map(|s| (s.strategy.as_str(), s.agents.as_str()))
+        .collect();
+    assert!(agents["uncoordinated"].contains("what they observe now"));
+    assert!(agents["static-priority"].contains("what they observe now"));
+    assert!(agents["predictive"].contains("forecast"));
+    assert!(agents["arbiter"].contains("forecast"));
+    // Scaling ahead on the forecast shows: predictive agents ask for more than reactive ones
+    // before the surge arrives.
+    let by: BTreeMap<&str, &arbiter::sim::report::StrategyReport> = r
+        .strategies
+        .iter()
+        .map(|s| (s.strategy.as_str(), s))
+        .collect();
+    let early = |s: &arbiter::sim::report::StrategyReport| s.series.cost_per_hour[12];
+    assert!(early(by["predictive"]) > early(by["uncoordinated"]));
 }
 
 #[test]
@@ -109,11 +140,12 @@ fn the_static_gate_orders_by_domain_and_allows_one_change_per_service_without_a_
     assert!(later[0].1);
 }
 
-#[test]
-fn scenario_errors_name_file_line_and_field() {
-    let dir = std::env::temp_dir().join(format!("arbiter-scn-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let text = std::fs::read_to_string(repo(SCENARIOS[0]))
+/// How the shipped scenarios declare their forecast's error.
+const SHIPPED_FORECAST: &str = "[forecast]\nbias = 0.0\nnoise = 0.2";
+
+/// A shipped scenario's text with its paths made absolute, to be written anywhere.
+fn local_copy(path: &str) -> String {
+    std::fs::read_to_string(repo(path))
         .unwrap()
         .replace(
             "intents = \"../intents\"",
@@ -132,7 +164,45 @@ fn scenario_errors_name_file_line_and_field() {
                 "overlay = \"{}\"",
                 repo("scenarios/online-boutique/overlay.toml").display()
             ),
+        )
+}
+
+#[test]
+fn the_forecast_error_reaches_only_the_strategies_that_plan_and_never_the_traffic() {
+    let dir = std::env::temp_dir().join(format!("arbiter-fc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let run = |forecast: &str| {
+        let p = dir.join("f.toml");
+        let text = local_copy(SCENARIOS[0]).replace(SHIPPED_FORECAST, forecast);
+        assert!(
+            text.contains(forecast),
+            "the copy has a forecast to replace"
         );
+        std::fs::write(&p, text).unwrap();
+        let sc = Scenario::load(&p).unwrap();
+        simulate(&sc, |_, _, _| {})
+    };
+    let exact = run("[forecast]\nbias = 0.0\nnoise = 0.0");
+    let low = run("[forecast]\nbias = -0.4\nnoise = 0.0");
+    let by = |r: &arbiter::sim::report::Report, name: &str| {
+        serde_json::to_string(r.strategies.iter().find(|s| s.strategy == name).unwrap()).unwrap()
+    };
+    // The same traffic and the same reactive agents: not a byte differs.
+    for blind in ["uncoordinated", "static-priority"] {
+        assert_eq!(by(&exact, blind), by(&low, blind), "{blind}");
+    }
+    // A forecast 40% low is what the planners were given, and it shows.
+    for planner in ["predictive", "arbiter"] {
+        assert_ne!(by(&exact, planner), by(&low, planner), "{planner}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn scenario_errors_name_file_line_and_field() {
+    let dir = std::env::temp_dir().join(format!("arbiter-scn-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = local_copy(SCENARIOS[0]);
     let write = |t: &str| {
         let p = dir.join("s.toml");
         std::fs::write(&p, t).unwrap();
@@ -145,6 +215,11 @@ fn scenario_errors_name_file_line_and_field() {
     let e = write(&text.replace("peak = 3.5", "peak = 0.5"));
     assert!(
         e.contains("s.toml:") && e.contains("traffic.frontend.peak: must be within [1, 100]"),
+        "{e}"
+    );
+    let e = write(&text.replace(SHIPPED_FORECAST, "[forecast]\nnoise = 1.5"));
+    assert!(
+        e.contains("s.toml:") && e.contains("forecast.noise: must be within [0, 1)"),
         "{e}"
     );
     let e = write(&text.replace("tick_s = 60", "tick_s = 60\ntick_z = 1"));
@@ -181,7 +256,7 @@ fn a_bare_jaeger_export_without_overlay_simulates() {
     .unwrap();
     let sc = Scenario::load(&dir.join("s.toml")).unwrap();
     let r = simulate(&sc, |_, _, _| {});
-    assert_eq!(r.strategies.len(), 3);
+    assert_eq!(r.strategies.len(), arbiter::sim::run::Strategy::ALL.len());
     assert!(r.strategies.iter().all(|s| s.revenue > 0.0 && s.cost > 0.0));
 
     // A zone outage from 2h to 3h takes a third of every service's capacity, then returns it.

@@ -32,6 +32,10 @@ pub struct Decision {
     pub recommendation: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub estimate: Option<Estimate>,
+    /// On `deferred`: when the shared limit that held it back frees up, so sending it again
+    /// before then would only be deferred again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<Timestamp>,
 }
 
 #[derive(
@@ -195,6 +199,7 @@ impl Decision {
             audit: None,
             recommendation: None,
             estimate: None,
+            retry_after: None,
         }
     }
 

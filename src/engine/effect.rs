@@ -27,6 +27,12 @@ pub(crate) struct Effect {
     pub cost_per_hour: f64,
     /// Whether requests through the service may fail while it happens.
     pub disruptive: bool,
+    /// The share of the target's requests failing now that the change is there to stop (a
+    /// rollback of a failing release, a restart of an unhealthy service); 0 for any other.
+    /// Not acting has a cost too: what a repair disrupts is weighed against this harm, so
+    /// the blast-radius limit does not hold a repair back, and its capacity dip counts only
+    /// beyond the requests that fail anyway.
+    pub repairs: f64,
     /// Gain per objective, indexed as `Objective::DEFAULT_ORDER`.
     pub value: [f64; 4],
 }
@@ -39,6 +45,8 @@ pub(crate) struct Capacity {
     /// Forecast demand × headroom, rps.
     pub required: f64,
     pub forecast: f64,
+    /// The headroom planned for the service (`path.rs`).
+    pub headroom: f64,
 }
 
 impl Context<'_> {
@@ -49,6 +57,7 @@ impl Context<'_> {
             now: (state.capacity_rps(attrs.capacity_rps_per_replica) + in_flight_cap).max(0.0),
             required: state.forecast_rps.max(state.load_rps) * headroom,
             forecast: state.forecast_rps.max(state.load_rps),
+            headroom,
         }
     }
 }
@@ -129,6 +138,27 @@ fn restart_loss(cap: &Capacity, replicas: u32, rolling: bool) -> f64 {
     }
 }
 
+/// Below this share of failing requests a service is not counted as failing: every service
+/// fails a few requests, and a release is not to blame for the usual trickle.
+pub(crate) const FAILING_ERROR_RATE: f64 = 0.01;
+
+/// The share of a service's requests failing now, if enough to call it failing.
+fn failing_share(state: &crate::world::ServiceState) -> f64 {
+    if !state.healthy {
+        1.0
+    } else if state.error_rate >= FAILING_ERROR_RATE {
+        state.error_rate.min(1.0)
+    } else {
+        0.0
+    }
+}
+
+/// The capacity a repair takes out while it rolls out, less what the requests failing now
+/// already lose: a dip that only loses requests that fail anyway harms nothing more.
+fn beyond_failing(dip: f64, failing: f64, load_rps: f64) -> f64 {
+    (dip - failing * load_rps).max(0.0)
+}
+
 /// What surrounds an action when it is estimated.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Basis {
@@ -168,6 +198,7 @@ pub(crate) fn estimate(
         added_latency_ms: 0.0,
         cost_per_hour: 0.0,
         disruptive: false,
+        repairs: 0.0,
         value: [0.0; 4],
     };
     let mut availability = 0.0;
@@ -194,7 +225,8 @@ pub(crate) fn estimate(
         }
         Action::Restart { rolling, .. } => {
             let loss = restart_loss(&cap, state.replicas, *rolling);
-            e.dip = -loss;
+            e.repairs = if state.healthy { 0.0 } else { 1.0 };
+            e.dip = beyond_failing(-loss, e.repairs, state.load_rps);
             e.added_latency_ms = latency_shift(ctx, s, &cap, loss).max(0.0);
             // One replica at a time takes capacity (the floor sees it) but never the service
             // down: only a full restart (or a single replica) puts its traffic at risk.
@@ -203,7 +235,8 @@ pub(crate) fn estimate(
         }
         Action::Rollback { .. } => {
             let loss = restart_loss(&cap, state.replicas, true);
-            e.dip = -loss;
+            e.repairs = failing_share(state);
+            e.dip = beyond_failing(-loss, e.repairs, state.load_rps);
             e.added_latency_ms = latency_shift(ctx, s, &cap, loss).max(0.0);
             e.disruptive = true;
             availability = broken;

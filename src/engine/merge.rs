@@ -39,8 +39,12 @@ fn magnitude(a: &Action) -> f64 {
 pub(crate) fn contradicts(a: &Action, b: &Action) -> bool {
     use Action::*;
     match (a, b) {
-        (Isolate { .. }, Isolate { .. }) => false,
-        (Isolate { .. }, _) | (_, Isolate { .. }) => true,
+        // Cutting a service off and adding capacity for it to serve more pull apart; a flag, a
+        // setting, new credentials or a rule on an isolated service do not.
+        (Isolate { .. }, Scale { replicas, .. }) | (Scale { replicas, .. }, Isolate { .. }) => {
+            *replicas > 0
+        }
+        (Isolate { .. }, _) | (_, Isolate { .. }) => false,
         (Scale { replicas: x, .. }, Scale { replicas: y, .. }) => x.signum() != y.signum(),
         (Rollback { to_version: x, .. }, Rollback { to_version: y, .. }) => x != y,
         (

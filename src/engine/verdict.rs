@@ -5,8 +5,9 @@
 //! out is explained by flipping it in: the constraints that selection would break are its
 //! reasons (with numbers), a contradicting proposal that was kept outranked it (at the first
 //! priority level where keeping it scores better), and the verdict follows from what broke —
-//! a shared limit used by others now means deferred, a risk too large on its own means a human
-//! decides, anything else means rejected.
+//! a shared limit used by others now means deferred, a risk too large on its own or a budget
+//! standing alone against a higher priority means a human decides (`harm.rs`), anything else
+//! means rejected.
 
 use super::blank_decision;
 use super::effect::as_expected;
@@ -202,6 +203,7 @@ fn selected(
                 checked.join("; ")
             }),
     );
+    reasons.extend(super::harm::repair_reason(w, c));
     let tier = &w.ctx.graph.service(c.service).tier;
     let domain = c.p.domain.as_str();
     let zone = intent.zone(c.p.domain, tier);
@@ -354,6 +356,27 @@ fn left_out(
         && guards
             .iter()
             .all(|g| matches!(g, Guard::Blast | Guard::Concurrency { .. }));
+    let only_budget =
+        rivals.is_empty() && !guards.is_empty() && guards.iter().all(|g| *g == Guard::Budget);
+    if only_budget {
+        let e = &w.primary(g).effect;
+        if let Some(serves) = super::harm::served_above_cost(intent, e) {
+            let overspend = reasons
+                .iter()
+                .find(|r| r.code == "budget")
+                .and_then(|r| Some(r.value? - r.limit?))
+                .unwrap_or(e.cost_per_hour)
+                .max(0.0);
+            let because = super::harm::over_budget(intent, serves, overspend);
+            return (
+                Verdict::Escalated,
+                reasons,
+                because,
+                cf,
+                Some("approve".to_string()),
+            );
+        }
+    }
     if alone_too_big {
         let because = "Its blast radius alone exceeds the intent's limit: only a human may accept that risk, and the arbiter recommends denying it".to_string();
         return (
@@ -382,10 +405,13 @@ fn left_out(
                 None => "it gains nothing the intent values".to_string(),
             },
         ));
-        let because = format!(
-            "It would cost {} without serving anything ranked higher ({clause})",
-            objective.map_or("more", |o| o.as_str())
-        );
+        let because = match objective {
+            Some(o) => format!(
+                "It would cost {} without serving anything ranked higher ({clause})",
+                if o == Objective::Cost { "money" } else { o.as_str() }
+            ),
+            None => "It would disrupt the service or take capacity from it, and serves none of the intent's objectives by the arbiter's estimate".to_string(),
+        };
         return (
             Verdict::Rejected,
             reasons,
@@ -430,7 +456,7 @@ fn guard_reason(w: &Window, guard: &Guard, lhs: f64) -> (Reason, String) {
                 "capacity of {name} {after:.0} rps {} forecast {:.0} rps x {} headroom = {:.0} rps",
                 if after + 1e-9 < cap.required { "<" } else { ">=" },
                 cap.forecast,
-                intent.headroom,
+                (cap.headroom * 100.0).round() / 100.0,
                 cap.required
             );
             (

@@ -113,7 +113,7 @@ pub(crate) fn build<'c, 'a, 'p>(
     gated: Vec<(usize, &'p Proposal, usize)>,
     cfg: &SolverConfig,
 ) -> Window<'c, 'a, 'p> {
-    let headroom = intent.headroom;
+    let headroom = super::path::Headroom::new(ctx, intent);
     let spend_now = ctx.world.spend_per_hour(ctx.graph);
 
     // Changes already approved and still in flight hold capacity, budget, blast radius and
@@ -127,7 +127,7 @@ pub(crate) fn build<'c, 'a, 'p>(
             continue;
         };
         let basis = Basis {
-            headroom,
+            headroom: headroom.of(s),
             spend: spend_now,
             ..Basis::default()
         };
@@ -162,7 +162,7 @@ pub(crate) fn build<'c, 'a, 'p>(
         .map(|(sub, p, service)| {
             let cap_extra = in_flight_cap.get(&service).copied().unwrap_or(0.0);
             let basis = Basis {
-                headroom,
+                headroom: headroom.of(service),
                 in_flight_cap: cap_extra,
                 spend,
                 slo_excess_ms: slo_excess[service],
@@ -189,7 +189,7 @@ pub(crate) fn build<'c, 'a, 'p>(
         let c = &cands[groups[g][0]];
         let cap_extra = in_flight_cap.get(&c.service).copied().unwrap_or(0.0);
         let shortfall = {
-            let cap = ctx.capacity(c.service, headroom, cap_extra);
+            let cap = ctx.capacity(c.service, headroom.of(c.service), cap_extra);
             let own: f64 = c
                 .effect
                 .cap
@@ -201,7 +201,7 @@ pub(crate) fn build<'c, 'a, 'p>(
         };
         if let Some(bigger) = upsize(ctx, c, slo_excess[c.service], shortfall) {
             let basis = Basis {
-                headroom,
+                headroom: headroom.of(c.service),
                 in_flight_cap: cap_extra,
                 spend,
                 slo_excess_ms: slo_excess[c.service],
@@ -257,7 +257,15 @@ pub(crate) fn build<'c, 'a, 'p>(
                     e.value[i]
                 })
                 .collect();
-            v.push(1.0);
+            // The last level keeps what breaks nothing (the agent may know more than the
+            // graph) — but not a change that disrupts or takes capacity for no gain at any
+            // objective: that is a risk with nothing to show for it.
+            let disrupts = e.disruptive || e.dip > 0.0;
+            v.push(if disrupts && e.value.iter().all(|x| *x <= 0.0) {
+                -1.0
+            } else {
+                1.0
+            });
             v
         })
         .collect();
@@ -277,7 +285,11 @@ pub(crate) fn build<'c, 'a, 'p>(
         if terms.iter().all(|(_, a)| *a <= 0.0) {
             continue;
         }
-        let cap = ctx.capacity(s, headroom, in_flight_cap.get(&s).copied().unwrap_or(0.0));
+        let cap = ctx.capacity(
+            s,
+            headroom.of(s),
+            in_flight_cap.get(&s).copied().unwrap_or(0.0),
+        );
         caps.insert(s, cap);
         constraints.push(Constraint {
             guard: Guard::Capacity { service: s },
@@ -320,21 +332,11 @@ pub(crate) fn build<'c, 'a, 'p>(
             target_ms: slo.p99_latency_ms,
             p99_now: ctx.world.services[target].p99_ms,
         };
-        // Which services sit below the target: from the entry's visits when the target is an
-        // entry point (the common case, no walk needed), else by walking its callees.
-        let below: Box<dyn Fn(usize) -> bool> =
-            match ctx.graph.entries().iter().position(|&e| e == target) {
-                Some(k) => Box::new(move |s| ctx.graph.visits(k, s) > 0.0),
-                None => {
-                    let mut set = vec![false; ctx.graph.len()];
-                    for s in ctx.graph.downstream(target) {
-                        set[s] = true;
-                    }
-                    Box::new(move |s| set[s])
-                }
-            };
+        let below = super::path::Below::target(ctx.graph, target);
         let terms: Vec<(usize, f64)> = (0..groups.len())
-            .filter(|&g| below(effect(g).service) && effect(g).added_latency_ms != 0.0)
+            .filter(|&g| {
+                below.contains(ctx.graph, effect(g).service) && effect(g).added_latency_ms != 0.0
+            })
             .map(|g| (g, coef(g, effect(g).added_latency_ms)))
             .collect();
         if !terms.is_empty() {
@@ -363,9 +365,11 @@ pub(crate) fn build<'c, 'a, 'p>(
         }
     }
 
+    // A repair (see `Effect::repairs`) disrupts a service whose requests are failing anyway:
+    // the limit on disruption is there to protect working traffic, not to keep it failing.
     let mut hurt: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
     for g in 0..groups.len() {
-        if effect(g).disruptive {
+        if effect(g).disruptive && effect(g).repairs == 0.0 {
             hurt.entry(effect(g).service).or_default().push(g);
         }
     }

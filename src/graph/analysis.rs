@@ -120,8 +120,23 @@ impl ServiceGraph {
     /// `min(size - 1, MAX_CYCLE_HOPS)` edges, so a call that returns to its caller is counted
     /// once and a cycle cannot inflate latency without bound.
     pub fn path_latency(&self, own_ms: &[f64]) -> Vec<f64> {
+        self.slowest_route(own_ms, Direction::Outgoing)
+    }
+
+    /// The other half of a route: each service's own latency plus the slowest chain of
+    /// callers above it, up to an entry point. With [`Self::path_latency`], the slowest
+    /// request through a service takes `caller_latency + path_latency − own` (conservative
+    /// where callers above it come from another entry point).
+    pub fn caller_latency(&self, own_ms: &[f64]) -> Vec<f64> {
+        self.slowest_route(own_ms, Direction::Incoming)
+    }
+
+    fn slowest_route(&self, own_ms: &[f64], dir: Direction) -> Vec<f64> {
         const MAX_CYCLE_HOPS: usize = 8;
-        let sccs = tarjan_scc(&self.graph); // sinks first
+        let mut sccs = tarjan_scc(&self.graph); // sinks first
+        if dir == Direction::Incoming {
+            sccs.reverse();
+        }
         let mut comp_of = vec![0usize; self.len()];
         let mut local = vec![0usize; self.len()];
         for (k, c) in sccs.iter().enumerate() {
@@ -130,16 +145,20 @@ impl ServiceGraph {
                 local[n.index()] = i;
             }
         }
+        let far = |e: petgraph::graph::EdgeReference<'_, f64>| match dir {
+            Direction::Outgoing => e.target().index(),
+            Direction::Incoming => e.source().index(),
+        };
         let mut total = vec![0.0; self.len()];
         for (k, comp) in sccs.iter().enumerate() {
-            // Slowest path leaving the component from each member.
+            // Slowest route leaving the component from each member.
             let exit: Vec<f64> = comp
                 .iter()
                 .map(|&node| {
                     self.graph
-                        .edges(node)
-                        .filter(|e| comp_of[e.target().index()] != k)
-                        .map(|e| total[e.target().index()])
+                        .edges_directed(node, dir)
+                        .filter(|&e| comp_of[far(e)] != k)
+                        .map(|e| total[far(e)])
                         .fold(0.0f64, f64::max)
                 })
                 .collect();
@@ -151,9 +170,9 @@ impl ServiceGraph {
                 for (i, &node) in comp.iter().enumerate() {
                     let inner = self
                         .graph
-                        .edges(node)
-                        .filter(|e| comp_of[e.target().index()] == k)
-                        .map(|e| previous[local[e.target().index()]])
+                        .edges_directed(node, dir)
+                        .filter(|&e| comp_of[far(e)] == k)
+                        .map(|e| previous[local[far(e)]])
                         .fold(0.0f64, f64::max);
                     total[node.index()] = own_ms[node.index()] + exit[i].max(inner);
                 }

@@ -242,7 +242,7 @@ impl ServiceGraph {
 
         let version = version_hash(&names, &counts, &services);
         let names = services.iter().map(|s| s.name.as_str().into()).collect();
-        Ok(ServiceGraph {
+        let mut g = ServiceGraph {
             graph,
             names,
             services,
@@ -250,9 +250,17 @@ impl ServiceGraph {
             entries,
             visits,
             traffic_share,
+            base_route_ms: Vec::new(),
             version,
             has_cycle,
-        })
+        };
+        let base: Vec<f64> = g.services.iter().map(|s| s.base_latency_ms).collect();
+        let below = g.path_latency(&base);
+        let above = g.caller_latency(&base);
+        g.base_route_ms = (0..base.len())
+            .map(|s| above[s] + below[s] - base[s])
+            .collect();
+        Ok(g)
     }
 }
 

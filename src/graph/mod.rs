@@ -43,6 +43,9 @@ pub struct ServiceGraph {
     /// `visits[e][s]`: expected calls to service `s` per request entering at `entries[e]`.
     visits: Vec<Vec<f64>>,
     traffic_share: Vec<f64>,
+    /// Per service, the slowest route through it at base latencies: from an entry point
+    /// above it to the end of its own calls (`caller_latency + path_latency − own`).
+    base_route_ms: Vec<f64>,
     version: String,
     has_cycle: bool,
 }
@@ -94,6 +97,12 @@ impl ServiceGraph {
     /// Share of all entry traffic whose requests reach `service` (0..=1).
     pub fn traffic_share(&self, service: usize) -> f64 {
         self.traffic_share[service]
+    }
+
+    /// The slowest route through `service` at base latencies, ms: what its SLO's latency
+    /// budget must cover before any queueing.
+    pub fn base_route_ms(&self, service: usize) -> f64 {
+        self.base_route_ms[service]
     }
 
     /// How much the business cares about a service: the larger of its traffic share and its

@@ -30,6 +30,9 @@ pub struct View<'a> {
     pub tick: u64,
     pub now: Timestamp,
     pub ticks_per_min: f64,
+    /// Per entry: the forecast peak over the horizon, for agents that plan ahead (the
+    /// predictive baseline's resilience agent); `None` for agents that act on the present.
+    pub forecast: Option<&'a [f64]>,
 }
 
 /// The four agents and their memory of what they already asked for.
@@ -66,6 +69,15 @@ impl AgentSet {
             seq: 0,
             recommendations_off: false,
             cached: Vec::new(),
+        }
+    }
+
+    /// An agent told to ask again at `tick` (a deferral's `retry_after`) does so then,
+    /// rather than after its usual quiet period.
+    pub fn retry_at(&mut self, agent: &str, service: &str, tick: u64) {
+        let known = [COST, RESILIENCE, SECURITY, APPLICATION];
+        if let Some(&a) = known.iter().find(|&&a| a == agent) {
+            self.quiet_until.insert((a, service.to_string()), tick);
         }
     }
 
@@ -172,15 +184,25 @@ impl AgentSet {
                     serde_json::json!({"capacity_rps": 0.2 * v.m.demand[s]}), 0.8,
                     format!("utilisation {:.0}%: cache longer", util * 100.0));
             }
-            // Resilience: utilisation high, add replicas to bring it to 60%.
-            if util > c.resilience_high_utilisation && !self.quiet(RESILIENCE, &name, v.tick) {
-                let want = (v.m.demand[s] / (attrs.capacity_rps_per_replica * 0.6)).ceil() as i64;
+            // Resilience: utilisation high (now, or at the forecast peak for a predictive
+            // agent), add replicas to bring it to 60%.
+            let ahead = v.forecast.map_or(0.0, |f| {
+                f.iter()
+                    .enumerate()
+                    .map(|(k, rps)| rps * g.visits(k, s))
+                    .sum()
+            });
+            let need = v.m.demand[s].max(ahead);
+            let util_ahead = if cap > 0.0 { need / cap } else { 1.0 };
+            if util_ahead > c.resilience_high_utilisation && !self.quiet(RESILIENCE, &name, v.tick)
+            {
+                let want = (need / (attrs.capacity_rps_per_replica * 0.6)).ceil() as i64;
                 let add = (want - sim.billed() as i64).clamp(0, 20) as i32;
                 if add > 0 {
                     self.propose(&mut out, v, RESILIENCE, Domain::Resilience,
                         serde_json::json!({"kind": "scale", "service": name, "replicas": add}),
                         serde_json::json!({"cost_per_hour": add as f64 * attrs.cost_per_replica_hour, "capacity_rps": add as f64 * attrs.capacity_rps_per_replica}),
-                        0.85, format!("utilisation {:.0}% is above {:.0}%", util * 100.0, c.resilience_high_utilisation * 100.0));
+                        0.85, format!("utilisation {:.0}% is above {:.0}%", util_ahead * 100.0, c.resilience_high_utilisation * 100.0));
                 }
             }
             // Resilience: errors that load does not explain mean a bad release.

@@ -3,6 +3,7 @@
 
 pub mod actions;
 pub mod agents;
+pub mod forecast;
 pub mod html;
 pub mod model;
 pub mod report;

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct StrategyReport {
     pub strategy: String,
+    /// Which agents ran, and what they were given.
+    pub agents: String,
     /// Minutes each SLO target spent above its SLO.
     pub slo_violation_min: BTreeMap<String, f64>,
     /// Highest latency seen at each entry point, ms.

@@ -5,8 +5,14 @@
 //! - `uncoordinated`: every proposal executes;
 //! - `static-priority`: a rule gate as built today — domains in a fixed order (security,
 //!   resilience, application, cost), one change per service at a time, no graph, no forecast;
+//! - `predictive`: every proposal executes, and the resilience agent scales ahead on the
+//!   traffic forecast (what predictive autoscaling gives a team today);
 //! - `arbiter`: proposals travel the in-process bus to the coordinator and its engine, with
 //!   the observed state and the traffic forecast; escalations wait for the simulated human.
+//!
+//! The forecast is the same for every strategy given one, and wrong by the scenario's
+//! `[forecast]` error (`forecast.rs`); the engine sees observations and that forecast, never
+//! the model's own state.
 
 use super::actions::{apply, Timing, NO_RECOMMENDATIONS_CONVERSION};
 use super::agents::{AgentSet, View};
@@ -25,13 +31,15 @@ use std::collections::BTreeMap;
 pub enum Strategy {
     Uncoordinated,
     StaticPriority,
+    Predictive,
     Arbiter,
 }
 
 impl Strategy {
-    pub const ALL: [Strategy; 3] = [
+    pub const ALL: [Strategy; 4] = [
         Strategy::Uncoordinated,
         Strategy::StaticPriority,
+        Strategy::Predictive,
         Strategy::Arbiter,
     ];
 
@@ -39,8 +47,25 @@ impl Strategy {
         match self {
             Strategy::Uncoordinated => "uncoordinated",
             Strategy::StaticPriority => "static-priority",
+            Strategy::Predictive => "predictive",
             Strategy::Arbiter => "arbiter",
         }
+    }
+
+    /// The agents a strategy runs, as the report says.
+    pub fn agents(&self) -> &'static str {
+        match self {
+            Strategy::Predictive | Strategy::Arbiter => {
+                "the four agents; resilience scales ahead on the traffic forecast"
+            }
+            _ => "the four agents, acting on what they observe now",
+        }
+    }
+
+    /// Whether the agents are given the traffic forecast: the arbiter coordinates the same
+    /// predictive agents the best baseline runs.
+    fn predictive_agents(&self) -> bool {
+        matches!(self, Strategy::Predictive | Strategy::Arbiter)
     }
 }
 
@@ -109,6 +134,12 @@ pub fn run(
         .collect();
     let mut agents = AgentSet::new(raw.agents.clone());
     let mut rng = Rng::new(raw.seed);
+    let forecaster = super::forecast::Forecaster::new(
+        raw.seed,
+        g.entries().len(),
+        raw.duration_h,
+        &raw.forecast,
+    );
     let mut bus = InProcessBus::default();
     let mut coordinator = Coordinator::new(g.clone(), sc.intents.clone(), sc.roles.clone());
     let mut last_change: BTreeMap<String, u64> = BTreeMap::new();
@@ -119,6 +150,7 @@ pub fn run(
         .expect("checked at load");
     let mut r = StrategyReport {
         strategy: strategy.name().to_string(),
+        agents: strategy.agents().to_string(),
         ..StrategyReport::default()
     };
     let slo_targets: Vec<String> = {
@@ -271,7 +303,12 @@ pub fn run(
         if tick % agent_every != 0 {
             continue;
         }
+        let horizon = in_force.map_or(1.0, |i| i.horizon_h);
+        let forecast: Vec<f64> = (0..g.entries().len())
+            .map(|k| forecaster.peak_ahead(k, &sc.profiles[k], h, horizon))
+            .collect();
         let view = View {
+            forecast: strategy.predictive_agents().then_some(forecast.as_slice()),
             graph: g,
             m: &m,
             services: &sims,
@@ -293,7 +330,7 @@ pub fn run(
         let mut execute: Vec<Proposal> = Vec::new();
         let mut count = |v: &str| *r.verdicts.entry(v.to_string()).or_default() += 1;
         match strategy {
-            Strategy::Uncoordinated => {
+            Strategy::Uncoordinated | Strategy::Predictive => {
                 for p in proposals {
                     count("approved");
                     execute.push(p);
@@ -311,7 +348,7 @@ pub fn run(
                 }
             }
             Strategy::Arbiter => {
-                let world = observe(sc, &sims, &m, &legit, &bots, h, now);
+                let world = observe(g, &sims, &m, &legit, &bots, &forecast, now);
                 for d in coordinator
                     .decide(now, &world, &inbox)
                     .into_iter()
@@ -331,6 +368,11 @@ pub fn run(
                     else {
                         continue;
                     };
+                    if let Some(at) = d.retry_after {
+                        let wait_ms = now.millis_until(&at).max(0) as f64;
+                        let ticks = (wait_ms / 1000.0 / dt).ceil() as u64;
+                        agents.retry_at(&d.agent, p.action.service(), tick + ticks.max(1));
+                    }
                     // Execute what was decided: the action as amended, if it was.
                     let mut p = p.clone();
                     if let Some(a) = &d.action {
@@ -366,18 +408,17 @@ pub fn run(
     r.rounded()
 }
 
-/// What the arbiter is told: the observed state of every service and the traffic forecast
-/// for the next hour at each entry point.
+/// What the arbiter is told: the observed state of every service and, per entry point, the
+/// forecast peak over the intent's horizon — the one every planning strategy is given.
 fn observe(
-    sc: &Scenario,
+    g: &crate::graph::ServiceGraph,
     sims: &[ServiceSim],
     m: &super::model::TickMeasure,
     legit: &[f64],
     bots: &[f64],
-    h: f64,
+    forecast: &[f64],
     now: crate::contract::Timestamp,
 ) -> World {
-    let g = &sc.graph;
     let mut t = Telemetry {
         at: Some(now),
         services: Default::default(),
@@ -400,8 +441,7 @@ fn observe(
         let attack = bots[k] * (1.0 - sims[e].bot_block);
         o.load_rps = Some(legit[k] + attack);
         o.attack_rps = Some(attack);
-        let horizon = sc.intents.in_force(now).map_or(1.0, |i| i.horizon_h);
-        o.forecast_rps = Some(sc.profiles[k].forecast(h, horizon));
+        o.forecast_rps = Some(forecast[k]);
         o.under_attack =
             Some(bots[k] > 0.0 && bots[k] * (1.0 - sims[e].bot_block) > 0.1 * legit[k]);
     }

@@ -55,6 +55,9 @@ pub struct RawScenario {
     pub approver: Approver,
     #[serde(default)]
     pub economics: Economics,
+    /// How wrong the traffic forecast every planning strategy is given is.
+    #[serde(default)]
+    pub forecast: super::forecast::ForecastError,
 }
 
 fn default_tick() -> f64 {
@@ -322,6 +325,9 @@ impl Scenario {
                 return Err(bad(needle, &field, message));
             }
         }
+        raw.forecast
+            .check()
+            .map_err(|(f, m)| bad(f, &format!("forecast.{f}"), m))?;
         if !["follow", "approve", "deny"].contains(&raw.approver.policy.as_str()) {
             return Err(bad(
                 "policy",

@@ -138,13 +138,17 @@ impl Shared {
             ),
         );
         decision.recommendation = Some("approve".to_string());
-        let d = self.deliver(now, raw, decision).await?;
+        // Waiting for a person before any agent can hear of it.
+        let delivery = self.delivery(&raw, decision);
+        let recorded = self.record(now, vec![delivery]).await;
         self.hold(Pending {
             proposal,
-            decision: d,
+            decision: recorded[0].decision.clone(),
             deadline,
         })
-        .await
+        .await?;
+        self.publish_durably(recorded).await?;
+        Ok(())
     }
 
     /// A person approved a rollback escalation: send the command it proposed.

@@ -168,15 +168,7 @@ impl Shared {
         let mut batch = Vec::with_capacity(expired.len());
         for (pending, d) in &expired {
             let proposal = serde_json::to_value(&pending.proposal).map_err(nats)?;
-            batch.push(Delivery {
-                subject: self.subject_for(d),
-                about: About::of(&proposal),
-                proposal: crate::audit::Payload::of(&proposal),
-                knew: Default::default(),
-                arrived_on: None,
-                decision: d.clone(),
-                first: true,
-            });
+            batch.push(self.delivery(&proposal, d.clone()));
         }
         self.deliver_all(now, batch).await?;
         for (pending, _) in &expired {
@@ -200,17 +192,25 @@ impl Shared {
     }
 
     /// Records the decisions that are not replays already recorded (one flush to disk for
-    /// all), publishes every one on its subject, and waits until the decisions stream has
-    /// stored them all. These decisions (final answers, timeouts) have no proposal waiting
-    /// to be redelivered, so they are published again, deduplicated by their message id,
-    /// until the stream takes them.
+    /// all), then [`Shared::publish_durably`].
     pub async fn deliver_all(
         &mut self,
         now: Timestamp,
         batch: Vec<Delivery>,
     ) -> Result<Vec<Decision>, NatsError> {
-        let subjects: Vec<String> = batch.iter().map(|b| b.subject.clone()).collect();
         let batch = self.record(now, batch).await;
+        self.publish_durably(batch).await
+    }
+
+    /// Publishes recorded decisions, the API's view refreshed first, and waits until the
+    /// decisions stream has stored them all. These decisions (final answers, timeouts,
+    /// rollbacks) have no proposal waiting to be redelivered, so they are published again,
+    /// deduplicated by their message id, until the stream takes them.
+    pub async fn publish_durably(
+        &mut self,
+        batch: Vec<Delivery>,
+    ) -> Result<Vec<Decision>, NatsError> {
+        let subjects: Vec<String> = batch.iter().map(|b| b.subject.clone()).collect();
         self.refresh_view(false);
         let (decisions, stored) = self.send(batch).await;
         let mut outcome = stored.wait().await;
@@ -335,17 +335,23 @@ impl Shared {
         proposal: serde_json::Value,
         d: Decision,
     ) -> Result<Decision, NatsError> {
-        let delivery = Delivery {
+        let delivery = self.delivery(&proposal, d);
+        let mut out = self.deliver_all(now, vec![delivery]).await?;
+        Ok(out.pop().expect("one decision in, one out"))
+    }
+
+    /// A decision the arbiter gives of its own accord (no proposal message behind it), on
+    /// its agent's decisions subject.
+    pub fn delivery(&self, proposal: &serde_json::Value, d: Decision) -> Delivery {
+        Delivery {
             subject: self.subject_for(&d),
-            about: About::of(&proposal),
-            proposal: crate::audit::Payload::of(&proposal),
+            about: About::of(proposal),
+            proposal: crate::audit::Payload::of(proposal),
             knew: Default::default(),
             arrived_on: None,
             decision: d,
             first: true,
-        };
-        let mut out = self.deliver_all(now, vec![delivery]).await?;
-        Ok(out.pop().expect("one decision in, one out"))
+        }
     }
 
     /// Publishes with a message id (`agent/id/audit-seq`), so a decision published again

@@ -1,0 +1,62 @@
+//! What not acting costs. Limits on disruption and spend protect the business from its
+//! agents; applied blindly they also protect a failure from its fix. Two rules weigh the harm
+//! already happening against the limit:
+//!
+//! - a **repair** (a rollback of a failing release, a restart of an unhealthy service) is not
+//!   held back by the blast-radius limit, and its capacity dip counts only beyond the requests
+//!   failing anyway (`Effect::repairs`, applied where the window's constraints are built);
+//! - a change **only the budget blocks** while it serves an objective the intent ranks above
+//!   cost goes to a person with the overspend it needs, instead of being refused: the budget
+//!   is the executives' to break, not the arbiter's to enforce against their own priorities.
+
+use super::effect::{Effect, FAILING_ERROR_RATE};
+use super::window::{Cand, Window};
+use crate::contract::Reason;
+use crate::intent::{Intent, Objective};
+
+/// Why a repair was not held back by the blast-radius limit; `None` for any other change.
+pub(crate) fn repair_reason(w: &Window, c: &Cand) -> Option<Reason> {
+    if c.effect.repairs <= 0.0 || !c.effect.disruptive {
+        return None;
+    }
+    let name = &w.ctx.graph.service(c.service).name;
+    let share = w.ctx.graph.traffic_share(c.service);
+    Some(
+        Reason::new("repairs_harm")
+            .service(name)
+            .numbers(c.effect.repairs, FAILING_ERROR_RATE)
+            .clause("blast_radius.max_entry_traffic_share")
+            .detail(format!(
+                "{:.0}% of {name}'s requests fail now; a change that stops that is not held back by the blast-radius limit ({:.0}% of entry traffic passes through {name})",
+                c.effect.repairs * 100.0,
+                share * 100.0
+            )),
+    )
+}
+
+/// The highest-ranked objective above cost that a change serves, if any.
+pub(crate) fn served_above_cost(intent: &Intent, e: &Effect) -> Option<Objective> {
+    let cost = intent.rank(Objective::Cost);
+    intent
+        .priorities
+        .iter()
+        .take(cost)
+        .find(|o| value(e, **o) > 0.0)
+        .copied()
+}
+
+fn value(e: &Effect, o: Objective) -> f64 {
+    Objective::DEFAULT_ORDER
+        .iter()
+        .position(|x| *x == o)
+        .map_or(0.0, |i| e.value[i])
+}
+
+/// The sentence of an escalation the budget alone forces.
+pub(crate) fn over_budget(intent: &Intent, serves: Objective, overspend: f64) -> String {
+    format!(
+        "Only the budget stands in its way, and it serves {} ({}), ranked above cost: a person must decide whether to spend {overspend:.2}/h beyond the budget, and the arbiter recommends approving it",
+        serves.as_str(),
+        intent.priority_clause(serves)
+    )
+}

@@ -1,0 +1,65 @@
+//! A deferral says when asking again can change the answer: `retry_after` is when the change
+//! holding the shared limit settles, and a resend after it is decided afresh.
+
+mod common;
+
+use arbiter::bus::Message;
+use arbiter::contract::{Decision, Timestamp, Verdict};
+use arbiter::coordinator::Coordinator;
+use arbiter::intent::{load_dir, IntentSet};
+use arbiter::world::World;
+use common::*;
+
+fn coordinator() -> Coordinator {
+    let loaded = load_dir(&repo("intents")).expect("the shipped intents load");
+    Coordinator::new(boutique(), IntentSet::new(loaded.intents), loaded.roles)
+}
+
+/// A resilience scale-up of adservice, sent at `at`.
+fn scale_up(id: &str, replicas: i64, at: Timestamp) -> Message {
+    let payload = serde_json::json!({
+        "v": 1, "id": id, "agent": "resilience-1", "domain": "resilience",
+        "action": {"kind": "scale", "service": "adservice", "replicas": replicas},
+        "confidence": 0.9, "reversible": true, "rationale": "test",
+        "created_at": at.to_string(), "expires_at": at.plus_millis(30 * 60 * 1000).to_string(),
+    });
+    Message {
+        subject: "arbiter.proposals.resilience.resilience-1".into(),
+        payload: payload.to_string().into_bytes(),
+    }
+}
+
+/// A surge on its way: adservice short of capacity for the forecast, so scale-ups serve.
+fn decide(c: &mut Coordinator, at: Timestamp, m: Message) -> Decision {
+    let surge: arbiter::contract::Telemetry = serde_json::from_value(serde_json::json!({
+        "services": {"frontend": {"load_rps": 600.0, "forecast_rps": 1100.0}}
+    }))
+    .expect("valid telemetry");
+    let world = World::observed(&c.graph, &surge).expect("the shop's services");
+    let mut out = c.decide(at, &world, &[m]);
+    out.pop().expect("one answer").decision
+}
+
+#[test]
+fn a_deferral_names_when_the_change_in_its_way_settles() {
+    let mut c = coordinator();
+    // The black-friday intent (in force on the shipped day) allows one change per service.
+    let t0 = now();
+    let first = decide(&mut c, t0, scale_up("first", 1, t0));
+    assert_eq!(first.verdict, Verdict::Approved, "{}", first.explanation);
+    assert_eq!(
+        first.retry_after, None,
+        "only a deferral says when to ask again"
+    );
+
+    let t1 = t0.plus_millis(60_000);
+    let second = decide(&mut c, t1, scale_up("second", 2, t1));
+    assert_eq!(second.verdict, Verdict::Deferred, "{}", second.explanation);
+    let settles = t0.plus_millis(c.settle_ms);
+    assert_eq!(second.retry_after, Some(settles));
+
+    // Asked again once that moment has passed, it is decided on its merits.
+    let t2 = settles.plus_millis(1_000);
+    let again = decide(&mut c, t2, scale_up("second-again", 2, t2));
+    assert_ne!(again.verdict, Verdict::Deferred, "{}", again.explanation);
+}
