@@ -1,4 +1,4 @@
-//! Simulation speed: a 24-hour surge (one-minute ticks, three strategies) on the retail graph
+//! Simulation speed: a 24-hour surge (one-minute ticks, every strategy) on the retail graph
 //! and on a synthetic 500-service graph. Figures are recorded in BENCHMARKS.md.
 
 use arbiter::sim::scenario::Scenario;

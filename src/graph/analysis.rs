@@ -266,4 +266,29 @@ mod tests {
             ["co", "pay"]
         );
     }
+
+    #[test]
+    fn the_slowest_route_through_a_service_runs_from_the_entry_to_the_end_of_its_calls() {
+        // fe (10 ms) calls co (20 ms), which calls pay (30 ms); fe also calls ads (5 ms).
+        let g = ServiceGraph::from_parts(
+            &[
+                link("fe", "co", 10.0),
+                link("co", "pay", 10.0),
+                link("fe", "ads", 10.0),
+            ],
+            &toml::from_str::<Overlay>(
+                "[services.fe]\nbase_latency_ms = 10\n[services.co]\nbase_latency_ms = 20\n\
+                 [services.pay]\nbase_latency_ms = 30\n[services.ads]\nbase_latency_ms = 5",
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let route = |name: &str| g.base_route_ms(g.index_of(name).unwrap());
+        // Through the checkout path: every hop of it.
+        assert_eq!(route("co"), 60.0);
+        assert_eq!(route("pay"), 60.0);
+        // The entry's slowest route is the checkout path; the side branch is short.
+        assert_eq!(route("fe"), 60.0);
+        assert_eq!(route("ads"), 15.0);
+    }
 }
