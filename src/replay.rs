@@ -59,7 +59,7 @@ fn as_message(proposal: &crate::audit::Payload, subject: &Option<String>) -> Mes
                 .unwrap_or("unknown")
                 .to_string()
         };
-        format!("arbiter.proposals.{}.{}", token("domain"), token("agent"))
+        crate::bus::proposals_subject_of(&token("domain"), &token("agent"))
     });
     Message {
         subject,

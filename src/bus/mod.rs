@@ -7,7 +7,11 @@
 pub mod nats;
 mod subject;
 
-pub use subject::{decisions_subject, parse_proposal_subject, proposals_subject, SubjectError};
+pub use subject::{
+    control_subject, decisions_subject, parse_proposal_subject, proposals_subject,
+    proposals_subject_of, SubjectError, DECISIONS, OUTCOMES, PROPOSALS, PROPOSALS_PREFIX,
+    TELEMETRY, TELEMETRY_PREFIX,
+};
 
 use std::collections::VecDeque;
 

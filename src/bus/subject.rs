@@ -1,13 +1,37 @@
-//! Subject names of spec section 4, and reading the tokens back.
+//! Subject names of spec section 4, and reading the tokens back. Every subject the service
+//! publishes or listens on is spelled here and nowhere else.
 
 use crate::contract::Domain;
 
+/// Where each agent publishes its proposals: `arbiter.proposals.<domain>.<agent>`.
+pub const PROPOSALS: &str = "arbiter.proposals.>";
+/// What every proposals subject starts with.
+pub const PROPOSALS_PREFIX: &str = "arbiter.proposals.";
+/// Where decisions go: `arbiter.decisions.<domain>.<agent>`.
+pub const DECISIONS: &str = "arbiter.decisions.>";
+/// Observations of each service: `arbiter.telemetry.<service>`.
+pub const TELEMETRY: &str = "arbiter.telemetry.>";
+/// What every telemetry subject starts with (the rest is the service).
+pub const TELEMETRY_PREFIX: &str = "arbiter.telemetry.";
+/// Outcomes of executed actions: `arbiter.outcomes.<domain>.<agent>`.
+pub const OUTCOMES: &str = "arbiter.outcomes.>";
+
 pub fn proposals_subject(domain: Domain, agent: &str) -> String {
-    format!("arbiter.proposals.{}.{agent}", domain.as_str())
+    proposals_subject_of(domain.as_str(), agent)
+}
+
+/// The proposals subject for tokens read from a payload (which may name no known domain).
+pub fn proposals_subject_of(domain: &str, agent: &str) -> String {
+    format!("{PROPOSALS_PREFIX}{domain}.{agent}")
 }
 
 pub fn decisions_subject(domain: &str, agent: &str) -> String {
     format!("arbiter.decisions.{domain}.{agent}")
+}
+
+/// Where an agent is sent commands (a rollback of its change): `arbiter.control.<agent>`.
+pub fn control_subject(agent: &str) -> String {
+    format!("arbiter.control.{agent}")
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]

@@ -389,7 +389,7 @@ pub async fn jetstream_round_trip(
 pub async fn through_arbiter(url: &str, load: &Load, mut mix: Mix) -> Result<Measured, LoadError> {
     let client = crate::bus::nats::connect(url).await?;
     let answers = client
-        .subscribe("arbiter.decisions.>")
+        .subscribe(crate::bus::DECISIONS)
         .await
         .map_err(nats)?;
     client.flush().await.map_err(nats)?;

@@ -321,7 +321,7 @@ pub fn run(
         for msg in agents.act(&view) {
             bus.publish(msg.subject, msg.payload);
         }
-        let inbox = bus.drain("arbiter.proposals.");
+        let inbox = bus.drain(crate::bus::PROPOSALS_PREFIX);
         r.proposals += inbox.len() as u64;
         let proposals: Vec<Proposal> = inbox
             .iter()

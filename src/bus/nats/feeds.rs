@@ -21,7 +21,7 @@ pub async fn telemetry(
     let (tx, rx) = tokio::sync::mpsc::channel(1024);
     let snapshot = Arc::new(Mutex::new(Telemetry::default()));
     let mut feed = client
-        .subscribe("arbiter.telemetry.>")
+        .subscribe(crate::bus::TELEMETRY)
         .await
         .map_err(nats)?;
     let shared = snapshot.clone();
@@ -30,7 +30,7 @@ pub async fn telemetry(
             let service = m
                 .subject
                 .as_str()
-                .trim_start_matches("arbiter.telemetry.")
+                .trim_start_matches(crate::bus::TELEMETRY_PREFIX)
                 .to_string();
             match serde_json::from_slice::<Observation>(&m.payload) {
                 Ok(o) if known.contains(&service) && o.bad_numbers().is_empty() => {
@@ -56,7 +56,7 @@ pub async fn outcomes(
     client: &async_nats::Client,
 ) -> Result<tokio::sync::mpsc::Receiver<(String, Vec<u8>)>, NatsError> {
     let (tx, rx) = tokio::sync::mpsc::channel(1024);
-    let mut feed = client.subscribe("arbiter.outcomes.>").await.map_err(nats)?;
+    let mut feed = client.subscribe(crate::bus::OUTCOMES).await.map_err(nats)?;
     tokio::spawn(async move {
         while let Some(m) = feed.next().await {
             if tx

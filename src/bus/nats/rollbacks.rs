@@ -54,7 +54,7 @@ impl Shared {
             }],
         )
         .await;
-        let subject = format!("arbiter.control.{}", rb.change.agent);
+        let subject = crate::bus::control_subject(&rb.change.agent);
         let payload = serde_json::to_vec(&command).map_err(nats)?;
         self.js
             .client()

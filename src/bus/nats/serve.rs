@@ -385,10 +385,10 @@ async fn streams_and_consumer(
     // Created or brought to the declared limits: a stream left by an earlier start, or by
     // an earlier version without limits, is updated in place.
     let proposals = js
-        .create_or_update_stream(bounded(PROPOSALS_STREAM, "arbiter.proposals.>"))
+        .create_or_update_stream(bounded(PROPOSALS_STREAM, crate::bus::PROPOSALS))
         .await
         .map_err(nats)?;
-    js.create_or_update_stream(bounded(DECISIONS_STREAM, "arbiter.decisions.>"))
+    js.create_or_update_stream(bounded(DECISIONS_STREAM, crate::bus::DECISIONS))
         .await
         .map_err(nats)?;
     let proposals = js.get_stream(&proposals.config.name).await.map_err(nats)?;
