@@ -194,6 +194,50 @@ fn assert_trail_verifies(h: &Harness, case: &str) -> u64 {
     }
 }
 
+/// Sends SIGTERM and waits for the process to end, at most `within`.
+fn terminate(mut child: std::process::Child, within: Duration) -> std::process::ExitStatus {
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("still running {within:?} after SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_load_stops_cleanly_and_a_successor_decides_the_rest_once() {
+    let _one = LOAD.lock().await;
+    let mut h = Harness::start("sigterm");
+    h.arbiter();
+    let (_client, js, mut sub) = tuner(&h).await;
+    let sender = load(js.clone(), "t", 2 * RATE);
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    let arbiter = h.procs.0.pop().expect("an arbiter");
+    let status = terminate(arbiter, Duration::from_secs(10));
+    assert!(status.success(), "SIGTERM under load: {status:?}");
+    h.arbiter();
+    let ids = sender.await.unwrap();
+    let got = Received::collect(&mut sub, &ids, Duration::from_secs(60)).await;
+    got.assert_one_each(&ids, "SIGTERM");
+    let stored = stored_by_id(&js).await;
+    assert_eq!(stored.len(), ids.len(), "SIGTERM: decisions stored");
+    assert!(
+        stored.values().all(|&n| n == 1),
+        "SIGTERM: a decision stored twice"
+    );
+    assert_trail_verifies(&h, "SIGTERM");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_arbiter_restarted_after_any_delay_loses_no_proposal_and_decides_none_twice() {
     let _one = LOAD.lock().await;

@@ -193,8 +193,9 @@ pub async fn serve(
     };
     health.clear("starting");
     ready();
+    let stop = stop_on_signal();
     let mut backoff = Backoff::default();
-    loop {
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
         match running.step().await {
             Ok(()) => {
                 if backoff.failed() {
@@ -208,6 +209,40 @@ pub async fn serve(
             }
         }
     }
+    // Asked to stop, between two steps: every window decided is stored and its proposals
+    // acknowledged before the process goes. Proposals delivered but not yet begun are left
+    // unacknowledged and come back to whoever takes over after the acknowledgement wait.
+    health.fail(
+        "stopping",
+        "asked to stop; finishing the windows in hand".to_string(),
+    );
+    running.acker.finish().await;
+    let _ = client.flush().await;
+    tracing::info!("stopped: every window decided is stored and acknowledged");
+    Ok(())
+}
+
+/// A flag raised by SIGTERM or SIGINT: the decision loop looks at it between steps, so a
+/// window is never cut in half.
+fn stop_on_signal() -> Arc<std::sync::atomic::AtomicBool> {
+    let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let raised = flag.clone();
+    tokio::spawn(async move {
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = term => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        raised.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    flag
 }
 
 /// What the service needs of NATS: a client (its inbox prefix the arbiter's, its connection
@@ -272,7 +307,7 @@ struct Loop {
     outcomes: tokio::sync::mpsc::Receiver<(String, Vec<u8>)>,
     consumer: jetstream::consumer::Consumer<pull::Config>,
     incoming: pull::Stream,
-    acker: tokio::sync::mpsc::Sender<(Done, Vec<jetstream::Message>)>,
+    acker: Acker,
     intents: Option<IntentWatch>,
     next_housekeeping: tokio::time::Instant,
 }
@@ -353,7 +388,7 @@ impl Loop {
         // again, and the ledger answers them with the decisions already recorded.
         let done = decide_window(&mut guard, &snapshot, &msgs, overload.as_deref()).await?;
         drop(guard);
-        if self.acker.send((done, msgs)).await.is_err() {
+        if self.acker.tx.send((done, msgs)).await.is_err() {
             self.acker = spawn_acker();
             return Err(NatsError::Nats(
                 "the acknowledging task stopped; started again".into(),
@@ -443,10 +478,10 @@ struct Done {
 /// Acknowledges each proposal of a window once the stream has stored the window's decisions.
 /// A window whose decisions the stream refused is not acknowledged: its proposals come again
 /// after `ACK_WAIT`, and the ledger answers them with the decisions already recorded.
-fn spawn_acker() -> tokio::sync::mpsc::Sender<(Done, Vec<jetstream::Message>)> {
+fn spawn_acker() -> Acker {
     let (tx, mut rx) =
         tokio::sync::mpsc::channel::<(Done, Vec<jetstream::Message>)>(WINDOWS_IN_FLIGHT);
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         while let Some((done, msgs)) = rx.recv().await {
             if let Err(e) = done.stored.wait().await {
                 tracing::warn!("decisions not stored, their proposals will come again: {e}");
@@ -464,7 +499,21 @@ fn spawn_acker() -> tokio::sync::mpsc::Sender<(Done, Vec<jetstream::Message>)> {
                 .record(done.received.elapsed().as_secs_f64());
         }
     });
-    tx
+    Acker { tx, task }
+}
+
+/// The acknowledging task and where windows are handed to it.
+struct Acker {
+    tx: tokio::sync::mpsc::Sender<(Done, Vec<jetstream::Message>)>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Acker {
+    /// Waits until every window handed over is stored and acknowledged.
+    async fn finish(self) {
+        drop(self.tx);
+        let _ = self.task.await;
+    }
 }
 
 /// Decides one window, records and publishes its decisions and queues new escalations; the
