@@ -865,32 +865,36 @@ async fn outside_its_autonomy_zone_a_rollback_waits_for_a_person_then_is_sent() 
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_load_generator_measures_every_proposal_and_the_floors() {
-    let mut h = Harness::start("loadgen");
-    h.arbiter();
+/// `arbiter loadgen --json` for one second at `rate` against the harness's server, waiting
+/// `drain` seconds for answers: the process's output and its report.
+fn loadgen(h: &Harness, rate: &str, drain: &str) -> (std::process::Output, serde_json::Value) {
     let out = Command::new(env!("CARGO_BIN_EXE_arbiter"))
         .current_dir(repo(""))
         .args(["loadgen", "--nats", &h.url])
         .args([
             "--rate",
-            "200",
+            rate,
             "--duration-s",
             "1",
             "--drain-s",
-            "5",
+            drain,
             "--json",
         ])
         .args(SHOP)
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let report = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{e}: {text}{}", String::from_utf8_lossy(&out.stderr)));
+    (out, report)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_load_generator_measures_every_proposal_and_the_floors() {
+    let mut h = Harness::start("loadgen");
+    h.arbiter();
+    let (out, report) = loadgen(&h, "200", "5");
+    assert!(out.status.success(), "{report}");
     let arbiter = &report["arbiter"];
     assert_eq!(arbiter["sent"], 200, "{report}");
     assert_eq!(
@@ -978,24 +982,7 @@ async fn a_runaway_agent_is_held_to_its_rate_limit_and_others_are_not() {
 async fn the_load_generator_names_the_proposals_it_got_no_answer_for() {
     // No arbiter: nothing is answered, and the report says which.
     let h = Harness::start("loadgen-unanswered");
-    let out = Command::new(env!("CARGO_BIN_EXE_arbiter"))
-        .current_dir(repo(""))
-        .args(["loadgen", "--nats", &h.url])
-        .args([
-            "--rate",
-            "30",
-            "--duration-s",
-            "1",
-            "--drain-s",
-            "1",
-            "--json",
-        ])
-        .args(SHOP)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    let report: serde_json::Value = serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("{e}: {text}{}", String::from_utf8_lossy(&out.stderr)));
+    let (out, report) = loadgen(&h, "30", "1");
     let arbiter = &report["arbiter"];
     assert_eq!(arbiter["answered"], 0, "{report}");
     let named: Vec<u64> = arbiter["unanswered"]

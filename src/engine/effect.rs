@@ -62,6 +62,13 @@ impl Context<'_> {
     }
 }
 
+impl Effect {
+    /// What selecting the action gains for objective `o`.
+    pub(crate) fn value_of(&self, o: Objective) -> f64 {
+        self.value[idx(o)]
+    }
+}
+
 fn idx(o: Objective) -> usize {
     Objective::DEFAULT_ORDER
         .iter()

@@ -41,15 +41,8 @@ pub(crate) fn served_above_cost(intent: &Intent, e: &Effect) -> Option<Objective
         .priorities
         .iter()
         .take(cost)
-        .find(|o| value(e, **o) > 0.0)
+        .find(|o| e.value_of(**o) > 0.0)
         .copied()
-}
-
-fn value(e: &Effect, o: Objective) -> f64 {
-    Objective::DEFAULT_ORDER
-        .iter()
-        .position(|x| *x == o)
-        .map_or(0.0, |i| e.value[i])
 }
 
 /// The sentence of an escalation the budget alone forces.

@@ -12,10 +12,10 @@
 use super::blank_decision;
 use super::effect::as_expected;
 use super::explain::{action_phrase, paragraph};
-use super::problem::{deciding_level, Guard, Problem};
+use super::problem::{deciding_level, Constraint, Guard, Problem};
 use super::solve::SolveStatus;
 use super::window::{Cand, Window};
-use crate::contract::{BlastRadius, Decision, Estimate, Reason, Verdict};
+use crate::contract::{round3, BlastRadius, Decision, Estimate, Reason, Verdict};
 use crate::intent::{Objective, Zone};
 
 pub(crate) fn decisions(w: &Window) -> Vec<(usize, Decision)> {
@@ -276,6 +276,21 @@ fn left_out(
     for &v in &rivals {
         with[v] = false;
     }
+    // Each limit flipping it in would break: its guard, what would happen, its reason; and
+    // where the budget is one, the spend it would reach.
+    let mut budget_reached = None;
+    let mut broke = |con: &Constraint, lhs: f64| {
+        let (mut r, text) = guard_reason(w, &con.guard, lhs);
+        if let Some(k) = con.soft_level {
+            r = r.clause(intent.priority_clause(intent.priorities[k]));
+        }
+        if con.guard == Guard::Budget {
+            budget_reached = Some(w.spend + lhs);
+        }
+        guards.push(con.guard.clone());
+        effects.push(text);
+        reasons.push(r);
+    };
     for con in &problem.constraints {
         if con.guard == Guard::Conflict
             || !con.mentions(l)
@@ -284,13 +299,7 @@ fn left_out(
         {
             continue;
         }
-        let (mut r, text) = guard_reason(w, &con.guard, con.lhs(&with));
-        if let Some(k) = con.soft_level {
-            r = r.clause(intent.priority_clause(intent.priorities[k]));
-        }
-        guards.push(con.guard.clone());
-        effects.push(text);
-        reasons.push(r);
+        broke(con, con.lhs(&with));
     }
     // Window-wide limits that bound nothing in the chosen selection may still be what this
     // proposal would have broken.
@@ -307,17 +316,11 @@ fn left_out(
         .iter()
         .filter(|c| c.mentions(g) && c.violated(&with_all))
     {
-        let (mut r, text) = guard_reason(w, &con.guard, con.lhs(&with_all));
-        if let Some(k) = con.soft_level {
-            r = r.clause(intent.priority_clause(intent.priorities[k]));
-        }
         if con.guard == Guard::Blast && con.lhs(&only) > intent.blast.max_entry_traffic_share + 1e-9
         {
             dormant_blast_alone = true;
         }
-        guards.push(con.guard.clone());
-        effects.push(text);
-        reasons.push(r);
+        broke(con, con.lhs(&with_all));
     }
     for &v in &rivals {
         let level = match (&score_x, problem.score(&with)) {
@@ -361,11 +364,10 @@ fn left_out(
     if only_budget {
         let e = &w.primary(g).effect;
         if let Some(serves) = super::harm::served_above_cost(intent, e) {
-            let overspend = reasons
-                .iter()
-                .find(|r| r.code == "budget")
-                .and_then(|r| Some(r.value? - r.limit?))
-                .unwrap_or(e.cost_per_hour)
+            // As the budget reason states it (both figures rounded the same way).
+            let limit = intent.max_cost_per_hour.unwrap_or(f64::INFINITY);
+            let overspend = budget_reached
+                .map_or(e.cost_per_hour, |spend| round3(spend) - round3(limit))
                 .max(0.0);
             let because = super::harm::over_budget(intent, serves, overspend);
             return (

@@ -246,17 +246,7 @@ pub(crate) fn build<'c, 'a, 'p>(
     let values: Vec<Vec<f64>> = (0..groups.len())
         .map(|g| {
             let e = effect(g);
-            let mut v: Vec<f64> = intent
-                .priorities
-                .iter()
-                .map(|o| {
-                    let i = Objective::DEFAULT_ORDER
-                        .iter()
-                        .position(|x| x == o)
-                        .unwrap_or(0);
-                    e.value[i]
-                })
-                .collect();
+            let mut v: Vec<f64> = intent.priorities.iter().map(|o| e.value_of(*o)).collect();
             // The last level keeps what breaks nothing (the agent may know more than the
             // graph) — but not a change that disrupts or takes capacity for no gain at any
             // objective: that is a risk with nothing to show for it.

@@ -319,8 +319,10 @@ impl Loop {
         {
             let mut guard = self.state.lock().await;
             let st = &mut *guard;
+            let mut outcomes = false;
             while let Ok((subject, payload)) = self.outcomes.try_recv() {
                 st.record_outcome(&subject, &payload).await?;
+                outcomes = true;
             }
             // Expired escalations and changed intents are looked for every INTENT_POLL, not
             // every window: both scans cost more than a busy window can afford.
@@ -332,7 +334,10 @@ impl Loop {
                     w.poll(st, now).await?;
                 }
             }
-            st.refresh_view(false);
+            // Expiries and reloads publish their own view; outcomes change track records.
+            if outcomes {
+                st.refresh_view(false);
+            }
         }
         // A window opens with the first proposal and closes after `window` or `max_window`.
         // Observations are looked at as they arrive, between windows.
