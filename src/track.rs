@@ -107,7 +107,8 @@ impl TrackRecords {
             | Event::Control { .. }
             | Event::KillSwitch(_)
             | Event::Observed { .. }
-            | Event::Retention { .. } => {}
+            | Event::Retention { .. }
+            | Event::Carried { .. } => {}
         }
     }
 

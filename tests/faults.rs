@@ -1138,8 +1138,7 @@ async fn retention_archives_whole_checked_segments_and_the_trail_still_verifies(
     ];
     h.arbiter_args(&h.url.clone(), &intents, &args);
     let (_client, js, mut decisions) = tuner(&h).await;
-    // An escalation waits in the first segment: nothing from there on may be retired while
-    // it waits, since it is read back from there when it is answered.
+    // An escalation waits in the first segment while the trail grows past its limit.
     let (_cost, cost_js, mut cost_decisions) = cost_agent(&h.url).await;
     let mut unsure: serde_json::Value = serde_json::from_slice(&proposal(
         "unsure",
@@ -1159,20 +1158,46 @@ async fn retention_archives_whole_checked_segments_and_the_trail_still_verifies(
         next_decision(&mut cost_decisions).await["verdict"],
         "escalated"
     );
-    let mut ids = load(js.clone(), "ret", 3_000).await.unwrap();
+    let ids = load(js.clone(), "ret", 3_000).await.unwrap();
+    let first = Received::collect(&mut decisions, &ids, Duration::from_secs(60)).await;
+    first.assert_one_each(&ids, "retention");
+    // Its segment is retired all the same: the escalation is written again at the head.
+    let archived = || std::fs::read_dir(&archive).map_or(0, |d| d.count());
     let deadline = Instant::now() + Duration::from_secs(30);
-    // Sealed and checkpointed well past the limit, with time for retention to act.
-    while in_segments(&h, ".idx") < 4 || in_segments(&h, ".state.json") == 0 {
-        assert!(Instant::now() < deadline, "not sealed and checkpointed");
+    while archived() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "no segment was archived while an escalation waits"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let archived = || std::fs::read_dir(&archive).map_or(0, |d| d.count());
-    assert_eq!(
-        archived(),
-        0,
-        "a segment an escalation waits in was retired"
+    let trail = h.dir.join("audit.jsonl");
+    let first_segment = archive.join(
+        arbiter::audit::Layout::of(&trail)
+            .segment(1)
+            .file_name()
+            .unwrap(),
     );
+    assert!(
+        first_segment.exists(),
+        "the escalation's own segment was retired"
+    );
+    // A proposal in an archived segment, sent again, gets the decision it was given.
+    let early = &ids[3];
+    js.publish(SUBJECT, flag(early, 3).into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let again = next_decision(&mut decisions).await;
+    assert_eq!(again["audit"], first.by_id[early][0]["audit"], "{again}");
+
+    // A restart follows it to where it was written again, and a person still answers it
+    // with the first record out of reach (put back afterwards for what follows).
+    h.kill_arbiter();
+    let aside = h.dir.join("first-segment-aside");
+    std::fs::rename(&first_segment, &aside).unwrap();
+    h.arbiter_args(&h.url.clone(), &intents, &args);
     let (status, body) = http(
         &h.http,
         "POST",
@@ -1184,19 +1209,28 @@ async fn retention_archives_whole_checked_segments_and_the_trail_still_verifies(
         status, 200,
         "the escalation was read back to be answered: {body}"
     );
-    assert_eq!(
-        next_decision(&mut cost_decisions).await["verdict"],
-        "rejected"
+    let answered = next_decision(&mut cost_decisions).await;
+    assert_eq!(answered["verdict"], "rejected", "{answered}");
+    assert!(
+        answered["explanation"]
+            .as_str()
+            .unwrap()
+            .contains("The arbiter had said"),
+        "{answered}"
     );
-    // Answered, it holds nothing back: the next seals retire what is over the limit.
-    ids.extend(load(js.clone(), "ret2", 1_500).await.unwrap());
-    let first = Received::collect(&mut decisions, &ids, Duration::from_secs(60)).await;
-    first.assert_one_each(&ids, "retention");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while archived() < 2 {
-        assert!(Instant::now() < deadline, "no segment was archived");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let (_, story) = http(
+        &h.http,
+        "GET",
+        "/api/decisions/cost-optimizer-1/unsure",
+        Some("sre-oncall-token"),
+        "",
+    );
+    assert!(story.contains("written again"), "{story}");
+    std::fs::rename(&aside, &first_segment).unwrap();
+    let more = load(js.clone(), "ret2", 1_500).await.unwrap();
+    Received::collect(&mut decisions, &more, Duration::from_secs(60))
+        .await
+        .assert_one_each(&more, "retention after the restart");
     // What is kept stays near the setting: the limit, plus the segments a restart reads.
     let kept: u64 = std::fs::read_dir(h.dir.join("audit.jsonl.segments"))
         .unwrap()
@@ -1207,7 +1241,6 @@ async fn retention_archives_whole_checked_segments_and_the_trail_still_verifies(
     assert!(kept <= 4 << 20, "{kept} bytes of segments kept");
 
     // The trail verifies from its first kept record, vouched for by the retention record.
-    let trail = h.dir.join("audit.jsonl");
     let v = arbiter::audit::verify(&trail).unwrap();
     assert!(v.first_seq > 1, "{v:?}");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_arbiter"))
@@ -1220,16 +1253,6 @@ async fn retention_archives_whole_checked_segments_and_the_trail_still_verifies(
         out.status.success() && said.contains("removed by retention"),
         "{said}"
     );
-
-    // A proposal in an archived segment, sent again, gets the decision it was given.
-    let early = &ids[3];
-    js.publish(SUBJECT, flag(early, 3).into())
-        .await
-        .unwrap()
-        .await
-        .unwrap();
-    let again = next_decision(&mut decisions).await;
-    assert_eq!(again["audit"], first.by_id[early][0]["audit"], "{again}");
 
     // Removing a segment by hand is not retention: the cut is reported.
     h.kill_arbiter();

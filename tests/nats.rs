@@ -450,6 +450,14 @@ async fn an_escalation_is_approved_over_http_and_the_agent_receives_the_final_ve
     );
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"proposal_id\":\"unsure\""), "{body}");
+    let auth = Some("sre-oncall-token");
+    assert_eq!(
+        http(&addr, "GET", "/api/escalations?limit=0", auth, "").1,
+        "[]"
+    );
+    let (status, body) = http(&addr, "GET", "/api/escalations?limit=some", auth, "");
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("bad_query"), "{body}");
     assert_eq!(http(&addr, "POST", path, None, answer).0, 401);
     assert_eq!(
         http(&addr, "POST", path, Some("not-a-token"), answer).0,

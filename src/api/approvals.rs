@@ -1,24 +1,46 @@
 //! The approvals queue: what waits for a person, and a person's answer.
 
 use super::{approver, body, ApiError, AppState};
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde::Deserialize;
 
+/// How many escalations one listing shows unless asked: a person reads the soonest to
+/// expire first, and each one listed is read back from the audit trail.
+const DEFAULT_LISTED: usize = 200;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ListQuery {
+    limit: Option<usize>,
+}
+
+/// `GET /api/escalations`: the `limit` (default [`DEFAULT_LISTED`]) soonest to expire,
+/// soonest first; the header `x-total-count` says how many wait in all.
 pub(super) async fn list(
     State(state): State<AppState>,
     headers: HeaderMap,
-) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<([(&'static str, String); 1], Json<Vec<serde_json::Value>>), ApiError> {
     state.read(&headers)?;
-    let waiting = state.view.escalations().clone();
+    let Query(q) =
+        query.map_err(|e| ApiError(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    let (total, listed) = {
+        let waiting = state.view.escalations();
+        (
+            waiting.len(),
+            waiting.soonest_part(q.limit.unwrap_or(DEFAULT_LISTED)),
+        )
+    };
     let now = crate::contract::Timestamp::from_datetime(chrono::Utc::now());
     // Read back outside the service's lock: the decision loop does not wait for the listing.
-    let all = tokio::task::spawn_blocking(move || waiting.all())
+    let all = tokio::task::spawn_blocking(move || listed.all())
         .await
         .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
-    Ok(Json(
+    let total = [("x-total-count", total.to_string())];
+    Ok((total, Json(
         all.iter()
             .map(|p| {
                 serde_json::json!({
@@ -39,7 +61,7 @@ pub(super) async fn list(
                 })
             })
             .collect(),
-    ))
+    )))
 }
 
 #[derive(Deserialize)]
@@ -59,8 +81,10 @@ pub(super) async fn answer(
     let mut st = state.state().await?;
     let who = approver(&st.approvers, &headers)?;
     let body = body(parsed)?;
-    let key = format!("{agent}/{id}");
-    match st.answer(&who, &key, body.approve, &body.comment).await {
+    match st
+        .answer(&who, (&agent, &id), body.approve, &body.comment)
+        .await
+    {
         Ok(Ok(d)) => Ok(Json(d)),
         Ok(Err(e)) => Err(e.into()),
         Err(e) => Err(ApiError(

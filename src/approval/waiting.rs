@@ -1,14 +1,15 @@
-//! The escalations waiting for a person, by `agent/id`.
+//! The escalations waiting for a person, by their proposal's key.
 //!
 //! Where the audit trail holds the escalated decision, the queue keeps of each only its
 //! deadline and where its record is (about a hundred bytes instead of the proposal and the
 //! decision, a few kilobytes), and reads them back when a person answers, when it expires or
 //! when the queue is listed: at thousands of escalations a minute and a quarter of an hour
 //! to answer each, the queue would otherwise be most of the service's memory and of every
-//! checkpoint.
+//! checkpoint. Keyed by the proposal's 128-bit key rather than its `agent/id` text, an
+//! entry is about a hundred bytes whatever the names' length.
 
 use super::{ApprovalError, Approver, Pending};
-use crate::contract::{Decision, Reason, Timestamp, Verdict};
+use crate::contract::{Decision, ProposalKey, Reason, Timestamp, Verdict};
 use crate::intent::Roles;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -57,7 +58,7 @@ impl Waiting {
 
 #[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Escalations {
-    pub pending: BTreeMap<String, Waiting>,
+    pending: BTreeMap<ProposalKey, Waiting>,
     #[serde(skip)]
     reader: Option<Arc<dyn ReadBack>>,
 }
@@ -84,12 +85,22 @@ impl Escalations {
         }
     }
 
-    pub fn hold(&mut self, key: String, pending: Pending) {
+    pub fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    pub fn hold(&mut self, pending: Pending) {
+        let key = pending.proposal.filed_as();
         self.pending.insert(key, Waiting::Whole(Box::new(pending)));
     }
 
     /// Holds an escalation whose decision is audit record `seq` at `at`.
-    pub fn hold_recorded(&mut self, key: String, p: &Pending, seq: u64, at: u64) {
+    pub fn hold_recorded(&mut self, p: &Pending, seq: u64, at: u64) {
+        let key = p.proposal.filed_as();
         let waiting = match self.reader {
             Some(_) => Waiting::Recorded {
                 deadline: p.deadline,
@@ -104,8 +115,30 @@ impl Escalations {
 
     /// The escalation waiting under `key`, whole (read back if need be). One that cannot be
     /// read back is reported and left waiting: it expires in time like the others.
-    pub fn get(&self, key: &str) -> Option<Result<Pending, String>> {
-        Some(self.whole(self.pending.get(key)?))
+    pub fn get(&self, key: ProposalKey) -> Option<Result<Pending, String>> {
+        Some(self.whole(self.pending.get(&key)?))
+    }
+
+    /// Whether the proposal `key` names waits for a person.
+    pub fn holds(&self, key: ProposalKey) -> bool {
+        self.pending.contains_key(&key)
+    }
+
+    /// The proposal no longer waits (it was answered, or decided again, elsewhere).
+    pub fn remove(&mut self, agent: &str, id: &str) {
+        self.pending.remove(&ProposalKey::of(agent, id));
+    }
+
+    /// Every escalation's deadline, re-set from when it was raised.
+    pub fn redate(&mut self, deadline: impl Fn(Timestamp) -> Timestamp) {
+        for w in self.pending.values_mut() {
+            w.set_deadline(deadline(w.decided_at()));
+        }
+    }
+
+    /// The keys of every escalation waiting.
+    pub fn keys(&self) -> impl Iterator<Item = ProposalKey> + '_ {
+        self.pending.keys().copied()
     }
 
     fn whole(&self, w: &Waiting) -> Result<Pending, String> {
@@ -125,6 +158,28 @@ impl Escalations {
         }
     }
 
+    /// The escalation under `key`, if it waits as a record, is read back from record `seq`
+    /// at `at` from now on (it was written again there).
+    pub fn moved(&mut self, key: ProposalKey, to_seq: u64, to_at: u64) {
+        if let Some(Waiting::Recorded { seq, at, .. }) = self.pending.get_mut(&key) {
+            (*seq, *at) = (to_seq, to_at);
+        }
+    }
+
+    /// The escalations read back from records before `seq`, as a queue of their own that
+    /// reads back as this one does: taken under the lock, read back after it.
+    pub fn recorded_before(&self, seq: u64) -> Escalations {
+        Escalations {
+            pending: self
+                .pending
+                .iter()
+                .filter(|(_, w)| matches!(w, Waiting::Recorded { seq: s, .. } if *s < seq))
+                .map(|(k, w)| (*k, w.clone()))
+                .collect(),
+            reader: self.reader.clone(),
+        }
+    }
+
     /// The oldest audit record an escalation waiting is read back from: the trail must keep
     /// it until the escalation is answered or expires.
     pub fn oldest_record(&self) -> Option<u64> {
@@ -137,19 +192,40 @@ impl Escalations {
             .min()
     }
 
-    /// Every escalation waiting, whole, in key order; those that cannot be read back are
-    /// left out with a warning.
+    /// The `limit` escalations soonest to expire, as a queue of their own that reads back
+    /// as this one does: taken under the lock, read back after it.
+    pub fn soonest_part(&self, limit: usize) -> Escalations {
+        Escalations {
+            pending: self
+                .by_deadline()
+                .into_iter()
+                .take(limit)
+                .map(|(k, w)| (*k, w.clone()))
+                .collect(),
+            reader: self.reader.clone(),
+        }
+    }
+
+    /// Every escalation waiting, whole, the soonest to expire first; those that cannot be
+    /// read back are left out with a warning.
     pub fn all(&self) -> Vec<Pending> {
-        self.pending
-            .iter()
+        self.by_deadline()
+            .into_iter()
             .filter_map(|(k, w)| match self.whole(w) {
                 Ok(p) => Some(p),
                 Err(e) => {
-                    tracing::warn!(key = k, "escalation not read back: {e}");
+                    tracing::warn!(key = %k, "escalation not read back: {e}");
                     None
                 }
             })
             .collect()
+    }
+
+    /// Soonest deadline first, then by key: an order that does not depend on the map's.
+    fn by_deadline(&self) -> Vec<(&ProposalKey, &Waiting)> {
+        let mut order: Vec<(&ProposalKey, &Waiting)> = self.pending.iter().collect();
+        order.sort_by(|a, b| (a.1.deadline(), a.0).cmp(&(b.1.deadline(), b.0)));
+        order
     }
 
     /// A person's answer: the final decision, removed from the queue.
@@ -157,18 +233,18 @@ impl Escalations {
         &mut self,
         roles: &Roles,
         approver: &Approver,
-        key: &str,
+        (agent, id): (&str, &str),
         approve: bool,
         comment: &str,
         now: Timestamp,
     ) -> Result<(Pending, Decision), ApprovalError> {
-        let p = match self.get(key) {
+        let p = match self.get(ProposalKey::of(agent, id)) {
             Some(Ok(p)) => p,
             Some(Err(e)) => {
-                tracing::warn!(key, "escalation not read back: {e}");
-                return Err(ApprovalError::NotPending(key.to_string()));
+                tracing::warn!(agent, id, "escalation not read back: {e}");
+                return Err(ApprovalError::NotPending(format!("{agent}/{id}")));
             }
-            None => return Err(ApprovalError::NotPending(key.to_string())),
+            None => return Err(ApprovalError::NotPending(format!("{agent}/{id}"))),
         };
         if !approver.domains.contains(&p.proposal.domain) {
             return Err(ApprovalError::Domain {
@@ -186,7 +262,7 @@ impl Escalations {
                 agent: p.proposal.agent.clone(),
             });
         }
-        self.pending.remove(key);
+        self.remove(agent, id);
         let (verdict, code, word) = if approve {
             (Verdict::Approved, "human_approved", "Approved")
         } else {
@@ -215,11 +291,11 @@ impl Escalations {
     /// One that cannot be read back is dropped from the queue with a warning (its record
     /// says it was escalated; it cannot be answered).
     pub fn expire(&mut self, now: Timestamp, limit: usize) -> Vec<(Pending, Decision)> {
-        let late: Vec<String> = self
+        let late: Vec<ProposalKey> = self
             .pending
             .iter()
             .filter(|(_, w)| w.deadline() <= now)
-            .map(|(k, _)| k.clone())
+            .map(|(k, _)| *k)
             .take(limit)
             .collect();
         let mut out = Vec::with_capacity(late.len());
@@ -230,7 +306,7 @@ impl Escalations {
             let p = match self.whole(&w) {
                 Ok(p) => p,
                 Err(e) => {
-                    tracing::warn!(key = k, "expired escalation not read back: {e}");
+                    tracing::warn!(key = %k, "expired escalation not read back: {e}");
                     continue;
                 }
             };
@@ -302,14 +378,14 @@ mod tests {
         let (a, b) = (pending("a"), pending("b"));
         let trail = Trail([(7, a.clone()), (9, b.clone())].into());
         let mut q = Escalations::default().reading(Arc::new(trail));
-        q.hold_recorded("cost-1/a".into(), &a, 7, 700);
-        q.hold_recorded("cost-1/b".into(), &b, 9, 900);
-        q.hold_recorded("cost-1/lost".into(), &pending("lost"), 11, 1100);
+        q.hold_recorded(&a, 7, 700);
+        q.hold_recorded(&b, 9, 900);
+        q.hold_recorded(&pending("lost"), 11, 1100);
         assert!(matches!(
-            q.pending["cost-1/a"],
+            q.pending[&ProposalKey::of("cost-1", "a")],
             Waiting::Recorded { seq: 7, .. }
         ));
-        assert_eq!(q.get("cost-1/a"), Some(Ok(a.clone())));
+        assert_eq!(q.get(ProposalKey::of("cost-1", "a")), Some(Ok(a.clone())));
         assert_eq!(
             q.all().len(),
             2,
@@ -323,15 +399,31 @@ mod tests {
         let roles = Roles::default();
         let now = t("2026-11-27T10:05:00Z");
         let (answered, d) = q
-            .answer(&roles, &approver, "cost-1/a", true, "ok", now)
+            .answer(&roles, &approver, ("cost-1", "a"), true, "ok", now)
             .unwrap();
         assert_eq!(answered, a);
         assert_eq!((d.verdict, d.decided_at), (Verdict::Approved, now));
-        assert!(!q.pending.contains_key("cost-1/a"));
+        assert!(!q.holds(ProposalKey::of("cost-1", "a")));
 
         let expired = q.expire(t("2026-11-27T10:15:00Z"), 10);
         assert_eq!(expired.len(), 1, "b expires; the unreadable one is dropped");
         assert_eq!(expired[0].1.verdict, Verdict::Expired);
         assert!(q.pending.is_empty());
+    }
+
+    #[test]
+    fn a_listing_reads_back_only_the_soonest_to_expire_soonest_first() {
+        let mut q = Escalations::default();
+        for (id, minute) in [("late", 50), ("soon", 5), ("mid", 20)] {
+            let mut p = pending(id);
+            p.deadline = t(&format!("2026-11-27T10:{minute:02}:00Z"));
+            q.hold(p);
+        }
+        let ids = |part: Escalations| -> Vec<String> {
+            part.all().into_iter().map(|p| p.proposal.id).collect()
+        };
+        assert_eq!(ids(q.soonest_part(2)), ["soon", "mid"]);
+        assert_eq!(ids(q.soonest_part(9)), ["soon", "mid", "late"]);
+        assert_eq!(q.len(), 3, "listing takes nothing from the queue");
     }
 }

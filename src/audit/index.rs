@@ -91,7 +91,8 @@ impl IndexEntry {
         };
         if let Event::Decision {
             proposal, decision, ..
-        } = &r.event
+        }
+        | Event::Carried { proposal, decision } = &r.event
         {
             e.decided_ms = decision.decided_at.millis();
             let refused_identity = decision

@@ -98,6 +98,13 @@ pub fn tell(records: &[Record], proposal_id: &str) -> Option<String> {
                 );
             }
             Event::Observed { .. } | Event::Retention { .. } => {}
+            Event::Carried { decision, .. } => {
+                let first = decision.audit.as_ref().map_or(0, |a| a.seq);
+                let _ = writeln!(
+                    out,
+                    "still waiting for a person: written again so that retention could retire record {first}'s segment"
+                );
+            }
             Event::Control { action, detail } => {
                 let _ = writeln!(out, "control: {action}: {detail}");
             }

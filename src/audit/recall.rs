@@ -290,7 +290,9 @@ impl crate::engine::Recall for TrailIndex {
 impl crate::approval::ReadBack for TrailIndex {
     fn pending(&self, seq: u64, at: u64) -> Result<(crate::contract::Proposal, Decision), String> {
         let r = self.read_at(seq, at)?;
-        let super::Event::Decision { proposal, .. } = &r.event else {
+        let (super::Event::Decision { proposal, .. } | super::Event::Carried { proposal, .. }) =
+            &r.event
+        else {
             return Err(format!("record {seq} is not a decision"));
         };
         let p = crate::contract::parse_proposal(proposal.get().as_bytes())

@@ -59,6 +59,14 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         archived_to: Option<String>,
     },
+    /// An escalation still waiting, written again at the head of the trail so that retention
+    /// can retire the segment it was first recorded in: the proposal (as parsed) and the
+    /// escalated decision, whose `audit` names that first record. Not a new decision: the
+    /// escalation is read back from here until it is answered or expires.
+    Carried {
+        proposal: super::Payload,
+        decision: Box<Decision>,
+    },
     /// The arbiter undid an approved change after an SLO breach (`escalated`: it asked a
     /// person first, and this records the person's go-ahead). `command` is what was sent on
     /// `arbiter.control.<agent>`, with the breach and when it was seen.
@@ -111,7 +119,8 @@ impl Record {
     }
 
     /// The decision a decision record holds, with its reference filled in (stored decisions
-    /// carry none: it is the record's own).
+    /// carry none: it is the record's own); a carried escalation's, with the reference of
+    /// the record it was first decided in.
     pub fn decision(&self) -> Option<Decision> {
         match &self.event {
             Event::Decision { decision, .. } => {
@@ -119,6 +128,7 @@ impl Record {
                 d.audit = Some(self.reference());
                 Some(d)
             }
+            Event::Carried { decision, .. } => Some((**decision).clone()),
             _ => None,
         }
     }
@@ -126,7 +136,9 @@ impl Record {
     /// The agent and proposal the record is about, if any.
     pub fn subject(&self) -> Option<(&str, &str)> {
         match &self.event {
-            Event::Decision { decision, .. } => Some((&decision.agent, &decision.proposal_id)),
+            Event::Decision { decision, .. } | Event::Carried { decision, .. } => {
+                Some((&decision.agent, &decision.proposal_id))
+            }
             Event::Approval {
                 agent, proposal_id, ..
             }

@@ -8,6 +8,7 @@
 
 mod action;
 mod decision;
+mod key;
 mod outcome;
 mod parse;
 mod proposal;
@@ -19,6 +20,7 @@ mod timestamp;
 pub use action::{Action, ActionKind, WafMode};
 pub(crate) use decision::round3;
 pub use decision::{AuditRef, BlastRadius, Decision, Estimate, IntentRef, Reason, Verdict};
+pub use key::ProposalKey;
 pub use outcome::{Outcome, OutcomeStatus};
 pub use parse::{parse_outcome, parse_proposal, Invalid, Problem, MAX_PAYLOAD_BYTES};
 pub use proposal::{Domain, Evidence, Expected, Proposal};

@@ -39,6 +39,11 @@ impl Proposal {
     pub fn key(&self) -> String {
         format!("{}/{}", self.agent, self.id)
     }
+
+    /// How the service files this proposal (its ledger, index and escalations).
+    pub fn filed_as(&self) -> super::ProposalKey {
+        super::ProposalKey::of(&self.agent, &self.id)
+    }
 }
 
 #[derive(

@@ -76,9 +76,7 @@ impl Checkpoint {
         let reader = std::mem::take(&mut r.escalations);
         r.escalations = self.escalations;
         r.escalations.keep_reader(reader);
-        for w in r.escalations.pending.values_mut() {
-            w.set_deadline(c.escalation_deadline(w.decided_at()));
-        }
+        r.escalations.redate(|raised| c.escalation_deadline(raised));
         r.tracks = self.tracks;
         r.figures = self.figures;
         r.feed = self.feed;

@@ -1,6 +1,6 @@
 //! The queue of escalations waiting for a person, copied to the JetStream key-value bucket
 //! `ARBITER_ESCALATIONS` (one entry per waiting proposal, removed when it is answered or
-//! expires), where other tools can watch it.
+//! expires, under the 32 hex digits of its proposal's key), where other tools can watch it.
 //!
 //! The audit trail is the evidence and the service's own account; the bucket is a copy. It is
 //! written by one task, in the order the service asks — first the reconciliation with the
@@ -11,6 +11,7 @@
 
 use super::{nats, NatsError};
 use crate::approval::{Escalations, Pending};
+use crate::contract::ProposalKey;
 use async_nats::jetstream::{self, kv};
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
@@ -19,8 +20,8 @@ pub const ESCALATIONS_BUCKET: &str = "ARBITER_ESCALATIONS";
 
 /// What the writer task is asked to do, in order.
 enum Op {
-    Hold(String, Vec<u8>),
-    Release(String),
+    Hold(ProposalKey, Vec<u8>),
+    Release(ProposalKey),
     Reconcile(Escalations),
 }
 
@@ -28,11 +29,6 @@ enum Op {
 pub struct EscalationQueue {
     store: kv::Store,
     ops: mpsc::UnboundedSender<Op>,
-}
-
-/// Bucket keys allow few characters; `agent/id` may hold any, so it is written in hex.
-fn key(agent_id: &str) -> String {
-    agent_id.bytes().map(|b| format!("{b:02x}")).collect()
 }
 
 impl EscalationQueue {
@@ -60,13 +56,13 @@ impl EscalationQueue {
         Ok(EscalationQueue { store, ops })
     }
 
-    pub fn hold(&self, agent_id: &str, pending: &Pending) {
+    pub fn hold(&self, pending: &Pending) {
         let value = serde_json::to_vec(pending).expect("an escalation serialises");
-        let _ = self.ops.send(Op::Hold(agent_id.to_string(), value));
+        let _ = self.ops.send(Op::Hold(pending.proposal.filed_as(), value));
     }
 
-    pub fn release(&self, agent_id: &str) {
-        let _ = self.ops.send(Op::Release(agent_id.to_string()));
+    pub fn release(&self, key: ProposalKey) {
+        let _ = self.ops.send(Op::Release(key));
     }
 
     /// Brings the bucket to exactly the escalations of `waiting` (the audit trail's
@@ -84,7 +80,7 @@ impl EscalationQueue {
             let k = k.map_err(nats)?;
             if let Some(bytes) = self.store.get(k).await.map_err(nats)? {
                 if let Ok(p) = serde_json::from_slice::<Pending>(&bytes) {
-                    out.hold(p.proposal.key(), p);
+                    out.hold(p);
                 }
             }
         }
@@ -97,11 +93,14 @@ async fn write(store: kv::Store, mut ops: mpsc::UnboundedReceiver<Op>) {
     while let Some(op) = ops.recv().await {
         let done = match op {
             Op::Hold(k, value) => store
-                .put(key(&k), value.into())
+                .put(k.to_string(), value.into())
                 .await
                 .map(|_| ())
                 .map_err(|e| format!("{k}: {e}")),
-            Op::Release(k) => store.delete(key(&k)).await.map_err(|e| format!("{k}: {e}")),
+            Op::Release(k) => store
+                .delete(k.to_string())
+                .await
+                .map_err(|e| format!("{k}: {e}")),
             Op::Reconcile(waiting) => reconcile(&store, &waiting).await,
         };
         if let Err(e) = done {
@@ -122,14 +121,14 @@ async fn reconcile(store: &kv::Store, waiting: &Escalations) -> Result<(), Strin
     while let Some(k) = keys.next().await {
         held.insert(k.map_err(|e| e.to_string())?);
     }
-    let wanted: std::collections::HashMap<String, &String> =
-        waiting.pending.keys().map(|k| (key(k), k)).collect();
+    let wanted: std::collections::HashMap<String, ProposalKey> =
+        waiting.keys().map(|k| (k.to_string(), k)).collect();
     let mut failed = 0usize;
     for k in held.iter().filter(|k| !wanted.contains_key(*k)) {
         failed += usize::from(store.delete(k).await.is_err());
     }
     for (hex, k) in wanted.iter().filter(|(hex, _)| !held.contains(*hex)) {
-        let Some(Ok(p)) = waiting.get(k) else {
+        let Some(Ok(p)) = waiting.get(*k) else {
             failed += 1;
             continue;
         };

@@ -242,6 +242,10 @@ impl Rebuild<'_> {
                 agent, proposal_id, ..
             } => self.coordinator.outcome_reported(agent, proposal_id),
             Event::Observed { telemetry } => self.restored.last_observed = telemetry.clone(),
+            Event::Carried { decision, .. } => {
+                let key = crate::contract::ProposalKey::of(&decision.agent, &decision.proposal_id);
+                self.restored.escalations.moved(key, r.seq, at);
+            }
             Event::Approval { .. } | Event::Rollback { .. } | Event::Retention { .. } => {}
         }
         self.read += 1;
@@ -269,10 +273,9 @@ impl Rebuild<'_> {
             c.ledger
                 .remember_recorded(&d, p.as_ref().map(|p| p.expires_at), at);
         }
-        let key = format!("{}/{}", d.agent, d.proposal_id);
         let Some(p) = p else {
             if d.verdict != Verdict::Escalated {
-                self.restored.escalations.pending.remove(&key);
+                self.restored.escalations.remove(&d.agent, &d.proposal_id);
             }
             return;
         };
@@ -280,7 +283,7 @@ impl Rebuild<'_> {
             Verdict::Approved => {
                 self.watch.approved(&p, d.decided_at);
                 c.approved_by_human(InFlight::of(&p), d.decided_at);
-                self.restored.escalations.pending.remove(&key);
+                self.restored.escalations.remove(&p.agent, &p.id);
             }
             Verdict::Escalated => {
                 let deadline = c.escalation_deadline(d.decided_at);
@@ -289,13 +292,9 @@ impl Rebuild<'_> {
                     decision: d,
                     deadline,
                 };
-                self.restored
-                    .escalations
-                    .hold_recorded(key, &pending, seq, at);
+                self.restored.escalations.hold_recorded(&pending, seq, at);
             }
-            _ => {
-                self.restored.escalations.pending.remove(&key);
-            }
+            _ => self.restored.escalations.remove(&p.agent, &p.id),
         }
     }
 }

@@ -59,13 +59,15 @@ pub async fn run(
 }
 
 /// Moves away (or deletes) the oldest sealed segments while the trail is larger than
-/// `keep_bytes`, among those wholly before `covered` (the checkpoint's next seq) and before
-/// the oldest record an escalation still waiting is read back from (the limit is then
-/// exceeded for as long as it waits, and `arbiter_audit_retention_held_back` says so). The trail
-/// first records what goes, with the hash the first record kept follows, so `verify` can
-/// tell this cut from tampering; a crash between the record and the removal leaves files
-/// that are simply removed next time. An index outlives its segment until every decision in
-/// it may be forgotten: a resend is still answered with its verdict.
+/// `keep_bytes`, among those wholly before `covered` (the checkpoint's next seq; the limit
+/// is exceeded until the checkpoint catches up, and `arbiter_audit_retention_held_back_bytes`
+/// says by how much). Escalations still waiting in what goes are first written again at the
+/// head ([`carry`]), so however long they wait the trail stays near its setting; one that
+/// cannot be read back to be carried holds its segment. The trail records what goes, with
+/// the hash the first record kept follows, so `verify` can tell this cut from tampering; a
+/// crash between the record and the removal leaves files that are simply removed next time.
+/// An index outlives its segment until every decision in it may be forgotten: a resend is
+/// still answered with its verdict.
 async fn retain(
     retention: &Retention,
     index: &Arc<TrailIndex>,
@@ -83,8 +85,6 @@ async fn retain(
     let Some(keep) = retention.keep_bytes else {
         return Ok(());
     };
-    let waiting = state.lock().await.published.escalations().oldest_record();
-    let covered = covered.min(waiting.unwrap_or(u64::MAX));
     let layout = index.layout();
     let sealed = layout.sealed()?;
     let size = |p: &std::path::Path| std::fs::metadata(p).map_or(0, |m| m.len());
@@ -102,6 +102,13 @@ async fn retain(
         }
         total -= size(&s.path);
         going.push((s.clone(), next.clone()));
+    }
+    let Some((_, first_kept)) = going.last() else {
+        return Ok(());
+    };
+    carry(state, first_kept.first_seq).await?;
+    if let Some(waiting) = state.lock().await.published.escalations().oldest_record() {
+        going.retain(|(_, next)| next.first_seq <= waiting);
     }
     let Some((_, first_kept)) = going.last() else {
         return Ok(());
@@ -142,6 +149,34 @@ async fn retain(
             }
         }
         metrics::counter!("arbiter_audit_segments_retired_total").increment(1);
+    }
+    Ok(())
+}
+
+/// How many escalations are written again with one flush.
+const CARRY_AT_ONCE: usize = 512;
+
+/// Writes again at the head of the trail the escalations still waiting that are read back
+/// from records before `before`. They are read back off the decision loop, and written (and
+/// read back from their new record from then on) only if they still wait by then.
+async fn carry(state: &Arc<Mutex<Shared>>, before: u64) -> Result<(), crate::audit::AuditError> {
+    let part = state
+        .lock()
+        .await
+        .published
+        .escalations()
+        .recorded_before(before);
+    if part.is_empty() {
+        return Ok(());
+    }
+    let read = tokio::task::spawn_blocking(move || part.all())
+        .await
+        .map_err(|e| crate::audit::AuditError::Io {
+            path: "escalations".into(),
+            source: std::io::Error::other(e),
+        })?;
+    for chunk in read.chunks(CARRY_AT_ONCE) {
+        state.lock().await.carry(chunk).await;
     }
     Ok(())
 }

@@ -628,7 +628,7 @@ async fn decide_window(
             .await?;
         }
     }
-    let waiting = st.published.escalations().pending.len();
+    let waiting = st.published.escalations().len();
     metrics::gauge!("arbiter_pending_approvals").set(waiting as f64);
     metrics::gauge!("arbiter_changes_in_flight").set(st.coordinator.in_flight.len() as f64);
     st.refresh_view(false);

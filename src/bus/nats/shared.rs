@@ -133,7 +133,7 @@ impl Shared {
             figures: self.figures.clone(),
             tracks: self.tracks.clone(),
             controls: self.coordinator.controls.clone(),
-            pending_approvals: self.published.escalations().pending.len(),
+            pending_approvals: self.published.escalations().len(),
             changes_in_flight: self.coordinator.in_flight.len(),
             audit_completeness: self.audit_completeness(),
         });
@@ -143,17 +143,43 @@ impl Shared {
     /// trail already holds it, so a bucket that cannot be written now is set right from
     /// the trail at the next start.
     pub async fn hold(&mut self, pending: Pending) -> Result<(), NatsError> {
-        let key = pending.proposal.key();
-        self.queue.hold(&key, &pending);
+        self.queue.hold(&pending);
         let p = &pending.proposal;
         match self.coordinator.ledger.position(&p.agent, &p.id) {
             Some((seq, at)) => self
                 .published
                 .escalations()
-                .hold_recorded(key, &pending, seq, at),
-            None => self.published.escalations().hold(key, pending),
+                .hold_recorded(&pending, seq, at),
+            None => self.published.escalations().hold(pending),
         }
         Ok(())
+    }
+
+    /// Writes these escalations again at the head of the trail, those that still wait, and
+    /// reads each back from there from now on (see `sealer::carry`).
+    pub async fn carry(&mut self, read: &[Pending]) {
+        let still: Vec<&Pending> = {
+            let q = self.published.escalations();
+            read.iter()
+                .filter(|p| q.holds(p.proposal.filed_as()))
+                .collect()
+        };
+        let events = still
+            .iter()
+            .map(|p| Event::Carried {
+                proposal: crate::audit::Payload::of(
+                    &serde_json::to_value(&p.proposal).expect("a proposal serialises"),
+                ),
+                decision: Box::new(p.decision.clone()),
+            })
+            .collect();
+        let now = Timestamp::from_datetime(chrono::Utc::now());
+        let refs = self.write_durably(now, events).await;
+        let mut q = self.published.escalations();
+        for (p, (r, at)) in still.iter().zip(&refs) {
+            q.moved(p.proposal.filed_as(), r.seq, *at);
+        }
+        metrics::counter!("arbiter_audit_escalations_carried_total").increment(refs.len() as u64);
     }
 
     /// Answers, as `expired`, the escalations nobody answered in time: at most
@@ -172,7 +198,7 @@ impl Shared {
         }
         self.deliver_all(now, batch).await?;
         for (pending, _) in &expired {
-            self.queue.release(&pending.proposal.key());
+            self.queue.release(pending.proposal.filed_as());
         }
         Ok(())
     }
@@ -393,7 +419,7 @@ impl Shared {
     pub async fn answer(
         &mut self,
         approver: &Approver,
-        key: &str,
+        (agent, id): (&str, &str),
         approve: bool,
         comment: &str,
     ) -> Result<Result<Decision, ApprovalError>, NatsError> {
@@ -401,7 +427,7 @@ impl Shared {
         let answered = self.published.escalations().answer(
             &self.coordinator.roles,
             approver,
-            key,
+            (agent, id),
             approve,
             comment,
             now,
@@ -423,11 +449,11 @@ impl Shared {
             );
             if let Err(e) = written {
                 // Not evidence, so not an answer: the escalation waits as before.
-                self.published.escalations().hold(key.to_string(), pending);
+                self.published.escalations().hold(pending);
                 return Err(e.into());
             }
         }
-        self.queue.release(key);
+        self.queue.release(pending.proposal.filed_as());
         let proposal = serde_json::to_value(&pending.proposal).map_err(nats)?;
         let d = self.deliver(now, proposal, final_decision).await?;
         if approve
