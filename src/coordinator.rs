@@ -12,6 +12,7 @@ use crate::engine::{self, Context, InFlight, Ledger, SolverConfig, Submission};
 use crate::graph::ServiceGraph;
 use crate::intent::{IntentSet, Roles};
 use crate::rate_limit::{self, AgentRates};
+use crate::refusals::RefusalMemory;
 use crate::world::World;
 
 pub use crate::controls::Controls;
@@ -45,6 +46,8 @@ pub struct Coordinator {
     pub in_flight: Vec<Tracked>,
     /// What each rate-limited agent has had admitted in the last minute.
     pub rates: AgentRates,
+    /// Refusals, deferrals and escalations, until asking again could change the answer.
+    pub refusals: RefusalMemory,
     pub config: SolverConfig,
     /// How long an approved change counts as in flight, ms.
     pub settle_ms: i64,
@@ -64,6 +67,7 @@ impl Coordinator {
             ledger: Ledger::default(),
             in_flight: Vec::new(),
             rates: AgentRates::default(),
+            refusals: RefusalMemory::default(),
             config: SolverConfig::default(),
             settle_ms: 5 * 60 * 1000,
             max_lifetime_ms: 24 * 3600 * 1000,
@@ -97,6 +101,8 @@ impl Coordinator {
     ) -> Vec<Answer> {
         self.in_flight.retain(|t| t.until > now);
         self.ledger.forget_expired(now);
+        self.refusals.sweep(now);
+        let escalation_deadline = self.escalation_deadline(now);
         let in_flight: Vec<InFlight> = self.in_flight.iter().map(|t| t.change.clone()).collect();
         let ctx = Context {
             graph: &self.graph,
@@ -184,6 +190,10 @@ impl Coordinator {
                 ));
                 continue;
             }
+            if let Some(d) = self.refusals.answer(&ctx, p) {
+                before_engine[i] = Some(d);
+                continue;
+            }
             let key = (p.agent.as_str(), p.id.as_str());
             let over = match counted.get(&key) {
                 Some(answer) => answer.clone(),
@@ -212,7 +222,9 @@ impl Coordinator {
         let decided = engine::decide(&ctx, &window, &self.ledger, &self.config);
         let mut out: Vec<Option<Decision>> = before_engine;
         // What the engine defers waits for a shared limit held by changes in flight or
-        // approved in this window: none frees before the earliest of them settles.
+        // approved in this window: none frees before the earliest of them settles. A
+        // rejection weighed the same state, so it stands as long; an escalation, until a
+        // person answers or its deadline.
         let frees_at =
             self.in_flight
                 .iter()
@@ -222,8 +234,13 @@ impl Coordinator {
                     |a, b| if b < a { b } else { a },
                 );
         for (&i, mut d) in admitted.iter().zip(decided) {
-            if d.verdict == Verdict::Deferred {
-                d.retry_after = Some(frees_at);
+            d.retry_after = match d.verdict {
+                Verdict::Deferred | Verdict::Rejected => Some(frees_at),
+                Verdict::Escalated => Some(escalation_deadline),
+                _ => d.retry_after,
+            };
+            if let Ok(p) = &subs[i] {
+                self.refusals.remember(&ctx, p, &d);
             }
             out[i] = Some(d);
         }
@@ -295,6 +312,12 @@ impl Coordinator {
             .in_force(at)
             .map_or(900, |i| i.escalation.timeout_s);
         at.plus_millis(timeout_s as i64 * 1000)
+    }
+
+    /// A person answered the escalation of `p`, or nobody did in time: the same action asked
+    /// again is decided afresh.
+    pub fn escalation_answered(&mut self, p: &crate::contract::Proposal) {
+        self.refusals.escalation_answered(p);
     }
 
     /// Records an approval given outside a window (a person's answer to an escalation, or

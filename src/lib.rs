@@ -18,6 +18,7 @@ pub mod health;
 pub mod intent;
 pub mod loadgen;
 pub mod rate_limit;
+pub mod refusals;
 pub mod replay;
 pub mod rollback;
 pub mod sim;

@@ -47,6 +47,20 @@ struct Case {
     expect: Vec<Expect>,
     /// How many independent components the window must split into.
     components: Option<usize>,
+    /// Windows decided after the first, as the service decides them (by its coordinator,
+    /// which remembers answers): their proposals are numbered after those before them.
+    #[serde(default)]
+    later: Vec<Later>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Later {
+    /// Seconds after the first window.
+    at_s: i64,
+    proposals: Vec<toml::Value>,
+    #[serde(default)]
+    telemetry: Option<toml::Value>,
 }
 
 #[derive(Deserialize)]
@@ -115,9 +129,45 @@ fn run(case: &Case, base: &Base) -> Result<(), String> {
         .map(|p| proposal(&to_json(p)))
         .collect();
     let outcome = decide_window(&ctx, &subs, &Ledger::default(), &SolverConfig::default());
+    let decisions = match case.later.is_empty() {
+        true => outcome.decisions.clone(),
+        false => {
+            let intents = arbiter::intent::IntentSet::new(intent_or_none(&intent, case));
+            let mut c =
+                arbiter::coordinator::Coordinator::new(graph.clone(), intents, roles.clone());
+            c.in_flight = in_flight
+                .iter()
+                .map(|change| arbiter::coordinator::Tracked {
+                    change: change.clone(),
+                    until: now.plus_millis(c.settle_ms),
+                })
+                .collect();
+            let mut all = window(&mut c, now, &world, &case.proposals);
+            for l in &case.later {
+                let world = match &l.telemetry {
+                    Some(t) => World::observed(
+                        &graph,
+                        &serde_json::from_value(to_json(t)).expect("case telemetry"),
+                    )
+                    .map_err(|e| e.to_string())?,
+                    None => world.clone(),
+                };
+                all.extend(window(
+                    &mut c,
+                    now.plus_millis(l.at_s * 1000),
+                    &world,
+                    &l.proposals,
+                ));
+            }
+            all
+        }
+    };
     let mut problems = Vec::new();
     for e in &case.expect {
-        let d = &outcome.decisions[e.at];
+        let Some(d) = decisions.get(e.at) else {
+            problems.push(format!("no proposal at {}", e.at));
+            continue;
+        };
         let codes: Vec<&str> = d.reasons.iter().map(|r| r.code.as_str()).collect();
         let show = || {
             format!(
@@ -172,9 +222,7 @@ fn run(case: &Case, base: &Base) -> Result<(), String> {
             }
         }
         if let Some(j) = e.same_as {
-            if serde_json::to_string(d).unwrap()
-                != serde_json::to_string(&outcome.decisions[j]).unwrap()
-            {
+            if serde_json::to_string(d).unwrap() != serde_json::to_string(&decisions[j]).unwrap() {
                 problems.push(format!(
                     "expected the same decision as proposal {j}; {}",
                     show()
@@ -202,6 +250,39 @@ fn run(case: &Case, base: &Base) -> Result<(), String> {
     } else {
         Err(problems.join("\n  "))
     }
+}
+
+fn intent_or_none(intent: &arbiter::intent::Intent, case: &Case) -> Vec<arbiter::intent::Intent> {
+    match case.no_intent {
+        true => Vec::new(),
+        false => vec![intent.clone()],
+    }
+}
+
+/// One window of proposals through the coordinator, each on its sender's subject.
+fn window(
+    c: &mut arbiter::coordinator::Coordinator,
+    at: arbiter::contract::Timestamp,
+    world: &World,
+    proposals: &[toml::Value],
+) -> Vec<arbiter::contract::Decision> {
+    let inbox: Vec<arbiter::bus::Message> = proposals
+        .iter()
+        .map(|spec| {
+            let p = payload(&to_json(spec));
+            arbiter::bus::Message {
+                subject: arbiter::bus::proposals_subject_of(
+                    p["domain"].as_str().unwrap_or("unknown"),
+                    p["agent"].as_str().unwrap_or("unknown"),
+                ),
+                payload: p.to_string().into_bytes(),
+            }
+        })
+        .collect();
+    c.decide(at, world, &inbox)
+        .into_iter()
+        .map(|a| a.decision)
+        .collect()
 }
 
 #[test]

@@ -1,5 +1,6 @@
-//! A deferral says when asking again can change the answer: `retry_after` is when the change
-//! holding the shared limit settles, and a resend after it is decided afresh.
+//! A refusal says when asking again can change the answer: `retry_after` is when the change
+//! holding the shared limit settles (or a person answers), a resend before it is answered
+//! from memory without the engine, and one after it is decided afresh.
 
 mod common;
 
@@ -17,10 +18,15 @@ fn coordinator() -> Coordinator {
 
 /// A resilience scale-up of adservice, sent at `at`.
 fn scale_up(id: &str, replicas: i64, at: Timestamp) -> Message {
+    scale_up_sure(id, replicas, at, 0.9)
+}
+
+/// The same, with the agent's `confidence`.
+fn scale_up_sure(id: &str, replicas: i64, at: Timestamp, confidence: f64) -> Message {
     let payload = serde_json::json!({
         "v": 1, "id": id, "agent": "resilience-1", "domain": "resilience",
         "action": {"kind": "scale", "service": "adservice", "replicas": replicas},
-        "confidence": 0.9, "reversible": true, "rationale": "test",
+        "confidence": confidence, "reversible": true, "rationale": "test",
         "created_at": at.to_string(), "expires_at": at.plus_millis(30 * 60 * 1000).to_string(),
     });
     Message {
@@ -49,7 +55,7 @@ fn a_deferral_names_when_the_change_in_its_way_settles() {
     assert_eq!(first.verdict, Verdict::Approved, "{}", first.explanation);
     assert_eq!(
         first.retry_after, None,
-        "only a deferral says when to ask again"
+        "an approval does not say when to ask again"
     );
 
     let t1 = t0.plus_millis(60_000);
@@ -62,4 +68,33 @@ fn a_deferral_names_when_the_change_in_its_way_settles() {
     let t2 = settles.plus_millis(1_000);
     let again = decide(&mut c, t2, scale_up("second-again", 2, t2));
     assert_ne!(again.verdict, Verdict::Deferred, "{}", again.explanation);
+}
+
+#[test]
+fn a_change_sent_again_while_a_person_has_it_waits_for_their_answer() {
+    let mut c = coordinator();
+    let t0 = now();
+    let unsure = |id: &str, at: Timestamp| scale_up_sure(id, 1, at, 0.5);
+    let first = decide(&mut c, t0, unsure("ask", t0));
+    assert_eq!(first.verdict, Verdict::Escalated, "{}", first.explanation);
+    assert_eq!(first.retry_after, Some(c.escalation_deadline(t0)));
+
+    let t1 = t0.plus_millis(60_000);
+    let again = decide(&mut c, t1, unsure("ask-again", t1));
+    assert_eq!(again.verdict, Verdict::Deferred, "{}", again.explanation);
+    assert_eq!(again.reasons[0].code, "asked_before", "{:?}", again.reasons);
+    assert!(
+        again.explanation.contains("resilience-1/ask"),
+        "{}",
+        again.explanation
+    );
+    assert_eq!(again.retry_after, first.retry_after);
+    assert_eq!(c.refusals.answered, 1);
+
+    // The person answers: the same change sent again is decided on its merits.
+    let asked = arbiter::contract::parse_proposal(&unsure("ask", t0).payload).unwrap();
+    c.escalation_answered(&asked);
+    let t2 = t1.plus_millis(60_000);
+    let after = decide(&mut c, t2, unsure("ask-after", t2));
+    assert_eq!(after.verdict, Verdict::Escalated, "{}", after.explanation);
 }

@@ -68,6 +68,47 @@ fn the_arbiter_beats_the_uncoordinated_and_static_baselines_on_every_shipped_sce
 }
 
 #[test]
+fn the_oracle_is_the_limit_and_the_report_says_what_share_of_it_the_arbiter_captured() {
+    let mut failures = Vec::new();
+    for path in SCENARIOS {
+        let r = report(path);
+        let oracle = r
+            .strategies
+            .iter()
+            .find(|s| s.strategy == "oracle")
+            .unwrap();
+        assert_eq!(oracle.proposals, 0, "{path}: the oracle runs no agents");
+        for s in r.strategies.iter().filter(|s| s.strategy != "oracle") {
+            if oracle.slo_minutes_total() > s.slo_minutes_total() {
+                failures.push(format!(
+                    "{path}: SLO minutes oracle {} vs {} {}",
+                    oracle.slo_minutes_total(),
+                    s.strategy,
+                    s.slo_minutes_total()
+                ));
+            }
+            if oracle.revenue_lost > s.revenue_lost {
+                failures.push(format!(
+                    "{path}: revenue lost oracle {} vs {} {}",
+                    oracle.revenue_lost, s.strategy, s.revenue_lost
+                ));
+            }
+        }
+        let c = r.captured.as_ref().expect("every strategy ran");
+        let by = |n: &str| r.strategies.iter().find(|s| s.strategy == n).unwrap();
+        let (best, arbiter) = (by(&c.revenue_best_baseline), by("arbiter"));
+        let expected =
+            (best.revenue_lost - arbiter.revenue_lost) / (best.revenue_lost - oracle.revenue_lost);
+        let got = c
+            .revenue_lost
+            .expect("the oracle loses less than any baseline");
+        assert!((got - expected).abs() < 1e-3, "{path}: {got} vs {expected}");
+        assert!(r.table().contains("share of the achievable improvement"));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
 fn every_strategy_says_which_agents_it_ran_and_only_planners_get_the_forecast() {
     let r = report(SCENARIOS[0]);
     let agents: BTreeMap<&str, &str> = r

@@ -32,8 +32,11 @@ pub struct Decision {
     pub recommendation: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub estimate: Option<Estimate>,
-    /// On `deferred`: when the shared limit that held it back frees up, so sending it again
-    /// before then would only be deferred again.
+    /// On `rejected`, `deferred` and `escalated`: until when the same action from the same
+    /// agent gets the same answer (unless the intent, the graph or the target service's
+    /// health, failing or overload changes). A resend before then, under any id, is answered
+    /// at once with reason `asked_before`; an escalated one is `deferred` while a person has
+    /// it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<Timestamp>,
 }

@@ -147,7 +147,7 @@ fn restart_loss(cap: &Capacity, replicas: u32, rolling: bool) -> f64 {
 
 /// Below this share of failing requests a service is not counted as failing: every service
 /// fails a few requests, and a release is not to blame for the usual trickle.
-pub(crate) const FAILING_ERROR_RATE: f64 = 0.01;
+pub const FAILING_ERROR_RATE: f64 = 0.01;
 
 /// The share of a service's requests failing now, if enough to call it failing.
 fn failing_share(state: &crate::world::ServiceState) -> f64 {

@@ -16,6 +16,7 @@ mod effect;
 mod explain;
 mod gate;
 mod harm;
+pub use effect::FAILING_ERROR_RATE;
 pub use gate::answer;
 mod ledger;
 mod merge;

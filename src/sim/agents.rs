@@ -81,6 +81,19 @@ impl AgentSet {
         }
     }
 
+    /// An agent told the same answer stands until `tick` (a refusal's or an escalation's
+    /// `retry_after`) does not ask again before then, nor before its usual quiet period ends.
+    pub fn not_before(&mut self, agent: &str, service: &str, tick: u64) {
+        let known = [COST, RESILIENCE, SECURITY, APPLICATION];
+        if let Some(&a) = known.iter().find(|&&a| a == agent) {
+            let quiet = self
+                .quiet_until
+                .entry((a, service.to_string()))
+                .or_insert(tick);
+            *quiet = (*quiet).max(tick);
+        }
+    }
+
     fn quiet(&self, agent: &'static str, service: &str, tick: u64) -> bool {
         self.quiet_until
             .get(&(agent, service.to_string()))

@@ -3,9 +3,11 @@
 
 pub mod actions;
 pub mod agents;
+pub mod day;
 pub mod forecast;
 pub mod html;
 pub mod model;
+pub mod oracle;
 pub mod report;
 pub mod run;
 pub mod scenario;
@@ -17,14 +19,16 @@ use scenario::Scenario;
 /// Runs the scenario under every strategy; `progress(strategy, tick, ticks)` is called as it
 /// goes.
 pub fn simulate(sc: &Scenario, mut progress: impl FnMut(&str, u64, u64)) -> Report {
-    let strategies = run::Strategy::ALL
+    let strategies: Vec<_> = run::Strategy::ALL
         .iter()
         .map(|&s| run::run(sc, s, |t, n| progress(s.name(), t, n)))
         .collect();
+    let baselines = run::Strategy::BASELINES.map(|s| s.name());
     Report {
         scenario: sc.raw.name.clone(),
         seed: sc.raw.seed,
         duration_h: sc.raw.duration_h,
+        captured: report::Captured::of(&strategies, &baselines),
         strategies,
     }
 }

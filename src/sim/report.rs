@@ -58,6 +58,46 @@ pub struct Report {
     pub seed: u64,
     pub duration_h: f64,
     pub strategies: Vec<StrategyReport>,
+    /// What the arbiter captured of what could be gained over the best baseline.
+    pub captured: Option<Captured>,
+}
+
+/// The share of the achievable improvement the arbiter captured, per measure:
+/// `(best baseline − arbiter) / (best baseline − oracle)`. 1 is the oracle's result, 0 the best
+/// baseline's, below 0 worse than it. `None` where the oracle does no better than the best
+/// baseline (nothing was there to gain).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Captured {
+    pub slo_min: Option<f64>,
+    /// The baseline with the fewest SLO-violation minutes.
+    pub slo_best_baseline: String,
+    pub revenue_lost: Option<f64>,
+    /// The baseline that lost the least revenue.
+    pub revenue_best_baseline: String,
+}
+
+impl Captured {
+    /// From the strategies named `baselines`, `arbiter` and `oracle` among `all`.
+    pub fn of(all: &[StrategyReport], baselines: &[&str]) -> Option<Captured> {
+        let named = |n: &str| all.iter().find(|s| s.strategy == n);
+        let (arbiter, oracle) = (named("arbiter")?, named("oracle")?);
+        let base: Vec<&StrategyReport> = baselines.iter().filter_map(|n| named(n)).collect();
+        let best = |f: fn(&StrategyReport) -> f64| {
+            base.iter().min_by(|a, b| f(a).total_cmp(&f(b))).copied()
+        };
+        let share = |f: fn(&StrategyReport) -> f64, best: &StrategyReport| {
+            let room = f(best) - f(oracle);
+            (room > 1e-9).then(|| round((f(best) - f(arbiter)) / room, 3))
+        };
+        let slo = best(StrategyReport::slo_minutes_total)?;
+        let revenue = best(|s| s.revenue_lost)?;
+        Some(Captured {
+            slo_min: share(StrategyReport::slo_minutes_total, slo),
+            slo_best_baseline: slo.strategy.clone(),
+            revenue_lost: share(|s| s.revenue_lost, revenue),
+            revenue_best_baseline: revenue.strategy.clone(),
+        })
+    }
 }
 
 fn round(x: f64, digits: i32) -> f64 {
@@ -162,6 +202,18 @@ impl Report {
                 out.push_str(&format!("  {c:>col_w$}"));
             }
             out.push('\n');
+        }
+        if let Some(c) = &self.captured {
+            let pct = |x: Option<f64>| {
+                x.map_or("nothing to gain".into(), |x| format!("{:.0}%", x * 100.0))
+            };
+            out.push_str(&format!(
+                "\narbiter's share of the achievable improvement (best baseline -> oracle):\n  SLO-violation minutes: {} (best baseline {})\n  revenue lost: {} (best baseline {})\n",
+                pct(c.slo_min),
+                c.slo_best_baseline,
+                pct(c.revenue_lost),
+                c.revenue_best_baseline
+            ));
         }
         out
     }

@@ -8,7 +8,8 @@
 //! - `predictive`: every proposal executes, and the resilience agent scales ahead on the
 //!   traffic forecast (what predictive autoscaling gives a team today);
 //! - `arbiter`: proposals travel the in-process bus to the coordinator and its engine, with
-//!   the observed state and the traffic forecast; escalations wait for the simulated human.
+//!   the observed state and the traffic forecast; escalations wait for the simulated human;
+//! - `oracle`: no agents; the day known in hindsight, the limit (`oracle.rs`).
 //!
 //! The forecast is the same for every strategy given one, and wrong by the scenario's
 //! `[forecast]` error (`forecast.rs`); the engine sees observations and that forecast, never
@@ -16,14 +17,15 @@
 
 use super::actions::{apply, Timing, NO_RECOMMENDATIONS_CONVERSION};
 use super::agents::{AgentSet, View};
+use super::day::Day;
 use super::model::{latency_conversion, measure, ServiceSim};
+use super::oracle::Oracle;
 use super::report::{StrategyReport, TimelineEntry};
 use super::scenario::{Event, Scenario};
 use crate::bus::InProcessBus;
 use crate::contract::{parse_proposal, Domain, Observation, Proposal, Telemetry, Verdict};
 use crate::coordinator::Coordinator;
 use crate::engine::InFlight;
-use crate::synthetic::Rng;
 use crate::world::World;
 use std::collections::BTreeMap;
 
@@ -33,14 +35,24 @@ pub enum Strategy {
     StaticPriority,
     Predictive,
     Arbiter,
+    Oracle,
 }
 
 impl Strategy {
-    pub const ALL: [Strategy; 4] = [
+    pub const ALL: [Strategy; 5] = [
         Strategy::Uncoordinated,
         Strategy::StaticPriority,
         Strategy::Predictive,
         Strategy::Arbiter,
+        Strategy::Oracle,
+    ];
+
+    /// What a team can run today without an arbiter: what the arbiter must never be worse
+    /// than.
+    pub const BASELINES: [Strategy; 3] = [
+        Strategy::Uncoordinated,
+        Strategy::StaticPriority,
+        Strategy::Predictive,
     ];
 
     pub fn name(&self) -> &'static str {
@@ -49,6 +61,7 @@ impl Strategy {
             Strategy::StaticPriority => "static-priority",
             Strategy::Predictive => "predictive",
             Strategy::Arbiter => "arbiter",
+            Strategy::Oracle => "oracle",
         }
     }
 
@@ -58,6 +71,7 @@ impl Strategy {
             Strategy::Predictive | Strategy::Arbiter => {
                 "the four agents; resilience scales ahead on the traffic forecast"
             }
+            Strategy::Oracle => "none: the whole day known in hindsight",
             _ => "the four agents, acting on what they observe now",
         }
     }
@@ -133,7 +147,8 @@ pub fn run(
         .map(|s| ServiceSim::new(s.replicas))
         .collect();
     let mut agents = AgentSet::new(raw.agents.clone());
-    let mut rng = Rng::new(raw.seed);
+    let day = Day::draw(sc);
+    let oracle = (strategy == Strategy::Oracle).then(|| Oracle::new(sc, timing));
     let forecaster = super::forecast::Forecaster::new(
         raw.seed,
         g.entries().len(),
@@ -179,26 +194,15 @@ pub fn run(
         progress(tick, ticks);
         let h = tick as f64 * dt / 3600.0;
         let now = sc.start.plus_millis((tick as f64 * dt * 1000.0) as i64);
-        // Events.
-        let mut bots = vec![0.0; g.entries().len()];
-        let mut zone = 0.0;
+        // Events: traffic and capacity from the day drawn, releases and leaks as they start.
+        let (legit, bots, zone) = (
+            &day.legit[tick as usize],
+            &day.bots[tick as usize],
+            day.zone[tick as usize],
+        );
         for ev in &raw.events {
             let starts_now = (ev.at_h() * 3600.0 / dt).round() as u64 == tick;
             match ev {
-                Event::BotAttack {
-                    at_h,
-                    duration_h,
-                    entry,
-                    rps,
-                } if h >= *at_h && h < at_h + duration_h => {
-                    if let Some(k) = g
-                        .entries()
-                        .iter()
-                        .position(|&e| g.service(e).name == *entry)
-                    {
-                        bots[k] += rps;
-                    }
-                }
                 Event::BadDeploy {
                     service,
                     error_rate,
@@ -209,11 +213,6 @@ pub fn run(
                 Event::Leak { service, .. } if starts_now => {
                     sims[g.index_of(service).expect("checked")].unhealthy = true
                 }
-                Event::ZoneLoss {
-                    at_h,
-                    duration_h,
-                    share,
-                } if h >= *at_h && h < at_h + duration_h => zone = *share,
                 _ => {}
             }
         }
@@ -221,12 +220,7 @@ pub fn run(
             s.promote(tick);
             s.zone_loss = zone;
         }
-        let legit: Vec<f64> = sc
-            .profiles
-            .iter()
-            .map(|p| p.expected(h) * rng.range(1.0 - p.noise, 1.0 + p.noise))
-            .collect();
-        let m = measure(g, &sims, &legit, &bots, tick);
+        let m = measure(g, &sims, legit, bots, tick);
 
         // Measure the outcome.
         let in_force = sc.intents.in_force(now);
@@ -289,6 +283,7 @@ pub fn run(
             pending.into_iter().partition(|p| p.due <= tick);
         pending = later;
         for p in due {
+            coordinator.escalation_answered(&p.proposal);
             if p.approve {
                 r.human_approvals += 1;
                 if let Some(off) = apply(g, &mut sims, &p.proposal.action, tick, timing) {
@@ -297,6 +292,11 @@ pub fn run(
                 }
                 coordinator.approved_by_human(InFlight::of(&p.proposal), now);
             }
+        }
+
+        if let Some(oracle) = &oracle {
+            oracle.act(sc, &day, &mut sims, tick, timing);
+            continue;
         }
 
         // Agents look and propose.
@@ -312,8 +312,8 @@ pub fn run(
             graph: g,
             m: &m,
             services: &sims,
-            legit: &legit,
-            bots: &bots,
+            legit,
+            bots,
             tick,
             now,
             ticks_per_min: per_min,
@@ -330,6 +330,8 @@ pub fn run(
         let mut execute: Vec<Proposal> = Vec::new();
         let mut count = |v: &str| *r.verdicts.entry(v.to_string()).or_default() += 1;
         match strategy {
+            // Acted above, without agents.
+            Strategy::Oracle => {}
             Strategy::Uncoordinated | Strategy::Predictive => {
                 for p in proposals {
                     count("approved");
@@ -348,7 +350,7 @@ pub fn run(
                 }
             }
             Strategy::Arbiter => {
-                let world = observe(g, &sims, &m, &legit, &bots, &forecast, now);
+                let world = observe(g, &sims, &m, legit, bots, &forecast, now);
                 for d in coordinator
                     .decide(now, &world, &inbox)
                     .into_iter()
@@ -371,7 +373,11 @@ pub fn run(
                     if let Some(at) = d.retry_after {
                         let wait_ms = now.millis_until(&at).max(0) as f64;
                         let ticks = (wait_ms / 1000.0 / dt).ceil() as u64;
-                        agents.retry_at(&d.agent, p.action.service(), tick + ticks.max(1));
+                        let at = tick + ticks.max(1);
+                        match d.verdict {
+                            Verdict::Deferred => agents.retry_at(&d.agent, p.action.service(), at),
+                            _ => agents.not_before(&d.agent, p.action.service(), at),
+                        }
                     }
                     // Execute what was decided: the action as amended, if it was.
                     let mut p = p.clone();

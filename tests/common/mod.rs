@@ -103,6 +103,11 @@ pub fn to_json(v: &toml::Value) -> serde_json::Value {
 /// A full proposal payload from a compact description: defaults for every field the case
 /// does not care about, then through the real parser.
 pub fn proposal(spec: &serde_json::Value) -> Submission {
+    parse_proposal(payload(spec).to_string().as_bytes())
+}
+
+/// The payload [`proposal`] parses.
+pub fn payload(spec: &serde_json::Value) -> serde_json::Value {
     let mut p = serde_json::json!({
         "v": 1,
         "confidence": 0.9,
@@ -115,5 +120,5 @@ pub fn proposal(spec: &serde_json::Value) -> Submission {
     for (k, v) in spec.as_object().unwrap() {
         obj.insert(k.clone(), v.clone());
     }
-    parse_proposal(p.to_string().as_bytes())
+    p
 }

@@ -199,6 +199,7 @@ impl Shared {
         self.deliver_all(now, batch).await?;
         for (pending, _) in &expired {
             self.queue.release(pending.proposal.filed_as());
+            self.coordinator.escalation_answered(&pending.proposal);
         }
         Ok(())
     }
@@ -454,6 +455,7 @@ impl Shared {
             }
         }
         self.queue.release(pending.proposal.filed_as());
+        self.coordinator.escalation_answered(&pending.proposal);
         let proposal = serde_json::to_value(&pending.proposal).map_err(nats)?;
         let d = self.deliver(now, proposal, final_decision).await?;
         if approve
