@@ -270,7 +270,99 @@ fn scenario_errors_name_file_line_and_field() {
     );
     let e = write(&text.replace("policy = \"follow\"", "policy = \"maybe\""));
     assert!(e.contains("approver.policy"), "{e}");
+    let e = write(&text.replace(
+        "stops_calling = \"recommendationservice\"",
+        "stops_calling = \"recommendations\"",
+    ));
+    assert!(
+        e.contains("s.toml:")
+            && e.contains("agents.flag.stops_calling: `recommendations` is not in the graph"),
+        "{e}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The numbers a report compares strategies on, without the names of services in it.
+fn figures(r: &arbiter::sim::report::Report) -> Vec<String> {
+    r.strategies
+        .iter()
+        .map(|s| {
+            format!(
+                "{} slo {:.1} lost {:.0} cost {:.2} exposure {:.1} proposals {} {:?}",
+                s.strategy,
+                s.slo_minutes_total(),
+                s.revenue_lost,
+                s.cost,
+                s.exposure_min,
+                s.proposals,
+                s.verdicts
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_agents_know_no_shop_by_name_a_renamed_shop_plays_the_same_day() {
+    let dir = std::env::temp_dir().join(format!("arbiter-renamed-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("intents")).unwrap();
+    let shop = Scenario::load(&repo(SCENARIOS[0])).unwrap();
+    // New names in the same sort order, longest old names replaced first.
+    let mut names: Vec<String> = shop
+        .graph
+        .services()
+        .iter()
+        .map(|s| s.name.to_string())
+        .collect();
+    names.sort();
+    let renamed: Vec<(String, String)> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.clone(), format!("s{i:02}-renamed")))
+        .collect();
+    let mut longest_first = renamed.clone();
+    longest_first.sort_by_key(|(old, _)| std::cmp::Reverse(old.len()));
+    let rename = |text: String| {
+        longest_first
+            .iter()
+            .fold(text, |t, (old, new)| t.replace(old.as_str(), new))
+    };
+    for f in [
+        "agents.toml",
+        "approvers.toml",
+        "baseline.toml",
+        "black-friday-2026.toml",
+    ] {
+        let text = std::fs::read_to_string(repo(&format!("intents/{f}"))).unwrap();
+        std::fs::write(dir.join("intents").join(f), rename(text)).unwrap();
+    }
+    for f in ["graph.json", "overlay.toml"] {
+        let text =
+            std::fs::read_to_string(repo(&format!("scenarios/online-boutique/{f}"))).unwrap();
+        std::fs::write(dir.join(f), rename(text)).unwrap();
+    }
+    let scenario = rename(std::fs::read_to_string(repo(SCENARIOS[0])).unwrap())
+        .replace("intents = \"../intents\"", "intents = \"intents\"")
+        .replace("online-boutique/", "");
+    assert!(
+        !names.iter().any(|n| scenario.contains(n.as_str())),
+        "{scenario}"
+    );
+    std::fs::write(dir.join("s.toml"), scenario).unwrap();
+    let other = Scenario::load(&dir.join("s.toml")).unwrap();
+    let (a, b) = (
+        simulate(&shop, |_, _, _| {}),
+        simulate(&other, |_, _, _| {}),
+    );
+    assert_eq!(figures(&a), figures(&b));
+    assert!(
+        b.strategies[0]
+            .slo_violation_min
+            .keys()
+            .all(|k| k.ends_with("-renamed")),
+        "{:?}",
+        b.strategies[0].slo_violation_min
+    );
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]

@@ -1,24 +1,23 @@
 //! What an executed action does to the simulated shop.
 
-use super::agents::{FLAG, FLAG_SERVICE};
 use super::model::ServiceSim;
+use super::scenario::Flag;
 use crate::contract::{Action, WafMode};
 use crate::graph::ServiceGraph;
 
 /// Share of bot traffic a WAF rule in block mode stops.
 pub const WAF_BLOCK: f64 = 0.95;
-/// Conversion lost while recommendations are off.
-pub const NO_RECOMMENDATIONS_CONVERSION: f64 = 0.98;
 
-/// Durations of changes, in ticks.
+/// Durations of changes, in ticks, and the shop's sheddable flag.
 #[derive(Clone, Copy, Debug)]
-pub struct Timing {
+pub struct Timing<'a> {
     pub startup: u64,
     pub restart: u64,
+    pub flag: Option<&'a Flag>,
 }
 
-/// Applies an action at `tick`. Returns whether the recommendations flag is now off (for
-/// the flag's effect on conversion), or `None` if the action is not about it.
+/// Applies an action at `tick`. Returns whether the shop's flag is now off (for its effect
+/// on conversion), or `None` if the action is not about it.
 pub fn apply(
     graph: &ServiceGraph,
     sims: &mut [ServiceSim],
@@ -64,13 +63,13 @@ pub fn apply(
         Action::Reroute { share, .. } => sim.shed = (sim.shed + share).min(1.0),
         Action::Isolate { .. } => sim.isolated = true,
         Action::Config { .. } => sim.shed = (sim.shed + 0.2).min(0.9),
-        Action::FeatureFlag { flag, enabled, .. } if flag == FLAG => {
-            if let Some(r) = graph.index_of(FLAG_SERVICE) {
+        Action::FeatureFlag { flag, enabled, .. } => {
+            let f = t.flag.filter(|f| f.name == *flag)?;
+            if let Some(r) = graph.index_of(&f.stops_calling) {
                 sims[r].shed = if *enabled { 0.0 } else { 1.0 };
             }
             return Some(!enabled);
         }
-        Action::FeatureFlag { .. } => {}
     }
     None
 }

@@ -7,8 +7,12 @@
 //!   service whose errors are not explained by load, restarts an unhealthy one;
 //! - security (`security-guard-1`): on an attack at an entry point, a WAF rule in block mode,
 //!   a rate limit at today's traffic, and a rotation of the session secret;
-//! - application (`app-tuner-1`): switches recommendations off when pages get slow, and back
-//!   on when they recover; lengthens the cache of a hot service it tunes.
+//! - application (`app-tuner-1`): switches the shop's sheddable feature flag (the scenario's
+//!   `[agents.flag]`, if any) off when pages get slow, and back on when they recover;
+//!   lengthens the cache of a hot service its role lets it tune.
+//!
+//! No agent knows a service by name: what each may act on comes from the graph, its role
+//! and the scenario, so they run on any shop.
 //!
 //! The cost agent also pursues a spend target when the scenario sets one.
 
@@ -41,34 +45,31 @@ pub struct AgentSet {
     /// (agent, service) -> tick before which the agent does not ask again.
     quiet_until: BTreeMap<(&'static str, String), u64>,
     seq: u64,
-    pub recommendations_off: bool,
+    /// Whether the shop's sheddable flag is off now.
+    pub flag_off: bool,
     /// Services whose cache the application agent already lengthened.
     cached: Vec<String>,
+    /// The services the application agent may tune (`None`: any).
+    tunable: Option<Vec<String>>,
 }
 
 pub const COST: &str = "cost-optimizer-1";
 pub const RESILIENCE: &str = "resilience-1";
 pub const SECURITY: &str = "security-guard-1";
 pub const APPLICATION: &str = "app-tuner-1";
-/// The flag the application agent switches, and the service it stops calling.
-pub const FLAG: &str = "recommendations";
-pub const FLAG_SERVICE: &str = "recommendationservice";
-/// The services whose settings the application agent may tune (its role in agents.toml).
-const APPLICATION_SERVICES: [&str; 4] = [
-    "frontend",
-    "recommendationservice",
-    "adservice",
-    "cartservice",
-];
-
 impl AgentSet {
-    pub fn new(cfg: Agents) -> Self {
+    /// The agents, the application agent tuning what its role in `roles` allows.
+    pub fn new(cfg: Agents, roles: &crate::intent::Roles) -> Self {
         AgentSet {
             cfg,
             quiet_until: BTreeMap::new(),
             seq: 0,
-            recommendations_off: false,
+            flag_off: false,
             cached: Vec::new(),
+            tunable: roles
+                .agents
+                .get(APPLICATION)
+                .and_then(|r| r.services.clone()),
         }
     }
 
@@ -187,7 +188,10 @@ impl AgentSet {
             }
             // Application: a hot service it tunes gets a longer cache.
             if util > c.application_cache_utilisation
-                && APPLICATION_SERVICES.contains(&name.as_str())
+                && self
+                    .tunable
+                    .as_ref()
+                    .is_none_or(|t| t.iter().any(|n| **n == *name))
                 && !self.cached.contains(&name)
                 && !self.quiet(APPLICATION, &name, v.tick)
             {
@@ -258,18 +262,20 @@ impl AgentSet {
                         serde_json::json!({"risk": 0.3}), 0.9, "credentials may be stuffed: rotate session keys".into());
                 }
             }
-            // Application: slow pages; shed recommendations.
+            // Application: slow pages; switch the sheddable flag off (on again once fast).
+            let Some(flag) = &c.flag else { continue };
+            let Some(shed) = g.index_of(&flag.stops_calling) else {
+                continue;
+            };
             let slow = v.m.path_ms[e] > c.application_latency_ms;
             let recovered = v.m.path_ms[e] < c.application_latency_ms / 2.0;
-            if ((slow && !self.recommendations_off) || (recovered && self.recommendations_off))
+            if ((slow && !self.flag_off) || (recovered && self.flag_off))
                 && !self.quiet(APPLICATION, &name, v.tick)
-                && g.index_of(FLAG_SERVICE).is_some()
             {
-                let enable = self.recommendations_off;
-                let freed = if enable { -1.0 } else { 1.0 }
-                    * v.m.demand[g.index_of(FLAG_SERVICE).unwrap_or(e)];
+                let enable = self.flag_off;
+                let freed = if enable { -1.0 } else { 1.0 } * v.m.demand[shed];
                 self.propose(&mut out, v, APPLICATION, Domain::Application,
-                    serde_json::json!({"kind": "feature_flag", "service": name, "flag": FLAG, "enabled": enable}),
+                    serde_json::json!({"kind": "feature_flag", "service": name, "flag": flag.name, "enabled": enable}),
                     serde_json::json!({"capacity_rps": freed, "latency_ms": if enable { 20.0 } else { -50.0 }}), 0.85,
                     format!("page latency {:.0} ms", v.m.path_ms[e]));
             }

@@ -15,7 +15,7 @@
 //! `[forecast]` error (`forecast.rs`); the engine sees observations and that forecast, never
 //! the model's own state.
 
-use super::actions::{apply, Timing, NO_RECOMMENDATIONS_CONVERSION};
+use super::actions::{apply, Timing};
 use super::agents::{AgentSet, View};
 use super::day::Day;
 use super::model::{latency_conversion, measure, ServiceSim};
@@ -138,6 +138,7 @@ pub fn run(
     let timing = Timing {
         startup: (raw.economics.startup_s / dt).ceil() as u64,
         restart: (raw.economics.restart_s / dt).ceil() as u64,
+        flag: raw.agents.flag.as_ref(),
     };
     let agent_every = ((raw.agents.period_min * per_min).round() as u64).max(1);
     let sample_every = ((5.0 * per_min).round() as u64).max(1);
@@ -146,7 +147,7 @@ pub fn run(
         .iter()
         .map(|s| ServiceSim::new(s.replicas))
         .collect();
-    let mut agents = AgentSet::new(raw.agents.clone());
+    let mut agents = AgentSet::new(raw.agents.clone(), &sc.roles);
     let day = Day::draw(sc);
     let oracle = (strategy == Strategy::Oracle).then(|| Oracle::new(sc, timing));
     let forecaster = super::forecast::Forecaster::new(
@@ -159,7 +160,7 @@ pub fn run(
     let mut coordinator = Coordinator::new(g.clone(), sc.intents.clone(), sc.roles.clone());
     let mut last_change: BTreeMap<String, u64> = BTreeMap::new();
     let mut pending: Vec<Pending> = Vec::new();
-    let mut reco_off = false;
+    let mut flag_off = false;
     let order = g
         .index_of(&raw.economics.order_service)
         .expect("checked at load");
@@ -243,10 +244,9 @@ pub fn run(
                 m.path_ms[e],
                 raw.economics.free_latency_ms,
                 raw.economics.half_conversion_ms,
-            ) * if reco_off {
-                NO_RECOMMENDATIONS_CONVERSION
-            } else {
-                1.0
+            ) * match (flag_off, &raw.agents.flag) {
+                (true, Some(flag)) => flag.conversion_off,
+                _ => 1.0,
             };
             let made = ideal * m.success[k] * conv;
             r.revenue += made;
@@ -287,8 +287,8 @@ pub fn run(
             if p.approve {
                 r.human_approvals += 1;
                 if let Some(off) = apply(g, &mut sims, &p.proposal.action, tick, timing) {
-                    reco_off = off;
-                    agents.recommendations_off = off;
+                    flag_off = off;
+                    agents.flag_off = off;
                 }
                 coordinator.approved_by_human(InFlight::of(&p.proposal), now);
             }
@@ -405,8 +405,8 @@ pub fn run(
         }
         for p in execute {
             if let Some(off) = apply(g, &mut sims, &p.action, tick, timing) {
-                reco_off = off;
-                agents.recommendations_off = off;
+                flag_off = off;
+                agents.flag_off = off;
             }
         }
     }

@@ -135,8 +135,29 @@ pub struct Agents {
     pub security_rotate: bool,
     /// Application: switch off recommendations when the entry's latency exceeds this, ms.
     pub application_latency_ms: f64,
-    /// Application: lengthen the cache of a service it tunes above this utilisation.
+    /// Application: lengthen the cache of a service it tunes above this utilisation. The
+    /// services it tunes are those its role (`app-tuner-1` in the intents' `agents.toml`)
+    /// lists; a role that lists none may tune any.
     pub application_cache_utilisation: f64,
+    /// Application: the feature flag it switches off when pages get slow, if the shop has one.
+    pub flag: Option<Flag>,
+}
+
+/// A feature flag that sheds an optional call: while it is off, the entry points stop
+/// calling `stops_calling` and convert `conversion_off` times as well.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Flag {
+    pub name: String,
+    pub stops_calling: String,
+    #[serde(default = "Flag::default_conversion")]
+    pub conversion_off: f64,
+}
+
+impl Flag {
+    fn default_conversion() -> f64 {
+        0.98
+    }
 }
 
 impl Default for Agents {
@@ -154,6 +175,7 @@ impl Default for Agents {
             security_rotate: true,
             application_latency_ms: 800.0,
             application_cache_utilisation: 0.85,
+            flag: None,
         }
     }
 }
@@ -334,6 +356,22 @@ impl Scenario {
                 "approver.policy",
                 format!("`{}` is not follow, approve or deny", raw.approver.policy),
             ));
+        }
+        if let Some(flag) = &raw.agents.flag {
+            if graph.index_of(&flag.stops_calling).is_none() {
+                return Err(bad(
+                    "stops_calling",
+                    "agents.flag.stops_calling",
+                    format!("`{}` is not in the graph", flag.stops_calling),
+                ));
+            }
+            if !(flag.conversion_off > 0.0 && flag.conversion_off <= 1.0) {
+                return Err(bad(
+                    "conversion_off",
+                    "agents.flag.conversion_off",
+                    format!("{} is not in (0, 1]", flag.conversion_off),
+                ));
+            }
         }
         if graph.index_of(&raw.economics.order_service).is_none() {
             return Err(bad(
