@@ -235,7 +235,7 @@ impl Coordinator {
                 );
         for (&i, mut d) in admitted.iter().zip(decided) {
             d.retry_after = match d.verdict {
-                Verdict::Deferred | Verdict::Rejected => Some(frees_at),
+                Verdict::Deferred | Verdict::Rejected => d.retry_after.or(Some(frees_at)),
                 Verdict::Escalated => Some(escalation_deadline),
                 _ => d.retry_after,
             };

@@ -7,7 +7,7 @@
 //! refusal is decided once however often it is asked, and a person is asked once about one
 //! change. What could change the answer ends the memory: the time in `retry_after`, a
 //! person's answer to the escalation, another intent or graph version, or the target service
-//! becoming unhealthy, failing or overloaded (or recovering). The memory is a bounded cache in
+//! becoming unhealthy, failing or overloaded (or recovering), or its load becoming measured. The memory is a bounded cache in
 //! front of the engine, not evidence: a restarted service starts without it and decides the
 //! first resend afresh.
 
@@ -20,12 +20,14 @@ use std::collections::HashMap;
 /// decides as it would without it.
 pub const MAX_REMEMBERED: usize = 100_000;
 
-/// What of the target service, if it changed, could change the answer.
+/// What of the target service, if it changed, could change the answer: its health, whether
+/// it fails requests or is overloaded, and whether its load is measured at all.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Situation {
     healthy: bool,
     failing: bool,
     overloaded: bool,
+    load_known: bool,
 }
 
 impl Situation {
@@ -36,6 +38,7 @@ impl Situation {
             healthy: st.healthy,
             failing: st.error_rate >= engine::FAILING_ERROR_RATE,
             overloaded: st.load_rps > st.capacity_rps(per_replica),
+            load_known: st.load_known,
         }
     }
 }

@@ -31,6 +31,9 @@ pub struct ServiceState {
     pub under_attack: bool,
     /// Attack requests per second within `load_rps`.
     pub attack_rps: f64,
+    /// Whether `load_rps` is measured: observed here, or propagated only from entry points
+    /// whose load is observed or declared. Otherwise it rests on a default rate.
+    pub load_known: bool,
 }
 
 impl ServiceState {
@@ -45,6 +48,12 @@ pub struct World {
     pub services: Vec<ServiceState>,
     /// When the observations were taken, if known.
     pub at: Option<Timestamp>,
+    /// Per service, the share of entry traffic that passes through it, weighted by each
+    /// entry point's rate as observed (or declared). Where an entry point reaching it has no
+    /// known rate, the most it could be: that entry point carrying all the traffic.
+    pub traffic_share: Vec<f64>,
+    /// Per entry point (as `graph.entries()`): whether its rate is observed or declared.
+    pub entry_rate_known: Vec<bool>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -74,7 +83,8 @@ impl World {
             "error_rate": st.error_rate,
             "healthy": st.healthy,
             "under_attack": st.under_attack,
-            "entry_traffic_share": graph.traffic_share(s),
+            "entry_traffic_share": self.traffic_share[s],
+            "load_known": st.load_known,
         })
     }
 
@@ -101,11 +111,20 @@ impl World {
         }
         let mut load = vec![0.0; n];
         let mut forecast = vec![0.0; n];
+        // Each entry point's rate, if observed or declared.
+        let rates: Vec<Option<f64>> = graph
+            .entries()
+            .iter()
+            .map(|&e| {
+                let declared = graph.service(e);
+                obs[e]
+                    .and_then(|o| o.load_rps)
+                    .or(declared.entry_rps_declared.then_some(declared.entry_rps))
+            })
+            .collect();
         for (k, &e) in graph.entries().iter().enumerate() {
             let o = obs[e];
-            let now = o
-                .and_then(|o| o.load_rps)
-                .unwrap_or(graph.service(e).entry_rps);
+            let now = rates[k].unwrap_or(graph.service(e).entry_rps);
             let ahead = o.and_then(|o| o.forecast_rps).unwrap_or(now);
             for s in 0..n {
                 let v = graph.visits(k, s);
@@ -147,6 +166,9 @@ impl World {
                     healthy: o.and_then(|o| o.healthy).unwrap_or(true),
                     under_attack: o.and_then(|o| o.under_attack).unwrap_or(false),
                     attack_rps: o.and_then(|o| o.attack_rps).unwrap_or(0.0).min(load_rps),
+                    load_known: o.and_then(|o| o.load_rps).is_some()
+                        || (0..rates.len())
+                            .all(|k| rates[k].is_some() || graph.visits(k, s) <= 0.0),
                 }
             })
             .collect();
@@ -155,7 +177,13 @@ impl World {
         for (s, state) in services.iter_mut().enumerate() {
             state.p99_ms = obs[s].and_then(|o| o.p99_ms).unwrap_or(path[s]);
         }
-        Ok(World { services, at: t.at })
+        let traffic_share = traffic_shares(graph, &rates);
+        Ok(World {
+            services,
+            at: t.at,
+            traffic_share,
+            entry_rate_known: rates.iter().map(Option::is_some).collect(),
+        })
     }
 
     /// Fleet spend per hour at the observed replica counts.
@@ -178,6 +206,31 @@ impl World {
                 .enumerate()
                 .any(|(k, &e)| self.services[e].under_attack && graph.visits(k, service) > 0.0)
     }
+}
+
+/// See [`World::traffic_share`]: with every rate known, `Σ_k r_k · min(1, v_ks) / Σ_k r_k`
+/// (equal weights if all are 0); where an entry point reaching `s` has no known rate, at
+/// least `min(1, v_ks)` of that entry point.
+fn traffic_shares(graph: &ServiceGraph, rates: &[Option<f64>]) -> Vec<f64> {
+    let known: f64 = rates.iter().flatten().sum();
+    let entries = rates.len().max(1) as f64;
+    (0..graph.len())
+        .map(|s| {
+            let through = |k: usize| graph.visits(k, s).min(1.0);
+            let measured: f64 = (0..rates.len())
+                .map(|k| match rates[k] {
+                    Some(r) if known > 0.0 => r / known * through(k),
+                    Some(_) if rates.iter().all(Option::is_some) => through(k) / entries,
+                    _ => 0.0,
+                })
+                .sum();
+            let unknown = (0..rates.len())
+                .filter(|&k| rates[k].is_none())
+                .map(through)
+                .fold(0.0, f64::max);
+            measured.max(unknown).min(1.0)
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -98,3 +98,27 @@ fn a_change_sent_again_while_a_person_has_it_waits_for_their_answer() {
     let after = decide(&mut c, t2, unsure("ask-after", t2));
     assert_eq!(after.verdict, Verdict::Escalated, "{}", after.explanation);
 }
+
+#[test]
+fn a_change_freeze_says_to_ask_again_when_it_ends_not_after_the_settle_period() {
+    let mut c = coordinator();
+    let t0 = now();
+    let payload = serde_json::json!({
+        "v": 1, "id": "frozen", "agent": "cost-optimizer-1", "domain": "cost",
+        "action": {"kind": "config", "service": "checkoutservice", "key": "timeout_ms", "value": 900},
+        "confidence": 0.9, "reversible": true, "rationale": "test",
+        "created_at": t0.to_string(), "expires_at": t0.plus_millis(30 * 60 * 1000).to_string(),
+    });
+    let m = Message {
+        subject: "arbiter.proposals.cost.cost-optimizer-1".into(),
+        payload: payload.to_string().into_bytes(),
+    };
+    let d = decide(&mut c, t0, m);
+    assert_eq!(d.verdict, Verdict::Deferred, "{}", d.explanation);
+    assert_eq!(d.reasons[0].code, "change_freeze");
+    // The black-friday intent freezes checkout's configuration until 30 November.
+    assert_eq!(
+        d.retry_after,
+        Some(Timestamp::parse("2026-11-30T00:00:00Z").unwrap())
+    );
+}

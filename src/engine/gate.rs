@@ -3,7 +3,7 @@
 
 use super::explain::paragraph;
 use super::{blank_decision, Context};
-use crate::contract::{Decision, Invalid, Proposal, Reason, Verdict};
+use crate::contract::{Action, Decision, Invalid, Proposal, Reason, Verdict};
 use crate::intent::Zone;
 
 /// Answers a payload refused at the boundary.
@@ -151,7 +151,7 @@ pub(crate) fn check(ctx: &Context, p: &Proposal) -> Result<usize, Box<Decision>>
         .enumerate()
         .find(|(_, f)| f.covers(ctx.now, kind, service))
     {
-        return Err(answer(
+        let mut d = answer(
             ctx,
             p,
             Verdict::Deferred,
@@ -169,6 +169,32 @@ pub(crate) fn check(ctx: &Context, p: &Proposal) -> Result<usize, Box<Decision>>
                 kind.as_str(),
                 f.end
             ),
+        );
+        d.retry_after = Some(f.end);
+        return Err(d);
+    }
+
+    // Capacity taken away on a load nobody measured cannot be shown safe.
+    let removes = matches!(p.action, Action::Scale { replicas, .. } if replicas < 0);
+    if removes && !ctx.world.services[s].load_known {
+        let unmeasured: Vec<&str> = ctx
+            .graph
+            .entries()
+            .iter()
+            .enumerate()
+            .filter(|&(k, _)| !ctx.world.entry_rate_known[k] && ctx.graph.visits(k, s) > 0.0)
+            .map(|(_, &e)| ctx.graph.service(e).name.as_str())
+            .collect();
+        let detail = format!(
+            "no telemetry measures the load of {service} or of the entry points its requests come from ({}), and the overlay declares no entry_rps for them",
+            unmeasured.join(", ")
+        );
+        return Err(answer(
+            ctx,
+            p,
+            Verdict::Rejected,
+            Reason::new("load_unknown").service(service).detail(detail.clone()),
+            format!("The load of {service} is unknown ({detail}), so removing capacity from it cannot be shown safe"),
         ));
     }
     Ok(s)

@@ -20,7 +20,7 @@ pub(crate) fn repair_reason(w: &Window, c: &Cand) -> Option<Reason> {
         return None;
     }
     let name = &w.ctx.graph.service(c.service).name;
-    let share = w.ctx.graph.traffic_share(c.service);
+    let share = w.ctx.world.traffic_share[c.service];
     Some(
         Reason::new("repairs_harm")
             .service(name)

@@ -601,10 +601,10 @@ fn decision(
             .into_iter()
             .map(|s| g.name(s))
             .collect(),
-        entry_traffic_share: crate::contract::round3(g.traffic_share(c.service)),
+        entry_traffic_share: crate::contract::round3(w.ctx.world.traffic_share[c.service]),
     });
     let risk = if c.effect.disruptive {
-        g.traffic_share(c.service)
+        w.ctx.world.traffic_share[c.service]
     } else {
         0.0
     };

@@ -31,7 +31,7 @@ fn amend(ctx: &Context, intent: &Intent, p: &Proposal, s: usize) -> Option<Actio
         Action::Restart {
             service,
             rolling: false,
-        } if ctx.graph.traffic_share(s) > intent.blast.max_entry_traffic_share
+        } if ctx.world.traffic_share[s] > intent.blast.max_entry_traffic_share
             && ctx.world.services[s].replicas >= 2 =>
         {
             Some(Action::Restart {
@@ -142,7 +142,7 @@ pub(crate) fn build<'c, 'a, 'p>(
         }
     }
     let spend = spend_now + in_flight_cost;
-    let blast_used: f64 = disrupted.iter().map(|&s| ctx.graph.traffic_share(s)).sum();
+    let blast_used: f64 = disrupted.iter().map(|&s| ctx.world.traffic_share[s]).sum();
 
     // How far each service is behind a breached SLO of a caller: latency gains there count.
     let mut slo_excess = vec![0.0f64; ctx.graph.len()];
@@ -370,7 +370,7 @@ pub(crate) fn build<'c, 'a, 'p>(
                 let w = if disrupted.contains(&s) {
                     0.0
                 } else {
-                    ctx.graph.traffic_share(s)
+                    ctx.world.traffic_share[s]
                 };
                 (w, gs)
             })

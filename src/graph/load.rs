@@ -347,6 +347,7 @@ fn resolve(
             |v| v >= 0.0,
             ">= 0",
         )?,
+        entry_rps_declared: own.entry_rps.or(defaults.entry_rps).is_some(),
         is_entry: own.entry.unwrap_or(!has_parent),
     })
 }

@@ -28,6 +28,9 @@ pub struct Service {
     pub revenue_share: f64,
     /// Requests per second arriving at this entry point now (entry points only).
     pub entry_rps: f64,
+    /// Whether the overlay declared `entry_rps` (otherwise it is a default, and the entry
+    /// point's load is unknown until telemetry measures it).
+    pub entry_rps_declared: bool,
     pub is_entry: bool,
 }
 
