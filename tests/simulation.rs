@@ -56,11 +56,25 @@ fn the_arbiter_beats_the_uncoordinated_and_static_baselines_on_every_shipped_sce
             }
         }
         // Against predictive autoscaling with the same forecast, revenue is what the shop
-        // loses: the arbiter must lose less.
-        if arbiter.revenue_lost >= by["predictive"].revenue_lost {
+        // loses: the arbiter must lose less, and be late on its SLOs no longer.
+        let predictive = by["predictive"];
+        if arbiter.revenue_lost >= predictive.revenue_lost {
             failures.push(format!(
                 "{path}: revenue lost arbiter {} vs predictive {}",
-                arbiter.revenue_lost, by["predictive"].revenue_lost
+                arbiter.revenue_lost, predictive.revenue_lost
+            ));
+        }
+        if arbiter.slo_minutes_total() > predictive.slo_minutes_total() {
+            failures.push(format!(
+                "{path}: SLO minutes arbiter {} vs predictive {}",
+                arbiter.slo_minutes_total(),
+                predictive.slo_minutes_total()
+            ));
+        }
+        if arbiter.exposure_min > predictive.exposure_min {
+            failures.push(format!(
+                "{path}: attack exposure arbiter {} min vs predictive {}",
+                arbiter.exposure_min, predictive.exposure_min
             ));
         }
     }

@@ -33,6 +33,10 @@ pub(crate) struct Effect {
     /// the blast-radius limit does not hold a repair back, and its capacity dip counts only
     /// beyond the requests that fail anyway.
     pub repairs: f64,
+    /// Whether it stops harm happening now: a repair (above), or blocking an attack under way.
+    /// The one-change-per-service limit keeps changes from stepping on each other; it does
+    /// not make a remedy wait behind a scale-up.
+    pub urgent: bool,
     /// Gain per objective, indexed as `Objective::DEFAULT_ORDER`.
     pub value: [f64; 4],
 }
@@ -206,6 +210,7 @@ pub(crate) fn estimate(
         cost_per_hour: 0.0,
         disruptive: false,
         repairs: 0.0,
+        urgent: false,
         value: [0.0; 4],
     };
     let mut availability = 0.0;
@@ -285,6 +290,7 @@ pub(crate) fn estimate(
             };
             // Load taken off a service short of capacity is availability regained.
             availability = relieve(freed);
+            e.urgent = attacked && freed > 0.0;
             e.added_latency_ms = *added_latency_ms - relief;
             let full = if attacked { 1.0 } else { 0.3 };
             security = match mode {
@@ -331,6 +337,7 @@ pub(crate) fn estimate(
     };
     e.value[idx(Objective::Security)] = security * conf;
     e.value[idx(Objective::Cost)] = (-e.cost_per_hour / cost_scale).clamp(-1.0, 1.0);
+    e.urgent |= e.repairs > 0.0;
     e
 }
 

@@ -5,6 +5,8 @@
 //! - a **repair** (a rollback of a failing release, a restart of an unhealthy service) is not
 //!   held back by the blast-radius limit, and its capacity dip counts only beyond the requests
 //!   failing anyway (`Effect::repairs`, applied where the window's constraints are built);
+//!   neither it nor the blocking of an attack under way waits behind another change on the
+//!   same service (`Effect::urgent`);
 //! - a change **only the budget blocks** while it serves an objective the intent ranks above
 //!   cost goes to a person with the overspend it needs, instead of being refused: the budget
 //!   is the executives' to break, not the arbiter's to enforce against their own priorities.
@@ -30,6 +32,23 @@ pub(crate) fn repair_reason(w: &Window, c: &Cand) -> Option<Reason> {
                 "{:.0}% of {name}'s requests fail now; a change that stops that is not held back by the blast-radius limit ({:.0}% of entry traffic passes through {name})",
                 c.effect.repairs * 100.0,
                 share * 100.0
+            )),
+    )
+}
+
+/// Why a change that stops harm now was not held back by a change already on its service;
+/// `None` if none was.
+pub(crate) fn urgent_reason(w: &Window, c: &Cand, others_on_service: bool) -> Option<Reason> {
+    if !c.effect.urgent || !others_on_service {
+        return None;
+    }
+    let name = &w.ctx.graph.service(c.service).name;
+    Some(
+        Reason::new("repairs_harm")
+            .service(name)
+            .clause("blast_radius.max_changes_per_service")
+            .detail(format!(
+                "it stops harm happening now on {name}, so another change on {name} does not make it wait"
             )),
     )
 }

@@ -204,6 +204,8 @@ fn selected(
             }),
     );
     reasons.extend(super::harm::repair_reason(w, c));
+    let busy = w.in_flight_changes.get(&c.service).is_some_and(|&n| n > 0);
+    reasons.extend(super::harm::urgent_reason(w, c, busy));
     let tier = &w.ctx.graph.service(c.service).tier;
     let domain = c.p.domain.as_str();
     let zone = intent.zone(c.p.domain, tier);

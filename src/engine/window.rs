@@ -399,7 +399,12 @@ pub(crate) fn build<'c, 'a, 'p>(
         let busy = in_flight_changes.get(&s).copied().unwrap_or(0) as f64;
         constraints.push(Constraint {
             guard: Guard::Concurrency { service: s },
-            body: Body::Linear(gs.iter().map(|&g| (g, 1.0)).collect()),
+            body: Body::Linear(
+                gs.iter()
+                    .filter(|&&g| !effect(g).urgent)
+                    .map(|&g| (g, 1.0))
+                    .collect(),
+            ),
             rhs: (limit - busy).max(0.0),
             soft_level: None,
         });

@@ -88,8 +88,8 @@ impl Clock {
 
 /// Collects one answer per message number (the first; an escalation's later final decision
 /// is not a second answer) until all have come or `deadline` passes.
-async fn collect(
-    mut answers: async_nats::Subscriber,
+async fn collect<P: AsRef<[u8]>>(
+    mut answers: impl futures_util::Stream<Item = P> + Unpin,
     clock: Arc<Clock>,
     number_of: impl Fn(&[u8]) -> Option<u64>,
     deadline: Arc<AtomicU64>,
@@ -110,14 +110,15 @@ async fn collect(
             Err(_) => continue,
         };
         let now = clock.since_start();
-        let Some(i) = number_of(&m.payload).filter(|&i| (i as usize) < n) else {
+        let Some(i) = number_of(m.as_ref()).filter(|&i| (i as usize) < n) else {
             continue;
         };
         let sent = clock.sent_at[i as usize].load(Ordering::Acquire);
         if sent == 0 || std::mem::replace(&mut seen[i as usize], true) {
             continue;
         }
-        latencies.push(now - sent);
+        // Sent before it was answered (the time is taken before the send): never negative.
+        latencies.push(now.saturating_sub(sent));
         last = now;
         if latencies.len() == n {
             break;
@@ -149,6 +150,7 @@ fn start_collecting(
 ) -> (Arc<Clock>, Arc<AtomicU64>, Collector) {
     let clock = Arc::new(Clock::new(n));
     let deadline = Arc::new(AtomicU64::new(u64::MAX));
+    let answers = answers.map(|m| m.payload);
     let collector = tokio::spawn(collect(answers, clock.clone(), number_of, deadline.clone()));
     (clock, deadline, collector)
 }
@@ -168,8 +170,10 @@ async fn pace(
         tick.tick().await;
         let due = ((clock.start.elapsed().as_secs_f64() * load.rate as f64) as u64 + 1).min(n);
         while sent < due {
-            send(sent).await?;
+            // Noted before the send: an answer can come back before the send returns, and
+            // one that found no send time would be dropped as never sent.
             clock.sent_at[sent as usize].store(clock.since_start(), Ordering::Release);
+            send(sent).await?;
             sent += 1;
         }
     }
@@ -426,7 +430,38 @@ pub fn nuid() -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::quantile;
+    use super::*;
+
+    #[tokio::test]
+    async fn an_answer_that_comes_back_before_its_send_returns_is_counted() {
+        let clock = Arc::new(Clock::new(1));
+        let deadline = Arc::new(AtomicU64::new(u64::MAX));
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+        let answers = Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|v| (v, rx))
+        }));
+        let collector = tokio::spawn(collect(
+            answers,
+            clock.clone(),
+            echoed_number,
+            deadline.clone(),
+        ));
+        let load = Load {
+            rate: 1000,
+            duration: Duration::from_millis(1),
+            drain: Duration::from_millis(50),
+        };
+        // The answer is back, and seen, while the send is still in hand.
+        let send = async |i: u64| {
+            tx.send(i.to_le_bytes().to_vec())
+                .expect("collector listening");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            Ok(())
+        };
+        pace(&load, &clock, &deadline, send).await.unwrap();
+        let (latencies, _, unanswered) = collector.await.unwrap();
+        assert_eq!((latencies.len(), unanswered), (1, vec![]));
+    }
 
     #[test]
     fn quantiles_are_nearest_rank() {

@@ -51,6 +51,8 @@ pub struct AgentSet {
     cached: Vec<String>,
     /// The services the application agent may tune (`None`: any).
     tunable: Option<Vec<String>>,
+    /// (agent, service, action kind) -> tick before which that action is not sent again.
+    held_until: BTreeMap<(&'static str, String, String), u64>,
 }
 
 pub const COST: &str = "cost-optimizer-1";
@@ -70,6 +72,7 @@ impl AgentSet {
                 .agents
                 .get(APPLICATION)
                 .and_then(|r| r.services.clone()),
+            held_until: BTreeMap::new(),
         }
     }
 
@@ -83,15 +86,18 @@ impl AgentSet {
     }
 
     /// An agent told the same answer stands until `tick` (a refusal's or an escalation's
-    /// `retry_after`) does not ask again before then, nor before its usual quiet period ends.
-    pub fn not_before(&mut self, agent: &str, service: &str, tick: u64) {
+    /// `retry_after`) does not send that action again before then; its other actions on the
+    /// service keep their own timing.
+    pub fn not_before(&mut self, agent: &str, action: &crate::contract::Action, tick: u64) {
         let known = [COST, RESILIENCE, SECURITY, APPLICATION];
         if let Some(&a) = known.iter().find(|&&a| a == agent) {
-            let quiet = self
-                .quiet_until
-                .entry((a, service.to_string()))
-                .or_insert(tick);
-            *quiet = (*quiet).max(tick);
+            let key = (
+                a,
+                action.service().to_string(),
+                action.kind().as_str().to_string(),
+            );
+            let held = self.held_until.entry(key).or_insert(tick);
+            *held = (*held).max(tick);
         }
     }
 
@@ -113,8 +119,13 @@ impl AgentSet {
         confidence: f64,
         rationale: String,
     ) {
-        self.seq += 1;
         let service = action["service"].as_str().unwrap_or_default().to_string();
+        let kind = action["kind"].as_str().unwrap_or_default();
+        let key = (agent, service.clone(), kind.to_string());
+        if self.held_until.get(&key).is_some_and(|&t| v.tick < t) {
+            return;
+        }
+        self.seq += 1;
         let quiet = (15.0 * v.ticks_per_min).ceil() as u64;
         self.quiet_until.insert((agent, service), v.tick + quiet);
         let payload = serde_json::json!({

@@ -376,7 +376,7 @@ pub fn run(
                         let at = tick + ticks.max(1);
                         match d.verdict {
                             Verdict::Deferred => agents.retry_at(&d.agent, p.action.service(), at),
-                            _ => agents.not_before(&d.agent, p.action.service(), at),
+                            _ => agents.not_before(&d.agent, &p.action, at),
                         }
                     }
                     // Execute what was decided: the action as amended, if it was.
