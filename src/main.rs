@@ -31,6 +31,13 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Run the quality suite: every topology under every kind of day, budget binding or not,
+    /// and print one line per case.
+    Suite {
+        /// The retail shop only, two kinds of day.
+        #[arg(long)]
+        quick: bool,
+    },
     /// Decide one batch of proposals offline and print one decision per line (JSON lines).
     Decide(cli::decide::DecideArgs),
     /// Validate intent files (and agent roles); errors name file, line and column.
@@ -77,6 +84,7 @@ fn main() -> ExitCode {
         Command::Loadgen(a) => cli::loadgen::run(a),
         Command::Replay(a) => cli::replay::run(a),
         Command::Simulate { scenario, out } => cli::simulate::run(&scenario, out),
+        Command::Suite { quick } => cli::suite::run(quick),
         Command::Check {
             dir,
             graph,

@@ -8,6 +8,7 @@ pub mod replay;
 pub mod schema;
 pub mod serve;
 pub mod simulate;
+pub mod suite;
 
 /// Loads an intents directory, or fails with every problem in it, one per line.
 pub fn load_intents(dir: &std::path::Path) -> anyhow::Result<arbiter::intent::LoadedDir> {

@@ -11,6 +11,7 @@ pub mod oracle;
 pub mod report;
 pub mod run;
 pub mod scenario;
+pub mod suite;
 pub mod traffic;
 
 use report::Report;
