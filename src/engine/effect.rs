@@ -29,9 +29,10 @@ pub(crate) struct Effect {
     pub disruptive: bool,
     /// The share of the target's requests failing now that the change is there to stop (a
     /// rollback of a failing release, a restart of an unhealthy service); 0 for any other.
-    /// Not acting has a cost too: what a repair disrupts is weighed against this harm, so
-    /// the blast-radius limit does not hold a repair back, and its capacity dip counts only
-    /// beyond the requests that fail anyway.
+    /// Not acting has a cost too: a failure lasts until someone acts, a repair's disruption
+    /// a roll-out, so neither the blast-radius limit nor the dip and latency of its own
+    /// roll-out hold a repair back (`dip` still says what the roll-out takes, beyond the
+    /// requests failing anyway, for the record).
     pub repairs: f64,
     /// Whether it stops harm happening now: a repair (above), or blocking an attack under way.
     /// The one-change-per-service limit keeps changes from stepping on each other; it does

@@ -3,8 +3,9 @@
 //! already happening against the limit:
 //!
 //! - a **repair** (a rollback of a failing release, a restart of an unhealthy service) is not
-//!   held back by the blast-radius limit, and its capacity dip counts only beyond the requests
-//!   failing anyway (`Effect::repairs`, applied where the window's constraints are built);
+//!   held back by the blast-radius limit, nor by the capacity dip of its own roll-out or the
+//!   latency that adds (`Effect::repairs`, applied where the window's constraints are built):
+//!   the dip lasts a roll-out, the failure until someone acts;
 //!   neither it nor the blocking of an attack under way waits behind another change on the
 //!   same service (`Effect::urgent`);
 //! - a change **only the budget blocks** while it serves an objective the intent ranks above

@@ -289,10 +289,12 @@ pub(crate) fn build<'c, 'a, 'p>(
         });
     }
 
-    // While a change rolls out, the replicas left must carry the load now.
+    // While a change rolls out, the replicas left must carry the load now. A repair's dip
+    // lasts a roll-out; the failure it ends lasts until someone acts: it is not held to this
+    // (nor to the latency its roll-out adds, below).
     let mut dips: BTreeMap<usize, Vec<(usize, f64)>> = BTreeMap::new();
     for g in 0..groups.len() {
-        if effect(g).dip > 0.0 {
+        if effect(g).dip > 0.0 && effect(g).repairs == 0.0 {
             dips.entry(effect(g).service)
                 .or_default()
                 .push((g, effect(g).dip));
@@ -325,7 +327,9 @@ pub(crate) fn build<'c, 'a, 'p>(
         let below = super::path::Below::target(ctx.graph, target);
         let terms: Vec<(usize, f64)> = (0..groups.len())
             .filter(|&g| {
-                below.contains(ctx.graph, effect(g).service) && effect(g).added_latency_ms != 0.0
+                below.contains(ctx.graph, effect(g).service)
+                    && effect(g).added_latency_ms != 0.0
+                    && effect(g).repairs == 0.0
             })
             .map(|g| (g, coef(g, effect(g).added_latency_ms)))
             .collect();
