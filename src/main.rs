@@ -34,7 +34,7 @@ enum Command {
     /// Run the quality suite: every topology under every kind of day, budget binding or not,
     /// and print one line per case.
     Suite {
-        /// The retail shop only, two kinds of day.
+        /// The retail shop only.
         #[arg(long)]
         quick: bool,
     },

@@ -1,5 +1,5 @@
-//! The quality suite's quick part (the retail shop under a plain and a sharp surge, budget
-//! binding or not): the oracle is the limit in every case, and the arbiter is never worse
+//! The quality suite's quick part (the retail shop under every kind of day, budget binding
+//! or not): the oracle is the limit in every case, and the arbiter is never worse
 //! than the best of the baselines a team can run today.
 
 mod common;

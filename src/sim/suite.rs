@@ -39,12 +39,11 @@ pub fn topologies(quick: bool) -> Vec<(String, Option<(usize, u64)>)> {
     t
 }
 
-/// Every case of the suite (`quick`: the retail shop only, two kinds of day).
+/// Every case of the suite (`quick`: the retail shop only).
 pub fn cases(quick: bool) -> Vec<Case> {
-    let days: &[&'static str] = if quick { &DAYS[..2] } else { &DAYS };
     let mut out = Vec::new();
     for (topology, _) in topologies(quick) {
-        for &day in days {
+        for day in DAYS {
             for budget_binds in [false, true] {
                 out.push(Case {
                     topology: topology.clone(),
