@@ -626,6 +626,7 @@ async fn health_readiness_and_prometheus_metrics_are_served() {
         "arbiter_window_size",
         "arbiter_pending_approvals",
         "arbiter_changes_in_flight",
+        "arbiter_refusal_memory_entries",
         "arbiter_queue_depth",
     ] {
         assert!(text.contains(name), "{name} missing from:\n{text}");

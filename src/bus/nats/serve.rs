@@ -631,6 +631,7 @@ async fn decide_window(
     let waiting = st.published.escalations().len();
     metrics::gauge!("arbiter_pending_approvals").set(waiting as f64);
     metrics::gauge!("arbiter_changes_in_flight").set(st.coordinator.in_flight.len() as f64);
+    metrics::gauge!("arbiter_refusal_memory_entries").set(st.coordinator.refusals.len() as f64);
     st.refresh_view(false);
     let (_, stored) = st.send(recorded).await;
     Ok(Done {
