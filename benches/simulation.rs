@@ -12,29 +12,15 @@ use std::time::Duration;
 /// generator does) and traffic for every entry point.
 fn synthetic_scenario(dir: &Path, services: usize) -> std::path::PathBuf {
     let g = synthetic::graph(services, 42);
-    let links = synthetic::links(services, 42);
     std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(
-        dir.join("links.json"),
-        serde_json::to_string(&links).unwrap(),
-    )
-    .unwrap();
-    let mut overlay = String::new();
+    arbiter::sim::suite::write_synthetic(dir, services, 42).unwrap();
     let mut traffic = String::new();
-    for s in g.services() {
-        overlay.push_str(&format!(
-            "[services.{}]\ntier = \"{}\"\nreplicas = {}\ncapacity_rps_per_replica = {}\nbase_latency_ms = {}\ncost_per_replica_hour = {}\n{}",
-            s.name, s.tier, s.replicas, s.capacity_rps_per_replica, s.base_latency_ms, s.cost_per_replica_hour,
-            if s.is_entry { format!("entry = true\nentry_rps = {}\n", s.entry_rps) } else { String::new() }
+    for s in g.services().iter().filter(|s| s.is_entry) {
+        traffic.push_str(&format!(
+            "[traffic.{}]\nbaseline_rps = {}\ndiurnal = 0.3\nramp_start_h = 9.0\nramp_h = 1.5\npeak = 3.0\nhold_h = 5.0\ndecay_h = 3.0\nnoise = 0.05\n",
+            s.name, s.entry_rps
         ));
-        if s.is_entry {
-            traffic.push_str(&format!(
-                "[traffic.{}]\nbaseline_rps = {}\ndiurnal = 0.3\nramp_start_h = 9.0\nramp_h = 1.5\npeak = 3.0\nhold_h = 5.0\ndecay_h = 3.0\nnoise = 0.05\n",
-                s.name, s.entry_rps
-            ));
-        }
     }
-    std::fs::write(dir.join("overlay.toml"), overlay).unwrap();
     let intents = Path::new(env!("CARGO_MANIFEST_DIR")).join("intents");
     let order = &g.service(g.len() - 1).name;
     let file = dir.join("scenario.toml");

@@ -125,6 +125,9 @@ impl RefusalMemory {
     /// The answer to `p` from memory, if the same agent was answered about the same action
     /// and nothing that could change the answer has changed since.
     pub fn answer(&mut self, ctx: &Context, p: &Proposal) -> Option<Decision> {
+        if self.answers.is_empty() {
+            return None;
+        }
         let key = action_key(p);
         let r = self.answers.get(&key)?;
         let service = ctx.graph.index_of(p.action.service())?;

@@ -1,12 +1,12 @@
 //! The escalations waiting for a person, by their proposal's key.
 //!
 //! Where the audit trail holds the escalated decision, the queue keeps of each only its
-//! deadline and where its record is (about a hundred bytes instead of the proposal and the
+//! deadline and where its record is (a few dozen bytes instead of the proposal and the
 //! decision, a few kilobytes), and reads them back when a person answers, when it expires or
 //! when the queue is listed: at thousands of escalations a minute and a quarter of an hour
 //! to answer each, the queue would otherwise be most of the service's memory and of every
 //! checkpoint. Keyed by the proposal's 128-bit key rather than its `agent/id` text, an
-//! entry is about a hundred bytes whatever the names' length.
+//! entry has the same size whatever the names' length.
 
 use super::{ApprovalError, Approver, Pending};
 use crate::contract::{Decision, ProposalKey, Reason, Timestamp, Verdict};

@@ -82,7 +82,7 @@ impl IndexEntry {
         let (agent, id) = r.subject()?;
         let mut e = IndexEntry {
             id_hash: id_hash(id),
-            key: crate::engine::ledger_key(agent, id),
+            key: crate::contract::ProposalKey::of(agent, id).0,
             seq: r.seq,
             offset,
             verdict: None,

@@ -255,7 +255,7 @@ impl crate::engine::Recall for TrailIndex {
 
     fn find(&self, agent: &str, id: &str, before_seq: u64, now_ms: i64) -> Option<Recorded> {
         let hash = id_hash(id);
-        let key = crate::engine::ledger_key(agent, id);
+        let key = crate::contract::ProposalKey::of(agent, id).0;
         let inner = self.read();
         for s in inner.sealed.iter().rev() {
             if s.first_seq >= before_seq || !s.bloom.may_contain(hash) || s.max_forget_ms <= now_ms

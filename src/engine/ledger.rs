@@ -14,6 +14,7 @@
 //! the rate of proposals times their lifetime. Without a trail (the simulator, `arbiter
 //! decide`), whole decisions are kept.
 
+use crate::contract::ProposalKey as Key;
 use crate::contract::{Decision, Timestamp, Verdict};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -50,13 +51,6 @@ enum Kept {
     Whole(Arc<Decision>),
     Recorded(Recorded),
 }
-
-/// The ledger's key of a proposal's (agent, id), as the trail's index files it too.
-pub fn ledger_key(agent: &str, id: &str) -> u128 {
-    Key::of(agent, id).0
-}
-
-use crate::contract::ProposalKey as Key;
 
 #[derive(Clone, Default)]
 pub struct Ledger {

@@ -27,7 +27,7 @@ mod solve;
 mod verdict;
 mod window;
 
-pub use ledger::{ledger_key, Ledger, Recall, Recorded, GRACE_MS};
+pub use ledger::{Ledger, Recall, Recorded, GRACE_MS};
 pub use solve::{SolveStatus, SolverConfig};
 
 use crate::contract::{Action, Decision, Domain, IntentRef, Invalid, Proposal, Timestamp, Verdict};

@@ -97,7 +97,9 @@ impl ServiceGraph {
         self.visits[e][service]
     }
 
-    /// Share of all entry traffic whose requests reach `service` (0..=1).
+    /// Share of all entry traffic whose requests reach `service` (0..=1), at the entry rates
+    /// the overlay declares. Decisions use `World::traffic_share`, weighted by the rates
+    /// observed.
     pub fn traffic_share(&self, service: usize) -> f64 {
         self.traffic_share[service]
     }

@@ -59,6 +59,13 @@ pub const COST: &str = "cost-optimizer-1";
 pub const RESILIENCE: &str = "resilience-1";
 pub const SECURITY: &str = "security-guard-1";
 pub const APPLICATION: &str = "app-tuner-1";
+/// The agent's name as one of the four, if it is one.
+fn one_of_ours(agent: &str) -> Option<&'static str> {
+    [COST, RESILIENCE, SECURITY, APPLICATION]
+        .into_iter()
+        .find(|&a| a == agent)
+}
+
 impl AgentSet {
     /// The agents, the application agent tuning what its role in `roles` allows.
     pub fn new(cfg: Agents, roles: &crate::intent::Roles) -> Self {
@@ -79,8 +86,7 @@ impl AgentSet {
     /// An agent told to ask again at `tick` (a deferral's `retry_after`) does so then,
     /// rather than after its usual quiet period.
     pub fn retry_at(&mut self, agent: &str, service: &str, tick: u64) {
-        let known = [COST, RESILIENCE, SECURITY, APPLICATION];
-        if let Some(&a) = known.iter().find(|&&a| a == agent) {
+        if let Some(a) = one_of_ours(agent) {
             self.quiet_until.insert((a, service.to_string()), tick);
         }
     }
@@ -89,8 +95,7 @@ impl AgentSet {
     /// `retry_after`) does not send that action again before then; its other actions on the
     /// service keep their own timing.
     pub fn not_before(&mut self, agent: &str, action: &crate::contract::Action, tick: u64) {
-        let known = [COST, RESILIENCE, SECURITY, APPLICATION];
-        if let Some(&a) = known.iter().find(|&&a| a == agent) {
+        if let Some(a) = one_of_ours(agent) {
             let key = (
                 a,
                 action.service().to_string(),

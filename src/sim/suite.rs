@@ -92,7 +92,10 @@ pub fn run(case: &Case, repo: &Path, dir: &Path) -> Result<Report, ScenarioError
     Ok(super::simulate(&sc, |_, _, _| {}))
 }
 
-fn write_synthetic(dir: &Path, n: usize, seed: u64) -> std::io::Result<(PathBuf, PathBuf)> {
+/// Writes the synthetic graph of `n` services from `seed` under `dir` as a Jaeger links file
+/// and an overlay (replicas, capacity, latency, cost as the generator made them; entry points
+/// with their rate): what a scenario names. Returns (links, overlay).
+pub fn write_synthetic(dir: &Path, n: usize, seed: u64) -> std::io::Result<(PathBuf, PathBuf)> {
     let g = crate::synthetic::graph(n, seed);
     let links = dir.join("links.json");
     std::fs::write(
