@@ -24,6 +24,19 @@ pub fn sha256_parts(parts: &[&[u8]]) -> String {
     out
 }
 
+/// The first 128 bits of the SHA-256 of the parts one after the other: a key that costs 16
+/// bytes whatever the parts' length, and that no sender can steer onto another's.
+pub fn first_128(parts: &[&[u8]]) -> u128 {
+    let mut hasher = Sha256::new();
+    for p in parts {
+        hasher.update(p);
+    }
+    let digest = hasher.finalize();
+    let mut first = [0u8; 16];
+    first.copy_from_slice(&digest[..16]);
+    u128::from_le_bytes(first)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -12,7 +12,7 @@
 //! first resend afresh.
 
 use crate::contract::{Decision, Proposal, ProposalKey, Reason, Timestamp, Verdict};
-use crate::engine::{self, Context};
+use crate::engine::{self, Context, Ledger};
 use std::collections::HashMap;
 
 /// At most this many answers are remembered: a sender inventing a new action every time
@@ -43,32 +43,59 @@ impl Situation {
     }
 }
 
+/// (agent, the action as JSON) as 128 bits of SHA-256: an entry costs the same whatever the
+/// action's size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct ActionKey(u128);
+
+impl ActionKey {
+    fn of(p: &Proposal) -> ActionKey {
+        let action = serde_json::to_string(&p.action).expect("an action serialises");
+        ActionKey(crate::hash::first_128(&[
+            p.agent.as_bytes(),
+            &[0],
+            action.as_bytes(),
+        ]))
+    }
+}
+
+/// What is kept of one answer: enough to tell whether it still holds and to name it. Its
+/// reasons are read back from the ledger when a resend needs them, so an entry is about a
+/// hundred bytes rather than a kilobyte (the memory holds up to [`MAX_REMEMBERED`]).
 #[derive(Clone, Debug)]
 struct Remembered {
-    first_id: String,
+    first_id: Box<str>,
     verdict: Verdict,
     decided_at: Timestamp,
     until: Timestamp,
-    intent_version: Option<String>,
-    graph_version: Option<String>,
     situation: Situation,
-    reasons: Vec<Reason>,
+}
+
+/// The intent and graph versions every remembered answer was given under: when either
+/// changes, the whole memory ends.
+type Versions = (Option<String>, Option<String>);
+
+fn versions(ctx: &Context) -> Versions {
+    (
+        ctx.intent.map(|i| i.version.clone()),
+        Some(ctx.graph.version().to_string()),
+    )
+}
+
+fn same_versions(under: &Versions, ctx: &Context) -> bool {
+    under.0.as_deref() == ctx.intent.map(|i| i.version.as_str())
+        && under.1.as_deref() == Some(ctx.graph.version())
 }
 
 #[derive(Clone, Debug, Default)]
 pub struct RefusalMemory {
-    /// By (agent, the action as JSON).
-    answers: HashMap<(String, String), Remembered>,
+    answers: HashMap<ActionKey, Remembered>,
     /// The escalations remembered, by their proposal: a person's answer ends them.
-    escalated: HashMap<ProposalKey, (String, String)>,
+    escalated: HashMap<ProposalKey, ActionKey>,
+    under: Versions,
     /// Resends answered from memory since start.
     pub answered: u64,
     swept_at: Option<Timestamp>,
-}
-
-fn action_key(p: &Proposal) -> (String, String) {
-    let action = serde_json::to_string(&p.action).expect("an action serialises");
-    (p.agent.clone(), action)
 }
 
 /// Whether an answer of this verdict is remembered.
@@ -88,6 +115,11 @@ impl RefusalMemory {
         self.answers.is_empty()
     }
 
+    fn clear(&mut self) {
+        self.answers.clear();
+        self.escalated.clear();
+    }
+
     /// Remembers the engine's first answer `d` to `p` until `d.retry_after`, if it is a
     /// refusal, a deferral or an escalation that says when to ask again.
     pub fn remember(&mut self, ctx: &Context, p: &Proposal, d: &Decision) {
@@ -97,46 +129,49 @@ impl RefusalMemory {
         let Some(service) = ctx.graph.index_of(p.action.service()) else {
             return;
         };
+        if !same_versions(&self.under, ctx) {
+            self.clear();
+            self.under = versions(ctx);
+        }
         if self.answers.len() >= MAX_REMEMBERED {
             self.forget_past(ctx.now);
             if self.answers.len() >= MAX_REMEMBERED {
                 return;
             }
         }
-        let key = action_key(p);
+        let key = ActionKey::of(p);
         if d.verdict == Verdict::Escalated {
-            self.escalated.insert(p.filed_as(), key.clone());
+            self.escalated.insert(p.filed_as(), key);
         }
         self.answers.insert(
             key,
             Remembered {
-                first_id: p.id.clone(),
+                first_id: p.id.as_str().into(),
                 verdict: d.verdict,
                 decided_at: d.decided_at,
                 until,
-                intent_version: d.intent.as_ref().map(|i| i.version.clone()),
-                graph_version: d.graph_version.clone(),
                 situation: Situation::of(ctx, service),
-                reasons: d.reasons.clone(),
             },
         );
     }
 
     /// The answer to `p` from memory, if the same agent was answered about the same action
-    /// and nothing that could change the answer has changed since.
-    pub fn answer(&mut self, ctx: &Context, p: &Proposal) -> Option<Decision> {
+    /// and nothing that could change the answer has changed since; the first answer's
+    /// reasons are read back from `ledger` (left out if it no longer has them).
+    pub fn answer(&mut self, ctx: &Context, p: &Proposal, ledger: &Ledger) -> Option<Decision> {
         if self.answers.is_empty() {
             return None;
         }
-        let key = action_key(p);
+        if !same_versions(&self.under, ctx) {
+            self.clear();
+            return None;
+        }
+        let key = ActionKey::of(p);
         let r = self.answers.get(&key)?;
         let service = ctx.graph.index_of(p.action.service())?;
-        let same = r.until > ctx.now
-            && r.intent_version.as_deref() == ctx.intent.map(|i| i.version.as_str())
-            && r.graph_version.as_deref() == Some(ctx.graph.version())
-            && r.situation == Situation::of(ctx, service);
+        let same = r.until > ctx.now && r.situation == Situation::of(ctx, service);
         if !same {
-            self.forget(&key);
+            self.forget(&key, &p.agent);
             return None;
         }
         let first = format!("{}/{}", p.agent, r.first_id);
@@ -163,7 +198,14 @@ impl RefusalMemory {
             r.until
         ))];
         if r.verdict != Verdict::Escalated {
-            reasons.extend(r.reasons.iter().cloned());
+            if let Some(first) = ledger.recall(&p.agent, &r.first_id) {
+                reasons.extend(
+                    first
+                        .reasons
+                        .into_iter()
+                        .filter(|r| r.code != "asked_before"),
+                );
+            }
         }
         let mut d = *engine::answer(ctx, p, verdict, reasons[0].clone(), because);
         d.reasons = reasons;
@@ -177,16 +219,17 @@ impl RefusalMemory {
     /// longer waiting, and the same action asked again is decided afresh.
     pub fn escalation_answered(&mut self, p: &Proposal) {
         if let Some(key) = self.escalated.remove(&p.filed_as()) {
-            if self.answers.get(&key).is_some_and(|r| r.first_id == p.id) {
+            if self.answers.get(&key).is_some_and(|r| *r.first_id == *p.id) {
                 self.answers.remove(&key);
             }
         }
     }
 
-    fn forget(&mut self, key: &(String, String)) {
+    /// Forgets `agent`'s answer under `key`.
+    fn forget(&mut self, key: &ActionKey, agent: &str) {
         if let Some(r) = self.answers.remove(key) {
             if r.verdict == Verdict::Escalated {
-                self.escalated.remove(&ProposalKey::of(&key.0, &r.first_id));
+                self.escalated.remove(&ProposalKey::of(agent, &r.first_id));
             }
         }
     }
@@ -201,14 +244,8 @@ impl RefusalMemory {
     }
 
     fn forget_past(&mut self, now: Timestamp) {
-        let past: Vec<(String, String)> = self
-            .answers
-            .iter()
-            .filter(|(_, r)| r.until <= now)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for k in past {
-            self.forget(&k);
-        }
+        self.answers.retain(|_, r| r.until > now);
+        let answers = &self.answers;
+        self.escalated.retain(|_, k| answers.contains_key(k));
     }
 }

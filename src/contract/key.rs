@@ -11,15 +11,11 @@ pub struct ProposalKey(pub u128);
 
 impl ProposalKey {
     pub fn of(agent: &str, id: &str) -> ProposalKey {
-        use sha2::Digest;
-        let mut h = sha2::Sha256::new();
-        h.update(agent.as_bytes());
-        h.update([0]);
-        h.update(id.as_bytes());
-        let digest = h.finalize();
-        let mut first = [0u8; 16];
-        first.copy_from_slice(&digest[..16]);
-        ProposalKey(u128::from_le_bytes(first))
+        ProposalKey(crate::hash::first_128(&[
+            agent.as_bytes(),
+            &[0],
+            id.as_bytes(),
+        ]))
     }
 }
 

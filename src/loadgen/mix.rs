@@ -1,6 +1,12 @@
 //! The proposals the load generator sends: each from an agent of the roles file, of a kind
 //! and for a service that agent may propose, so the arbiter does its full work on every one
 //! (admission, the engine, the audit trail) rather than refusing them early.
+//!
+//! Where an action has a free parameter (a version, a limit, a rule, flag, key or secret
+//! name), the proposal's number is in it: each is a new ask, decided by the engine, rather
+//! than a resend the refusal memory answers at once. Scale-ups and -downs, restarts and
+//! isolations have none, so those repeat as a real agent's would, and some of them are
+//! answered from memory.
 
 use crate::contract::{ActionKind, Domain};
 use crate::graph::ServiceGraph;
@@ -80,7 +86,7 @@ impl Mix {
         let s = &self.senders[self.rng.below(self.senders.len())];
         let service = &s.services[self.rng.below(s.services.len())];
         let kind = s.kinds[self.rng.below(s.kinds.len())];
-        let action = action(kind, service, &mut self.rng);
+        let action = action(kind, service, n, &mut self.rng);
         let created = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let expires = (now + self.lifetime).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let body = serde_json::json!({
@@ -102,8 +108,11 @@ impl Mix {
     }
 }
 
-/// An action of `kind` on `service` with plausible parameters.
-fn action(kind: ActionKind, service: &str, rng: &mut Rng) -> serde_json::Value {
+/// An action of `kind` on `service` with plausible parameters, the free ones made distinct
+/// by `n`.
+fn action(kind: ActionKind, service: &str, n: u64, rng: &mut Rng) -> serde_json::Value {
+    // A fraction below one, different for each of a million consecutive proposals.
+    let distinct = (n % 1_000_000) as f64 / 1_000_000.0;
     use serde_json::json;
     let k = kind.as_str();
     match kind {
@@ -111,30 +120,81 @@ fn action(kind: ActionKind, service: &str, rng: &mut Rng) -> serde_json::Value {
             let delta = [-2, -1, 1, 2, 3][rng.below(5)];
             json!({"kind": k, "service": service, "replicas": delta})
         }
-        ActionKind::Rollback => json!({"kind": k, "service": service, "to_version": "v1.4.2"}),
+        ActionKind::Rollback => {
+            json!({"kind": k, "service": service, "to_version": format!("v1.4.2-{n}")})
+        }
         ActionKind::Restart => json!({"kind": k, "service": service, "rolling": rng.below(4) != 0}),
         ActionKind::RateLimit => {
-            json!({"kind": k, "service": service, "max_rps": 500.0 + 100.0 * rng.below(20) as f64})
+            json!({"kind": k, "service": service, "max_rps": 500.0 + 100.0 * rng.below(20) as f64 + distinct})
         }
         ActionKind::WafRule => json!({
-            "kind": k, "service": service, "rule": "bot-signatures",
+            "kind": k, "service": service, "rule": format!("bot-signatures-{n}"),
             "mode": if rng.below(2) == 0 { "block" } else { "monitor" },
             "added_latency_ms": 1.0 + rng.below(8) as f64
         }),
         ActionKind::Reroute => {
-            json!({"kind": k, "service": service, "share": 0.1, "to": "eu-west"})
+            json!({"kind": k, "service": service, "share": 0.1 + distinct / 100.0, "to": "eu-west"})
         }
         ActionKind::FeatureFlag => json!({
-            "kind": k, "service": service, "flag": format!("flag-{}", rng.below(4)),
+            "kind": k, "service": service, "flag": format!("flag-{n}"),
             "enabled": rng.below(2) == 0
         }),
         ActionKind::Config => json!({
             "kind": k, "service": service, "key": "cache_ttl_s",
-            "value": (30 * (1 + rng.below(10))).to_string()
+            "value": format!("{}.{n}", 30 * (1 + rng.below(10)))
         }),
         ActionKind::Isolate => json!({"kind": k, "service": service}),
         ActionKind::RotateCredentials => {
-            json!({"kind": k, "service": service, "secret": "db-password"})
+            json!({"kind": k, "service": service, "secret": format!("db-password-{n}")})
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Actions with a free parameter are new asks every time, so the engine decides them
+    /// rather than the refusal memory answering them as resends.
+    #[test]
+    fn actions_with_a_free_parameter_are_never_repeated() {
+        let roles = crate::intent::parse_roles(
+            "agents.toml",
+            &std::fs::read_to_string("intents/agents.toml").unwrap(),
+        )
+        .unwrap();
+        let graph = ServiceGraph::from_files(
+            std::path::Path::new("scenarios/online-boutique/graph.json"),
+            Some(std::path::Path::new(
+                "scenarios/online-boutique/overlay.toml",
+            )),
+        )
+        .unwrap();
+        let mut mix = Mix::new(&roles, &graph, "t", 7).unwrap();
+        let now = chrono::Utc::now();
+        let mut seen = std::collections::HashSet::new();
+        let (mut free, mut repeatable) = (0, 0);
+        for n in 0..20_000 {
+            let (_, payload) = mix.proposal(n, now);
+            let p = crate::contract::parse_proposal(&payload).expect("a valid proposal");
+            let kind = p.action.kind();
+            if matches!(
+                kind,
+                ActionKind::Scale | ActionKind::Restart | ActionKind::Isolate
+            ) {
+                repeatable += 1;
+                continue;
+            }
+            free += 1;
+            let action = serde_json::to_string(&p.action).unwrap();
+            assert!(
+                seen.insert((p.agent, action)),
+                "proposal {n} repeats an action"
+            );
+        }
+        assert!(
+            free > 5_000 && repeatable > 1_000,
+            "{free} free, {repeatable} repeatable"
+        );
     }
 }
