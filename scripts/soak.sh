@@ -4,7 +4,8 @@
 # `arbiter loadgen` with proposals that live `LIFETIME_S` (24 h by default, the contract's
 # longest), and every `EVERY_S` seconds one line: elapsed seconds, arbiter RSS (MB), NATS
 # store (MB), audit trail (MB), escalations waiting, writes the escalations bucket has not
-# caught up with, and the time to fetch a just-decided proposal's story through the API (ms).
+# caught up with, the time to fetch a just-decided proposal's story through the API (ms), the
+# answers the refusal memory holds and the resends it has answered.
 # Usage: scripts/soak.sh [seconds] [rate]   e.g. scripts/soak.sh 1800 3000
 # SERVE_BIN=path/to/arbiter serves with another build (the one before a change, say; the load
 # generator is always this checkout's); SERVE_FLAGS
@@ -60,9 +61,9 @@ story_now_ms() {
     "$http_addr/api/decisions/$agent/$id" | python3 -c 'import sys; print(round(float(sys.stdin.read()) * 1000), end="")'
 }
 sample() {
-  echo "$(( $(date +%s) - start )) $(rss_mb "$arbiter_pid") $(mb "$work/js") $(trail_mb) $(metric arbiter_pending_approvals) $(metric arbiter_escalations_bucket_backlog) $(story_now_ms)"
+  echo "$(( $(date +%s) - start )) $(rss_mb "$arbiter_pid") $(mb "$work/js") $(trail_mb) $(metric arbiter_pending_approvals) $(metric arbiter_escalations_bucket_backlog) $(story_now_ms) $(metric arbiter_refusal_memory_entries) $(metric arbiter_answered_from_memory_total)"
 }
-echo "seconds rss_mb nats_store_mb trail_mb escalations_waiting bucket_backlog story_ms"
+echo "seconds rss_mb nats_store_mb trail_mb escalations_waiting bucket_backlog story_ms remembered answered_from_memory"
 while kill -0 "$loadgen_pid" 2>/dev/null; do
   sample
   sleep "$every"
