@@ -37,6 +37,10 @@ enum Command {
         /// The retail shop only.
         #[arg(long)]
         quick: bool,
+        /// Keep every case's scenario (graph, overlay, intents) under this directory, to run
+        /// one again with `arbiter simulate DIR/<case>/scenario.toml`.
+        #[arg(long)]
+        keep: Option<PathBuf>,
     },
     /// Decide one batch of proposals offline and print one decision per line (JSON lines).
     Decide(cli::decide::DecideArgs),
@@ -84,7 +88,7 @@ fn main() -> ExitCode {
         Command::Loadgen(a) => cli::loadgen::run(a),
         Command::Replay(a) => cli::replay::run(a),
         Command::Simulate { scenario, out } => cli::simulate::run(&scenario, out),
-        Command::Suite { quick } => cli::suite::run(quick),
+        Command::Suite { quick, keep } => cli::suite::run(quick, keep),
         Command::Check {
             dir,
             graph,

@@ -16,7 +16,8 @@ use crate::engine::{self, Context, Ledger};
 use std::collections::HashMap;
 
 /// At most this many answers are remembered: a sender inventing a new action every time
-/// fills the memory, which then stops remembering until entries run out, and the engine
+/// fills the memory, which then stops remembering until entries run out (looked for at most
+/// once a minute, as a sweep: a full memory is never scanned per proposal), and the engine
 /// decides as it would without it.
 pub const MAX_REMEMBERED: usize = 100_000;
 
@@ -96,6 +97,10 @@ pub struct RefusalMemory {
     /// Resends answered from memory since start.
     pub answered: u64,
     swept_at: Option<Timestamp>,
+    /// Sweeps since start.
+    sweeps: u64,
+    /// [`MAX_REMEMBERED`] unless a test sets another.
+    limit: Option<usize>,
 }
 
 /// Whether an answer of this verdict is remembered.
@@ -133,9 +138,10 @@ impl RefusalMemory {
             self.clear();
             self.under = versions(ctx);
         }
-        if self.answers.len() >= MAX_REMEMBERED {
-            self.forget_past(ctx.now);
-            if self.answers.len() >= MAX_REMEMBERED {
+        let limit = self.limit.unwrap_or(MAX_REMEMBERED);
+        if self.answers.len() >= limit {
+            self.sweep(ctx.now);
+            if self.answers.len() >= limit {
                 return;
             }
         }
@@ -244,8 +250,56 @@ impl RefusalMemory {
     }
 
     fn forget_past(&mut self, now: Timestamp) {
+        self.sweeps += 1;
         self.answers.retain(|_, r| r.until > now);
         let answers = &self.answers;
         self.escalated.retain(|_, k| answers.contains_key(k));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::ServiceGraph;
+    use crate::world::World;
+
+    /// A full memory looks for entries to let go of once a minute, not once per answer it
+    /// is asked to remember: at thousands of proposals a second, scanning a hundred thousand
+    /// entries for each put the service seconds behind.
+    #[test]
+    fn a_full_memory_is_not_scanned_for_every_answer() {
+        let graph = ServiceGraph::from_files(
+            std::path::Path::new("scenarios/online-boutique/graph.json"),
+            Some(std::path::Path::new(
+                "scenarios/online-boutique/overlay.toml",
+            )),
+        )
+        .unwrap();
+        let world = World::baseline(&graph);
+        let roles = crate::intent::Roles::default();
+        let now = Timestamp::parse("2026-11-27T10:00:00Z").unwrap();
+        let ctx = Context {
+            graph: &graph,
+            world: &world,
+            intent: None,
+            roles: &roles,
+            in_flight: &[],
+            now,
+        };
+        let mut memory = RefusalMemory {
+            limit: Some(10),
+            ..RefusalMemory::default()
+        };
+        for n in 0..1_000 {
+            let text = format!(
+                r#"{{"v":1,"id":"p-{n}","agent":"app-tuner-1","domain":"application","action":{{"kind":"config","service":"cartservice","key":"k","value":"{n}"}},"confidence":0.9,"reversible":true,"rationale":"r","created_at":"2026-11-27T10:00:00Z","expires_at":"2026-11-27T11:00:00Z"}}"#
+            );
+            let p = crate::contract::parse_proposal(text.as_bytes()).unwrap();
+            let mut d = Decision::blank(p.id.clone(), p.agent.clone(), Verdict::Rejected, now);
+            d.retry_after = Some(now.plus_millis(600_000));
+            memory.remember(&ctx, &p, &d);
+        }
+        assert_eq!(memory.len(), 10);
+        assert!(memory.sweeps <= 1, "{} sweeps", memory.sweeps);
     }
 }

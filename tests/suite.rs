@@ -1,6 +1,7 @@
 //! The quality suite's quick part (the retail shop under every kind of day, budget binding
-//! or not): the oracle is the limit in every case, and the arbiter is never worse
-//! than the best of the baselines a team can run today.
+//! or not): the oracle is the limit in every case, the arbiter is never worse than the best
+//! of the baselines a team can run today, and a bad release's rollback is carried out within
+//! 15 minutes of being proposed.
 
 mod common;
 
@@ -31,6 +32,14 @@ fn on_the_quick_part_of_the_suite_the_arbiter_is_never_worse_than_the_best_basel
                 arbiter.slo_minutes_total(),
                 arbiter.revenue_lost
             ));
+        }
+        // A bad release's rollback is carried out within 15 minutes of being proposed.
+        if let Some(wait) = arbiter.rollback_wait_min() {
+            if wait > 15.0 {
+                failures.push(format!(
+                    "{case:?}: rollback carried out {wait} min after it was proposed"
+                ));
+            }
         }
         for s in &r.strategies {
             assert!(

@@ -3,7 +3,7 @@
 use arbiter::sim::suite;
 use std::process::ExitCode;
 
-pub fn run(quick: bool) -> anyhow::Result<ExitCode> {
+pub fn run(quick: bool, keep: Option<std::path::PathBuf>) -> anyhow::Result<ExitCode> {
     let repo = std::env::current_dir()?;
     if !repo.join("intents").is_dir() || !repo.join("scenarios/online-boutique").is_dir() {
         anyhow::bail!(
@@ -11,7 +11,9 @@ pub fn run(quick: bool) -> anyhow::Result<ExitCode> {
             repo.display()
         );
     }
-    let dir = std::env::temp_dir().join(format!("arbiter-suite-{}", std::process::id()));
+    let dir = keep.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("arbiter-suite-{}", std::process::id()))
+    });
     let mut rows = Vec::new();
     for case in suite::cases(quick) {
         let budget = if case.budget_binds {
@@ -23,7 +25,9 @@ pub fn run(quick: bool) -> anyhow::Result<ExitCode> {
         let report = suite::run(&case, &repo, &dir)?;
         rows.push((case, report));
     }
-    let _ = std::fs::remove_dir_all(&dir);
-    print!("{}", suite::table(&rows));
+    if keep.is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    print!("{}\n{}", suite::table(&rows), suite::summary(&rows));
     Ok(ExitCode::SUCCESS)
 }

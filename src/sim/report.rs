@@ -23,6 +23,10 @@ pub struct StrategyReport {
     /// Proposals by verdict.
     pub verdicts: BTreeMap<String, u64>,
     pub human_approvals: u64,
+    /// Minute of the day an agent first proposed a rollback, and the minute one was carried
+    /// out (none: never): how long a bad release ran once its fix was asked for.
+    pub rollback_proposed_min: Option<f64>,
+    pub rollback_done_min: Option<f64>,
     pub series: Series,
     /// The arbiter's decisions, for the timeline (empty for the baselines).
     pub timeline: Vec<TimelineEntry>,
@@ -107,6 +111,28 @@ fn round(x: f64, digits: i32) -> f64 {
 
 impl StrategyReport {
     /// Rounds figures for output, so reports read well and stay byte-stable.
+    pub fn note_proposed(&mut self, p: &crate::contract::Proposal, minute: f64) {
+        if p.action.kind() == crate::contract::ActionKind::Rollback {
+            self.rollback_proposed_min.get_or_insert(minute);
+        }
+    }
+
+    pub fn note_done(&mut self, p: &crate::contract::Proposal, minute: f64) {
+        if p.action.kind() == crate::contract::ActionKind::Rollback {
+            self.rollback_done_min.get_or_insert(minute);
+        }
+    }
+
+    /// Minutes from the first rollback proposed to the first carried out; `None` if none
+    /// was proposed, infinite if none was carried out.
+    pub fn rollback_wait_min(&self) -> Option<f64> {
+        let asked = self.rollback_proposed_min?;
+        Some(
+            self.rollback_done_min
+                .map_or(f64::INFINITY, |done| done - asked),
+        )
+    }
+
     pub fn rounded(mut self) -> Self {
         for v in self
             .slo_violation_min

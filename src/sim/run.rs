@@ -286,6 +286,7 @@ pub fn run(
             coordinator.escalation_answered(&p.proposal);
             if p.approve {
                 r.human_approvals += 1;
+                r.note_done(&p.proposal, tick as f64 * dt / 60.0);
                 if let Some(off) = apply(g, &mut sims, &p.proposal.action, tick, timing) {
                     flag_off = off;
                     agents.flag_off = off;
@@ -327,6 +328,9 @@ pub fn run(
             .iter()
             .filter_map(|m| parse_proposal(&m.payload).ok())
             .collect();
+        for p in &proposals {
+            r.note_proposed(p, tick as f64 * dt / 60.0);
+        }
         let mut execute: Vec<Proposal> = Vec::new();
         let mut count = |v: &str| *r.verdicts.entry(v.to_string()).or_default() += 1;
         match strategy {
@@ -404,6 +408,7 @@ pub fn run(
             }
         }
         for p in execute {
+            r.note_done(&p, tick as f64 * dt / 60.0);
             if let Some(off) = apply(g, &mut sims, &p.action, tick, timing) {
                 flag_off = off;
                 agents.flag_off = off;

@@ -4,9 +4,13 @@
 //!
 //! Every case is written out as an ordinary scenario (graph, overlay, intents, traffic,
 //! events) and run by [`super::simulate`]: what the suite measures is what `arbiter simulate`
-//! would. Topologies are the retail shop and synthetic graphs (`crate::synthetic`); the
-//! intents are the shipped ones with an SLO on every entry point (its base path latency × 2.5)
-//! and a budget of 3× the shop's normal spend (binding: 1.5×, below what a 3× surge needs).
+//! would. Topologies are the retail shop, the call graphs of open-source microservice
+//! applications (`scenarios/topologies/`, sources in its README), and synthetic graphs
+//! (`crate::synthetic`). An application's graph comes with no overlay: every service gets the
+//! defaults a graph without one gets, except its replicas, sized as its operators would for
+//! its normal load (half of capacity). The intents are the shipped ones with an SLO on every
+//! entry point (its base path latency × 2.5) and a budget of 3× the shop's normal spend
+//! (binding: 1.5×, below what a 3× surge needs).
 
 use super::report::Report;
 use super::scenario::{Scenario, ScenarioError};
@@ -29,12 +33,39 @@ pub struct Case {
     pub budget_binds: bool,
 }
 
-/// The topologies: the retail shop, and synthetic graphs of (services, seed).
-pub fn topologies(quick: bool) -> Vec<(String, Option<(usize, u64)>)> {
-    let mut t = vec![("online-boutique".to_string(), None)];
+/// Open-source applications whose call graphs are in `scenarios/topologies/<name>.json`, with
+/// the service whose success is an order (what revenue is counted on).
+pub const APPLICATIONS: [(&str, &str); 8] = [
+    ("otel-demo", "checkout"),
+    ("social-network", "compose-post-service"),
+    ("hotel-reservation", "reservation"),
+    ("sock-shop", "orders"),
+    ("bank-of-anthos", "ledgerwriter"),
+    ("teastore", "persistence"),
+    ("piggymetrics", "account-service"),
+    ("spring-petclinic", "visits-service"),
+];
+
+/// Where a topology's graph comes from.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Source {
+    /// The retail shop of `scenarios/online-boutique`, with its overlay.
+    Shop,
+    /// An application's call graph, and its order service.
+    Application(&'static str),
+    /// A synthetic graph of (services, seed).
+    Synthetic(usize, u64),
+}
+
+/// The topologies (`quick`: the retail shop only).
+pub fn topologies(quick: bool) -> Vec<(String, Source)> {
+    let mut t = vec![("online-boutique".to_string(), Source::Shop)];
     if !quick {
-        t.push(("synthetic-40".to_string(), Some((40, 7))));
-        t.push(("synthetic-150".to_string(), Some((150, 11))));
+        for (name, order) in APPLICATIONS {
+            t.push((name.to_string(), Source::Application(order)));
+        }
+        t.push(("synthetic-40".to_string(), Source::Synthetic(40, 7)));
+        t.push(("synthetic-150".to_string(), Source::Synthetic(150, 11)));
     }
     t
 }
@@ -58,10 +89,10 @@ pub fn cases(quick: bool) -> Vec<Case> {
 
 /// Writes the case's scenario under `dir` and runs it.
 pub fn run(case: &Case, repo: &Path, dir: &Path) -> Result<Report, ScenarioError> {
-    let synthetic = topologies(false)
+    let source = topologies(false)
         .into_iter()
         .find(|(t, _)| *t == case.topology)
-        .and_then(|(_, s)| s);
+        .map_or(Source::Shop, |(_, s)| s);
     let dir = dir.join(format!(
         "{}-{}-{}",
         case.topology,
@@ -77,17 +108,28 @@ pub fn run(case: &Case, repo: &Path, dir: &Path) -> Result<Report, ScenarioError
         move |source| ScenarioError::Io { path: p, source }
     };
     std::fs::create_dir_all(dir.join("intents")).map_err(io(&dir))?;
-    let (links, overlay) = match synthetic {
-        None => (
+    let (links, overlay) = match source {
+        Source::Shop => (
             repo.join("scenarios/online-boutique/graph.json"),
             repo.join("scenarios/online-boutique/overlay.toml"),
         ),
-        Some((n, seed)) => write_synthetic(&dir, n, seed).map_err(io(&dir))?,
+        Source::Application(_) => {
+            let links = repo.join(format!("scenarios/topologies/{}.json", case.topology));
+            let overlay = write_sized(&dir, &links)?;
+            (links, overlay)
+        }
+        Source::Synthetic(n, seed) => write_synthetic(&dir, n, seed).map_err(io(&dir))?,
     };
     let graph = crate::graph::ServiceGraph::from_files(&links, Some(&overlay))?;
     write_intents(repo, &dir.join("intents"), &graph, case.budget_binds).map_err(io(&dir))?;
+    let order = match source {
+        Source::Shop => "checkoutservice",
+        Source::Application(order) => order,
+        Source::Synthetic(..) => &graph.service(graph.len() - 1).name,
+    };
     let file = dir.join("scenario.toml");
-    std::fs::write(&file, scenario_text(case, &graph, &links, &overlay)).map_err(io(&file))?;
+    std::fs::write(&file, scenario_text(case, &graph, &links, &overlay, order))
+        .map_err(io(&file))?;
     let sc = Scenario::load(&file)?;
     Ok(super::simulate(&sc, |_, _, _| {}))
 }
@@ -115,6 +157,27 @@ pub fn write_synthetic(dir: &Path, n: usize, seed: u64) -> std::io::Result<(Path
     let overlay = dir.join("overlay.toml");
     std::fs::write(&overlay, text)?;
     Ok((links, overlay))
+}
+
+/// Writes under `dir` an overlay for the call graph `links` that gives each service the
+/// replicas its normal load needs at half of capacity (at least two), and nothing else: the
+/// rest is what a graph without an overlay gets. Returns its path.
+fn write_sized(dir: &Path, links: &Path) -> Result<PathBuf, ScenarioError> {
+    let graph = crate::graph::ServiceGraph::from_files(links, None)?;
+    let world = crate::world::World::baseline(&graph);
+    let mut text = String::new();
+    for (s, st) in graph.services().iter().zip(&world.services) {
+        let replicas = (st.load_rps / (s.capacity_rps_per_replica * 0.5))
+            .ceil()
+            .max(2.0);
+        text.push_str(&format!("[services.{}]\nreplicas = {replicas}\n", s.name));
+    }
+    let overlay = dir.join("overlay.toml");
+    std::fs::write(&overlay, text).map_err(|source| ScenarioError::Io {
+        path: overlay.display().to_string(),
+        source,
+    })?;
+    Ok(overlay)
 }
 
 /// The shipped intents, with an SLO on every entry point and the case's budget.
@@ -175,6 +238,7 @@ fn scenario_text(
     graph: &crate::graph::ServiceGraph,
     links: &Path,
     overlay: &Path,
+    order: &str,
 ) -> String {
     let (peak, ramp_h) = if case.day == "sharp-surge" {
         (6.0, 0.5)
@@ -221,11 +285,7 @@ fn scenario_text(
             "[agents.flag]\nname = \"recommendations\"\nstops_calling = \"recommendationservice\"\n",
         );
     }
-    let order = graph.index_of("checkoutservice").unwrap_or(graph.len() - 1);
-    text.push_str(&format!(
-        "[economics]\norder_service = \"{}\"\n",
-        graph.service(order).name
-    ));
+    text.push_str(&format!("[economics]\norder_service = \"{order}\"\n"));
     text
 }
 
@@ -234,7 +294,7 @@ fn scenario_text(
 /// improvement on both measures.
 pub fn table(rows: &[(Case, Report)]) -> String {
     let mut out = String::from(
-        "topology         day           budget   | SLO min: unco static pred arb oracle | revenue lost k: unco static pred arb oracle | cost: pred arb oracle | esc% | captured slo/rev\n",
+        "topology           day           budget   | SLO min: unco static pred arb oracle | revenue lost k: unco static pred arb oracle | cost: pred arb oracle | esc% | rollback wait | captured slo/rev\n",
     );
     for (c, r) in rows {
         let by = |n: &str| r.strategies.iter().find(|s| s.strategy == n);
@@ -261,8 +321,13 @@ pub fn table(rows: &[(Case, Report)]) -> String {
             .map(|n| by(n).map_or("-".into(), |s| format!("{:.0}", s.cost)))
             .collect::<Vec<_>>()
             .join(" ");
+        let rollback = match by("arbiter").and_then(|a| a.rollback_wait_min()) {
+            None => "-".to_string(),
+            Some(w) if w.is_infinite() => "never".to_string(),
+            Some(w) => format!("{w:.0} min"),
+        };
         out.push_str(&format!(
-            "{:16} {:13} {:8} | {} | {} | {} | {:.1} | {}/{}\n",
+            "{:18} {:13} {:8} | {} | {} | {} | {:.1} | {rollback} | {}/{}\n",
             c.topology,
             c.day,
             if c.budget_binds { "binding" } else { "loose" },
@@ -275,4 +340,89 @@ pub fn table(rows: &[(Case, Report)]) -> String {
         ));
     }
     out
+}
+
+/// The acceptance figures over all the rows: cases where the arbiter did worse than the best
+/// baseline, the median share captured, escalations, cost against the cheaper of the oracle
+/// and the best baseline, and the longest wait for a rollback.
+pub fn summary(rows: &[(Case, Report)]) -> String {
+    let median = |mut v: Vec<f64>| -> Option<f64> {
+        v.sort_by(f64::total_cmp);
+        (!v.is_empty()).then(|| v[v.len() / 2])
+    };
+    let (mut worse, mut slo, mut rev, mut esc, mut cost, mut waits) = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
+    for (c, r) in rows {
+        let by = |n: &str| r.strategies.iter().find(|s| s.strategy == n);
+        let (Some(arb), Some(oracle)) = (by("arbiter"), by("oracle")) else {
+            continue;
+        };
+        let baselines: Vec<_> = ["uncoordinated", "static-priority", "predictive"]
+            .iter()
+            .filter_map(|n| by(n))
+            .collect();
+        let Some(best) = baselines
+            .iter()
+            .min_by(|a, b| a.revenue_lost.total_cmp(&b.revenue_lost))
+        else {
+            continue;
+        };
+        let best_slo = baselines
+            .iter()
+            .map(|s| s.slo_minutes_total())
+            .fold(f64::INFINITY, f64::min);
+        if arb.revenue_lost > best.revenue_lost || arb.slo_minutes_total() > best_slo {
+            worse.push(format!(
+                "{}/{}/{}",
+                c.topology,
+                c.day,
+                if c.budget_binds { "binding" } else { "loose" }
+            ));
+        }
+        if let Some(k) = &r.captured {
+            slo.extend(k.slo_min);
+            rev.extend(k.revenue_lost);
+        }
+        let escalated = arb.verdicts.get("escalated").copied().unwrap_or(0) as f64;
+        esc.push(100.0 * escalated / arb.proposals.max(1) as f64);
+        cost.push(arb.cost / oracle.cost.min(best.cost).max(1e-9));
+        waits.extend(arb.rollback_wait_min());
+    }
+    let pct = |x: Option<f64>| x.map_or("n/a".into(), |x| format!("{:.1}%", x * 100.0));
+    let max = |v: &[f64]| v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    format!(
+        "cases: {}; arbiter worse than the best baseline in {}{}\n\
+         median share captured: SLO minutes {}, revenue lost {}\n\
+         escalations, % of proposals: median {:.1}, max {:.1}\n\
+         cost / cheaper of oracle and best baseline: median {:.2}, max {:.2}\n\
+         rollback wait, minutes: {} of {} cases with a rollback proposed; longest {}\n",
+        rows.len(),
+        worse.len(),
+        if worse.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", worse.join(", "))
+        },
+        pct(median(slo)),
+        pct(median(rev)),
+        median(esc.clone()).unwrap_or(0.0),
+        max(&esc).max(0.0),
+        median(cost.clone()).unwrap_or(0.0),
+        max(&cost).max(0.0),
+        waits.iter().filter(|w| **w <= 15.0).count(),
+        waits.len(),
+        if waits.is_empty() {
+            "-".to_string()
+        } else if max(&waits).is_infinite() {
+            "never carried out in some".to_string()
+        } else {
+            format!("{:.0}", max(&waits))
+        },
+    )
 }
