@@ -16,11 +16,7 @@ pub fn run(quick: bool, keep: Option<std::path::PathBuf>) -> anyhow::Result<Exit
     });
     let mut rows = Vec::new();
     for case in suite::cases(quick) {
-        let budget = if case.budget_binds {
-            "binding"
-        } else {
-            "loose"
-        };
+        let budget = case.budget.as_str();
         eprintln!("{} / {} / budget {budget}", case.topology, case.day);
         let report = suite::run(&case, &repo, &dir)?;
         rows.push((case, report));

@@ -10,7 +10,9 @@
 //!   same service (`Effect::urgent`);
 //! - a change **only the budget blocks** while it serves an objective the intent ranks above
 //!   cost goes to a person with the overspend it needs, instead of being refused: the budget
-//!   is the executives' to break, not the arbiter's to enforce against their own priorities.
+//!   is the executives' to break, not the arbiter's to enforce against their own priorities;
+//!   where the intent declares the budget soft (`[budget] soft = true`), they have broken it
+//!   in advance, and the change goes ahead with the overspend stated.
 
 use super::effect::{Effect, FAILING_ERROR_RATE};
 use super::window::{Cand, Window};
@@ -71,5 +73,28 @@ pub(crate) fn over_budget(intent: &Intent, serves: Objective, overspend: f64) ->
         "Only the budget stands in its way, and it serves {} ({}), ranked above cost: a person must decide whether to spend {overspend:.2}/h beyond the budget, and the arbiter recommends approving it",
         serves.as_str(),
         intent.priority_clause(serves)
+    )
+}
+
+/// The overspend a soft budget let through, on a change that serves an objective ranked
+/// above cost and takes spend beyond the budget; `None` for any other change.
+pub(crate) fn soft_budget_reason(w: &Window, c: &Cand) -> Option<Reason> {
+    let intent = w.intent;
+    let limit = intent.max_cost_per_hour?;
+    let serves = served_above_cost(intent, &c.effect)?;
+    let after = w.spend + c.effect.cost_per_hour;
+    if !intent.budget_soft || c.effect.cost_per_hour <= 0.0 || after <= limit {
+        return None;
+    }
+    Some(
+        Reason::new("budget_soft")
+            .numbers(after, limit)
+            .clause("budget.soft")
+            .detail(format!(
+                "spend reaches {after:.2}/h, {:.2}/h beyond the budget of {limit:.2}/h: the intent's budget is soft for what serves {} ({}), ranked above cost",
+                after - limit,
+                serves.as_str(),
+                intent.priority_clause(serves)
+            )),
     )
 }

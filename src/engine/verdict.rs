@@ -204,6 +204,7 @@ fn selected(
             }),
     );
     reasons.extend(super::harm::repair_reason(w, c));
+    reasons.extend(super::harm::soft_budget_reason(w, c));
     let busy = w.in_flight_changes.get(&c.service).is_some_and(|&n| n > 0);
     reasons.extend(super::harm::urgent_reason(w, c, busy));
     let tier = &w.ctx.graph.service(c.service).tier;

@@ -345,8 +345,12 @@ pub(crate) fn build<'c, 'a, 'p>(
     }
 
     if let Some(budget) = intent.max_cost_per_hour {
+        // A soft budget does not hold back what serves an objective ranked above cost.
+        let held = |g: usize| {
+            !intent.budget_soft || super::harm::served_above_cost(intent, effect(g)).is_none()
+        };
         let terms: Vec<(usize, f64)> = (0..groups.len())
-            .filter(|&g| effect(g).cost_per_hour != 0.0)
+            .filter(|&g| effect(g).cost_per_hour != 0.0 && held(g))
             .map(|g| (g, coef(g, effect(g).cost_per_hour)))
             .collect();
         if !terms.is_empty() {

@@ -81,6 +81,8 @@ struct RawSlo {
 #[serde(deny_unknown_fields)]
 struct RawBudget {
     max_cost_per_hour: Spanned<f64>,
+    #[serde(default)]
+    soft: bool,
 }
 
 #[derive(Deserialize)]
@@ -481,6 +483,7 @@ pub fn parse_intent(file: &str, text: &str) -> Result<Intent, Vec<IntentError>> 
         horizon_h,
         slos,
         max_cost_per_hour,
+        budget_soft: raw.budget.as_ref().is_some_and(|b| b.soft),
         blast,
         autonomous_min_confidence,
         autonomy_default,

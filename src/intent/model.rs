@@ -147,6 +147,10 @@ pub struct Intent {
     pub slos: Vec<Slo>,
     /// Spend per hour the fleet may reach through approved changes.
     pub max_cost_per_hour: Option<f64>,
+    /// `[budget] soft = true`: a change that serves an objective ranked above cost may take
+    /// spend beyond `max_cost_per_hour` without a person (it is approved, within the agent's
+    /// autonomy, with the overspend stated); otherwise a person is asked.
+    pub budget_soft: bool,
     pub blast: BlastLimits,
     /// Below this confidence an otherwise approvable proposal is escalated.
     pub autonomous_min_confidence: f64,

@@ -1,5 +1,6 @@
 //! The quality suite: the same comparison on several topologies, each under several kinds of
-//! day, with a budget that binds and one that does not — so that what holds on the shipped
+//! day, with a budget that does not bind, one that binds, and one that binds but is soft — so
+//! that what holds on the shipped
 //! scenarios is checked on shops the engine was not tuned on.
 //!
 //! Every case is written out as an ordinary scenario (graph, overlay, intents, traffic,
@@ -10,7 +11,7 @@
 //! defaults a graph without one gets, except its replicas, sized as its operators would for
 //! its normal load (half of capacity). The intents are the shipped ones with an SLO on every
 //! entry point (its base path latency × 2.5) and a budget of 3× the shop's normal spend
-//! (binding: 1.5×, below what a 3× surge needs).
+//! (binding: 1.5×, below what a 3× surge needs; and the same declared soft).
 
 use super::report::Report;
 use super::scenario::{Scenario, ScenarioError};
@@ -25,12 +26,35 @@ pub const DAYS: [&str; 5] = [
     "zone-loss",
 ];
 
-/// One case: a topology, a kind of day, and whether the budget binds.
+/// How the budget of a case stands to the spend a surge needs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Budget {
+    /// 3× the normal spend: more than a 3× surge needs.
+    Loose,
+    /// 1.5×: less than a 3× surge needs; what only it blocks goes to a person.
+    Binding,
+    /// 1.5×, declared soft: what serves a priority above cost goes ahead beyond it.
+    BindingSoft,
+}
+
+impl Budget {
+    pub const ALL: [Budget; 3] = [Budget::Loose, Budget::Binding, Budget::BindingSoft];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Budget::Loose => "loose",
+            Budget::Binding => "binding",
+            Budget::BindingSoft => "soft",
+        }
+    }
+}
+
+/// One case: a topology, a kind of day, and its budget.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Case {
     pub topology: String,
     pub day: &'static str,
-    pub budget_binds: bool,
+    pub budget: Budget,
 }
 
 /// Open-source applications whose call graphs are in `scenarios/topologies/<name>.json`, with
@@ -75,11 +99,11 @@ pub fn cases(quick: bool) -> Vec<Case> {
     let mut out = Vec::new();
     for (topology, _) in topologies(quick) {
         for day in DAYS {
-            for budget_binds in [false, true] {
+            for budget in Budget::ALL {
                 out.push(Case {
                     topology: topology.clone(),
                     day,
-                    budget_binds,
+                    budget,
                 });
             }
         }
@@ -97,11 +121,7 @@ pub fn run(case: &Case, repo: &Path, dir: &Path) -> Result<Report, ScenarioError
         "{}-{}-{}",
         case.topology,
         case.day,
-        if case.budget_binds {
-            "binding"
-        } else {
-            "loose"
-        }
+        case.budget.as_str()
     ));
     let io = |path: &Path| {
         let p = path.display().to_string();
@@ -121,7 +141,7 @@ pub fn run(case: &Case, repo: &Path, dir: &Path) -> Result<Report, ScenarioError
         Source::Synthetic(n, seed) => write_synthetic(&dir, n, seed).map_err(io(&dir))?,
     };
     let graph = crate::graph::ServiceGraph::from_files(&links, Some(&overlay))?;
-    write_intents(repo, &dir.join("intents"), &graph, case.budget_binds).map_err(io(&dir))?;
+    write_intents(repo, &dir.join("intents"), &graph, case.budget).map_err(io(&dir))?;
     let order = match source {
         Source::Shop => "checkoutservice",
         Source::Application(order) => order,
@@ -185,7 +205,7 @@ fn write_intents(
     repo: &Path,
     to: &Path,
     graph: &crate::graph::ServiceGraph,
-    binds: bool,
+    budget: Budget,
 ) -> std::io::Result<()> {
     let from = repo.join("intents");
     let base: Vec<f64> = graph.services().iter().map(|s| s.base_latency_ms).collect();
@@ -215,13 +235,16 @@ fn write_intents(
                 })
                 .collect();
             t.insert("slo".into(), toml::Value::Array(slos));
-            let factor = if binds { 1.5 } else { 3.0 };
-            let mut budget = toml::Table::new();
-            budget.insert(
+            let factor = if budget == Budget::Loose { 3.0 } else { 1.5 };
+            let mut table = toml::Table::new();
+            table.insert(
                 "max_cost_per_hour".into(),
                 ((spend * factor * 100.0).round() / 100.0).into(),
             );
-            t.insert("budget".into(), toml::Value::Table(budget));
+            if budget == Budget::BindingSoft {
+                table.insert("soft".into(), true.into());
+            }
+            t.insert("budget".into(), toml::Value::Table(table));
             // Freezes and the like name the retail shop's services: not for other shops.
             if graph.index_of("checkoutservice").is_none() {
                 t.remove("freeze");
@@ -330,7 +353,7 @@ pub fn table(rows: &[(Case, Report)]) -> String {
             "{:18} {:13} {:8} | {} | {} | {} | {:.1} | {rollback} | {}/{}\n",
             c.topology,
             c.day,
-            if c.budget_binds { "binding" } else { "loose" },
+            c.budget.as_str(),
             col(&|s| format!("{:.0}", s.slo_minutes_total())),
             col(&|s| format!("{:.0}", s.revenue_lost / 1000.0)),
             cost,
@@ -378,12 +401,7 @@ pub fn summary(rows: &[(Case, Report)]) -> String {
             .map(|s| s.slo_minutes_total())
             .fold(f64::INFINITY, f64::min);
         if arb.revenue_lost > best.revenue_lost || arb.slo_minutes_total() > best_slo {
-            worse.push(format!(
-                "{}/{}/{}",
-                c.topology,
-                c.day,
-                if c.budget_binds { "binding" } else { "loose" }
-            ));
+            worse.push(format!("{}/{}/{}", c.topology, c.day, c.budget.as_str()));
         }
         if let Some(k) = &r.captured {
             slo.extend(k.slo_min);
