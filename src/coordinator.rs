@@ -190,7 +190,7 @@ impl Coordinator {
                 ));
                 continue;
             }
-            if let Some(d) = self.refusals.answer(&ctx, p, &self.ledger) {
+            if let Some(d) = self.refusals.answer(&ctx, p) {
                 before_engine[i] = Some(d);
                 continue;
             }
