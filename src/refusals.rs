@@ -76,22 +76,21 @@ struct Remembered {
     situation: Situation,
 }
 
-const CODE_SEPARATOR: char = ' ';
+const CODE_SEPARATOR: &str = " ";
 
 /// The intent and graph versions every remembered answer was given under: when either
 /// changes, the whole memory ends.
-type Versions = (Option<String>, Option<String>);
+type Versions = (Option<String>, String);
 
 fn versions(ctx: &Context) -> Versions {
     (
         ctx.intent.map(|i| i.version.clone()),
-        Some(ctx.graph.version().to_string()),
+        ctx.graph.version().to_string(),
     )
 }
 
 fn same_versions(under: &Versions, ctx: &Context) -> bool {
-    under.0.as_deref() == ctx.intent.map(|i| i.version.as_str())
-        && under.1.as_deref() == Some(ctx.graph.version())
+    under.0.as_deref() == ctx.intent.map(|i| i.version.as_str()) && under.1 == ctx.graph.version()
 }
 
 #[derive(Clone, Debug, Default)]
@@ -165,7 +164,7 @@ impl RefusalMemory {
                     .map(|r| r.code.as_str())
                     .filter(|c| *c != "asked_before")
                     .collect::<Vec<_>>()
-                    .join(&CODE_SEPARATOR.to_string())
+                    .join(CODE_SEPARATOR)
                     .into(),
                 verdict: d.verdict,
                 decided_at: d.decided_at,

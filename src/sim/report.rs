@@ -80,6 +80,13 @@ pub struct Captured {
     pub revenue_best_baseline: String,
 }
 
+impl Report {
+    /// The figures of the strategy named `name`.
+    pub fn strategy(&self, name: &str) -> Option<&StrategyReport> {
+        self.strategies.iter().find(|s| s.strategy == name)
+    }
+}
+
 impl Captured {
     /// From the strategies named `baselines`, `arbiter` and `oracle` among `all`.
     pub fn of(all: &[StrategyReport], baselines: &[&str]) -> Option<Captured> {
@@ -111,6 +118,12 @@ fn round(x: f64, digits: i32) -> f64 {
 
 impl StrategyReport {
     /// Rounds figures for output, so reports read well and stay byte-stable.
+    /// Escalations as a share of the proposals, in percent.
+    pub fn escalated_pct(&self) -> f64 {
+        let escalated = self.verdicts.get("escalated").copied().unwrap_or(0) as f64;
+        100.0 * escalated / self.proposals.max(1) as f64
+    }
+
     pub fn note_proposed(&mut self, p: &crate::contract::Proposal, minute: f64) {
         if p.action.kind() == crate::contract::ActionKind::Rollback {
             self.rollback_proposed_min.get_or_insert(minute);

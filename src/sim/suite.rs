@@ -320,7 +320,7 @@ pub fn table(rows: &[(Case, Report)]) -> String {
         "topology           day           budget   | SLO min: unco static pred arb oracle | revenue lost k: unco static pred arb oracle | cost: pred arb oracle | esc% | rollback wait | captured slo/rev\n",
     );
     for (c, r) in rows {
-        let by = |n: &str| r.strategies.iter().find(|s| s.strategy == n);
+        let by = |n: &str| r.strategy(n);
         let col = |f: &dyn Fn(&super::report::StrategyReport) -> String| {
             [
                 "uncoordinated",
@@ -335,10 +335,7 @@ pub fn table(rows: &[(Case, Report)]) -> String {
             .join(" ")
         };
         let pct = |x: Option<f64>| x.map_or("n/a".into(), |x| format!("{:.0}%", x * 100.0));
-        let esc = by("arbiter").map_or(0.0, |a| {
-            let e = a.verdicts.get("escalated").copied().unwrap_or(0) as f64;
-            100.0 * e / (a.proposals.max(1) as f64)
-        });
+        let esc = by("arbiter").map_or(0.0, |a| a.escalated_pct());
         let cost = ["predictive", "arbiter", "oracle"]
             .iter()
             .map(|n| by(n).map_or("-".into(), |s| format!("{:.0}", s.cost)))
@@ -382,33 +379,26 @@ pub fn summary(rows: &[(Case, Report)]) -> String {
         Vec::new(),
     );
     for (c, r) in rows {
-        let by = |n: &str| r.strategies.iter().find(|s| s.strategy == n);
-        let (Some(arb), Some(oracle)) = (by("arbiter"), by("oracle")) else {
-            continue;
-        };
-        let baselines: Vec<_> = ["uncoordinated", "static-priority", "predictive"]
-            .iter()
-            .filter_map(|n| by(n))
-            .collect();
-        let Some(best) = baselines
-            .iter()
-            .min_by(|a, b| a.revenue_lost.total_cmp(&b.revenue_lost))
+        // The report names the best baseline on each measure.
+        let (Some(arb), Some(oracle), Some(k)) =
+            (r.strategy("arbiter"), r.strategy("oracle"), &r.captured)
         else {
             continue;
         };
-        let best_slo = baselines
-            .iter()
-            .map(|s| s.slo_minutes_total())
-            .fold(f64::INFINITY, f64::min);
-        if arb.revenue_lost > best.revenue_lost || arb.slo_minutes_total() > best_slo {
+        let (Some(best_slo), Some(best)) = (
+            r.strategy(&k.slo_best_baseline),
+            r.strategy(&k.revenue_best_baseline),
+        ) else {
+            continue;
+        };
+        if arb.revenue_lost > best.revenue_lost
+            || arb.slo_minutes_total() > best_slo.slo_minutes_total()
+        {
             worse.push(format!("{}/{}/{}", c.topology, c.day, c.budget.as_str()));
         }
-        if let Some(k) = &r.captured {
-            slo.extend(k.slo_min);
-            rev.extend(k.revenue_lost);
-        }
-        let escalated = arb.verdicts.get("escalated").copied().unwrap_or(0) as f64;
-        esc.push(100.0 * escalated / arb.proposals.max(1) as f64);
+        slo.extend(k.slo_min);
+        rev.extend(k.revenue_lost);
+        esc.push(arb.escalated_pct());
         cost.push(arb.cost / oracle.cost.min(best.cost).max(1e-9));
         waits.extend(arb.rollback_wait_min());
     }
