@@ -62,9 +62,9 @@ impl ActionKey {
 
 /// What is kept of one answer: enough to tell whether it still holds, to name it, and its
 /// reasons' codes (their details are in the first answer, which a resend's answer names), so
-/// an entry is a 16-byte key, a few fields and the codes rather than a kilobyte (the memory holds up to
-/// [`MAX_REMEMBERED`]). Reading the first answer back from the trail for every resend cost
-/// two thirds of the decision loop's time at 3 000 proposals a second.
+/// an entry is a 16-byte key, a few fields and the codes rather than a kilobyte (the memory
+/// holds up to [`MAX_REMEMBERED`]). Reading the first answer back from the trail for every
+/// resend cost two thirds of the decision loop's time at 3 000 proposals a second.
 #[derive(Clone, Debug)]
 struct Remembered {
     first_id: Box<str>,
