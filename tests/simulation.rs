@@ -28,6 +28,30 @@ fn the_same_seed_gives_the_same_report_bytes() {
     assert_eq!(a, b);
 }
 
+/// A person's load is the questions on their desk: an agent resending a refused or waiting
+/// action asks nothing new, while the same relative change asked again after the first was
+/// carried out (one more replica off) is a new question.
+#[test]
+fn escalations_are_a_share_of_distinct_asks_and_a_resend_is_not_a_new_ask() {
+    let r = report(SCENARIOS[0]);
+    let a = r.strategy("arbiter").unwrap();
+    let escalated = a.verdicts.get("escalated").copied().unwrap_or(0);
+    assert!(
+        a.distinct_proposals < a.proposals,
+        "the agents resend what the arbiter refused: {} asks in {} proposals",
+        a.distinct_proposals,
+        a.proposals
+    );
+    assert!(escalated > 0 && a.distinct_escalated > 0 && a.distinct_escalated <= escalated);
+    let share = 100.0 * a.distinct_escalated as f64 / a.distinct_proposals as f64;
+    assert_eq!(a.escalated_pct(), share);
+    assert!(share > 100.0 * escalated as f64 / a.proposals as f64);
+    // Every proposal a baseline receives is carried out: each one after it is a new ask.
+    let u = r.strategy("uncoordinated").unwrap();
+    assert_eq!(u.distinct_proposals, u.proposals);
+    assert_eq!(u.escalated_pct(), 0.0);
+}
+
 #[test]
 fn the_arbiter_beats_the_uncoordinated_and_static_baselines_on_every_shipped_scenario() {
     let mut failures = Vec::new();

@@ -20,6 +20,12 @@ pub struct StrategyReport {
     /// Minutes an attack went unmitigated.
     pub exposure_min: f64,
     pub proposals: u64,
+    /// Distinct actions proposed, (agent, action): an agent's resends of one action count
+    /// once.
+    pub distinct_proposals: u64,
+    /// Distinct actions a person was asked about: asking again about the same action (after
+    /// the situation changed) counts once, as it is one question on a person's desk.
+    pub distinct_escalated: u64,
     /// Proposals by verdict.
     pub verdicts: BTreeMap<String, u64>,
     pub human_approvals: u64,
@@ -118,10 +124,10 @@ fn round(x: f64, digits: i32) -> f64 {
 
 impl StrategyReport {
     /// Rounds figures for output, so reports read well and stay byte-stable.
-    /// Escalations as a share of the proposals, in percent.
+    /// Actions a person was asked about, as a share of the distinct actions proposed, in
+    /// percent: what a person's attention is measured by, whatever the agents' resend habits.
     pub fn escalated_pct(&self) -> f64 {
-        let escalated = self.verdicts.get("escalated").copied().unwrap_or(0) as f64;
-        100.0 * escalated / self.proposals.max(1) as f64
+        100.0 * self.distinct_escalated as f64 / self.distinct_proposals.max(1) as f64
     }
 
     pub fn note_proposed(&mut self, p: &crate::contract::Proposal, minute: f64) {

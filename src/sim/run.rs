@@ -123,6 +123,48 @@ struct Pending {
     due: u64,
     proposal: Proposal,
     approve: bool,
+    /// The ask as proposed (the proposal may carry the amended action).
+    ask: Ask,
+}
+
+/// (agent, action as JSON): one ask, however often it is resent.
+type Ask = (String, String);
+
+fn ask(p: &Proposal) -> Ask {
+    let action = serde_json::to_string(&p.action).expect("an action serialises");
+    (p.agent.clone(), action)
+}
+
+/// Counts asks the way a person's attention does: an ask is new unless the same agent asked
+/// for the same action before and nothing has settled it since (carried out, or answered by
+/// a person). A resend of a refused or waiting action is the same ask; the same relative
+/// action (`-1 replica`) asked again after the first was carried out is a new one.
+#[derive(Default)]
+struct Asks {
+    open: std::collections::HashSet<Ask>,
+    escalated: std::collections::HashSet<Ask>,
+    distinct: u64,
+    distinct_escalated: u64,
+}
+
+impl Asks {
+    fn proposed(&mut self, a: Ask) {
+        if self.open.insert(a) {
+            self.distinct += 1;
+        }
+    }
+
+    fn escalated(&mut self, a: Ask) {
+        if self.escalated.insert(a) {
+            self.distinct_escalated += 1;
+        }
+    }
+
+    /// Carried out, or answered by a person.
+    fn settled(&mut self, a: &Ask) {
+        self.open.remove(a);
+        self.escalated.remove(a);
+    }
 }
 
 pub fn run(
@@ -164,6 +206,7 @@ pub fn run(
     let order = g
         .index_of(&raw.economics.order_service)
         .expect("checked at load");
+    let mut asks = Asks::default();
     let mut r = StrategyReport {
         strategy: strategy.name().to_string(),
         agents: strategy.agents().to_string(),
@@ -283,6 +326,7 @@ pub fn run(
             pending.into_iter().partition(|p| p.due <= tick);
         pending = later;
         for p in due {
+            asks.settled(&p.ask);
             coordinator.escalation_answered(&p.proposal);
             if p.approve {
                 r.human_approvals += 1;
@@ -330,6 +374,7 @@ pub fn run(
             .collect();
         for p in &proposals {
             r.note_proposed(p, tick as f64 * dt / 60.0);
+            asks.proposed(ask(p));
         }
         let mut execute: Vec<Proposal> = Vec::new();
         let mut count = |v: &str| *r.verdicts.entry(v.to_string()).or_default() += 1;
@@ -339,6 +384,7 @@ pub fn run(
             Strategy::Uncoordinated | Strategy::Predictive => {
                 for p in proposals {
                     count("approved");
+                    asks.settled(&ask(&p));
                     execute.push(p);
                 }
             }
@@ -347,6 +393,7 @@ pub fn run(
                 for (p, pass) in static_gate(proposals, &mut last_change, tick, settle) {
                     if pass {
                         count("approved");
+                        asks.settled(&ask(&p));
                         execute.push(p);
                     } else {
                         count("rejected");
@@ -383,6 +430,12 @@ pub fn run(
                             _ => agents.not_before(&d.agent, &p.action, at),
                         }
                     }
+                    let asked = ask(p);
+                    match d.verdict {
+                        Verdict::Escalated => asks.escalated(asked.clone()),
+                        Verdict::Approved => asks.settled(&asked),
+                        _ => {}
+                    }
                     // Execute what was decided: the action as amended, if it was.
                     let mut p = p.clone();
                     if let Some(a) = &d.action {
@@ -400,6 +453,7 @@ pub fn run(
                                 due: tick + (raw.approver.delay_min * per_min).ceil() as u64,
                                 proposal: p.clone(),
                                 approve,
+                                ask: asked.clone(),
                             });
                         }
                         _ => {}
@@ -416,6 +470,8 @@ pub fn run(
         }
     }
     progress(ticks, ticks);
+    r.distinct_proposals = asks.distinct;
+    r.distinct_escalated = asks.distinct_escalated;
     r.rounded()
 }
 

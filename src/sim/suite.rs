@@ -313,7 +313,7 @@ fn scenario_text(
 }
 
 /// One line per case: SLO-violation minutes / revenue lost (thousands) / cost per strategy,
-/// the arbiter's escalations as a share of its proposals, and its share of the achievable
+/// the arbiter's escalations as a share of the distinct actions proposed, and its share of the achievable
 /// improvement on both measures.
 pub fn table(rows: &[(Case, Report)]) -> String {
     let mut out = String::from(
@@ -407,7 +407,7 @@ pub fn summary(rows: &[(Case, Report)]) -> String {
     format!(
         "cases: {}; arbiter worse than the best baseline in {}{}\n\
          median share captured: SLO minutes {}, revenue lost {}\n\
-         escalations, % of proposals: median {:.1}, max {:.1}\n\
+         escalations, % of distinct actions proposed: median {:.1}, max {:.1}\n\
          cost / cheaper of oracle and best baseline: median {:.2}, max {:.2}\n\
          rollback wait, minutes: {} of {} cases with a rollback proposed; longest {}\n",
         rows.len(),
