@@ -152,6 +152,9 @@ pub async fn serve(
         health: health.clone(),
     }));
     state.lock().await.refresh_view(false);
+    if let Some(handle) = metrics.clone() {
+        tokio::spawn(crate::api::keep_metrics_bounded(handle));
+    }
     if let Some(listener) = http {
         let listener = tokio::net::TcpListener::from_std(listener).map_err(nats)?;
         let app = crate::api::router(crate::api::AppState {
