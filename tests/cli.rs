@@ -246,3 +246,34 @@ fn out_of_range_numbers_are_refused_before_anything_runs() {
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn an_error_says_its_cause_once() {
+    let out = arbiter(&["simulate", "/nonexistent/scenario.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("/nonexistent/scenario.toml: cannot read"),
+        "{err}"
+    );
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+}
+
+#[test]
+fn the_suite_says_where_it_cannot_write() {
+    // A file where the cases' directory should be: no directory can be made under it.
+    let file = std::env::temp_dir().join(format!("arbiter-keep-{}", std::process::id()));
+    std::fs::write(&file, "not a directory").unwrap();
+    let keep = file.join("cases");
+    let out = arbiter(&["suite", "--quick", "--keep", keep.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&file);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = err.lines().last().unwrap_or_default();
+    assert!(
+        line.starts_with(&format!("error: {}", keep.display())),
+        "{err}"
+    );
+    assert!(line.contains("cannot write: "), "{err}");
+    assert_eq!(line.matches("Not a directory").count(), 1, "{err}");
+}

@@ -17,3 +17,19 @@ pub fn load_intents(dir: &std::path::Path) -> anyhow::Result<arbiter::intent::Lo
         anyhow::anyhow!("intents are not valid:\n{}", lines.join("\n"))
     })
 }
+
+/// An error and its causes on one line, each said once: a message that already ends with its
+/// cause's text (`cannot read: No such file…`) is not followed by it again.
+pub fn describe(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.is_empty() {
+            line = text;
+        } else if !line.ends_with(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+    }
+    line
+}

@@ -19,6 +19,12 @@ pub enum ScenarioError {
         path: String,
         source: std::io::Error,
     },
+    /// A file or directory the suite writes its cases into.
+    #[error("{path}: cannot write: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{at}: {field}: {message}")]
     Invalid {
         at: Location,

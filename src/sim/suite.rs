@@ -125,7 +125,7 @@ pub fn run(case: &Case, repo: &Path, dir: &Path) -> Result<Report, ScenarioError
     ));
     let io = |path: &Path| {
         let p = path.display().to_string();
-        move |source| ScenarioError::Io { path: p, source }
+        move |source| ScenarioError::Write { path: p, source }
     };
     std::fs::create_dir_all(dir.join("intents")).map_err(io(&dir))?;
     let (links, overlay) = match source {
@@ -193,7 +193,7 @@ fn write_sized(dir: &Path, links: &Path) -> Result<PathBuf, ScenarioError> {
         text.push_str(&format!("[services.{}]\nreplicas = {replicas}\n", s.name));
     }
     let overlay = dir.join("overlay.toml");
-    std::fs::write(&overlay, text).map_err(|source| ScenarioError::Io {
+    std::fs::write(&overlay, text).map_err(|source| ScenarioError::Write {
         path: overlay.display().to_string(),
         source,
     })?;
