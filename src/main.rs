@@ -3,6 +3,9 @@
 mod cli;
 
 /// See Cargo.toml: the decision loop's small allocations are cheaper here than in glibc's.
+/// `--features system-allocator` leaves it out, so heap profilers that watch the system
+/// allocator see every allocation (`scripts/heap-profile.sh`).
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
