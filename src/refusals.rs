@@ -44,13 +44,14 @@ impl Situation {
     }
 }
 
-/// (agent, the action as JSON) as 128 bits of SHA-256: an entry costs the same whatever the
-/// action's size.
+/// (agent, the action as JSON) as 128 bits of SHA-256: what makes two proposals the same ask
+/// (the refusal memory's key, and how the simulator counts a person's questions); an entry
+/// costs the same whatever the action's size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-struct ActionKey(u128);
+pub struct ActionKey(u128);
 
 impl ActionKey {
-    fn of(p: &Proposal) -> ActionKey {
+    pub fn of(p: &Proposal) -> ActionKey {
         let action = serde_json::to_string(&p.action).expect("an action serialises");
         ActionKey(crate::hash::first_128(&[
             p.agent.as_bytes(),

@@ -168,8 +168,6 @@ impl AppState {
     }
 }
 
-/// Prometheus text format, rendered as it stands: counters and gauges of a window being
-/// decided may be part-way through it.
 /// How often histogram samples are folded into their summaries when nobody scrapes.
 pub const METRICS_UPKEEP: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -185,6 +183,8 @@ pub async fn keep_metrics_bounded(metrics: metrics_exporter_prometheus::Promethe
     }
 }
 
+/// Prometheus text format, rendered as it stands: counters and gauges of a window being
+/// decided may be part-way through it.
 async fn render_metrics(State(state): State<AppState>) -> Result<String, ApiError> {
     state.metrics.as_ref().map(|m| m.render()).ok_or(ApiError(
         StatusCode::NOT_FOUND,

@@ -123,7 +123,6 @@ fn round(x: f64, digits: i32) -> f64 {
 }
 
 impl StrategyReport {
-    /// Rounds figures for output, so reports read well and stay byte-stable.
     /// Actions a person was asked about, as a share of the distinct actions proposed, in
     /// percent: what a person's attention is measured by, whatever the agents' resend habits.
     pub fn escalated_pct(&self) -> f64 {
@@ -152,6 +151,7 @@ impl StrategyReport {
         )
     }
 
+    /// Rounds figures for output, so reports read well and stay byte-stable.
     pub fn rounded(mut self) -> Self {
         for v in self
             .slo_violation_min

@@ -127,13 +127,8 @@ struct Pending {
     ask: Ask,
 }
 
-/// (agent, action as JSON): one ask, however often it is resent.
-type Ask = (String, String);
-
-fn ask(p: &Proposal) -> Ask {
-    let action = serde_json::to_string(&p.action).expect("an action serialises");
-    (p.agent.clone(), action)
-}
+/// One ask, however often it is resent: the same key the refusal memory answers resends by.
+type Ask = crate::refusals::ActionKey;
 
 /// Counts asks the way a person's attention does: an ask is new unless the same agent asked
 /// for the same action before and nothing has settled it since (carried out, or answered by
@@ -374,7 +369,7 @@ pub fn run(
             .collect();
         for p in &proposals {
             r.note_proposed(p, tick as f64 * dt / 60.0);
-            asks.proposed(ask(p));
+            asks.proposed(Ask::of(p));
         }
         let mut execute: Vec<Proposal> = Vec::new();
         let mut count = |v: &str| *r.verdicts.entry(v.to_string()).or_default() += 1;
@@ -384,7 +379,7 @@ pub fn run(
             Strategy::Uncoordinated | Strategy::Predictive => {
                 for p in proposals {
                     count("approved");
-                    asks.settled(&ask(&p));
+                    asks.settled(&Ask::of(&p));
                     execute.push(p);
                 }
             }
@@ -393,7 +388,7 @@ pub fn run(
                 for (p, pass) in static_gate(proposals, &mut last_change, tick, settle) {
                     if pass {
                         count("approved");
-                        asks.settled(&ask(&p));
+                        asks.settled(&Ask::of(&p));
                         execute.push(p);
                     } else {
                         count("rejected");
@@ -430,9 +425,9 @@ pub fn run(
                             _ => agents.not_before(&d.agent, &p.action, at),
                         }
                     }
-                    let asked = ask(p);
+                    let asked = Ask::of(p);
                     match d.verdict {
-                        Verdict::Escalated => asks.escalated(asked.clone()),
+                        Verdict::Escalated => asks.escalated(asked),
                         Verdict::Approved => asks.settled(&asked),
                         _ => {}
                     }
@@ -453,7 +448,7 @@ pub fn run(
                                 due: tick + (raw.approver.delay_min * per_min).ceil() as u64,
                                 proposal: p.clone(),
                                 approve,
-                                ask: asked.clone(),
+                                ask: asked,
                             });
                         }
                         _ => {}

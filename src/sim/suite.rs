@@ -313,8 +313,8 @@ fn scenario_text(
 }
 
 /// One line per case: SLO-violation minutes / revenue lost (thousands) / cost per strategy,
-/// the arbiter's escalations as a share of the distinct actions proposed, and its share of the achievable
-/// improvement on both measures.
+/// the arbiter's escalations as a share of the distinct actions proposed, and its share of
+/// the achievable improvement on both measures.
 pub fn table(rows: &[(Case, Report)]) -> String {
     let mut out = String::from(
         "topology           day           budget   | SLO min: unco static pred arb oracle | revenue lost k: unco static pred arb oracle | cost: pred arb oracle | esc% | rollback wait | captured slo/rev\n",
