@@ -353,6 +353,12 @@ fn walk(addr: &str, filter: &str) -> usize {
         for e in page["entries"].as_array().unwrap() {
             let seq = e["seq"].as_u64().unwrap();
             assert!(seq < last, "newest first, each once");
+            // The feed holds where a decision is recorded; its text is read back from there.
+            let explanation = e["explanation"].as_str().unwrap();
+            assert!(
+                !explanation.is_empty() && !explanation.contains("could not be read back"),
+                "{e}"
+            );
             last = seq;
             seen += 1;
         }

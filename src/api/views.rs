@@ -5,8 +5,8 @@
 //! being recorded nor holds one up.
 
 use super::{ApiError, AppState};
-use crate::contract::{Domain, Timestamp, Verdict};
-use crate::dashboard::feed::{FeedEntry, Page};
+use crate::contract::{Decision, Domain, Timestamp, Verdict};
+use crate::dashboard::feed::FeedEntry;
 use crate::dashboard::Filter;
 use crate::intent::Intent;
 use axum::extract::rejection::QueryRejection;
@@ -91,17 +91,16 @@ pub(super) struct FeedQuery {
     limit: Option<usize>,
 }
 
-fn entry_json(e: &FeedEntry) -> Value {
-    let d = &e.decision;
+fn entry_json(e: &FeedEntry, d: &Decision) -> Value {
     json!({
         "seq": e.seq,
-        "agent": d.agent,
-        "proposal_id": d.proposal_id,
+        "agent": e.agent,
+        "proposal_id": e.proposal_id,
         "domain": e.domain,
         "service": e.service,
         "kind": e.kind,
-        "verdict": d.verdict,
-        "decided_at": d.decided_at,
+        "verdict": e.verdict,
+        "decided_at": e.decided_at,
         "explanation": d.explanation,
         "reasons": d.reasons.iter().map(|r| r.code.as_str()).collect::<Vec<_>>(),
         "recommendation": d.recommendation,
@@ -109,13 +108,25 @@ fn entry_json(e: &FeedEntry) -> Value {
     })
 }
 
-fn page_json(page: Page<'_>) -> Value {
-    json!({
-        "entries": page.entries.iter().map(|e| entry_json(e)).collect::<Vec<_>>(),
-        "matching": page.matching,
-        "older": page.older,
-        "latest": page.latest,
+/// The decisions of `entries`, read back from the trail where that is where they are: off
+/// the async threads, since it reads files, and after the feed's lock is let go.
+async fn decisions_of(
+    state: &AppState,
+    entries: Vec<FeedEntry>,
+) -> Result<Vec<(FeedEntry, Decision)>, ApiError> {
+    let index = state.audit.clone();
+    tokio::task::spawn_blocking(move || {
+        let recall = index.as_deref().map(|i| i as &dyn crate::engine::Recall);
+        entries
+            .into_iter()
+            .map(|e| {
+                let d = e.decision(recall);
+                (e, d)
+            })
+            .collect()
     })
+    .await
+    .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))
 }
 
 pub(super) async fn decisions(
@@ -135,12 +146,22 @@ pub(super) async fn decisions(
         verdict: q.verdict,
     };
     let limit = q.limit.unwrap_or(DEFAULT_PAGE);
-    let feed = state.view.feed();
-    let page = match q.after {
-        Some(after) => feed.since(&filter, after, limit),
-        None => feed.page(&filter, q.before, limit),
+    let (entries, matching, older, latest) = {
+        let feed = state.view.feed();
+        let page = match q.after {
+            Some(after) => feed.since(&filter, after, limit),
+            None => feed.page(&filter, q.before, limit),
+        };
+        let entries: Vec<FeedEntry> = page.entries.into_iter().cloned().collect();
+        (entries, page.matching, page.older, page.latest)
     };
-    Ok(Json(page_json(page)))
+    let entries = decisions_of(&state, entries).await?;
+    Ok(Json(json!({
+        "entries": entries.iter().map(|(e, d)| entry_json(e, d)).collect::<Vec<_>>(),
+        "matching": matching,
+        "older": older,
+        "latest": latest,
+    })))
 }
 
 /// A filter on a closed set of values must name one of them: a typo would otherwise match
@@ -195,8 +216,11 @@ pub(super) async fn decision(
             format!("no decision on {agent}/{id} in the feed or the audit trail"),
         ));
     }
-    let mut out = entry.as_ref().map_or_else(|| json!({}), entry_json);
-    out["decision"] = json!(entry.map(|e| e.decision));
+    let whole = decisions_of(&state, entry.into_iter().collect()).await?;
+    let mut out = whole
+        .first()
+        .map_or_else(|| json!({}), |(e, d)| entry_json(e, d));
+    out["decision"] = json!(whole.first().map(|(_, d)| d));
     out["narrative"] = json!(narrative);
     Ok(Json(out))
 }

@@ -4,8 +4,15 @@
 //!
 //! Bounded so a busy service's memory does not grow with its history; older decisions stay
 //! in the audit trail, where `arbiter audit show` and the feed's detail view read them.
+//!
+//! Where decisions are written to an audit trail, an entry holds only what a page is cut by
+//! and where its record is (a couple of hundred bytes), not the decision (a couple of
+//! kilobytes with its explanation): the page's decisions are read back from the trail when
+//! it is asked for. The service and the fold that checkpoints it each hold a feed, so whole
+//! decisions would cost the service some 100 MB at the default capacity.
 
-use crate::contract::Decision;
+use crate::contract::{Decision, Timestamp, Verdict};
+use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -15,14 +22,110 @@ pub const FEED_CAPACITY: usize = 20_000;
 /// Most entries one page returns.
 pub const MAX_PAGE: usize = 500;
 
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(from = "Stored")]
 pub struct FeedEntry {
     /// Position in the feed since the service started: pages and live updates refer to it.
     pub seq: u64,
     pub domain: String,
     pub service: String,
     pub kind: String,
-    pub decision: Arc<Decision>,
+    pub agent: String,
+    pub proposal_id: String,
+    pub verdict: Verdict,
+    pub decided_at: Timestamp,
+    pub held: Held,
+}
+
+/// Where an entry's whole decision is.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Held {
+    /// In the audit trail: record `seq`, whose line starts at byte `at` of its file.
+    Recorded { seq: u64, at: u64 },
+    /// Here: there is no trail to read it back from.
+    Whole(Arc<Decision>),
+}
+
+/// An entry as checkpoints store it. Checkpoints of earlier versions hold the whole
+/// decision and nothing else about it: its fields are taken from it.
+#[derive(Deserialize)]
+struct Stored {
+    seq: u64,
+    domain: String,
+    service: String,
+    kind: String,
+    #[serde(default)]
+    agent: Option<String>,
+    #[serde(default)]
+    proposal_id: Option<String>,
+    #[serde(default)]
+    verdict: Option<Verdict>,
+    #[serde(default)]
+    decided_at: Option<Timestamp>,
+    #[serde(default)]
+    held: Option<Held>,
+    #[serde(default)]
+    decision: Option<Arc<Decision>>,
+}
+
+impl From<Stored> for FeedEntry {
+    fn from(s: Stored) -> FeedEntry {
+        let whole = s.decision;
+        let of = |f: fn(&Decision) -> String| whole.as_deref().map(f).unwrap_or_default();
+        FeedEntry {
+            seq: s.seq,
+            agent: s.agent.unwrap_or_else(|| of(|d| d.agent.clone())),
+            proposal_id: s
+                .proposal_id
+                .unwrap_or_else(|| of(|d| d.proposal_id.clone())),
+            verdict: s
+                .verdict
+                .or(whole.as_ref().map(|d| d.verdict))
+                .unwrap_or(Verdict::Invalid),
+            decided_at: s
+                .decided_at
+                .or(whole.as_ref().map(|d| d.decided_at))
+                .unwrap_or_else(|| Timestamp::from_millis(0)),
+            held: match (s.held, whole) {
+                (Some(h), _) => h,
+                (None, Some(d)) => Held::Whole(d),
+                (None, None) => Held::Recorded { seq: 0, at: 0 },
+            },
+            domain: s.domain,
+            service: s.service,
+            kind: s.kind,
+        }
+    }
+}
+
+impl FeedEntry {
+    /// The whole decision: the one held, or read back through `recall`. One that cannot be
+    /// read back (its segment retired, the trail moved) is told from what the entry holds,
+    /// with why the rest is missing.
+    pub fn decision(&self, recall: Option<&dyn crate::engine::Recall>) -> Decision {
+        let (seq, at) = match &self.held {
+            Held::Whole(d) => return (**d).clone(),
+            Held::Recorded { seq, at } => (*seq, *at),
+        };
+        let read = recall.map_or_else(
+            || Err("no audit trail to read".into()),
+            |r| r.recall(seq, at),
+        );
+        read.unwrap_or_else(|why| {
+            let mut d = Decision::blank(
+                self.proposal_id.clone(),
+                self.agent.clone(),
+                self.verdict,
+                self.decided_at,
+            );
+            d.explanation = format!(
+                "{}: audit record {seq}; the record could not be read back: {why}",
+                self.verdict.as_str()
+            );
+            d
+        })
+    }
 }
 
 /// What a person filters the feed by; an empty field matches everything.
@@ -41,9 +144,9 @@ pub struct Filter {
 impl Filter {
     fn matches(&self, e: &FeedEntry) -> bool {
         (self.domain.is_empty() || e.domain == self.domain)
-            && (self.agent.is_empty() || e.decision.agent == self.agent)
+            && (self.agent.is_empty() || e.agent == self.agent)
             && (self.service.is_empty() || e.service == self.service)
-            && (self.verdict.is_empty() || e.decision.verdict.as_str() == self.verdict)
+            && (self.verdict.is_empty() || e.verdict.as_str() == self.verdict)
     }
 }
 
@@ -59,7 +162,7 @@ pub struct Page<'a> {
     pub latest: u64,
 }
 
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct DecisionFeed {
     entries: VecDeque<FeedEntry>,
     capacity: usize,
@@ -118,8 +221,8 @@ impl DecisionFeed {
         }
     }
 
-    /// Adds a decision; the oldest entry goes when the feed is full.
-    pub fn push(&mut self, about: About, decision: Arc<Decision>) -> u64 {
+    /// Adds a decision, held as `held`; the oldest entry goes when the feed is full.
+    pub fn push(&mut self, about: About, d: &Decision, held: Held) -> u64 {
         let About {
             domain,
             service,
@@ -135,7 +238,11 @@ impl DecisionFeed {
             domain,
             service,
             kind,
-            decision,
+            agent: d.agent.clone(),
+            proposal_id: d.proposal_id.clone(),
+            verdict: d.verdict,
+            decided_at: d.decided_at,
+            held,
         });
         seq
     }
@@ -211,7 +318,7 @@ impl DecisionFeed {
         self.entries
             .iter()
             .rev()
-            .find(|e| e.decision.agent == agent && e.decision.proposal_id == proposal_id)
+            .find(|e| e.agent == agent && e.proposal_id == proposal_id)
     }
 }
 
@@ -220,8 +327,12 @@ mod tests {
     use super::*;
     use crate::contract::Verdict;
 
-    fn decision(agent: &str, id: &str, verdict: Verdict) -> Arc<Decision> {
-        Arc::new(Decision::sample(agent, id, verdict))
+    fn decision(agent: &str, id: &str, verdict: Verdict) -> Decision {
+        Decision::sample(agent, id, verdict)
+    }
+
+    fn push(f: &mut DecisionFeed, about: About, d: Decision) {
+        f.push(about, &d, Held::Whole(Arc::new(d.clone())));
     }
 
     fn proposal(domain: &str, service: &str) -> serde_json::Value {
@@ -236,7 +347,8 @@ mod tests {
             } else {
                 ("security", Verdict::Approved)
             };
-            f.push(
+            push(
+                &mut f,
                 About::of(&proposal(domain, "cartservice")),
                 decision(&format!("{domain}-agent"), &format!("p{i}"), verdict),
             );
@@ -292,7 +404,8 @@ mod tests {
     #[test]
     fn filters_combine_and_a_payload_that_is_no_proposal_still_has_an_entry() {
         let mut f = filled(30, 100);
-        f.push(
+        push(
+            &mut f,
             About::of(&serde_json::json!("not json at all")),
             decision("x", "?", Verdict::Invalid),
         );
@@ -310,5 +423,78 @@ mod tests {
         let page = f.page(&invalid, None, 10);
         assert_eq!(page.matching, 1);
         assert_eq!(page.entries[0].service, "");
+    }
+
+    /// Reads record 7 at byte 700 and nothing else.
+    struct OneRecord(Decision);
+
+    impl crate::engine::Recall for OneRecord {
+        fn recall(&self, seq: u64, at: u64) -> Result<Decision, String> {
+            if (seq, at) == (7, 700) {
+                Ok(self.0.clone())
+            } else {
+                Err(format!("nothing at {at}"))
+            }
+        }
+        fn find(&self, _: &str, _: &str, _: u64, _: i64) -> Option<crate::engine::Recorded> {
+            None
+        }
+    }
+
+    #[test]
+    fn a_recorded_entry_reads_its_decision_back_or_says_why_it_cannot() {
+        let mut whole = decision("cost-agent", "p1", Verdict::Rejected);
+        whole.explanation = "the whole explanation".into();
+        let mut f = DecisionFeed::default();
+        f.push(About::default(), &whole, Held::Recorded { seq: 7, at: 700 });
+        f.push(About::default(), &whole, Held::Recorded { seq: 7, at: 9 });
+        let page = f.page(&Filter::default(), None, 10);
+        let trail = OneRecord(whole.clone());
+        assert_eq!(page.entries[1].decision(Some(&trail)), whole);
+        let lost = page.entries[0].decision(Some(&trail));
+        assert_eq!(
+            (lost.verdict, lost.agent.as_str(), lost.proposal_id.as_str()),
+            (Verdict::Rejected, "cost-agent", "p1")
+        );
+        assert!(
+            lost.explanation.contains("audit record 7")
+                && lost.explanation.contains("nothing at 9"),
+            "{}",
+            lost.explanation
+        );
+        assert!(page.entries[1]
+            .decision(None)
+            .explanation
+            .contains("no audit trail"));
+    }
+
+    #[test]
+    fn an_entry_round_trips_and_one_from_an_earlier_checkpoint_is_read_whole() {
+        let d = decision("security-agent", "p9", Verdict::Approved);
+        let mut f = DecisionFeed::default();
+        f.push(About::default(), &d, Held::Recorded { seq: 3, at: 30 });
+        let again: DecisionFeed =
+            serde_json::from_str(&serde_json::to_string(&f).unwrap()).unwrap();
+        let e = &again.page(&Filter::default(), None, 1).entries[0];
+        assert_eq!(e.held, Held::Recorded { seq: 3, at: 30 });
+        assert_eq!(
+            (e.agent.as_str(), e.verdict),
+            ("security-agent", Verdict::Approved)
+        );
+
+        let earlier = serde_json::json!({
+            "entries": [{"seq": 4, "domain": "security", "service": "cart", "kind": "scale",
+                         "decision": d}],
+            "capacity": 10, "next_seq": 5,
+        });
+        let old: DecisionFeed = serde_json::from_value(earlier).unwrap();
+        let e = old
+            .find("security-agent", "p9")
+            .expect("read from the decision");
+        assert_eq!(
+            (e.seq, e.verdict, e.decided_at),
+            (4, Verdict::Approved, d.decided_at)
+        );
+        assert_eq!(e.decision(None), d);
     }
 }

@@ -12,5 +12,5 @@ pub mod feed;
 pub mod figures;
 
 pub use assets::routes;
-pub use feed::{About, DecisionFeed, Filter};
+pub use feed::{About, DecisionFeed, Filter, Held};
 pub use figures::Figures;

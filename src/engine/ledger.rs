@@ -214,30 +214,32 @@ impl Ledger {
     }
 
     /// Records `d`, now carrying its audit reference and recorded at `at` in the trail.
-    /// Returns the decision as a shared value for others to keep (the dashboard's feed),
-    /// without copying it where it can be handed over (`None` for an `invalid` one, which is
-    /// not kept). With a recall, the ledger itself keeps only where the record is.
+    /// With a recall, the ledger keeps only where the record is, and returns `None`;
+    /// otherwise it keeps the whole decision and returns it as a shared value for others to
+    /// keep (the dashboard's feed) without copying it again. `None` too for an `invalid`
+    /// one, which is not kept.
     pub fn set_audit(&mut self, d: &Decision, at: Option<u64>) -> Option<Arc<Decision>> {
         if d.verdict == Verdict::Invalid {
             return None;
         }
         let key = Key::of(&d.agent, &d.proposal_id);
+        if let (Some(_), Some(at), Some(a)) = (&self.recall, at, &d.audit) {
+            let recorded = Recorded {
+                verdict: d.verdict,
+                decided_at: d.decided_at,
+                seq: a.seq,
+                at,
+            };
+            self.decided.insert(key, Kept::Recorded(recorded));
+            return None;
+        }
         let same = |kept: &Decision| kept.verdict == d.verdict && kept.decided_at == d.decided_at;
         let mut shared = match self.decided.remove(&key) {
             Some(Kept::Whole(kept)) if same(&kept) => kept,
             _ => Arc::new(d.clone()),
         };
         Arc::make_mut(&mut shared).audit = d.audit.clone();
-        let kept = match (&self.recall, at, &d.audit) {
-            (Some(_), Some(at), Some(a)) => Kept::Recorded(Recorded {
-                verdict: d.verdict,
-                decided_at: d.decided_at,
-                seq: a.seq,
-                at,
-            }),
-            _ => Kept::Whole(shared.clone()),
-        };
-        self.decided.insert(key, kept);
+        self.decided.insert(key, Kept::Whole(shared.clone()));
         Some(shared)
     }
 
@@ -304,8 +306,7 @@ mod tests {
         let mut undecided = d.clone();
         undecided.audit = None;
         l.record_until(&undecided, t(10));
-        let shared = l.set_audit(&d, Some(700)).unwrap();
-        assert_eq!(*shared, d);
+        assert!(l.set_audit(&d, Some(700)).is_none(), "no whole copy kept");
         assert!(matches!(
             l.decided.values().next(),
             Some(Kept::Recorded(Recorded {
@@ -344,7 +345,8 @@ mod tests {
         let mut l = Ledger::default();
         let d = decided("p1", 1);
         l.record_until(&d, t(10));
-        l.set_audit(&d, Some(9));
+        let shared = l.set_audit(&d, Some(9)).expect("kept whole");
+        assert_eq!(*shared, d);
         assert_eq!(l.recall("a", "p1"), Some(d));
         l.forget_expired(t(10 + GRACE_MS));
         assert!(!l.knows("a", "p1"));

@@ -8,7 +8,7 @@ use crate::approval::{Escalations, Pending};
 use crate::audit::{AuditLog, Event, Layout, Record, SegmentIndex, Start, TrailIndex};
 use crate::contract::{Decision, Proposal, Timestamp, Verdict};
 use crate::coordinator::{Controls, Coordinator};
-use crate::dashboard::{About, DecisionFeed, Figures};
+use crate::dashboard::{About, DecisionFeed, Figures, Held};
 use crate::engine::InFlight;
 use crate::rollback::RollbackWatch;
 use crate::track::TrackRecords;
@@ -225,7 +225,8 @@ impl Rebuild<'_> {
                     let p = crate::contract::parse_proposal(proposal.get().as_bytes()).ok();
                     let about = About::received(p.as_ref(), proposal);
                     self.restored.figures.decided(&about.domain, &d);
-                    self.restored.feed.push(about, Arc::new(d.clone()));
+                    let held = Held::Recorded { seq: r.seq, at };
+                    self.restored.feed.push(about, &d, held);
                     // A refusal of a claimed identity was never the claimed agent's answer
                     // (trails of earlier versions filed it under that agent's name).
                     if !d.reasons.iter().any(|r| r.code == "subject_mismatch") {

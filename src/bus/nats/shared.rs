@@ -7,7 +7,7 @@ use crate::approval::{ApprovalError, Approver, Approvers, Pending};
 use crate::audit::{AuditLog, Event};
 use crate::contract::{Decision, Timestamp, Verdict};
 use crate::coordinator::Coordinator;
-use crate::dashboard::About;
+use crate::dashboard::{About, Held};
 use async_nats::jetstream;
 
 /// The decisions stream's acknowledgements of published decisions, and the first publish
@@ -299,8 +299,11 @@ impl Shared {
                 let kept = self.coordinator.ledger.set_audit(d, positions[i]);
                 self.tracks.decided(d);
                 self.figures.decided(&about.domain, d);
-                let shared = kept.unwrap_or_else(|| std::sync::Arc::new(d.clone()));
-                feed.push(about, shared);
+                let held = match (&d.audit, positions[i]) {
+                    (Some(r), Some(at)) => Held::Recorded { seq: r.seq, at },
+                    _ => Held::Whole(kept.unwrap_or_else(|| std::sync::Arc::new(d.clone()))),
+                };
+                feed.push(about, d, held);
                 let policy = match d.verdict {
                     Verdict::Approved | Verdict::Merged => "allowed",
                     Verdict::Escalated => "escalated",
