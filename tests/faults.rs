@@ -239,6 +239,43 @@ async fn sigterm_under_load_stops_cleanly_and_a_successor_decides_the_rest_once(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_while_nats_server_is_down_stops_within_its_grace_and_nothing_is_lost() {
+    let _one = LOAD.lock().await;
+    let case = "SIGTERM with nats-server down";
+    let mut h = Harness::start("sigterm-server-down");
+    h.arbiter();
+    let client = async_nats::connect(&h.url).await.unwrap();
+    let js = async_nats::jetstream::new(client.clone());
+    let sender = load(js.clone(), "d", 3 * RATE);
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    let server = &mut h.procs.0[h.server];
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let arbiter = h.procs.0.pop().expect("an arbiter");
+    // The stop waits 10 s for a server to acknowledge to, then leaves.
+    let status = terminate(arbiter, Duration::from_secs(25));
+    assert!(status.success(), "{case}: {status:?}");
+    h.procs.0[h.server] = start_server(h.port, &h.dir.join("js"), None);
+    h.arbiter();
+    let ids = sender.await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let stored = loop {
+        let stored = stored_by_id(&js).await;
+        if ids.iter().all(|id| stored.contains_key(id)) || Instant::now() > deadline {
+            break stored;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let missing = ids.iter().filter(|id| !stored.contains_key(*id)).count();
+    assert_eq!(missing, 0, "{case}: proposals without a decision");
+    assert!(
+        stored.values().all(|&n| n == 1),
+        "{case}: a decision stored twice"
+    );
+    assert_trail_verifies(&h, case);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_arbiter_restarted_after_any_delay_loses_no_proposal_and_decides_none_twice() {
     let _one = LOAD.lock().await;
     for (k, delay_ms) in [0u64, 500, 1_000, 2_000, 7_000].into_iter().enumerate() {

@@ -219,11 +219,28 @@ pub async fn serve(
         "stopping",
         "asked to stop; finishing the windows in hand".to_string(),
     );
-    running.acker.finish().await;
-    let _ = client.flush().await;
-    tracing::info!("stopped: every window decided is stored and acknowledged");
+    let finished = tokio::time::timeout(STOP_GRACE, async {
+        running.acker.finish().await;
+        let _ = client.flush().await;
+    })
+    .await;
+    match finished {
+        Ok(()) => tracing::info!("stopped: every window decided is stored and acknowledged"),
+        Err(_) => tracing::warn!(
+            "stopped after {}s without reaching the NATS server: the proposals of the windows in \
+             hand are redelivered to whoever takes over, which answers those already decided \
+             from the audit trail",
+            STOP_GRACE.as_secs()
+        ),
+    }
     Ok(())
 }
+
+/// How long a stop waits for the windows in hand to be stored and acknowledged. Without a
+/// server to acknowledge to, it would wait until the server returned — and a supervisor that
+/// asked the process to stop would have to kill it. Leaving is safe: every window decided is
+/// in the audit trail before it is published, and what was not acknowledged comes back.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A flag raised by SIGTERM or SIGINT: the decision loop looks at it between steps, so a
 /// window is never cut in half.
