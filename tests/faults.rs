@@ -187,6 +187,31 @@ async fn stored_by_id(js: &async_nats::jetstream::Context) -> BTreeMap<String, u
     ids
 }
 
+/// Every proposal of `ids` has exactly one decision in the decisions stream, within 90 s.
+/// Decisions published while a test's own connection was away are not on its subscription;
+/// the stream is where an agent finds them, so that is what is counted.
+async fn assert_each_stored_once(js: &async_nats::jetstream::Context, ids: &[String], case: &str) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let stored = loop {
+        let stored = stored_by_id(js).await;
+        if ids.iter().all(|id| stored.contains_key(id)) || Instant::now() > deadline {
+            break stored;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let missing: Vec<&String> = ids.iter().filter(|id| !stored.contains_key(*id)).collect();
+    assert!(
+        missing.is_empty(),
+        "{case}: {} proposals without a decision, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+    assert!(
+        stored.values().all(|&n| n == 1),
+        "{case}: a decision stored twice"
+    );
+}
+
 fn assert_trail_verifies(h: &Harness, case: &str) -> u64 {
     match arbiter::audit::verify(&h.dir.join("audit.jsonl")) {
         Ok(v) => v.records,
@@ -258,20 +283,7 @@ async fn sigterm_while_nats_server_is_down_stops_within_its_grace_and_nothing_is
     h.procs.0[h.server] = start_server(h.port, &h.dir.join("js"), None);
     h.arbiter();
     let ids = sender.await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let stored = loop {
-        let stored = stored_by_id(&js).await;
-        if ids.iter().all(|id| stored.contains_key(id)) || Instant::now() > deadline {
-            break stored;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
-    let missing = ids.iter().filter(|id| !stored.contains_key(*id)).count();
-    assert_eq!(missing, 0, "{case}: proposals without a decision");
-    assert!(
-        stored.values().all(|&n| n == 1),
-        "{case}: a decision stored twice"
-    );
+    assert_each_stored_once(&js, &ids, case).await;
     assert_trail_verifies(&h, case);
 }
 
@@ -333,27 +345,7 @@ async fn nats_server_killed_and_restarted_under_load_five_times_ends_nothing_and
         arbiter_alive(&mut h, case);
     }
     let ids = sender.await.unwrap();
-    // Decisions published while the test's own connection was away are not on its
-    // subscription; the stream is where an agent finds them, so that is what is counted.
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let stored = loop {
-        let stored = stored_by_id(&js).await;
-        if ids.iter().all(|id| stored.contains_key(id)) || Instant::now() > deadline {
-            break stored;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
-    let missing: Vec<&String> = ids.iter().filter(|id| !stored.contains_key(*id)).collect();
-    assert!(
-        missing.is_empty(),
-        "{case}: {} proposals without a decision, e.g. {:?}",
-        missing.len(),
-        &missing[..missing.len().min(5)]
-    );
-    assert!(
-        stored.values().all(|&n| n == 1),
-        "{case}: a decision stored twice"
-    );
+    assert_each_stored_once(&js, &ids, case).await;
     arbiter_alive(&mut h, case);
     assert_trail_verifies(&h, case);
     let (status, body) = http(&h.http, "GET", "/readyz", None, "");
