@@ -116,14 +116,8 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         },
         intents_dir: Some(a.intents.clone()),
     };
-    // Blocking threads (the sealer's fold of each segment, file reads for the API) are kept
-    // rather than ended after tokio's default 10 s idle: a segment is sealed about every
-    // 10 s at 3 000 proposals a second, so each fold ran on a new thread, and every thread
-    // that ends leaves the allocator's pages holding the blocks it allocated that are still
-    // live (the fold's state) to be taken over later — memory that grows with the hours run.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
-        .thread_keep_alive(Duration::from_secs(3600))
         .enable_all()
         .build()
         .context("starting the runtime")?;
