@@ -273,14 +273,12 @@ async fn sigterm_while_nats_server_is_down_stops_within_its_grace_and_nothing_is
     let js = async_nats::jetstream::new(client.clone());
     let sender = load(js.clone(), "d", 3 * RATE);
     tokio::time::sleep(Duration::from_millis(1_000)).await;
-    let server = &mut h.procs.0[h.server];
-    server.kill().unwrap();
-    server.wait().unwrap();
+    h.kill_server();
     let arbiter = h.procs.0.pop().expect("an arbiter");
     // The stop waits 10 s for a server to acknowledge to, then leaves.
     let status = terminate(arbiter, Duration::from_secs(25));
     assert!(status.success(), "{case}: {status:?}");
-    h.procs.0[h.server] = start_server(h.port, &h.dir.join("js"), None);
+    h.start_server_again();
     h.arbiter();
     let ids = sender.await.unwrap();
     assert_each_stored_once(&js, &ids, case).await;
@@ -337,11 +335,9 @@ async fn nats_server_killed_and_restarted_under_load_five_times_ends_nothing_and
     let sender = load(js.clone(), "s", 8 * RATE);
     for _ in 0..5 {
         tokio::time::sleep(Duration::from_millis(700)).await;
-        let server = &mut h.procs.0[h.server];
-        server.kill().unwrap();
-        server.wait().unwrap();
+        h.kill_server();
         tokio::time::sleep(Duration::from_millis(1_000)).await;
-        h.procs.0[h.server] = start_server(h.port, &h.dir.join("js"), None);
+        h.start_server_again();
         arbiter_alive(&mut h, case);
     }
     let ids = sender.await.unwrap();
@@ -970,9 +966,7 @@ fn readyz(addr: &str) -> Option<(u16, String)> {
 async fn a_nats_server_not_up_yet_is_waited_for_and_said_so() {
     let mut h = Harness::start("late-server");
     // The server goes away before the arbiter starts, and comes back later.
-    let server = &mut h.procs.0[h.server];
-    server.kill().unwrap();
-    server.wait().unwrap();
+    h.kill_server();
     let addr = free_addr();
     let url = h.url.clone();
     let mut child = serve_unwatched(&h, &url, &addr);
@@ -994,7 +988,7 @@ async fn a_nats_server_not_up_yet_is_waited_for_and_said_so() {
         child.try_wait().unwrap().is_none(),
         "the arbiter exited while waiting"
     );
-    h.procs.0[h.server] = start_server(h.port, &h.dir.join("js"), None);
+    h.start_server_again();
     let deadline = Instant::now() + Duration::from_secs(30);
     while readyz(&addr).map(|r| r.0) != Some(200) {
         assert!(

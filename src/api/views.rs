@@ -217,10 +217,9 @@ pub(super) async fn decision(
         ));
     }
     let whole = decisions_of(&state, entry.into_iter().collect()).await?;
-    let mut out = whole
-        .first()
-        .map_or_else(|| json!({}), |(e, d)| entry_json(e, d));
-    out["decision"] = json!(whole.first().map(|(_, d)| d));
+    let whole = whole.first();
+    let mut out = whole.map_or_else(|| json!({}), |(e, d)| entry_json(e, d));
+    out["decision"] = json!(whole.map(|(_, d)| d));
     out["narrative"] = json!(narrative);
     Ok(Json(out))
 }

@@ -47,84 +47,91 @@ pub enum Held {
     Whole(Arc<Decision>),
 }
 
-/// An entry as checkpoints store it. Checkpoints of earlier versions hold the whole
-/// decision and nothing else about it: its fields are taken from it.
+/// An entry as checkpoints store it: as written now, or as earlier versions wrote it — the
+/// whole decision, whose fields the entry takes. Anything else is refused, and with it the
+/// checkpoint (a restart then reads an older one, or the trail).
 #[derive(Deserialize)]
-struct Stored {
-    seq: u64,
-    domain: String,
-    service: String,
-    kind: String,
-    #[serde(default)]
-    agent: Option<String>,
-    #[serde(default)]
-    proposal_id: Option<String>,
-    #[serde(default)]
-    verdict: Option<Verdict>,
-    #[serde(default)]
-    decided_at: Option<Timestamp>,
-    #[serde(default)]
-    held: Option<Held>,
-    #[serde(default)]
-    decision: Option<Arc<Decision>>,
+#[serde(untagged)]
+enum Stored {
+    Now {
+        seq: u64,
+        domain: String,
+        service: String,
+        kind: String,
+        agent: String,
+        proposal_id: String,
+        verdict: Verdict,
+        decided_at: Timestamp,
+        held: Held,
+    },
+    Earlier {
+        seq: u64,
+        domain: String,
+        service: String,
+        kind: String,
+        decision: Arc<Decision>,
+    },
 }
 
 impl From<Stored> for FeedEntry {
     fn from(s: Stored) -> FeedEntry {
-        let whole = s.decision;
-        let of = |f: fn(&Decision) -> String| whole.as_deref().map(f).unwrap_or_default();
-        FeedEntry {
-            seq: s.seq,
-            agent: s.agent.unwrap_or_else(|| of(|d| d.agent.clone())),
-            proposal_id: s
-                .proposal_id
-                .unwrap_or_else(|| of(|d| d.proposal_id.clone())),
-            verdict: s
-                .verdict
-                .or(whole.as_ref().map(|d| d.verdict))
-                .unwrap_or(Verdict::Invalid),
-            decided_at: s
-                .decided_at
-                .or(whole.as_ref().map(|d| d.decided_at))
-                .unwrap_or_else(|| Timestamp::from_millis(0)),
-            held: match (s.held, whole) {
-                (Some(h), _) => h,
-                (None, Some(d)) => Held::Whole(d),
-                (None, None) => Held::Recorded { seq: 0, at: 0 },
+        match s {
+            Stored::Now {
+                seq,
+                domain,
+                service,
+                kind,
+                agent,
+                proposal_id,
+                verdict,
+                decided_at,
+                held,
+            } => FeedEntry {
+                seq,
+                domain,
+                service,
+                kind,
+                agent,
+                proposal_id,
+                verdict,
+                decided_at,
+                held,
             },
-            domain: s.domain,
-            service: s.service,
-            kind: s.kind,
+            Stored::Earlier {
+                seq,
+                domain,
+                service,
+                kind,
+                decision,
+            } => FeedEntry {
+                seq,
+                domain,
+                service,
+                kind,
+                agent: decision.agent.clone(),
+                proposal_id: decision.proposal_id.clone(),
+                verdict: decision.verdict,
+                decided_at: decision.decided_at,
+                held: Held::Whole(decision),
+            },
         }
     }
 }
 
 impl FeedEntry {
-    /// The whole decision: the one held, or read back through `recall`. One that cannot be
-    /// read back (its segment retired, the trail moved) is told from what the entry holds,
-    /// with why the rest is missing.
+    /// The whole decision: the one held, or read back through `recall` (told from what the
+    /// entry holds, with why, if it cannot be).
     pub fn decision(&self, recall: Option<&dyn crate::engine::Recall>) -> Decision {
-        let (seq, at) = match &self.held {
-            Held::Whole(d) => return (**d).clone(),
-            Held::Recorded { seq, at } => (*seq, *at),
-        };
-        let read = recall.map_or_else(
-            || Err("no audit trail to read".into()),
-            |r| r.recall(seq, at),
-        );
-        read.unwrap_or_else(|why| {
-            let mut d = Decision::blank(
-                self.proposal_id.clone(),
-                self.agent.clone(),
-                self.verdict,
-                self.decided_at,
-            );
-            d.explanation = format!(
-                "{}: audit record {seq}; the record could not be read back: {why}",
-                self.verdict.as_str()
-            );
-            d
-        })
+        match &self.held {
+            Held::Whole(d) => (**d).clone(),
+            Held::Recorded { seq, at } => crate::engine::Recorded {
+                verdict: self.verdict,
+                decided_at: self.decided_at,
+                seq: *seq,
+                at: *at,
+            }
+            .read_back(recall, &self.agent, &self.proposal_id),
+        }
     }
 }
 

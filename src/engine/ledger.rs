@@ -45,6 +45,27 @@ pub struct Recorded {
     pub at: u64,
 }
 
+impl Recorded {
+    /// The decision recorded here, read back through `recall`. One that cannot be read back
+    /// (the trail moved, a segment archived or deleted) is told from the verdict given, its
+    /// record's number and why the rest is missing: whoever asks still learns the answer.
+    pub fn read_back(&self, recall: Option<&dyn Recall>, agent: &str, id: &str) -> Decision {
+        let read = recall.map_or_else(
+            || Err("no audit trail to read".into()),
+            |r| r.recall(self.seq, self.at),
+        );
+        read.unwrap_or_else(|why| {
+            let mut d = Decision::blank(id.into(), agent.into(), self.verdict, self.decided_at);
+            d.explanation = format!(
+                "{}: already decided (audit record {}); the record could not be read back: {why}",
+                self.verdict.as_str(),
+                self.seq
+            );
+            d
+        })
+    }
+}
+
 /// What is remembered of one decision.
 #[derive(Clone, Debug)]
 enum Kept {
@@ -141,29 +162,7 @@ impl Ledger {
     pub fn recall(&self, agent: &str, id: &str) -> Option<Decision> {
         match self.kept(agent, id)? {
             Kept::Whole(d) => Some((*d).clone()),
-            Kept::Recorded(Recorded {
-                verdict,
-                decided_at,
-                seq,
-                at,
-            }) => {
-                let read = self.recall.as_ref().map_or_else(
-                    || Err("no audit trail to read".into()),
-                    |r| r.recall(seq, at),
-                );
-                Some(match read {
-                    Ok(d) => d,
-                    Err(why) => {
-                        let mut d =
-                            Decision::blank(id.to_string(), agent.to_string(), verdict, decided_at);
-                        d.explanation = format!(
-                            "{}: already decided (audit record {seq}); the record could not be read back: {why}",
-                            verdict.as_str()
-                        );
-                        d
-                    }
-                })
-            }
+            Kept::Recorded(r) => Some(r.read_back(self.recall.as_deref(), agent, id)),
         }
     }
 

@@ -98,9 +98,20 @@ impl Harness {
 
     /// Kills the server and starts it again on the same port with the same store.
     pub fn restart_server(&mut self) {
+        self.kill_server();
+        self.start_server_again();
+    }
+
+    /// Kills the server with SIGKILL, as a crash would, and waits for it.
+    pub fn kill_server(&mut self) {
         let old = &mut self.procs.0[self.server];
         old.kill().unwrap();
         old.wait().unwrap();
+    }
+
+    /// Starts the server killed by [`Harness::kill_server`] on its port, store and
+    /// configuration.
+    pub fn start_server_again(&mut self) {
         let conf = self.dir.join("server.conf");
         let conf = conf.exists().then_some(conf);
         self.procs.0[self.server] = start_server(self.port, &self.dir.join("js"), conf.as_deref());
