@@ -286,14 +286,52 @@ fn in_a_real_browser_a_proposal_appears_its_blast_radius_is_drawn_and_escalation
         .story("dash-deny")
         .contains("sre-oncall denied it: not during the sale"));
 
-    // The kill switch: suspending the agent from its row refuses its next proposal.
+    // The kill switch: suspending the agent from its row refuses its next proposal. A person
+    // on the switch stays on it while the table refreshes under them with new figures.
     let suspend = "button[aria-label='Suspend cost-optimizer-1']";
     browser.wait_for(
         "the agents table",
         "return !!document.querySelector(arguments[0])",
         json!([suspend]),
     );
-    browser.click(&browser.find(suspend));
+    browser.script(
+        "window.killSwitch = document.querySelector(arguments[0]); window.killSwitch.focus()",
+        json!([suspend]),
+    );
+    agent.propose("dash-counted", 0.9);
+    agent.next_decision();
+    // The figures the page will show are the service's once its snapshot holds that decision.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !http(
+        &h.http,
+        "GET",
+        "/api/decisions",
+        Some("sre-oncall-token"),
+        "",
+    )
+    .1
+    .contains("dash-counted")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "dash-counted is in the feed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (_, agents) = http(&h.http, "GET", "/api/agents", Some("sre-oncall-token"), "");
+    let agents: Value = serde_json::from_str(&agents).unwrap();
+    let proposals = agents["cost-optimizer-1"]["proposals"].as_u64().unwrap();
+    browser.wait_for(
+        "the agents table to show the new proposal",
+        "const row = window.killSwitch.closest('tr'); return row && row.isConnected && row.cells[3].textContent === arguments[0]",
+        json!([proposals.to_string()]),
+    );
+    let kept = browser.script(
+        "return document.activeElement === window.killSwitch && window.killSwitch.isConnected",
+        json!([]),
+    );
+    assert_eq!(kept, true, "the refresh left the focus on the kill switch");
+    browser.press("\u{E007}");
     browser.wait_for(
         "the agent shown suspended",
         "return !!document.querySelector(\"button[aria-label='Resume cost-optimizer-1']\")",

@@ -20,6 +20,8 @@ export function renderGraph() {
   const g = state.graph;
   if (!g) return;
   const svg = $("graph-svg");
+  // Redrawn on every refresh: a person on a node with the keyboard stays on it.
+  const focused = svg.contains(document.activeElement) ? document.activeElement.dataset.service : null;
   const columns = [];
   g.services.forEach((x, i) => (columns[x.depth] ||= []).push(i));
   const pos = [];
@@ -90,6 +92,10 @@ export function renderGraph() {
     s("defs", {}, s("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 10, refY: 5, markerWidth: 8, markerHeight: 8, markerUnits: "userSpaceOnUse", orient: "auto-start-reverse" },
       s("path", { d: "M0,0 L10,5 L0,10 z", fill: "#9aa5b3" }))),
     ...edges, ...nodes);
+  if (focused) {
+    const again = svg.querySelector(`.node[data-service="${CSS.escape(focused)}"]`);
+    if (again) again.focus();
+  }
   $("graph-caption").textContent = (target
     ? `${target} is the target of ${state.selected.agent}/${state.selected.id}; ${plural(blast.size, "service is", "services are")} in its blast radius.`
     : "Select a decision to see its target and blast radius.") + ` Graph ${g.version.slice(0, 19)}…, ${g.services.length} services.`;
