@@ -118,6 +118,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .on_thread_park(crate::collect_freed_memory)
         .enable_all()
         .build()
         .context("starting the runtime")?;
