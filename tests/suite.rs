@@ -55,4 +55,15 @@ fn on_the_quick_part_of_the_suite_the_arbiter_is_never_worse_than_the_best_basel
     let table = suite::table(&rows);
     assert_eq!(table.lines().count(), rows.len() + 1, "{table}");
     assert!(failures.is_empty(), "{}\n{table}", failures.join("\n"));
+    // The summary counts as the checks above do.
+    let summary = suite::summary(&rows);
+    assert!(
+        summary.contains(&format!(
+            "cases: {}; arbiter worse than the best baseline in 0\n",
+            rows.len()
+        )) && summary.contains(
+            "worse than no arbiter (uncoordinated agents) in 0, than the static rule in 0"
+        ),
+        "{summary}"
+    );
 }

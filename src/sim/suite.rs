@@ -378,6 +378,9 @@ pub fn summary(rows: &[(Case, Report)]) -> String {
         Vec::new(),
         Vec::new(),
     );
+    // Against each baseline alone: the first is no arbiter at all.
+    let alone = ["uncoordinated", "static-priority"];
+    let mut worse_than_alone = [0usize; 2];
     for (c, r) in rows {
         // The report names the best baseline on each measure.
         let (Some(arb), Some(oracle), Some(k)) =
@@ -396,6 +399,13 @@ pub fn summary(rows: &[(Case, Report)]) -> String {
         {
             worse.push(format!("{}/{}/{}", c.topology, c.day, c.budget.as_str()));
         }
+        for (n, name) in worse_than_alone.iter_mut().zip(alone) {
+            if r.strategy(name).is_some_and(|b| {
+                arb.revenue_lost > b.revenue_lost || arb.slo_minutes_total() > b.slo_minutes_total()
+            }) {
+                *n += 1;
+            }
+        }
         slo.extend(k.slo_min);
         rev.extend(k.revenue_lost);
         esc.push(arb.escalated_pct());
@@ -406,6 +416,7 @@ pub fn summary(rows: &[(Case, Report)]) -> String {
     let max = |v: &[f64]| v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     format!(
         "cases: {}; arbiter worse than the best baseline in {}{}\n\
+         arbiter worse than no arbiter (uncoordinated agents) in {}, than the static rule in {}\n\
          median share captured: SLO minutes {}, revenue lost {}\n\
          escalations, % of distinct actions proposed: median {:.1}, max {:.1}\n\
          cost / cheaper of oracle and best baseline: median {:.2}, max {:.2}\n\
@@ -417,6 +428,8 @@ pub fn summary(rows: &[(Case, Report)]) -> String {
         } else {
             format!(" ({})", worse.join(", "))
         },
+        worse_than_alone[0],
+        worse_than_alone[1],
         pct(median(slo)),
         pct(median(rev)),
         median(esc.clone()).unwrap_or(0.0),
