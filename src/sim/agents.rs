@@ -47,7 +47,7 @@ pub struct AgentSet {
     seq: u64,
     /// Whether the shop's sheddable flag is off now.
     pub flag_off: bool,
-    /// Services whose cache the application agent already lengthened.
+    /// Services whose cache the application agent's change has lengthened.
     cached: Vec<String>,
     /// The services the application agent may tune (`None`: any).
     tunable: Option<Vec<String>>,
@@ -59,6 +59,8 @@ pub const COST: &str = "cost-optimizer-1";
 pub const RESILIENCE: &str = "resilience-1";
 pub const SECURITY: &str = "security-guard-1";
 pub const APPLICATION: &str = "app-tuner-1";
+/// The setting the application agent lengthens on a hot service.
+const CACHE_KEY: &str = "cache_ttl_s";
 /// The agent's name as one of the four, if it is one.
 fn one_of_ours(agent: &str) -> Option<&'static str> {
     [COST, RESILIENCE, SECURITY, APPLICATION]
@@ -103,6 +105,17 @@ impl AgentSet {
             );
             let held = self.held_until.entry(key).or_insert(tick);
             *held = (*held).max(tick);
+        }
+    }
+
+    /// An action carried out. The application agent's longer cache is done once it is; until
+    /// then — deferred, refused for now, waiting for a person — it is asked again when its
+    /// quiet period ends, as any of its other actions.
+    pub fn carried_out(&mut self, action: &crate::contract::Action) {
+        if let crate::contract::Action::Config { service, key, .. } = action {
+            if key == CACHE_KEY && !self.cached.contains(service) {
+                self.cached.push(service.clone());
+            }
         }
     }
 
@@ -211,9 +224,8 @@ impl AgentSet {
                 && !self.cached.contains(&name)
                 && !self.quiet(APPLICATION, &name, v.tick)
             {
-                self.cached.push(name.clone());
                 self.propose(&mut out, v, APPLICATION, Domain::Application,
-                    serde_json::json!({"kind": "config", "service": name, "key": "cache_ttl_s", "value": 300}),
+                    serde_json::json!({"kind": "config", "service": name, "key": CACHE_KEY, "value": 300}),
                     serde_json::json!({"capacity_rps": 0.2 * v.m.demand[s]}), 0.8,
                     format!("utilisation {:.0}%: cache longer", util * 100.0));
             }
@@ -297,5 +309,73 @@ impl AgentSet {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::model::measure;
+
+    fn shop() -> ServiceGraph {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        ServiceGraph::from_files(
+            &root.join("scenarios/online-boutique/graph.json"),
+            Some(&root.join("scenarios/online-boutique/overlay.toml")),
+        )
+        .unwrap()
+    }
+
+    /// The frontend's cache changes the application agent asks for at `tick`, the shop kept
+    /// hot.
+    fn cache_asks(agents: &mut AgentSet, g: &ServiceGraph, tick: u64) -> Vec<String> {
+        let sims: Vec<ServiceSim> = g
+            .services()
+            .iter()
+            .map(|s| ServiceSim::new(s.replicas))
+            .collect();
+        let fe = g.index_of("frontend").unwrap();
+        // Nine tenths of the frontend's capacity arrives: above the agent's 85%.
+        let rps = 0.9 * g.service(fe).replicas as f64 * g.service(fe).capacity_rps_per_replica;
+        let m = measure(g, &sims, &[rps], &[0.0], tick);
+        let v = View {
+            forecast: None,
+            graph: g,
+            m: &m,
+            services: &sims,
+            legit: &[rps],
+            bots: &[0.0],
+            tick,
+            now: Timestamp::parse("2026-11-27T10:00:00Z").unwrap(),
+            ticks_per_min: 1.0,
+        };
+        agents
+            .act(&v)
+            .into_iter()
+            .filter(|m| m.subject.ends_with(APPLICATION))
+            .map(|m| String::from_utf8(m.payload).unwrap())
+            .filter(|p| p.contains(CACHE_KEY) && p.contains("\"service\":\"frontend\""))
+            .collect()
+    }
+
+    #[test]
+    fn a_cache_change_not_carried_out_is_asked_again_and_one_carried_out_is_not() {
+        let g = shop();
+        let mut agents = AgentSet::new(Agents::default(), &crate::intent::Roles::default());
+        assert_eq!(cache_asks(&mut agents, &g, 0).len(), 1, "asked while hot");
+        assert!(
+            cache_asks(&mut agents, &g, 1).is_empty(),
+            "quiet for a while"
+        );
+        // Deferred, say: after its quiet period it is asked again.
+        let again = cache_asks(&mut agents, &g, 16);
+        assert_eq!(again.len(), 1, "asked again once quiet is over");
+        let p: serde_json::Value = serde_json::from_str(&again[0]).unwrap();
+        let action: crate::contract::Action = serde_json::from_value(p["action"].clone()).unwrap();
+        agents.carried_out(&action);
+        assert!(
+            cache_asks(&mut agents, &g, 40).is_empty(),
+            "done once carried out"
+        );
     }
 }

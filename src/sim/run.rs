@@ -330,6 +330,7 @@ pub fn run(
                     flag_off = off;
                     agents.flag_off = off;
                 }
+                agents.carried_out(&p.proposal.action);
                 coordinator.approved_by_human(InFlight::of(&p.proposal), now);
             }
         }
@@ -462,6 +463,7 @@ pub fn run(
                 flag_off = off;
                 agents.flag_off = off;
             }
+            agents.carried_out(&p.action);
         }
     }
     progress(ticks, ticks);
