@@ -23,7 +23,6 @@ pub const FEED_CAPACITY: usize = 20_000;
 pub const MAX_PAGE: usize = 500;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(from = "Stored")]
 pub struct FeedEntry {
     /// Position in the feed since the service started: pages and live updates refer to it.
     pub seq: u64,
@@ -53,17 +52,7 @@ pub enum Held {
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum Stored {
-    Now {
-        seq: u64,
-        domain: String,
-        service: String,
-        kind: String,
-        agent: String,
-        proposal_id: String,
-        verdict: Verdict,
-        decided_at: Timestamp,
-        held: Held,
-    },
+    Now(FeedEntry),
     Earlier {
         seq: u64,
         domain: String,
@@ -76,27 +65,7 @@ enum Stored {
 impl From<Stored> for FeedEntry {
     fn from(s: Stored) -> FeedEntry {
         match s {
-            Stored::Now {
-                seq,
-                domain,
-                service,
-                kind,
-                agent,
-                proposal_id,
-                verdict,
-                decided_at,
-                held,
-            } => FeedEntry {
-                seq,
-                domain,
-                service,
-                kind,
-                agent,
-                proposal_id,
-                verdict,
-                decided_at,
-                held,
-            },
+            Stored::Now(entry) => entry,
             Stored::Earlier {
                 seq,
                 domain,
@@ -116,6 +85,12 @@ impl From<Stored> for FeedEntry {
             },
         }
     }
+}
+
+/// The feed's entries in either stored form (see [`Stored`]).
+fn stored_entries<'de, D: serde::Deserializer<'de>>(d: D) -> Result<VecDeque<FeedEntry>, D::Error> {
+    let stored = VecDeque::<Stored>::deserialize(d)?;
+    Ok(stored.into_iter().map(FeedEntry::from).collect())
 }
 
 impl FeedEntry {
@@ -171,6 +146,7 @@ pub struct Page<'a> {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct DecisionFeed {
+    #[serde(deserialize_with = "stored_entries")]
     entries: VecDeque<FeedEntry>,
     capacity: usize,
     next_seq: u64,
