@@ -29,6 +29,9 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 mb() { du -scm "$@" 2>/dev/null | tail -n 1 | cut -f1; }
 trail_mb() { mb "$work/audit.jsonl" "$work/audit.jsonl.segments"; }
 rss_mb() { awk '/VmRSS/ { printf "%d", $2 / 1024 }' "/proc/$1/status"; }
+# The intents as they are now: the restart at the end serves the same ones even if the
+# checkout's are edited while the run goes on.
+cp -r intents "$work/intents"
 port="$(free_port)"
 "$nats_server" -a 127.0.0.1 -p "$port" -js -sd "$work/js" >"$work/nats.log" 2>&1 &
 nats_pid=$!
@@ -37,7 +40,7 @@ serve() {
   # shellcheck disable=SC2086
   ARBITER_LOG=warn "$SERVE_BIN" serve --nats "nats://127.0.0.1:$port" \
     --graph scenarios/online-boutique/graph.json --overlay scenarios/online-boutique/overlay.toml \
-    --intents intents --audit "$work/audit.jsonl" --http 127.0.0.1:0 ${SERVE_FLAGS:-} >"$work/serve.log" 2>&1 &
+    --intents "$work/intents" --audit "$work/audit.jsonl" --http 127.0.0.1:0 ${SERVE_FLAGS:-} >"$work/serve.log" 2>&1 &
   arbiter_pid=$!
 }
 serve
@@ -45,7 +48,7 @@ until grep -q '^ready' "$work/serve.log"; do sleep 0.1; done
 "$BIN" loadgen --nats "nats://127.0.0.1:$port" --rate "$rate" --duration-s "$seconds" \
   --lifetime-s "$lifetime" --no-floor \
   --graph scenarios/online-boutique/graph.json --overlay scenarios/online-boutique/overlay.toml \
-  --intents intents >"$work/loadgen.log" 2>&1 &
+  --intents "$work/intents" >"$work/loadgen.log" 2>&1 &
 loadgen_pid=$!
 start=$(date +%s)
 http_addr="$(grep -o 'http://[^ ]*' "$work/serve.log" | head -n 1)"
