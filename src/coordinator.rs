@@ -55,6 +55,8 @@ pub struct Coordinator {
     /// answer must be remembered (the contract allows 24 h counted from the agent's own
     /// `created_at`; this counts from arrival, which an agent cannot set).
     pub max_lifetime_ms: i64,
+    /// When the arbiter last asked an agent to add to each short service (`asks.rs`).
+    pub asked: crate::asks::Asked,
 }
 
 impl Coordinator {
@@ -71,6 +73,7 @@ impl Coordinator {
             config: SolverConfig::default(),
             settle_ms: 5 * 60 * 1000,
             max_lifetime_ms: 24 * 3600 * 1000,
+            asked: Default::default(),
         }
     }
 

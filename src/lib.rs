@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod approval;
+pub mod asks;
 pub mod audit;
 pub mod bus;
 pub mod contract;

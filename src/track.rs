@@ -108,7 +108,8 @@ impl TrackRecords {
             | Event::KillSwitch(_)
             | Event::Observed { .. }
             | Event::Retention { .. }
-            | Event::Carried { .. } => {}
+            | Event::Carried { .. }
+            | Event::Request { .. } => {}
         }
     }
 

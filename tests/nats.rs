@@ -1003,3 +1003,63 @@ async fn the_load_generator_names_the_proposals_it_got_no_answer_for() {
     assert_eq!(named, (0..20).collect::<Vec<u64>>(), "{report}");
     assert!(!out.status.success(), "nothing answered is a failure");
 }
+
+/// A surge forecast leaves services short of what the intent plans, and no agent asks to add:
+/// the arbiter asks the resilience agent, on its control subject, and records that it did.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_short_for_the_forecast_is_asked_for_on_the_agents_control_subject() {
+    let mut h = Harness::start("asks");
+    h.arbiter();
+    let client = async_nats::connect(&h.url).await.unwrap();
+    let mut control = client
+        .subscribe("arbiter.control.resilience-1")
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+    client
+        .publish(
+            "arbiter.telemetry.frontend",
+            serde_json::json!({"load_rps": 300.0, "forecast_rps": 1100.0})
+                .to_string()
+                .into(),
+        )
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+    let cmd = next_command(&mut control).await;
+    assert_eq!(cmd["command"], "request", "{cmd}");
+    assert_eq!(cmd["agent"], "resilience-1", "{cmd}");
+    assert_eq!(cmd["action"]["kind"], "scale", "{cmd}");
+    assert!(cmd["action"]["replicas"].as_i64().unwrap() > 0, "{cmd}");
+    assert_eq!(cmd["reason"]["code"], "capacity_short", "{cmd}");
+    assert!(
+        cmd["reason"]["limit"].as_f64() > cmd["reason"]["value"].as_f64(),
+        "{cmd}"
+    );
+    // Recorded before it was sent: the trail holds it, and still verifies.
+    let audit = h.dir.join("audit.jsonl");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let trail = std::fs::read_to_string(&audit).unwrap_or_default();
+        if trail.contains("\"kind\":\"request\"")
+            && trail.contains(cmd["action"]["service"].as_str().unwrap())
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the request is in the trail"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    arbiter::audit::verify(&audit).expect("the trail verifies");
+    // Asked once for each short service, not at every turn of the loop.
+    let mut services = std::collections::BTreeSet::new();
+    services.insert(cmd["action"]["service"].as_str().unwrap().to_string());
+    while let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(1500), control.next()).await
+    {
+        let c: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
+        let s = c["action"]["service"].as_str().unwrap().to_string();
+        assert!(services.insert(s.clone()), "{s} asked for twice");
+    }
+}

@@ -97,6 +97,14 @@ pub fn tell(records: &[Record], proposal_id: &str) -> Option<String> {
                     command["action"]
                 );
             }
+            Event::Request { agent, command } => {
+                let _ = writeln!(
+                    out,
+                    "asked {agent} for {}: {}",
+                    command["action"],
+                    command["reason"]["detail"].as_str().unwrap_or("")
+                );
+            }
             Event::Observed { .. } | Event::Retention { .. } => {}
             Event::Carried { decision, .. } => {
                 let first = decision.audit.as_ref().map_or(0, |a| a.seq);

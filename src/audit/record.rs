@@ -76,6 +76,13 @@ pub enum Event {
         command: serde_json::Value,
         escalated: bool,
     },
+    /// The arbiter asked `agent` to add capacity to a service short of what the intent plans
+    /// for it (`asks.rs`); `command` is what was sent on `arbiter.control.<agent>`. The
+    /// agent's proposal, if it sends one, is decided and recorded like any other.
+    Request {
+        agent: String,
+        command: serde_json::Value,
+    },
 }
 
 /// One line of the audit file.
@@ -151,7 +158,8 @@ impl Record {
             Event::Control { .. }
             | Event::KillSwitch(_)
             | Event::Observed { .. }
-            | Event::Retention { .. } => None,
+            | Event::Retention { .. }
+            | Event::Request { .. } => None,
         }
     }
 }

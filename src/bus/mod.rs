@@ -9,8 +9,8 @@ mod subject;
 
 pub use subject::{
     control_subject, decisions_subject, parse_proposal_subject, proposals_subject,
-    proposals_subject_of, SubjectError, DECISIONS, OUTCOMES, PROPOSALS, PROPOSALS_PREFIX,
-    TELEMETRY, TELEMETRY_PREFIX,
+    proposals_subject_of, SubjectError, CONTROL_PREFIX, DECISIONS, OUTCOMES, PROPOSALS,
+    PROPOSALS_PREFIX, TELEMETRY, TELEMETRY_PREFIX,
 };
 
 use std::collections::VecDeque;

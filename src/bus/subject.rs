@@ -29,9 +29,13 @@ pub fn decisions_subject(domain: &str, agent: &str) -> String {
     format!("arbiter.decisions.{domain}.{agent}")
 }
 
-/// Where an agent is sent commands (a rollback of its change): `arbiter.control.<agent>`.
+/// What every control subject starts with (the rest is the agent).
+pub const CONTROL_PREFIX: &str = "arbiter.control.";
+
+/// Where an agent is sent commands (a rollback of its change, a request to add capacity):
+/// `arbiter.control.<agent>`.
 pub fn control_subject(agent: &str) -> String {
-    format!("arbiter.control.{agent}")
+    format!("{CONTROL_PREFIX}{agent}")
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]

@@ -23,11 +23,13 @@ mod merge;
 mod milp;
 mod path;
 mod problem;
+mod shortfall;
 mod solve;
 mod verdict;
 mod window;
 
 pub use ledger::{Ledger, Recall, Recorded, GRACE_MS};
+pub use shortfall::{shortfalls, Shortfall};
 pub use solve::{SolveStatus, SolverConfig};
 
 use crate::contract::{Action, Decision, Domain, IntentRef, Invalid, Proposal, Timestamp, Verdict};

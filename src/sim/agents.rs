@@ -53,6 +53,9 @@ pub struct AgentSet {
     tunable: Option<Vec<String>>,
     /// (agent, service, action kind) -> tick before which that action is not sent again.
     held_until: BTreeMap<(&'static str, String, String), u64>,
+    /// Scale-ups the arbiter asked the resilience agent for, not yet proposed: (service,
+    /// replicas, why).
+    requested: Vec<(String, i64, String)>,
 }
 
 pub const COST: &str = "cost-optimizer-1";
@@ -82,6 +85,32 @@ impl AgentSet {
                 .get(APPLICATION)
                 .and_then(|r| r.services.clone()),
             held_until: BTreeMap::new(),
+            requested: Vec::new(),
+        }
+    }
+
+    /// A command on `arbiter.control.<agent>`. The resilience agent honours a `request` for a
+    /// scale-up at its next turn, as a proposal of its own (which the arbiter then decides);
+    /// anything else is ignored here.
+    pub fn control(&mut self, subject: &str, payload: &[u8]) {
+        if subject != crate::bus::control_subject(RESILIENCE) {
+            return;
+        }
+        let Ok(c) = serde_json::from_slice::<serde_json::Value>(payload) else {
+            return;
+        };
+        if c["command"] != "request" || c["action"]["kind"] != "scale" {
+            return;
+        }
+        if let (Some(service), Some(replicas)) = (
+            c["action"]["service"].as_str(),
+            c["action"]["replicas"].as_i64(),
+        ) {
+            let why = c["reason"]["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            self.requested.push((service.to_string(), replicas, why));
         }
     }
 
@@ -195,6 +224,18 @@ impl AgentSet {
                     serde_json::json!({"kind": "scale", "service": attrs.name, "replicas": -1}),
                     serde_json::json!({"cost_per_hour": -attrs.cost_per_replica_hour, "capacity_rps": -attrs.capacity_rps_per_replica}),
                     0.9, format!("spend {spend:.2}/h is over the {target:.2}/h target"));
+            }
+        }
+        for (service, add, why) in std::mem::take(&mut self.requested) {
+            let Some(s) = g.index_of(&service) else {
+                continue;
+            };
+            let attrs = g.service(s);
+            if add > 0 {
+                self.propose(&mut out, v, RESILIENCE, Domain::Resilience,
+                    serde_json::json!({"kind": "scale", "service": service, "replicas": add}),
+                    serde_json::json!({"cost_per_hour": add as f64 * attrs.cost_per_replica_hour, "capacity_rps": add as f64 * attrs.capacity_rps_per_replica}),
+                    0.85, format!("asked by the arbiter: {why}"));
             }
         }
         for s in 0..g.len() {

@@ -359,6 +359,9 @@ pub fn run(
             now,
             ticks_per_min: per_min,
         };
+        for m in bus.drain(crate::bus::CONTROL_PREFIX) {
+            agents.control(&m.subject, &m.payload);
+        }
         for msg in agents.act(&view) {
             bus.publish(msg.subject, msg.payload);
         }
@@ -398,6 +401,11 @@ pub fn run(
             }
             Strategy::Arbiter => {
                 let world = observe(g, &sims, &m, legit, bots, &forecast, now);
+                // What is short and no one asked to add, asked of the agents that may.
+                for req in coordinator.requests(now, &world) {
+                    let payload = serde_json::to_vec(&req.command).expect("a request serialises");
+                    bus.publish(crate::bus::control_subject(&req.agent), payload);
+                }
                 for d in coordinator
                     .decide(now, &world, &inbox)
                     .into_iter()

@@ -9,6 +9,7 @@
 //! therefore loses no accepted proposal: unacknowledged ones are redelivered, and the ledger —
 //! seeded from the audit trail on start — answers them with the decision already given.
 
+mod asks;
 mod checkpoint;
 mod connect;
 mod feeds;

@@ -247,6 +247,11 @@ impl Rebuild<'_> {
                 let key = crate::contract::ProposalKey::of(&decision.agent, &decision.proposal_id);
                 self.restored.escalations.moved(key, r.seq, at);
             }
+            Event::Request { command, .. } => {
+                if let Some(service) = command["action"]["service"].as_str() {
+                    self.coordinator.asked.noted(service, r.at);
+                }
+            }
             Event::Approval { .. } | Event::Rollback { .. } | Event::Retention { .. } => {}
         }
         self.read += 1;

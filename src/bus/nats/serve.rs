@@ -193,6 +193,7 @@ pub async fn serve(
         incoming,
         acker: spawn_acker(),
         next_housekeeping: tokio::time::Instant::now(),
+        next_ask: tokio::time::Instant::now(),
     };
     health.clear("starting");
     ready();
@@ -330,6 +331,8 @@ struct Loop {
     acker: Acker,
     intents: Option<IntentWatch>,
     next_housekeeping: tokio::time::Instant,
+    /// When to look for services short of their planned capacity again (`asks.rs`).
+    next_ask: tokio::time::Instant,
 }
 
 impl Loop {
@@ -350,6 +353,11 @@ impl Loop {
                 self.next_housekeeping = tokio::time::Instant::now() + INTENT_POLL;
                 let now = Timestamp::from_datetime(chrono::Utc::now());
                 st.expire_escalations(now).await?;
+                if tokio::time::Instant::now() >= self.next_ask {
+                    self.next_ask = tokio::time::Instant::now() + super::asks::LOOK_EVERY;
+                    let telemetry = self.telemetry.lock().expect("telemetry lock").clone();
+                    st.ask_for_capacity(&telemetry, now).await?;
+                }
                 if let Some(w) = self.intents.as_mut() {
                     w.poll(st, now).await?;
                 }
