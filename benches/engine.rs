@@ -1,6 +1,8 @@
 //! Decision-window latency: windows of 10, 100 and 1 000 proposals on synthetic graphs of 100,
-//! 1 000 and 10 000 services with realistic locality, one dense conflict group of 100, and
-//! the cost of parsing one proposal. Figures are recorded in BENCHMARKS.md.
+//! 1 000 and 10 000 services with realistic locality, one dense conflict group of 100, the
+//! cost of parsing one proposal, and of the service's look for short services (the world
+//! built from telemetry, then every service against its planned capacity). Figures are
+//! recorded in BENCHMARKS.md.
 
 use arbiter::contract::{parse_proposal, Proposal};
 use arbiter::engine::{decide, Ledger, SolverConfig, Submission};
@@ -63,5 +65,27 @@ fn parse(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, parse, realistic, dense);
+fn shortfalls(c: &mut Criterion) {
+    let mut group = c.benchmark_group("asks/shortfalls");
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(4));
+    for services in [1_000, 10_000] {
+        let s = Fleet::new(services, 42, 2.0, 0.5);
+        let telemetry = synthetic::surge(&s.graph, 1.5);
+        group.bench_function(BenchmarkId::new("services", services), |b| {
+            b.iter(|| {
+                let world = arbiter::world::World::observed(&s.graph, &telemetry).unwrap();
+                let ctx = arbiter::engine::Context {
+                    world: &world,
+                    ..s.context()
+                };
+                arbiter::engine::shortfalls(&ctx, &s.intent).len()
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, parse, realistic, dense, shortfalls);
 criterion_main!(benches);
