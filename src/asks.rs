@@ -38,8 +38,9 @@ pub struct Request {
 impl Coordinator {
     /// The requests to send now: one per short service not asked for within
     /// [`ASK_AGAIN_MS`], to the first agent (by name) in the resilience domain whose role
-    /// may scale it and who is not suspended. None without an intent in force or under a
-    /// freeze (whatever was asked would be refused).
+    /// may scale it and who is not suspended. None without an intent in force, under the
+    /// global freeze or a freeze of the intent over that service's scale-ups, or with the
+    /// resilience domain suspended (whatever was asked would be refused or deferred).
     pub fn requests(&mut self, now: Timestamp, world: &World) -> Vec<Request> {
         let Some(intent) = self.intents.in_force(now) else {
             return Vec::new();
@@ -65,12 +66,18 @@ impl Coordinator {
         let short = crate::engine::shortfalls(&ctx, intent);
         let mut out = Vec::new();
         for sf in short {
-            if self
+            // A change freeze the intent declares over the service's scale-ups: the proposal
+            // would only be deferred.
+            let frozen = intent
+                .freezes
+                .iter()
+                .any(|f| f.covers(now, ActionKind::Scale, &sf.service));
+            let recent = self
                 .asked
                 .0
                 .get(&sf.service)
-                .is_some_and(|at| at.millis_until(&now) < ASK_AGAIN_MS)
-            {
+                .is_some_and(|at| at.millis_until(&now) < ASK_AGAIN_MS);
+            if frozen || recent {
                 continue;
             }
             let Some(agent) = self.roles.agents.iter().find_map(|(name, role)| {

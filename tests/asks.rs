@@ -90,6 +90,22 @@ fn nothing_is_asked_for_without_a_shortfall_under_a_freeze_or_on_an_unmeasured_l
     let (unmeasured, measured) = (forecast(None), forecast(Some(100.0)));
     assert!(bare.requests(t0, &unmeasured).is_empty());
     assert!(!bare.requests(t0, &measured).is_empty());
+    // An intent freezing checkout's scale-ups: checkout is not asked for, the rest are.
+    let text = "name = \"freeze-checkout\"\npriorities = [\"availability\"]\n\
+                [window]\nstart = 2026-11-27T09:00:00Z\nend = 2026-11-27T11:00:00Z\n\
+                [[freeze]]\nname = \"f\"\nstart = 2026-11-27T09:00:00Z\nend = 2026-11-27T11:00:00Z\n\
+                kinds = [\"scale\"]\nservices = [\"checkoutservice\"]\n";
+    let mut intents = load_dir(&repo("intents")).unwrap().intents;
+    intents.push(arbiter::intent::parse_intent("freeze.toml", text).unwrap());
+    let mut frozen = Coordinator::new(boutique(), IntentSet::new(intents), c.roles.clone());
+    let asked = frozen.requests(t0, &surge(&frozen));
+    assert!(!asked.is_empty());
+    assert!(
+        asked
+            .iter()
+            .all(|r| r.action.service() != "checkoutservice"),
+        "{asked:?}"
+    );
     // Frozen: whatever was asked would be refused.
     c.controls.frozen = true;
     assert!(c.requests(t0, &surge(&c)).is_empty());
