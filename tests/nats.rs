@@ -1056,10 +1056,20 @@ async fn a_service_short_for_the_forecast_is_asked_for_on_the_agents_control_sub
     // Asked once for each short service, not at every turn of the loop.
     let mut services = std::collections::BTreeSet::new();
     services.insert(cmd["action"]["service"].as_str().unwrap().to_string());
-    while let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(1500), control.next()).await
+    while let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(2500), control.next()).await
     {
         let c: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
         let s = c["action"]["service"].as_str().unwrap().to_string();
         assert!(services.insert(s.clone()), "{s} asked for twice");
     }
+    // The figures count each request, and a restarted arbiter counts them from the trail.
+    let requests = |addr: &str| -> serde_json::Value {
+        let (status, body) = http(addr, "GET", "/api/summary", Some("sre-oncall-token"), "");
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["capacity_requests"].clone()
+    };
+    assert_eq!(requests(&h.http), services.len(), "{services:?}");
+    h.kill_arbiter();
+    h.arbiter();
+    assert_eq!(requests(&h.http), services.len(), "after a restart");
 }

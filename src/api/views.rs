@@ -65,6 +65,7 @@ pub(super) async fn summary(
         "escalations_answered": f.answered,
         "rollbacks": f.rollbacks,
         "mean_time_to_rollback_s": f.mean_time_to_rollback_s(),
+        "capacity_requests": f.capacity_requests,
         "audit_completeness": snap.audit_completeness,
         "pending_approvals": snap.pending_approvals,
         "changes_in_flight": snap.changes_in_flight,

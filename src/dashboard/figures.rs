@@ -41,6 +41,9 @@ pub struct Figures {
     pub rollbacks: u64,
     /// Seconds from breach to rollback command, summed over `rollbacks`.
     pub rollback_seconds: f64,
+    /// Requests for capacity sent to agents (`asks.rs`); absent from earlier checkpoints.
+    #[serde(default)]
+    pub capacity_requests: u64,
 }
 
 impl Figures {
@@ -67,14 +70,18 @@ impl Figures {
         self.rollback_seconds += seconds_after_breach.max(0.0);
     }
 
-    /// Counts a rollback an audit record tells of (decisions are counted by the reader,
-    /// which knows their domain, with [`Figures::decided`]).
-    pub fn read_rollback(&mut self, r: &Record) {
-        if let Event::Rollback { command, .. } = &r.event {
-            let breach = serde_json::from_value::<Timestamp>(command["breach_at"].clone());
-            if let Ok(breach) = breach {
-                self.rolled_back(breach.millis_until(&r.at) as f64 / 1000.0);
+    /// Counts a rollback or a request for capacity an audit record tells of (decisions are
+    /// counted by the reader, which knows their domain, with [`Figures::decided`]).
+    pub fn read_command(&mut self, r: &Record) {
+        match &r.event {
+            Event::Rollback { command, .. } => {
+                let breach = serde_json::from_value::<Timestamp>(command["breach_at"].clone());
+                if let Ok(breach) = breach {
+                    self.rolled_back(breach.millis_until(&r.at) as f64 / 1000.0);
+                }
             }
+            Event::Request { .. } => self.capacity_requests += 1,
+            _ => {}
         }
     }
 

@@ -22,7 +22,9 @@ impl Shared {
         let Ok(world) = World::observed(&self.coordinator.graph, telemetry) else {
             return Ok(());
         };
-        for req in self.coordinator.requests(now, &world) {
+        let requests = self.coordinator.requests(now, &world);
+        let sent = !requests.is_empty();
+        for req in requests {
             self.write_durably(
                 now,
                 vec![Event::Request {
@@ -37,8 +39,13 @@ impl Shared {
                 .publish(crate::bus::control_subject(&req.agent), payload.into())
                 .await
                 .map_err(nats)?;
+            self.figures.capacity_requests += 1;
             metrics::counter!("arbiter_capacity_requests_total").increment(1);
             tracing::info!(agent = req.agent, action = %serde_json::to_string(&req.action).unwrap_or_default(), "asked for capacity");
+        }
+        if sent {
+            // The API's figures count them.
+            self.refresh_view(false);
         }
         Ok(())
     }

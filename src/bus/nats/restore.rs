@@ -218,7 +218,7 @@ impl Rebuild<'_> {
     /// Takes in one record, which starts at `at` in its file.
     pub fn read(&mut self, r: &Record, at: u64) {
         self.restored.tracks.read(r);
-        self.restored.figures.read_rollback(r);
+        self.restored.figures.read_command(r);
         match &r.event {
             Event::Decision { proposal, .. } => {
                 if let Some(d) = r.decision() {
