@@ -6,7 +6,7 @@
 
 use crate::contract::{Action, ActionKind, Domain, Timestamp};
 use crate::coordinator::Coordinator;
-use crate::engine::{Context, InFlight};
+use crate::engine::Context;
 use crate::world::World;
 use std::collections::BTreeMap;
 
@@ -42,6 +42,7 @@ impl Coordinator {
     /// global freeze or a freeze of the intent over that service's scale-ups, or with the
     /// resilience domain suspended (whatever was asked would be refused or deferred).
     pub fn requests(&mut self, now: Timestamp, world: &World) -> Vec<Request> {
+        let in_flight = self.in_flight_at(now);
         let Some(intent) = self.intents.in_force(now) else {
             return Vec::new();
         };
@@ -53,8 +54,6 @@ impl Coordinator {
         {
             return Vec::new();
         }
-        self.in_flight.retain(|t| t.until > now);
-        let in_flight: Vec<InFlight> = self.in_flight.iter().map(|t| t.change.clone()).collect();
         let ctx = Context {
             graph: &self.graph,
             world,

@@ -77,6 +77,12 @@ impl Coordinator {
         }
     }
 
+    /// The approved changes still in flight at `now`, those settled let go.
+    pub(crate) fn in_flight_at(&mut self, now: Timestamp) -> Vec<InFlight> {
+        self.in_flight.retain(|t| t.until > now);
+        self.in_flight.iter().map(|t| t.change.clone()).collect()
+    }
+
     /// Decides one window of proposal messages; returns the answers to publish, in the order
     /// the messages came.
     pub fn decide(&mut self, now: Timestamp, world: &World, inbox: &[Message]) -> Vec<Answer> {
@@ -102,11 +108,10 @@ impl Coordinator {
         subs: &[Submission],
         overload: Option<&str>,
     ) -> Vec<Answer> {
-        self.in_flight.retain(|t| t.until > now);
+        let in_flight = self.in_flight_at(now);
         self.ledger.forget_expired(now);
         self.refusals.sweep(now);
         let escalation_deadline = self.escalation_deadline(now);
-        let in_flight: Vec<InFlight> = self.in_flight.iter().map(|t| t.change.clone()).collect();
         let ctx = Context {
             graph: &self.graph,
             world,

@@ -269,8 +269,7 @@ async fn sigterm_while_nats_server_is_down_stops_within_its_grace_and_nothing_is
     let case = "SIGTERM with nats-server down";
     let mut h = Harness::start("sigterm-server-down");
     h.arbiter();
-    let client = async_nats::connect(&h.url).await.unwrap();
-    let js = async_nats::jetstream::new(client.clone());
+    let js = jetstream_at(&h.url).await;
     let sender = load(js.clone(), "d", 3 * RATE);
     tokio::time::sleep(Duration::from_millis(1_000)).await;
     h.kill_server();
@@ -330,8 +329,7 @@ async fn nats_server_killed_and_restarted_under_load_five_times_ends_nothing_and
     let case = "nats-server kill -9 and restart";
     let mut h = Harness::start("server-kill");
     h.arbiter();
-    let client = async_nats::connect(&h.url).await.unwrap();
-    let js = async_nats::jetstream::new(client.clone());
+    let js = jetstream_at(&h.url).await;
     let sender = load(js.clone(), "s", 8 * RATE);
     for _ in 0..5 {
         tokio::time::sleep(Duration::from_millis(700)).await;
@@ -805,8 +803,7 @@ async fn a_payload_json_cannot_read_is_refused_with_its_id_and_the_senders_name(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_streams_are_bounded_by_the_declared_limits_even_when_an_earlier_start_left_none() {
     let mut h = Harness::start("stream-limits");
-    let client = async_nats::connect(&h.url).await.unwrap();
-    let js = async_nats::jetstream::new(client.clone());
+    let js = jetstream_at(&h.url).await;
     // As an earlier version left it: no limits at all.
     js.create_stream(async_nats::jetstream::stream::Config {
         name: "ARBITER_PROPOSALS".into(),

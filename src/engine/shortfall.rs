@@ -7,7 +7,6 @@
 //! arbiter asks the agents that may scale those services for: a request, decided as any
 //! proposal once an agent sends it.
 
-use super::effect::{estimate, Basis};
 use super::path::Headroom;
 use super::Context;
 use crate::intent::Intent;
@@ -33,15 +32,8 @@ pub struct Shortfall {
 pub fn shortfalls(ctx: &Context, intent: &Intent) -> Vec<Shortfall> {
     let headroom = Headroom::new(ctx, intent);
     let mut in_flight_cap: BTreeMap<usize, f64> = BTreeMap::new();
-    for f in ctx.in_flight {
-        let Some(s) = ctx.graph.index_of(f.action.service()) else {
-            continue;
-        };
-        let basis = Basis {
-            headroom: headroom.of(s),
-            ..Basis::default()
-        };
-        let e = estimate(ctx, &f.action, 1.0, &Default::default(), s, basis);
+    // Spend only weighs an effect's value, not the capacity it holds.
+    for (_, e) in super::window::in_flight_effects(ctx, &headroom, 0.0) {
         for (t, c) in &e.cap {
             *in_flight_cap.entry(*t).or_default() += c;
         }

@@ -107,6 +107,27 @@ impl Window<'_, '_, '_> {
     }
 }
 
+/// Each change still in flight, by its service, with the arbiter's estimate of it: what it
+/// holds of capacity, budget, blast radius and its service's change slot.
+pub(crate) fn in_flight_effects<'x>(
+    ctx: &'x Context,
+    headroom: &'x super::path::Headroom,
+    spend: f64,
+) -> impl Iterator<Item = (usize, super::effect::Effect)> + 'x {
+    ctx.in_flight.iter().filter_map(move |f| {
+        let s = ctx.graph.index_of(f.action.service())?;
+        let basis = Basis {
+            headroom: headroom.of(s),
+            spend,
+            ..Basis::default()
+        };
+        Some((
+            s,
+            estimate(ctx, &f.action, 1.0, &Default::default(), s, basis),
+        ))
+    })
+}
+
 pub(crate) fn build<'c, 'a, 'p>(
     ctx: &'c Context<'a>,
     intent: &'a Intent,
@@ -122,16 +143,7 @@ pub(crate) fn build<'c, 'a, 'p>(
     let mut in_flight_changes: BTreeMap<usize, u32> = BTreeMap::new();
     let mut disrupted: BTreeSet<usize> = BTreeSet::new();
     let mut in_flight_cost = 0.0;
-    for f in ctx.in_flight {
-        let Some(s) = ctx.graph.index_of(f.action.service()) else {
-            continue;
-        };
-        let basis = Basis {
-            headroom: headroom.of(s),
-            spend: spend_now,
-            ..Basis::default()
-        };
-        let e = estimate(ctx, &f.action, 1.0, &Default::default(), s, basis);
+    for (s, e) in in_flight_effects(ctx, &headroom, spend_now) {
         for (t, c) in &e.cap {
             *in_flight_cap.entry(*t).or_default() += c;
         }

@@ -13,7 +13,7 @@
 //! entry point (its base path latency × 2.5) and a budget of 3× the shop's normal spend
 //! (binding: 1.5×, below what a 3× surge needs; and the same declared soft).
 
-use super::report::Report;
+use super::report::{Report, StrategyReport};
 use super::scenario::{Scenario, ScenarioError};
 use std::path::{Path, PathBuf};
 
@@ -394,15 +394,15 @@ pub fn summary(rows: &[(Case, Report)]) -> String {
         ) else {
             continue;
         };
-        if arb.revenue_lost > best.revenue_lost
-            || arb.slo_minutes_total() > best_slo.slo_minutes_total()
-        {
+        // More revenue lost, or more minutes over an SLO, than `rev` and `slo` did.
+        let worse_than = |rev: &StrategyReport, slo: &StrategyReport| {
+            arb.revenue_lost > rev.revenue_lost || arb.slo_minutes_total() > slo.slo_minutes_total()
+        };
+        if worse_than(best, best_slo) {
             worse.push(format!("{}/{}/{}", c.topology, c.day, c.budget.as_str()));
         }
         for (n, name) in worse_than_alone.iter_mut().zip(alone) {
-            if r.strategy(name).is_some_and(|b| {
-                arb.revenue_lost > b.revenue_lost || arb.slo_minutes_total() > b.slo_minutes_total()
-            }) {
+            if r.strategy(name).is_some_and(|b| worse_than(b, b)) {
                 *n += 1;
             }
         }

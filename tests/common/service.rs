@@ -257,10 +257,15 @@ pub async fn agent_at(
     async_nats::jetstream::Context,
     async_nats::Subscriber,
 ) {
-    let client = async_nats::connect(url).await.unwrap();
-    let js = async_nats::jetstream::new(client.clone());
+    let js = jetstream_at(url).await;
+    let client = js.client();
     let sub = subscribed(&client, decisions).await;
     (client, js, sub)
+}
+
+/// A JetStream context on its own connection to the server at `url`.
+pub async fn jetstream_at(url: &str) -> async_nats::jetstream::Context {
+    async_nats::jetstream::new(async_nats::connect(url).await.unwrap())
 }
 
 /// A subscription in place on the server before anything else is published.
