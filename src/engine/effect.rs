@@ -337,7 +337,10 @@ pub(crate) fn estimate(
         0.0
     };
     e.value[idx(Objective::Security)] = security * conf;
-    e.value[idx(Objective::Cost)] = (-e.cost_per_hour / cost_scale).clamp(-1.0, 1.0);
+    // Bounded but never flat: a clamp made every saving beyond a tenth of the spend worth the
+    // same, so a change sized to save more than its ask could never win over the ask.
+    let saving = -e.cost_per_hour / cost_scale;
+    e.value[idx(Objective::Cost)] = saving / (1.0 + saving.abs());
     e.urgent |= e.repairs > 0.0;
     e
 }

@@ -24,6 +24,7 @@ mod milp;
 mod path;
 mod problem;
 mod shortfall;
+mod sizing;
 mod solve;
 mod verdict;
 mod window;

@@ -132,10 +132,15 @@ pub(crate) fn decisions(w: &Window) -> Vec<(usize, Decision)> {
 /// Why the action decided on differs from the one proposed.
 fn amendment(c: &Cand) -> String {
     match &c.action {
+        crate::contract::Action::Scale { replicas, .. } if *replicas < 0 => format!(
+            "sized by the arbiter: {} instead of as proposed, still carrying the forecast peak over the intent's horizon at no more than {:.0}% utilisation, and a replica more",
+            action_phrase(&c.action),
+            super::sizing::SIZED_UTILISATION * 100.0
+        ),
         crate::contract::Action::Scale { .. } => format!(
             "sized by the arbiter: {} instead of as proposed, to carry the forecast peak over the intent's horizon at {:.0}% utilisation",
             action_phrase(&c.action),
-            super::window::SIZED_UTILISATION * 100.0
+            super::sizing::SIZED_UTILISATION * 100.0
         ),
         _ => format!(
             "judged as {} instead of as proposed: done in one go it would take down a service carrying more entry traffic than the blast-radius limit",

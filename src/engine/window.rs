@@ -4,6 +4,7 @@ use super::decompose::solve_window;
 use super::effect::{estimate, Basis, Capacity, Effect};
 use super::merge::{contradicts, group};
 use super::problem::{Body, Constraint, Guard, Problem};
+use super::sizing::resize;
 use super::solve::{Solved, SolverConfig};
 use super::verdict::needs_human;
 use super::Context;
@@ -43,34 +44,6 @@ fn amend(ctx: &Context, intent: &Intent, p: &Proposal, s: usize) -> Option<Actio
     }
 }
 
-/// Utilisation at the forecast peak that a scale-up sized by the arbiter aims for: where the
-/// queueing stretch of latency is 2.5x, comfortably off the knee.
-pub(crate) const SIZED_UTILISATION: f64 = 0.6;
-
-/// A scale-up may be too small for what the arbiter knows and the agent does not: the forecast
-/// over the intent's horizon, or an SLO breached above the service. Then the arbiter also
-/// considers the same scale-up sized to run the forecast peak at [`SIZED_UTILISATION`] (at
-/// most three times the ask), as an alternative the optimiser weighs against the original
-/// under the same budget and limits.
-fn upsize(ctx: &Context, c: &Cand, slo_excess_ms: f64, shortfall: f64) -> Option<Action> {
-    let Action::Scale { service, replicas } = &c.action else {
-        return None;
-    };
-    if *replicas <= 0 || (slo_excess_ms <= 0.0 && shortfall <= 0.0) {
-        return None;
-    }
-    let attrs = ctx.graph.service(c.service);
-    let state = &ctx.world.services[c.service];
-    let peak = state.forecast_rps.max(state.load_rps);
-    let want = (peak / (attrs.capacity_rps_per_replica * SIZED_UTILISATION)).ceil() as i64
-        - state.replicas as i64;
-    let sized = want.min(3 * *replicas as i64).min(1000) as i32;
-    (sized > *replicas).then(|| Action::Scale {
-        service: service.clone(),
-        replicas: sized,
-    })
-}
-
 /// An SLO resolved against the graph.
 pub(crate) struct SloInfo {
     pub index: usize,
@@ -86,7 +59,7 @@ pub(crate) struct Window<'c, 'a, 'p> {
     pub cands: Vec<Cand<'p>>,
     /// Merge groups: candidate indices, primary first. A group is one variable.
     pub groups: Vec<Vec<usize>>,
-    /// For a group that is the sized alternative of another (see [`upsize`]): that group.
+    /// For a group that is the sized alternative of another (see [`resize`]): that group.
     pub alt_of: Vec<Option<usize>>,
     pub caps: BTreeMap<usize, Capacity>,
     pub slos: Vec<SloInfo>,
@@ -157,16 +130,19 @@ pub(crate) fn build<'c, 'a, 'p>(
     let blast_used: f64 = disrupted.iter().map(|&s| ctx.world.traffic_share[s]).sum();
 
     // How far each service is behind a breached SLO of a caller: latency gains there count.
+    // And how much of the tightest such SLO's target its callers use now (p99 / target).
     let mut slo_excess = vec![0.0f64; ctx.graph.len()];
+    let mut slo_use = vec![0.0f64; ctx.graph.len()];
     for slo in &intent.slos {
         let Some(t) = ctx.graph.index_of(&slo.service) else {
             continue;
         };
-        let excess = ctx.world.services[t].p99_ms - slo.p99_latency_ms;
-        if excess > 0.0 {
-            for s in ctx.graph.downstream(t) {
-                slo_excess[s] = slo_excess[s].max(excess);
-            }
+        let p99 = ctx.world.services[t].p99_ms;
+        let excess = p99 - slo.p99_latency_ms;
+        let used = p99 / slo.p99_latency_ms.max(f64::MIN_POSITIVE);
+        for s in ctx.graph.downstream(t) {
+            slo_excess[s] = slo_excess[s].max(excess.max(0.0));
+            slo_use[s] = slo_use[s].max(used);
         }
     }
     let cands: Vec<Cand> = gated
@@ -200,18 +176,15 @@ pub(crate) fn build<'c, 'a, 'p>(
     for g in 0..groups.len() {
         let c = &cands[groups[g][0]];
         let cap_extra = in_flight_cap.get(&c.service).copied().unwrap_or(0.0);
-        let shortfall = {
-            let cap = ctx.capacity(c.service, headroom.of(c.service), cap_extra);
-            let own: f64 = c
-                .effect
-                .cap
-                .iter()
-                .filter(|(s, _)| *s == c.service)
-                .map(|(_, d)| d)
-                .sum();
-            cap.required - cap.now - own
-        };
-        if let Some(bigger) = upsize(ctx, c, slo_excess[c.service], shortfall) {
+        let cap = ctx.capacity(c.service, headroom.of(c.service), cap_extra);
+        let own: f64 = c
+            .effect
+            .cap
+            .iter()
+            .filter(|(s, _)| *s == c.service)
+            .map(|(_, d)| d)
+            .sum();
+        if let Some(bigger) = resize(ctx, c, &cap, own, slo_excess[c.service], slo_use[c.service]) {
             let basis = Basis {
                 headroom: headroom.of(c.service),
                 in_flight_cap: cap_extra,
