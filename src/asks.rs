@@ -43,6 +43,7 @@ impl Coordinator {
     /// resilience domain suspended (whatever was asked would be refused or deferred).
     pub fn requests(&mut self, now: Timestamp, world: &World) -> Vec<Request> {
         let in_flight = self.in_flight_at(now);
+        let budget_granted = self.grants.at(now);
         let Some(intent) = self.intents.in_force(now) else {
             return Vec::new();
         };
@@ -60,6 +61,7 @@ impl Coordinator {
             intent: Some(intent),
             roles: &self.roles,
             in_flight: &in_flight,
+            budget_granted,
             now,
         };
         let short = crate::engine::shortfalls(&ctx, intent);

@@ -57,6 +57,8 @@ pub struct Coordinator {
     pub max_lifetime_ms: i64,
     /// When the arbiter last asked an agent to add to each short service (`asks.rs`).
     pub asked: crate::asks::Asked,
+    /// Overspend people granted beyond the budget (`grants.rs`).
+    pub grants: crate::grants::Grants,
 }
 
 impl Coordinator {
@@ -74,6 +76,7 @@ impl Coordinator {
             settle_ms: 5 * 60 * 1000,
             max_lifetime_ms: 24 * 3600 * 1000,
             asked: Default::default(),
+            grants: Default::default(),
         }
     }
 
@@ -112,12 +115,14 @@ impl Coordinator {
         self.ledger.forget_expired(now);
         self.refusals.sweep(now);
         let escalation_deadline = self.escalation_deadline(now);
+        let budget_granted = self.grants.at(now);
         let ctx = Context {
             graph: &self.graph,
             world,
             intent: self.intents.in_force(now),
             roles: &self.roles,
             in_flight: &in_flight,
+            budget_granted,
             now,
         };
         let senders: Vec<Option<(&str, &str)>> = inbox
@@ -329,11 +334,15 @@ impl Coordinator {
     }
 
     /// Records an approval given outside a window (a person's answer to an escalation, or
-    /// one read back from the audit trail): the change is in flight from `now`.
-    pub fn approved_by_human(&mut self, change: InFlight, now: Timestamp) {
+    /// one read back from the audit trail): the change is in flight from `now`, and an
+    /// overspend its decision asked for (`reasons`, the escalation's or the approval's) is
+    /// granted for the intent's horizon.
+    pub fn approved_by_human(&mut self, change: InFlight, reasons: &[Reason], now: Timestamp) {
         self.in_flight.push(Tracked {
             change,
             until: now.plus_millis(self.settle_ms),
         });
+        let horizon_h = self.intents.in_force(now).map_or(1.0, |i| i.horizon_h);
+        self.grants.approved(reasons, now, horizon_h);
     }
 }

@@ -13,6 +13,7 @@ pub mod controls;
 pub mod coordinator;
 pub mod dashboard;
 pub mod engine;
+pub mod grants;
 pub mod graph;
 pub mod hash;
 pub mod health;

@@ -295,6 +295,7 @@ mod tests {
             intent: None,
             roles: &roles,
             in_flight: &[],
+            budget_granted: 0.0,
             now,
         };
         let mut memory = RefusalMemory {

@@ -74,8 +74,9 @@ pub struct Replayer {
     c: Coordinator,
     graph_version: String,
     telemetry: Telemetry,
-    /// The replay's own escalations, for people's approvals to apply to.
-    escalated: HashMap<String, InFlight>,
+    /// The replay's own escalations, for people's approvals to apply to, with their reasons
+    /// (an overspend asked is granted on approval).
+    escalated: HashMap<String, (InFlight, Vec<crate::contract::Reason>)>,
     /// The recorded window being gathered: decisions made at one instant, in order.
     window: Vec<(Message, Decision)>,
     out: Replay,
@@ -133,8 +134,10 @@ impl Replayer {
                 approve: true,
                 ..
             } => {
-                if let Some(change) = self.escalated.remove(&format!("{agent}/{proposal_id}")) {
-                    c.approved_by_human(change, r.at);
+                if let Some((change, reasons)) =
+                    self.escalated.remove(&format!("{agent}/{proposal_id}"))
+                {
+                    c.approved_by_human(change, &reasons, r.at);
                 }
             }
             _ => {}
@@ -179,7 +182,7 @@ fn decide_again(
     telemetry: &Telemetry,
     at: Timestamp,
     window: &[(Message, Decision)],
-    escalated: &mut HashMap<String, InFlight>,
+    escalated: &mut HashMap<String, (InFlight, Vec<crate::contract::Reason>)>,
     out: &mut Replay,
 ) {
     let world = World::observed(&c.graph, telemetry).unwrap_or_else(|_| World::baseline(&c.graph));
@@ -193,7 +196,7 @@ fn decide_again(
         let d = answer.decision;
         out.decisions += 1;
         if let (Verdict::Escalated, Ok(p)) = (d.verdict, sub) {
-            escalated.insert(p.key(), InFlight::of(p));
+            escalated.insert(p.key(), (InFlight::of(p), d.reasons.clone()));
         }
         if d.verdict != recorded.verdict {
             out.changes.push(Change {

@@ -153,6 +153,7 @@ impl Fleet {
             intent: Some(&self.intent),
             roles: &self.roles,
             in_flight: &[],
+            budget_granted: 0.0,
             now: crate::contract::Timestamp::parse(NOW).expect("valid time"),
         }
     }

@@ -42,6 +42,9 @@ struct Case {
     telemetry: Option<toml::Value>,
     #[serde(default)]
     in_flight: Vec<toml::Value>,
+    /// Overspend people granted beyond the budget, per hour.
+    #[serde(default)]
+    budget_granted: f64,
     now: Option<String>,
     proposals: Vec<toml::Value>,
     expect: Vec<Expect>,
@@ -121,6 +124,7 @@ fn run(case: &Case, base: &Base) -> Result<(), String> {
         intent: (!case.no_intent).then_some(&intent),
         roles: &roles,
         in_flight: &in_flight,
+        budget_granted: case.budget_granted,
         now,
     };
     let subs: Vec<_> = case

@@ -1073,3 +1073,81 @@ async fn a_service_short_for_the_forecast_is_asked_for_on_the_agents_control_sub
     h.arbiter();
     assert_eq!(requests(&h.http), services.len(), "after a restart");
 }
+
+/// A budget that binds under a surge: a scale-up only the budget blocks goes to a person with
+/// the overspend the plan needs; once approved, the next scale-up within it goes ahead without
+/// asking again — also after a restart, which reads the grant back from the trail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overspend_a_person_approved_is_asked_once_and_survives_a_restart() {
+    let mut h = Harness::start("grant");
+    let intents = h.intents();
+    let baseline = intents.join("baseline.toml");
+    // The shop spends 6.68/h: 0.22/h left, less than any of the scale-ups below.
+    let text = std::fs::read_to_string(&baseline)
+        .unwrap()
+        .replace("max_cost_per_hour = 15.0", "max_cost_per_hour = 6.9");
+    std::fs::write(&baseline, text).unwrap();
+    h.arbiter();
+    let (client, js, mut decisions) =
+        agent_at(&h.url, "arbiter.decisions.resilience.resilience-1").await;
+    let surge = || async {
+        client
+            .publish(
+                "arbiter.telemetry.frontend",
+                serde_json::json!({"load_rps": 600.0, "forecast_rps": 1100.0})
+                    .to_string()
+                    .into(),
+            )
+            .await
+            .unwrap();
+        client.flush().await.unwrap();
+    };
+    surge().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let up = |id: &str, service: &str, replicas: i64| {
+        proposal(
+            id,
+            "resilience-1",
+            "resilience",
+            serde_json::json!({"kind": "scale", "service": service, "replicas": replicas}),
+        )
+    };
+    let subject = "arbiter.proposals.resilience.resilience-1";
+    store(&js, subject, up("checkout-up", "checkoutservice", 2)).await;
+    let first = next_decision(&mut decisions).await;
+    assert_eq!(first["verdict"], "escalated", "{first}");
+    let asked = first["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["code"] == "overspend_asked")
+        .unwrap_or_else(|| panic!("the overspend is asked: {first}"));
+    assert!(asked["value"].as_f64().unwrap() > 0.3, "{asked}");
+
+    let (status, body) = http(
+        &h.http,
+        "POST",
+        "/api/escalations/resilience-1/checkout-up",
+        Some("sre-oncall-token"),
+        r#"{"approve": true, "comment": "spend for the surge"}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    let approved = next_decision(&mut decisions).await;
+    assert_eq!(approved["verdict"], "approved", "{approved}");
+
+    // The grant is evidence: a restarted arbiter applies it as the one that made it did.
+    h.kill_arbiter();
+    h.arbiter();
+    surge().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    store(&js, subject, up("ads-up", "adservice", 1)).await;
+    let next = next_decision(&mut decisions).await;
+    assert_eq!(next["verdict"], "approved", "{next}");
+    let codes: Vec<&str> = next["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["code"].as_str())
+        .collect();
+    assert!(codes.contains(&"budget_granted"), "{next}");
+}

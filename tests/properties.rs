@@ -183,6 +183,7 @@ fn run(f: &Fixture) -> Vec<Decision> {
         intent: Some(&f.intent),
         roles: &f.roles,
         in_flight: &f.in_flight,
+        budget_granted: 0.0,
         now: now(),
     };
     decide(&ctx, &f.subs, &Ledger::default(), &SolverConfig::default())
@@ -479,6 +480,7 @@ fn a_replayed_id_gets_the_recorded_decision_even_in_a_later_window() {
         intent: Some(&intent),
         roles: &roles,
         in_flight: &[],
+        budget_granted: 0.0,
         now: now(),
     };
     let first = vec![proposal(

@@ -271,6 +271,17 @@ impl Escalations {
         let mut d = p.decision.clone();
         d.verdict = verdict;
         d.reasons = vec![Reason::new(code).by(&approver.name).detail(comment)];
+        // What the approval grants beyond the change itself stays on the record of the
+        // answer, where a restart reads it back (`grants.rs`).
+        if approve {
+            d.reasons.extend(
+                p.decision
+                    .reasons
+                    .iter()
+                    .filter(|r| r.code == crate::grants::OVERSPEND_ASKED)
+                    .cloned(),
+            );
+        }
         d.explanation = format!(
             "{word} by {} after escalation{}. The arbiter had said: {}",
             approver.name,

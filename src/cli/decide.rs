@@ -115,6 +115,7 @@ pub fn run(a: DecideArgs) -> anyhow::Result<ExitCode> {
         intent: intents.in_force(now),
         roles: &loaded.roles,
         in_flight: &[],
+        budget_granted: 0.0,
         now,
     };
     let cfg = SolverConfig {

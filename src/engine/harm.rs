@@ -76,6 +76,50 @@ pub(crate) fn over_budget(intent: &Intent, serves: Objective, overspend: f64) ->
     )
 }
 
+/// What a budget escalation asks a person to grant: spend beyond the intent's budget for this
+/// change (taking spend to `reached`) and for every replica the capacity plan still lacks on
+/// other services (`shortfall.rs`), so that one answer covers the surge the forecast shows
+/// rather than one scale-up of it (`grants.rs`). Stated as the total beyond the budget.
+pub(crate) fn overspend_asked(w: &Window, c: &Cand, reached: Option<f64>) -> Option<Reason> {
+    let budget = w.intent.max_cost_per_hour?;
+    let reached = reached.unwrap_or(w.spend + c.effect.cost_per_hour);
+    let graph = &w.ctx.graph;
+    let elsewhere: f64 = super::shortfall::shortfalls(w.ctx, w.intent)
+        .iter()
+        .filter_map(|sf| Some((graph.index_of(&sf.service)?, sf.replicas)))
+        .filter(|(s, _)| *s != c.service)
+        .map(|(s, n)| n as f64 * graph.service(s).cost_per_replica_hour)
+        .sum();
+    let asked = crate::contract::round3(reached + elsewhere - budget);
+    (asked > 0.0).then(|| {
+        Reason::new(crate::grants::OVERSPEND_ASKED)
+            .numbers(asked, budget)
+            .clause("budget.max_cost_per_hour")
+            .detail(format!(
+                "approving it grants spend up to {asked:.2}/h beyond the budget of {budget:.2}/h over the intent's horizon: this change, and {elsewhere:.2}/h for the capacity the plan still lacks elsewhere; changes within that go ahead without asking again"
+            ))
+    })
+}
+
+/// Spend beyond the intent's budget that a person's grant covers, on a change that takes
+/// spend there; `None` for any other change.
+pub(crate) fn granted_budget_reason(w: &Window, c: &Cand) -> Option<Reason> {
+    let budget = w.intent.max_cost_per_hour?;
+    let granted = w.ctx.budget_granted;
+    let after = w.spend + c.effect.cost_per_hour;
+    if granted <= 0.0 || c.effect.cost_per_hour <= 0.0 || after <= budget {
+        return None;
+    }
+    Some(
+        Reason::new("budget_granted")
+            .numbers(after, budget + granted)
+            .clause("budget.max_cost_per_hour")
+            .detail(format!(
+                "spend reaches {after:.2}/h, beyond the budget of {budget:.2}/h but within the {granted:.2}/h beyond it that a person granted"
+            )),
+    )
+}
+
 /// The overspend a soft budget let through, on a change that serves an objective ranked
 /// above cost and takes spend beyond the budget; `None` for any other change.
 pub(crate) fn soft_budget_reason(w: &Window, c: &Cand) -> Option<Reason> {

@@ -67,6 +67,8 @@ pub struct Context<'a> {
     pub intent: Option<&'a Intent>,
     pub roles: &'a Roles,
     pub in_flight: &'a [InFlight],
+    /// How far beyond the intent's budget people have let spend go, per hour (`grants.rs`).
+    pub budget_granted: f64,
     pub now: Timestamp,
 }
 

@@ -210,6 +210,9 @@ fn selected(
     );
     reasons.extend(super::harm::repair_reason(w, c));
     reasons.extend(super::harm::soft_budget_reason(w, c));
+    if !w.intent.budget_soft {
+        reasons.extend(super::harm::granted_budget_reason(w, c));
+    }
     let busy = w.in_flight_changes.get(&c.service).is_some_and(|&n| n > 0);
     reasons.extend(super::harm::urgent_reason(w, c, busy));
     let tier = &w.ctx.graph.service(c.service).tier;
@@ -373,11 +376,16 @@ fn left_out(
         let e = &w.primary(g).effect;
         if let Some(serves) = super::harm::served_above_cost(intent, e) {
             // As the budget reason states it (both figures rounded the same way).
-            let limit = intent.max_cost_per_hour.unwrap_or(f64::INFINITY);
+            let limit = intent.max_cost_per_hour.unwrap_or(f64::INFINITY) + w.ctx.budget_granted;
             let overspend = budget_reached
                 .map_or(e.cost_per_hour, |spend| round3(spend) - round3(limit))
                 .max(0.0);
             let because = super::harm::over_budget(intent, serves, overspend);
+            reasons.extend(super::harm::overspend_asked(
+                w,
+                w.primary(g),
+                budget_reached,
+            ));
             return (
                 Verdict::Escalated,
                 reasons,
@@ -517,9 +525,15 @@ fn guard_reason(w: &Window, guard: &Guard, lhs: f64) -> (Reason, String) {
             )
         }
         Guard::Budget => {
-            let limit = intent.max_cost_per_hour.unwrap_or(f64::INFINITY);
+            let budget = intent.max_cost_per_hour.unwrap_or(f64::INFINITY);
+            let granted = w.ctx.budget_granted;
+            let limit = budget + granted;
             let value = w.spend + lhs;
-            let text = format!("spend {value:.2}/h against a budget of {limit:.2}/h");
+            let text = if granted > 0.0 {
+                format!("spend {value:.2}/h against a budget of {budget:.2}/h and {granted:.2}/h beyond it that a person granted")
+            } else {
+                format!("spend {value:.2}/h against a budget of {limit:.2}/h")
+            };
             (
                 Reason::new("budget")
                     .numbers(value, limit)

@@ -342,7 +342,7 @@ pub(crate) fn build<'c, 'a, 'p>(
             constraints.push(Constraint {
                 guard: Guard::Budget,
                 body: Body::Linear(terms),
-                rhs: (budget - spend).max(0.0),
+                rhs: (budget + ctx.budget_granted - spend).max(0.0),
                 soft_level: None,
             });
         }

@@ -122,6 +122,8 @@ pub fn static_gate(
 struct Pending {
     due: u64,
     proposal: Proposal,
+    /// The escalation's reasons: an overspend it asked for is granted when approved.
+    reasons: Vec<crate::contract::Reason>,
     approve: bool,
     /// The ask as proposed (the proposal may carry the amended action).
     ask: Ask,
@@ -331,7 +333,7 @@ pub fn run(
                     agents.flag_off = off;
                 }
                 agents.carried_out(&p.proposal.action);
-                coordinator.approved_by_human(InFlight::of(&p.proposal), now);
+                coordinator.approved_by_human(InFlight::of(&p.proposal), &p.reasons, now);
             }
         }
 
@@ -456,6 +458,7 @@ pub fn run(
                             pending.push(Pending {
                                 due: tick + (raw.approver.delay_min * per_min).ceil() as u64,
                                 proposal: p.clone(),
+                                reasons: d.reasons.clone(),
                                 approve,
                                 ask: asked,
                             });

@@ -32,6 +32,9 @@ pub struct Checkpoint {
     pub prev: String,
     controls: Controls,
     in_flight: Vec<Tracked>,
+    /// Overspend granted by people; absent from checkpoints written before grants existed.
+    #[serde(default)]
+    grants: crate::grants::Grants,
     rates: AgentRates,
     watch: RollbackWatch,
     escalations: Escalations,
@@ -49,6 +52,7 @@ impl Checkpoint {
             prev: start.prev,
             controls: c.controls.clone(),
             in_flight: c.in_flight.clone(),
+            grants: c.grants.clone(),
             rates: c.rates.clone(),
             watch: watch.clone(),
             escalations: r.escalations.clone(),
@@ -71,6 +75,7 @@ impl Checkpoint {
     pub fn install(self, c: &mut Coordinator, watch: &mut RollbackWatch, r: &mut Restored) {
         c.controls = self.controls;
         c.in_flight = self.in_flight;
+        c.grants = self.grants;
         c.rates = self.rates;
         watch.take_watched(self.watch);
         let reader = std::mem::take(&mut r.escalations);
@@ -90,6 +95,7 @@ impl Checkpoint {
             prev: &self.prev,
             controls: &self.controls,
             in_flight: &self.in_flight,
+            grants: &self.grants,
             rates: &self.rates,
             watch: &self.watch,
             escalations: &self.escalations,
@@ -130,6 +136,7 @@ struct Parts<'a> {
     prev: &'a str,
     controls: &'a Controls,
     in_flight: &'a [Tracked],
+    grants: &'a crate::grants::Grants,
     rates: &'a AgentRates,
     watch: &'a RollbackWatch,
     escalations: &'a Escalations,
@@ -193,6 +200,7 @@ impl Shadow {
             prev: &self.start.prev,
             controls: &c.controls,
             in_flight: &c.in_flight,
+            grants: &c.grants,
             rates: &c.rates,
             watch: &self.watch,
             escalations: &r.escalations,

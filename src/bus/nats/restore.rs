@@ -288,7 +288,7 @@ impl Rebuild<'_> {
         match d.verdict {
             Verdict::Approved => {
                 self.watch.approved(&p, d.decided_at);
-                c.approved_by_human(InFlight::of(&p), d.decided_at);
+                c.approved_by_human(InFlight::of(&p), &d.reasons, d.decided_at);
                 self.restored.escalations.remove(&p.agent, &p.id);
             }
             Verdict::Escalated => {

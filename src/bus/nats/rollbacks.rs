@@ -115,6 +115,7 @@ impl Shared {
             intent: c.intents.in_force(now),
             roles: &c.roles,
             in_flight: &[],
+            budget_granted: 0.0,
             now,
         };
         let code = if rb.compensation.is_some() {

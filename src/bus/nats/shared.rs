@@ -470,8 +470,11 @@ impl Shared {
             self.approved_rollback(&pending, now).await?;
         } else if approve {
             self.watch.approved(&pending.proposal, now);
-            self.coordinator
-                .approved_by_human(crate::engine::InFlight::of(&pending.proposal), now);
+            self.coordinator.approved_by_human(
+                crate::engine::InFlight::of(&pending.proposal),
+                &pending.decision.reasons,
+                now,
+            );
         }
         self.refresh_view(false);
         Ok(Ok(d))

@@ -1,0 +1,92 @@
+//! Overspend a person granted.
+//!
+//! A change that only the budget blocks, while it serves an objective the intent ranks above
+//! cost, goes to a person (`engine/harm.rs`). Asking per change would ask again for every
+//! scale-up of a surge: the arbiter instead asks for the overspend its plan needs over the
+//! intent's horizon — this change and the capacity the plan still lacks elsewhere — and a
+//! person's approval grants that much beyond the budget until the horizon has passed. Changes
+//! within it go ahead as the agent's autonomy allows, citing the grant; a plan that outgrows
+//! it asks again. The grant is read from the decisions themselves (`overspend_asked` on the
+//! escalation, copied onto the person's approval), so restart and replay fold it back from the
+//! trail as the live service made it.
+
+use crate::contract::{Reason, Timestamp};
+use serde::{Deserialize, Serialize};
+
+/// The reason code of a budget escalation stating the overspend asked for: `value` the
+/// overspend per hour beyond the intent's budget, `limit` that budget.
+pub const OVERSPEND_ASKED: &str = "overspend_asked";
+
+/// One person's grant: spend may exceed the intent's budget by `per_hour` until `until`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Grant {
+    pub per_hour: f64,
+    pub until: Timestamp,
+}
+
+/// The grants still running.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Grants {
+    grants: Vec<Grant>,
+}
+
+impl Grants {
+    /// A person approved a change whose decision carries `reasons`: if it asked for an
+    /// overspend, that much is granted from `at` for `for_h` hours.
+    pub fn approved(&mut self, reasons: &[Reason], at: Timestamp, for_h: f64) {
+        let Some(asked) = asked(reasons) else {
+            return;
+        };
+        self.grants.push(Grant {
+            per_hour: asked,
+            until: at.plus_millis((for_h.max(0.0) * 3_600_000.0) as i64),
+        });
+    }
+
+    /// How far beyond the budget spend may go at `now`: the largest grant still running (each
+    /// states a total beyond the budget, not an increment).
+    pub fn at(&mut self, now: Timestamp) -> f64 {
+        self.grants.retain(|g| g.until > now);
+        self.grants.iter().map(|g| g.per_hour).fold(0.0, f64::max)
+    }
+}
+
+/// The overspend a decision asked for, if it asked for one.
+pub fn asked(reasons: &[Reason]) -> Option<f64> {
+    reasons
+        .iter()
+        .find(|r| r.code == OVERSPEND_ASKED)
+        .and_then(|r| r.value)
+        .filter(|v| v.is_finite() && *v > 0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(min: i64) -> Timestamp {
+        Timestamp::parse("2026-11-27T08:00:00Z")
+            .unwrap()
+            .plus_millis(min * 60_000)
+    }
+
+    #[test]
+    fn a_grant_runs_for_its_hours_and_the_largest_running_counts() {
+        let mut g = Grants::default();
+        g.approved(&[Reason::new("human_approved")], at(0), 4.0);
+        assert_eq!(g.at(at(1)), 0.0, "no overspend asked, none granted");
+        g.approved(
+            &[Reason::new(OVERSPEND_ASKED).numbers(30.0, 200.0)],
+            at(0),
+            4.0,
+        );
+        g.approved(
+            &[Reason::new(OVERSPEND_ASKED).numbers(12.0, 200.0)],
+            at(60),
+            4.0,
+        );
+        assert_eq!(g.at(at(61)), 30.0);
+        assert_eq!(g.at(at(241)), 12.0, "the first ran out after 4 h");
+        assert_eq!(g.at(at(301)), 0.0);
+    }
+}
