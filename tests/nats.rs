@@ -1016,16 +1016,12 @@ async fn a_service_short_for_the_forecast_is_asked_for_on_the_agents_control_sub
         .await
         .unwrap();
     client.flush().await.unwrap();
-    client
-        .publish(
-            "arbiter.telemetry.frontend",
-            serde_json::json!({"load_rps": 300.0, "forecast_rps": 1100.0})
-                .to_string()
-                .into(),
-        )
-        .await
-        .unwrap();
-    client.flush().await.unwrap();
+    observe(
+        &client,
+        "frontend",
+        serde_json::json!({"load_rps": 300.0, "forecast_rps": 1100.0}),
+    )
+    .await;
     let cmd = next_command(&mut control).await;
     assert_eq!(cmd["command"], "request", "{cmd}");
     assert_eq!(cmd["agent"], "resilience-1", "{cmd}");
@@ -1090,17 +1086,12 @@ async fn an_overspend_a_person_approved_is_asked_once_and_survives_a_restart() {
     h.arbiter();
     let (client, js, mut decisions) =
         agent_at(&h.url, "arbiter.decisions.resilience.resilience-1").await;
-    let surge = || async {
-        client
-            .publish(
-                "arbiter.telemetry.frontend",
-                serde_json::json!({"load_rps": 600.0, "forecast_rps": 1100.0})
-                    .to_string()
-                    .into(),
-            )
-            .await
-            .unwrap();
-        client.flush().await.unwrap();
+    let surge = || {
+        observe(
+            &client,
+            "frontend",
+            serde_json::json!({"load_rps": 600.0, "forecast_rps": 1100.0}),
+        )
     };
     surge().await;
     tokio::time::sleep(Duration::from_millis(300)).await;

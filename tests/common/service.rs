@@ -300,3 +300,15 @@ pub async fn next_json(sub: &mut async_nats::Subscriber, what: &str) -> serde_js
 pub async fn next_decision(sub: &mut async_nats::Subscriber) -> serde_json::Value {
     next_json(sub, "a decision").await
 }
+
+/// Publishes one telemetry observation of `service` on core NATS and flushes it.
+pub async fn observe(client: &async_nats::Client, service: &str, observation: serde_json::Value) {
+    client
+        .publish(
+            format!("arbiter.telemetry.{service}"),
+            observation.to_string().into(),
+        )
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+}
