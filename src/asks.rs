@@ -43,7 +43,9 @@ impl Coordinator {
     /// resilience domain suspended (whatever was asked would be refused or deferred).
     pub fn requests(&mut self, now: Timestamp, world: &World) -> Vec<Request> {
         let in_flight = self.in_flight_at(now);
-        let budget_granted = self.grants.at(now);
+        let budget_granted = self
+            .grants
+            .at(now, self.intents.in_force(now).map(|i| i.version.as_str()));
         let Some(intent) = self.intents.in_force(now) else {
             return Vec::new();
         };

@@ -115,7 +115,9 @@ impl Coordinator {
         self.ledger.forget_expired(now);
         self.refusals.sweep(now);
         let escalation_deadline = self.escalation_deadline(now);
-        let budget_granted = self.grants.at(now);
+        let budget_granted = self
+            .grants
+            .at(now, self.intents.in_force(now).map(|i| i.version.as_str()));
         let ctx = Context {
             graph: &self.graph,
             world,
@@ -342,7 +344,9 @@ impl Coordinator {
             change,
             until: now.plus_millis(self.settle_ms),
         });
-        let horizon_h = self.intents.in_force(now).map_or(1.0, |i| i.horizon_h);
-        self.grants.approved(reasons, now, horizon_h);
+        if let Some(intent) = self.intents.in_force(now) {
+            self.grants
+                .approved(reasons, now, intent.horizon_h, &intent.version);
+        }
     }
 }

@@ -17,11 +17,13 @@ use serde::{Deserialize, Serialize};
 /// overspend per hour beyond the intent's budget, `limit` that budget.
 pub const OVERSPEND_ASKED: &str = "overspend_asked";
 
-/// One person's grant: spend may exceed the intent's budget by `per_hour` until `until`.
+/// One person's grant: spend may exceed the budget of the intent version it was given under by
+/// `per_hour` until `until`. An edited intent is a new decision about spend: it ends the grant.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Grant {
     pub per_hour: f64,
     pub until: Timestamp,
+    pub intent_version: String,
 }
 
 /// The grants still running.
@@ -31,23 +33,35 @@ pub struct Grants {
 }
 
 impl Grants {
-    /// A person approved a change whose decision carries `reasons`: if it asked for an
-    /// overspend, that much is granted from `at` for `for_h` hours.
-    pub fn approved(&mut self, reasons: &[Reason], at: Timestamp, for_h: f64) {
+    /// A person approved a change whose decision carries `reasons`, under `intent_version`:
+    /// if it asked for an overspend, that much is granted from `at` for `for_h` hours.
+    pub fn approved(
+        &mut self,
+        reasons: &[Reason],
+        at: Timestamp,
+        for_h: f64,
+        intent_version: &str,
+    ) {
         let Some(asked) = asked(reasons) else {
             return;
         };
         self.grants.push(Grant {
             per_hour: asked,
             until: at.plus_millis((for_h.max(0.0) * 3_600_000.0) as i64),
+            intent_version: intent_version.to_string(),
         });
     }
 
-    /// How far beyond the budget spend may go at `now`: the largest grant still running (each
-    /// states a total beyond the budget, not an increment).
-    pub fn at(&mut self, now: Timestamp) -> f64 {
+    /// How far beyond the budget spend may go at `now` under `intent_version`: the largest
+    /// grant still running that was given under it (each states a total beyond the budget,
+    /// not an increment).
+    pub fn at(&mut self, now: Timestamp, intent_version: Option<&str>) -> f64 {
         self.grants.retain(|g| g.until > now);
-        self.grants.iter().map(|g| g.per_hour).fold(0.0, f64::max)
+        self.grants
+            .iter()
+            .filter(|g| Some(g.intent_version.as_str()) == intent_version)
+            .map(|g| g.per_hour)
+            .fold(0.0, f64::max)
     }
 }
 
@@ -73,20 +87,16 @@ mod tests {
     #[test]
     fn a_grant_runs_for_its_hours_and_the_largest_running_counts() {
         let mut g = Grants::default();
-        g.approved(&[Reason::new("human_approved")], at(0), 4.0);
-        assert_eq!(g.at(at(1)), 0.0, "no overspend asked, none granted");
-        g.approved(
-            &[Reason::new(OVERSPEND_ASKED).numbers(30.0, 200.0)],
-            at(0),
-            4.0,
-        );
-        g.approved(
-            &[Reason::new(OVERSPEND_ASKED).numbers(12.0, 200.0)],
-            at(60),
-            4.0,
-        );
-        assert_eq!(g.at(at(61)), 30.0);
-        assert_eq!(g.at(at(241)), 12.0, "the first ran out after 4 h");
-        assert_eq!(g.at(at(301)), 0.0);
+        let v = Some("v1");
+        g.approved(&[Reason::new("human_approved")], at(0), 4.0, "v1");
+        assert_eq!(g.at(at(1), v), 0.0, "no overspend asked, none granted");
+        let ask = |x: f64| [Reason::new(OVERSPEND_ASKED).numbers(x, 200.0)];
+        g.approved(&ask(30.0), at(0), 4.0, "v1");
+        g.approved(&ask(12.0), at(60), 4.0, "v1");
+        assert_eq!(g.at(at(61), v), 30.0);
+        assert_eq!(g.at(at(61), Some("v2")), 0.0, "an edited intent ends it");
+        assert_eq!(g.at(at(61), None), 0.0, "no intent, no budget to exceed");
+        assert_eq!(g.at(at(241), v), 12.0, "the first ran out after 4 h");
+        assert_eq!(g.at(at(301), v), 0.0);
     }
 }
