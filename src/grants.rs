@@ -65,6 +65,13 @@ impl Grants {
     }
 }
 
+impl Grants {
+    /// The grants still running at `now`, whatever intent they were given under.
+    pub fn running(&self, now: Timestamp) -> impl Iterator<Item = &Grant> {
+        self.grants.iter().filter(move |g| g.until > now)
+    }
+}
+
 /// The overspend a decision asked for, if it asked for one.
 pub fn asked(reasons: &[Reason]) -> Option<f64> {
     reasons

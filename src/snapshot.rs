@@ -45,6 +45,8 @@ pub struct Snapshot {
     pub controls: crate::controls::Controls,
     pub pending_approvals: usize,
     pub changes_in_flight: usize,
+    /// Overspend people granted beyond the budget (`grants.rs`).
+    pub grants: crate::grants::Grants,
     /// The share of decisions given since start that the audit trail holds.
     pub audit_completeness: Option<f64>,
 }
@@ -59,6 +61,7 @@ impl Snapshot {
             controls: Default::default(),
             pending_approvals: 0,
             changes_in_flight: 0,
+            grants: Default::default(),
             audit_completeness: None,
         }
     }

@@ -1125,10 +1125,18 @@ async fn an_overspend_a_person_approved_is_asked_once_and_survives_a_restart() {
     assert_eq!(status, 200, "{body}");
     let approved = next_decision(&mut decisions).await;
     assert_eq!(approved["verdict"], "approved", "{approved}");
+    let grants = |addr: &str| -> serde_json::Value {
+        let (status, body) = http(addr, "GET", "/api/summary", Some("sre-oncall-token"), "");
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["budget_grants"].clone()
+    };
+    let running = grants(&h.http);
+    assert_eq!(running[0]["per_hour"], asked["value"], "{running}");
 
     // The grant is evidence: a restarted arbiter applies it as the one that made it did.
     h.kill_arbiter();
     h.arbiter();
+    assert_eq!(grants(&h.http), running, "after a restart");
     surge().await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     store(&js, subject, up("ads-up", "adservice", 1)).await;

@@ -66,6 +66,7 @@ pub(super) async fn summary(
         "rollbacks": f.rollbacks,
         "mean_time_to_rollback_s": f.mean_time_to_rollback_s(),
         "capacity_requests": f.capacity_requests,
+        "budget_grants": snap.grants.running(now()).collect::<Vec<_>>(),
         "audit_completeness": snap.audit_completeness,
         "pending_approvals": snap.pending_approvals,
         "changes_in_flight": snap.changes_in_flight,

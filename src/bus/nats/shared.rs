@@ -135,6 +135,7 @@ impl Shared {
             controls: self.coordinator.controls.clone(),
             pending_approvals: self.published.escalations().len(),
             changes_in_flight: self.coordinator.in_flight.len(),
+            grants: self.coordinator.grants.clone(),
             audit_completeness: self.audit_completeness(),
         });
     }
