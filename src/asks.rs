@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 pub const ASK_AGAIN_MS: i64 = 15 * 60 * 1000;
 
 /// When each service was last asked for.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Asked(BTreeMap<String, Timestamp>);
 
 impl Asked {

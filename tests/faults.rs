@@ -1069,7 +1069,23 @@ async fn a_trail_in_segments_restarts_from_its_checkpoint_with_the_same_state_an
     let intents = h.intents();
     let args = ["--audit-segment-mb", "1"];
     h.arbiter_args(&h.url.clone(), &intents, &args);
-    let (_client, js, mut decisions) = tuner(&h).await;
+    let (client, js, mut decisions) = tuner(&h).await;
+    // A surge nobody scales for: the arbiter asks the resilience agent for capacity, once per
+    // short service, and a restart must not ask again (the checkpoint remembers when).
+    let mut control = client
+        .subscribe("arbiter.control.resilience-1")
+        .await
+        .unwrap();
+    observe(
+        &client,
+        "frontend",
+        serde_json::json!({"load_rps": 300.0, "forecast_rps": 1100.0}),
+    )
+    .await;
+    assert_eq!(
+        next_json(&mut control, "a request").await["command"],
+        "request"
+    );
     let ids = load(js.clone(), "seg", 3_000).await.unwrap();
     let first = Received::collect(&mut decisions, &ids, Duration::from_secs(60)).await;
     first.assert_one_each(&ids, "segments");
@@ -1092,6 +1108,19 @@ async fn a_trail_in_segments_restarts_from_its_checkpoint_with_the_same_state_an
     assert!(
         read < 1_500,
         "read {read} records: the checkpoint was not used"
+    );
+    while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(100), control.next()).await {
+    }
+    observe(
+        &client,
+        "frontend",
+        serde_json::json!({"load_rps": 300.0, "forecast_rps": 1100.0}),
+    )
+    .await;
+    let asked_again = tokio::time::timeout(Duration::from_secs(5), control.next()).await;
+    assert!(
+        asked_again.is_err(),
+        "asked again after a restart: {asked_again:?}"
     );
     // An early proposal, sent again, is answered from a sealed segment's index with the
     // decision it was given; its story is found there too.

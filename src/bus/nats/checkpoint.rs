@@ -35,6 +35,9 @@ pub struct Checkpoint {
     /// Overspend granted by people; absent from checkpoints written before grants existed.
     #[serde(default)]
     grants: crate::grants::Grants,
+    /// When each service was last asked for; absent from checkpoints written before.
+    #[serde(default)]
+    asked: crate::asks::Asked,
     rates: AgentRates,
     watch: RollbackWatch,
     escalations: Escalations,
@@ -53,6 +56,7 @@ impl Checkpoint {
             controls: c.controls.clone(),
             in_flight: c.in_flight.clone(),
             grants: c.grants.clone(),
+            asked: c.asked.clone(),
             rates: c.rates.clone(),
             watch: watch.clone(),
             escalations: r.escalations.clone(),
@@ -76,6 +80,7 @@ impl Checkpoint {
         c.controls = self.controls;
         c.in_flight = self.in_flight;
         c.grants = self.grants;
+        c.asked = self.asked;
         c.rates = self.rates;
         watch.take_watched(self.watch);
         let reader = std::mem::take(&mut r.escalations);
@@ -96,6 +101,7 @@ impl Checkpoint {
             controls: &self.controls,
             in_flight: &self.in_flight,
             grants: &self.grants,
+            asked: &self.asked,
             rates: &self.rates,
             watch: &self.watch,
             escalations: &self.escalations,
@@ -137,6 +143,7 @@ struct Parts<'a> {
     controls: &'a Controls,
     in_flight: &'a [Tracked],
     grants: &'a crate::grants::Grants,
+    asked: &'a crate::asks::Asked,
     rates: &'a AgentRates,
     watch: &'a RollbackWatch,
     escalations: &'a Escalations,
@@ -201,6 +208,7 @@ impl Shadow {
             controls: &c.controls,
             in_flight: &c.in_flight,
             grants: &c.grants,
+            asked: &c.asked,
             rates: &c.rates,
             watch: &self.watch,
             escalations: &r.escalations,
