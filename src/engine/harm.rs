@@ -84,11 +84,22 @@ pub(crate) fn overspend_asked(w: &Window, c: &Cand, reached: Option<f64>) -> Opt
     let budget = w.intent.max_cost_per_hour?;
     let reached = reached.unwrap_or(w.spend + c.effect.cost_per_hour);
     let graph = &w.ctx.graph;
-    let elsewhere: f64 = super::shortfall::shortfalls(w.ctx, w.intent)
+    let lacks = w.plan_lacks.get_or_init(|| {
+        super::shortfall::shortfalls(w.ctx, w.intent)
+            .iter()
+            .filter_map(|sf| {
+                let s = graph.index_of(&sf.service)?;
+                Some((
+                    s,
+                    sf.replicas as f64 * graph.service(s).cost_per_replica_hour,
+                ))
+            })
+            .collect()
+    });
+    let elsewhere: f64 = lacks
         .iter()
-        .filter_map(|sf| Some((graph.index_of(&sf.service)?, sf.replicas)))
         .filter(|(s, _)| *s != c.service)
-        .map(|(s, n)| n as f64 * graph.service(s).cost_per_replica_hour)
+        .map(|(_, cost)| cost)
         .sum();
     let asked = crate::contract::round3(reached + elsewhere - budget);
     (asked > 0.0).then(|| {

@@ -72,6 +72,9 @@ pub(crate) struct Window<'c, 'a, 'p> {
     pub x: Vec<bool>,
     /// Window-wide constraints that never bound, over global group indices.
     pub dormant: Vec<Constraint>,
+    /// What the capacity plan still lacks, per service index, per hour of spend: found once a
+    /// window, when a budget escalation first states the overspend it asks for.
+    pub plan_lacks: std::cell::OnceCell<Vec<(usize, f64)>>,
 }
 
 impl Window<'_, '_, '_> {
@@ -436,5 +439,6 @@ pub(crate) fn build<'c, 'a, 'p>(
         solved: solution.components,
         x: solution.x,
         dormant: solution.dormant,
+        plan_lacks: std::cell::OnceCell::new(),
     }
 }
