@@ -23,8 +23,10 @@ impl Shared {
             return Ok(());
         };
         let requests = self.coordinator.requests(now, &world);
-        let sent = !requests.is_empty();
-        for req in requests {
+        if requests.is_empty() {
+            return Ok(());
+        }
+        for req in &requests {
             self.write_durably(
                 now,
                 vec![Event::Request {
@@ -33,19 +35,20 @@ impl Shared {
                 }],
             )
             .await;
+            self.figures.capacity_requests += 1;
+        }
+        // Counted and shown before they are sent: whoever receives a request and then asks the
+        // API must find it there.
+        self.refresh_view(false);
+        for req in requests {
             let payload = serde_json::to_vec(&req.command).map_err(nats)?;
             self.js
                 .client()
                 .publish(crate::bus::control_subject(&req.agent), payload.into())
                 .await
                 .map_err(nats)?;
-            self.figures.capacity_requests += 1;
             metrics::counter!("arbiter_capacity_requests_total").increment(1);
             tracing::info!(agent = req.agent, action = %serde_json::to_string(&req.action).unwrap_or_default(), "asked for capacity");
-        }
-        if sent {
-            // The API's figures count them.
-            self.refresh_view(false);
         }
         Ok(())
     }

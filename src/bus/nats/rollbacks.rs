@@ -54,6 +54,12 @@ impl Shared {
             }],
         )
         .await;
+        // Counted and shown before it is sent: whoever receives the command and then asks the
+        // API must find the rollback there.
+        self.tracks.rolled_back(&rb.change.agent);
+        self.figures
+            .rolled_back(rb.breach_at.millis_until(&now) as f64 / 1000.0);
+        self.refresh_view(false);
         let subject = crate::bus::control_subject(&rb.change.agent);
         let payload = serde_json::to_vec(&command).map_err(nats)?;
         self.js
@@ -61,9 +67,6 @@ impl Shared {
             .publish(subject, payload.into())
             .await
             .map_err(nats)?;
-        self.tracks.rolled_back(&rb.change.agent);
-        self.figures
-            .rolled_back(rb.breach_at.millis_until(&now) as f64 / 1000.0);
         let waited = rb.breach_at.millis_until(&now).max(0) as f64 / 1000.0;
         let mode = if escalated { "approved" } else { "autonomous" };
         metrics::histogram!("arbiter_time_to_rollback_seconds", "mode" => mode).record(waited);
