@@ -658,12 +658,7 @@ async fn hostile_payloads_on_the_wire_are_answered_invalid_and_counted() {
         store(&js, subject, payload.clone()).await;
         let d = next_decision(&mut decisions).await;
         assert_eq!(d["verdict"], "invalid", "{d}");
-        let codes: Vec<&str> = d["reasons"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|r| r["code"].as_str())
-            .collect();
+        let codes = reason_codes(&d);
         assert!(codes.contains(code), "expected {code}, got {codes:?}");
     }
     // Still serving, and the refusals are counted.
@@ -1142,11 +1137,5 @@ async fn an_overspend_a_person_approved_is_asked_once_and_survives_a_restart() {
     store(&js, subject, up("ads-up", "adservice", 1)).await;
     let next = next_decision(&mut decisions).await;
     assert_eq!(next["verdict"], "approved", "{next}");
-    let codes: Vec<&str> = next["reasons"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|r| r["code"].as_str())
-        .collect();
-    assert!(codes.contains(&"budget_granted"), "{next}");
+    assert!(reason_codes(&next).contains(&"budget_granted"), "{next}");
 }

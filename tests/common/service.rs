@@ -312,3 +312,11 @@ pub async fn observe(client: &async_nats::Client, service: &str, observation: se
         .unwrap();
     client.flush().await.unwrap();
 }
+
+/// The reason codes of a decision, in order.
+pub fn reason_codes(d: &serde_json::Value) -> Vec<&str> {
+    d["reasons"]
+        .as_array()
+        .map(|rs| rs.iter().filter_map(|r| r["code"].as_str()).collect())
+        .unwrap_or_default()
+}
