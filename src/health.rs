@@ -12,6 +12,21 @@ use std::sync::Mutex;
 #[derive(Debug)]
 pub struct Health {
     causes: Mutex<BTreeMap<&'static str, String>>,
+    role: Mutex<Role>,
+}
+
+/// Which part this process plays (`/api/replica`, `/api/whoami`): the only one, or one replica of several,
+/// leading or standing by.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Role {
+    /// `single`, `leader` or `standby`.
+    pub role: &'static str,
+    /// This replica's name (`--replica`), if it is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replica: Option<String>,
+    /// The replica that leads, as far as this one knows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leader: Option<String>,
 }
 
 impl Health {
@@ -19,6 +34,10 @@ impl Health {
     pub fn starting() -> Health {
         let h = Health {
             causes: Mutex::new(BTreeMap::new()),
+            role: Mutex::new(Role {
+                role: "single",
+                ..Role::default()
+            }),
         };
         h.fail("starting", "starting");
         h
@@ -47,6 +66,14 @@ impl Health {
                 metrics::gauge!("arbiter_ready").set(1.0);
             }
         }
+    }
+
+    pub fn set_role(&self, role: Role) {
+        *self.role.lock().expect("health lock") = role;
+    }
+
+    pub fn role(&self) -> Role {
+        self.role.lock().expect("health lock").clone()
     }
 
     /// `None` when ready; otherwise every cause, one per line.

@@ -109,7 +109,8 @@ impl TrackRecords {
             | Event::Observed { .. }
             | Event::Retention { .. }
             | Event::Carried { .. }
-            | Event::Request { .. } => {}
+            | Event::Request { .. }
+            | Event::Leader { .. } => {}
         }
     }
 

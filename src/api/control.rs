@@ -32,7 +32,7 @@ pub(super) async fn control(
     let mut st = state.state().await?;
     let who = approver(&st.approvers, &headers)?;
     let body = body(parsed)?;
-    match st.control(&who, &body.action, body.target.as_deref()) {
+    match st.control(&who, &body.action, body.target.as_deref()).await {
         Ok(Ok(())) => Ok(Json(st.coordinator.controls.clone())),
         Ok(Err(e)) => {
             let status = match e {

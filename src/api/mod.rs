@@ -115,6 +115,7 @@ pub(crate) fn approver(
 pub fn health_router<S: Clone + Send + Sync + 'static>(
     health: Arc<crate::health::Health>,
 ) -> Router<S> {
+    let asked = health.clone();
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route(
@@ -122,6 +123,13 @@ pub fn health_router<S: Clone + Send + Sync + 'static>(
             get(move || {
                 let health = health.clone();
                 async move { readiness(&health) }
+            }),
+        )
+        .route(
+            "/api/replica",
+            get(move || {
+                let health = asked.clone();
+                async move { Json(health.role()) }
             }),
         )
 }

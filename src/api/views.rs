@@ -40,6 +40,7 @@ pub(super) async fn whoami(
         "name": who.name,
         "domains": who.domains,
         "operates": operates,
+        "replica": state.health.role(),
     })))
 }
 

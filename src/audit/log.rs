@@ -36,6 +36,8 @@ pub struct AuditLog {
 /// again until the disk takes them.
 pub struct Prepared {
     text: String,
+    /// The seq of the first record in `text`.
+    first_seq: u64,
     refs: Vec<AuditRef>,
     /// Where each of `refs`' records starts in `text`.
     starts: Vec<u64>,
@@ -49,6 +51,16 @@ impl Prepared {
     /// The references of the events given to [`AuditLog::prepare`] (not the staged ones).
     pub fn refs(&self) -> &[AuditRef] {
         &self.refs
+    }
+
+    /// The records as written: one JSON line each.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The seq of the first record, and of the record that will follow the last.
+    pub fn seqs(&self) -> (u64, u64) {
+        (self.first_seq, self.next_seq)
     }
 }
 
@@ -357,12 +369,53 @@ impl AuditLog {
         }
         Prepared {
             text,
+            first_seq: self.next_seq,
             refs: refs.split_off(staged),
             starts: starts.split_off(staged),
             notes,
             next_seq: seq,
             last_hash: last,
         }
+    }
+
+    /// Records another writer chained (a leader's, read from the replicated trail), checked
+    /// to follow this trail's last record, ready to be committed as they are — the same bytes,
+    /// so both copies of the trail are the same chain. Nothing is written.
+    pub fn adopt(&self, text: &str) -> Result<Prepared, AuditError> {
+        let mut chain = super::chain::Chain::from(Some(&self.position()));
+        let (mut refs, mut starts, mut notes) = (Vec::new(), Vec::new(), Vec::new());
+        let mut at = 0u64;
+        for (i, line) in text.split_inclusive('\n').enumerate() {
+            let r: Record = serde_json::from_str(line).map_err(|e| AuditError::Unreadable {
+                path: format!("{} (replicated)", self.path.display()),
+                line: i + 1,
+                message: e.to_string(),
+            })?;
+            if !line.ends_with('\n') {
+                return Err(AuditError::Unreadable {
+                    path: format!("{} (replicated)", self.path.display()),
+                    line: i + 1,
+                    message: "an unfinished record".into(),
+                });
+            }
+            chain.link(&self.path, i + 1, line, &r)?;
+            if let (Some(_), Some((_, id))) = (&self.index, r.subject()) {
+                notes.push((super::index::id_hash(id), r.seq, at));
+            }
+            refs.push(r.reference());
+            starts.push(at);
+            at += line.len() as u64;
+        }
+        let v = chain.verified();
+        Ok(Prepared {
+            text: text.to_string(),
+            first_seq: self.next_seq,
+            refs,
+            starts,
+            notes,
+            next_seq: v.records + 1,
+            last_hash: v.last_hash,
+        })
     }
 
     /// Writes prepared records and makes them durable; returns where each record of the

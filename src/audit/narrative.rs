@@ -105,7 +105,7 @@ pub fn tell(records: &[Record], proposal_id: &str) -> Option<String> {
                     command["reason"]["detail"].as_str().unwrap_or("")
                 );
             }
-            Event::Observed { .. } | Event::Retention { .. } => {}
+            Event::Observed { .. } | Event::Retention { .. } | Event::Leader { .. } => {}
             Event::Carried { decision, .. } => {
                 let first = decision.audit.as_ref().map_or(0, |a| a.seq);
                 let _ = writeln!(

@@ -83,6 +83,10 @@ pub enum Event {
         agent: String,
         command: serde_json::Value,
     },
+    /// Replica `replica` holds the leader's lease from here on and alone extends the trail
+    /// (`arbiter serve --replica`). Written first by a new leader: a replica that lost the
+    /// lease can no longer append after it, so it cannot publish what it decides.
+    Leader { replica: String },
 }
 
 /// One line of the audit file.
@@ -159,7 +163,8 @@ impl Record {
             | Event::KillSwitch(_)
             | Event::Observed { .. }
             | Event::Retention { .. }
-            | Event::Request { .. } => None,
+            | Event::Request { .. }
+            | Event::Leader { .. } => None,
         }
     }
 }

@@ -9,7 +9,7 @@ mod subject;
 
 pub use subject::{
     control_subject, decisions_subject, parse_proposal_subject, proposals_subject,
-    proposals_subject_of, SubjectError, CONTROL_PREFIX, DECISIONS, OUTCOMES, PROPOSALS,
+    proposals_subject_of, SubjectError, AUDIT, CONTROL_PREFIX, DECISIONS, OUTCOMES, PROPOSALS,
     PROPOSALS_PREFIX, TELEMETRY, TELEMETRY_PREFIX,
 };
 

@@ -15,6 +15,8 @@ pub const TELEMETRY: &str = "arbiter.telemetry.>";
 pub const TELEMETRY_PREFIX: &str = "arbiter.telemetry.";
 /// Outcomes of executed actions: `arbiter.outcomes.<domain>.<agent>`.
 pub const OUTCOMES: &str = "arbiter.outcomes.>";
+/// The audit trail, replicated (`arbiter serve --replica`): written by the leader alone.
+pub const AUDIT: &str = "arbiter.audit";
 
 pub fn proposals_subject(domain: Domain, agent: &str) -> String {
     proposals_subject_of(domain.as_str(), agent)

@@ -1,7 +1,7 @@
 //! `arbiter serve`: the service on NATS.
 
 use anyhow::Context;
-use arbiter::bus::nats::{serve, ServeConfig};
+use arbiter::bus::nats::{serve, serve_replica, ReplicaConfig, ServeConfig};
 use arbiter::coordinator::Coordinator;
 use arbiter::graph::ServiceGraph;
 use arbiter::intent::IntentSet;
@@ -13,7 +13,8 @@ use std::time::Duration;
 
 #[derive(Args)]
 pub struct ServeArgs {
-    /// NATS server URL; `nats://user:password@host:port` to log in.
+    /// NATS server URL; `nats://user:password@host:port` to log in; several servers of one
+    /// cluster separated by commas.
     #[arg(long, default_value = "nats://127.0.0.1:4222")]
     nats: String,
     /// Service graph: Jaeger dependency links (JSON).
@@ -71,6 +72,28 @@ pub struct ServeArgs {
     /// Address of the HTTP API (approvals); port 0 picks a free one.
     #[arg(long, default_value = "127.0.0.1:8080")]
     http: String,
+    /// Run as one of several replicas under this name (unique among them): the replica
+    /// holding the leader's lease decides; the others follow the audit trail, replicated
+    /// over the NATS cluster, and one takes over when the leader stops renewing the lease.
+    /// Each replica keeps its own `--audit` file.
+    #[arg(long, value_parser = replica_name)]
+    replica: Option<String>,
+    /// Milliseconds the leader's lease lasts without renewal (renewed every third of it):
+    /// how long a dead leader goes unreplaced.
+    #[arg(long, default_value_t = 3_000, requires = "replica", value_parser = clap::value_parser!(u64).range(1_000..=60_000))]
+    lease_ms: u64,
+}
+
+/// A replica's name is written in the trail and the lease: letters, digits, `-` and `_`.
+fn replica_name(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    match ok {
+        true => Ok(s.to_string()),
+        false => Err(format!("`{s}`: 1 to 64 letters, digits, `-` or `_`")),
+    }
 }
 
 /// Logs go to stderr; `ARBITER_LOG` picks what is shown (`info` by default; `arbiter=debug`
@@ -127,9 +150,42 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .context("installing the metrics recorder")?;
-    runtime.block_on(serve(cfg, coordinator, approvers, Some(http), Some(metrics), || {
+    let ready = || {
         println!("ready: deciding proposals from arbiter.proposals.> on {url}; HTTP API on http://{http_addr}");
         let _ = std::io::stdout().flush();
-    }))?;
+    };
+    match a.replica {
+        None => runtime.block_on(serve(
+            cfg,
+            coordinator,
+            approvers,
+            Some(http),
+            Some(metrics),
+            ready,
+        ))?,
+        Some(name) => {
+            let replica = ReplicaConfig {
+                name: name.clone(),
+                lease: Duration::from_millis(a.lease_ms),
+            };
+            let following = |leader: Option<&str>| {
+                println!(
+                    "standby: replica {name} follows the audit trail on {url} ({}); HTTP API on http://{http_addr}",
+                    leader.map_or("no leader yet".to_string(), |l| format!("{l} leads"))
+                );
+                let _ = std::io::stdout().flush();
+            };
+            runtime.block_on(serve_replica(
+                cfg,
+                replica,
+                coordinator,
+                approvers,
+                Some(http),
+                Some(metrics),
+                following,
+                ready,
+            ))?
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -3,7 +3,8 @@
 use super::NatsError;
 
 /// Connects to `url`; `nats://user:password@host:port` logs in with those credentials (the
-/// client library does not read them from the URL by itself).
+/// client library does not read them from the URL by itself). Several servers of one cluster
+/// may be given, separated by commas: the client starts with any that answers.
 pub async fn connect(url: &str) -> Result<async_nats::Client, NatsError> {
     connect_with(url, async_nats::ConnectOptions::new()).await
 }
@@ -13,20 +14,25 @@ pub async fn connect_with(
     url: &str,
     opts: async_nats::ConnectOptions,
 ) -> Result<async_nats::Client, NatsError> {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("nats", url));
-    let result = match rest.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
-            opts.user_and_password(user.into(), password.into())
-                .connect(format!("{scheme}://{host}"))
-                .await
+    let mut opts = opts;
+    let mut servers = Vec::new();
+    for one in url.split(',').map(str::trim).filter(|u| !u.is_empty()) {
+        let (scheme, rest) = one.split_once("://").unwrap_or(("nats", one));
+        match rest.rsplit_once('@') {
+            Some((userinfo, host)) => {
+                let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+                opts = opts.user_and_password(user.into(), password.into());
+                servers.push(format!("{scheme}://{host}"));
+            }
+            None => servers.push(format!("{scheme}://{rest}")),
         }
-        None => opts.connect(url).await,
-    };
-    result.map_err(|e| NatsError::Connect {
-        url: redact(url),
-        message: e.to_string(),
-    })
+    }
+    opts.connect(servers.as_slice())
+        .await
+        .map_err(|e| NatsError::Connect {
+            url: redact(url),
+            message: e.to_string(),
+        })
 }
 
 /// [`connect`], for the service: the client's inbox prefix is the arbiter's own
@@ -56,18 +62,23 @@ pub async fn connect_watched(
 /// The prefix of the arbiter's reply subjects (JetStream deliveries, API replies).
 pub const INBOX_PREFIX: &str = "_INBOX_arbiter";
 
-/// The URL without its password, for messages.
+/// The URL (or comma-separated URLs) without passwords, for messages.
 pub fn redact(url: &str) -> String {
-    let parts = url
-        .split_once("://")
-        .and_then(|(s, r)| r.rsplit_once('@').map(|(u, h)| (s, u, h)));
-    match parts {
-        Some((scheme, userinfo, host)) => {
-            let user = userinfo.split(':').next().unwrap_or("");
-            format!("{scheme}://{user}:***@{host}")
-        }
-        None => url.to_string(),
-    }
+    url.split(',')
+        .map(|one| {
+            let parts = one
+                .split_once("://")
+                .and_then(|(s, r)| r.rsplit_once('@').map(|(u, h)| (s, u, h)));
+            match parts {
+                Some((scheme, userinfo, host)) => {
+                    let user = userinfo.split(':').next().unwrap_or("");
+                    format!("{scheme}://{user}:***@{host}")
+                }
+                None => one.to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 #[cfg(test)]
@@ -81,6 +92,10 @@ mod tests {
         assert_eq!(
             super::redact("nats://127.0.0.1:4222"),
             "nats://127.0.0.1:4222"
+        );
+        assert_eq!(
+            super::redact("nats://a:x@h1:4222,nats://a:x@h2:4222"),
+            "nats://a:***@h1:4222,nats://a:***@h2:4222"
         );
     }
 }

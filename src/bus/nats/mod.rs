@@ -13,6 +13,8 @@ mod asks;
 mod checkpoint;
 mod connect;
 mod feeds;
+mod lease;
+mod mirror;
 mod queue;
 mod reload;
 mod restore;
@@ -20,11 +22,15 @@ mod rollbacks;
 mod sealer;
 mod serve;
 mod shared;
+mod standby;
 
 pub use connect::{connect, connect_with, redact};
+pub use lease::LEADER_BUCKET;
+pub use mirror::AUDIT_STREAM;
 pub use queue::ESCALATIONS_BUCKET;
 pub use serve::serve;
 pub use shared::{Delivery, Shared, Stored};
+pub use standby::{serve_replica, ReplicaConfig};
 
 use crate::audit::AuditError;
 use std::path::PathBuf;
@@ -101,4 +107,28 @@ pub struct ServeConfig {
     /// The intents directory to watch: a changed file is validated and applied, an invalid
     /// one refused (the last good intents stay in force); both are audited.
     pub intents_dir: Option<PathBuf>,
+}
+
+/// Creates or updates something JetStream replicates (a stream, a bucket's stream) on as many
+/// servers as the cluster has, up to three: one that exists keeps its replica count (a
+/// cluster that lost a node must not shrink it); a new one is tried with three, then two,
+/// then one replica (a single server takes only one).
+async fn replicated<T, E, F, Fut>(
+    js: &async_nats::jetstream::Context,
+    stream: &str,
+    mut make: F,
+) -> Result<T, E>
+where
+    F: FnMut(usize) -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    if let Ok(s) = js.get_stream(stream).await {
+        return make(s.cached_info().config.num_replicas.max(1)).await;
+    }
+    for replicas in [3, 2] {
+        if let Ok(made) = make(replicas).await {
+            return Ok(made);
+        }
+    }
+    make(1).await
 }

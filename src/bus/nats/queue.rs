@@ -40,17 +40,19 @@ impl EscalationQueue {
         js: &jetstream::Context,
         limits: super::StreamLimits,
     ) -> Result<EscalationQueue, NatsError> {
-        let store = js
-            .create_or_update_key_value(kv::Config {
+        let store = super::replicated(js, &format!("KV_{ESCALATIONS_BUCKET}"), |replicas| {
+            js.create_or_update_key_value(kv::Config {
                 bucket: ESCALATIONS_BUCKET.into(),
                 history: 1,
                 max_bytes: limits.max_bytes,
                 max_age: limits.max_age,
                 storage: jetstream::stream::StorageType::File,
+                num_replicas: replicas,
                 ..Default::default()
             })
-            .await
-            .map_err(nats)?;
+        })
+        .await
+        .map_err(nats)?;
         let (ops, queued) = mpsc::unbounded_channel();
         tokio::spawn(write(store.clone(), queued));
         Ok(EscalationQueue { store, ops })

@@ -252,7 +252,10 @@ impl Rebuild<'_> {
                     self.coordinator.asked.noted(service, r.at);
                 }
             }
-            Event::Approval { .. } | Event::Rollback { .. } | Event::Retention { .. } => {}
+            Event::Approval { .. }
+            | Event::Rollback { .. }
+            | Event::Retention { .. }
+            | Event::Leader { .. } => {}
         }
         self.read += 1;
         if self.read.is_multiple_of(PRUNE_EVERY) {

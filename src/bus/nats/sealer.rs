@@ -73,7 +73,7 @@ async fn retain(
     index: &Arc<TrailIndex>,
     covered: u64,
     state: &Arc<Mutex<Shared>>,
-) -> Result<(), crate::audit::AuditError> {
+) -> Result<(), super::NatsError> {
     let now_ms = Timestamp::from_datetime(chrono::Utc::now()).millis();
     for ix in index.sealed() {
         let retired = !index.layout().segment(ix.first_seq).exists();
@@ -123,12 +123,9 @@ async fn retain(
         bytes: going.iter().map(|(s, _)| size(&s.path)).sum(),
         archived_to: retention.archive.as_ref().map(|a| a.display().to_string()),
     };
-    {
-        let mut st = state.lock().await;
-        let Some(log) = st.log.as_mut() else {
-            return Ok(());
-        };
-        log.append(Timestamp::from_datetime(chrono::Utc::now()), event)?;
+    let now = Timestamp::from_datetime(chrono::Utc::now());
+    if state.lock().await.append_now(now, event).await?.is_none() {
+        return Ok(());
     }
     for (s, _) in going {
         match &retention.archive {

@@ -32,6 +32,37 @@ pub async fn serve(
     ready: impl FnOnce(),
 ) -> Result<(), NatsError> {
     let health = Arc::new(Health::starting());
+    lead(
+        cfg,
+        coordinator,
+        approvers,
+        http,
+        metrics,
+        None,
+        health,
+        ready,
+    )
+    .await
+}
+
+/// A replica that holds the lease, with the replicated trail it has read to its end.
+pub struct Replication {
+    pub mirror: super::mirror::Mirror,
+    pub lease: super::lease::Lease,
+}
+
+/// [`serve`], as the only instance or as the replica holding the lease.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn lead(
+    cfg: ServeConfig,
+    coordinator: Coordinator,
+    approvers: Approvers,
+    http: Option<std::net::TcpListener>,
+    metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    replication: Option<Replication>,
+    health: Arc<Health>,
+    ready: impl FnOnce(),
+) -> Result<(), NatsError> {
     // Until the state is rebuilt, /healthz and /readyz answer alone (saying what is awaited:
     // the NATS server, or how far the trail has been read); the rest of the API opens after.
     let (http, early) = match http {
@@ -135,6 +166,10 @@ pub async fn serve(
         restored.feed,
         escalations,
     );
+    let (mirror, lease) = match replication {
+        Some(r) => (Some(r.mirror), Some(r.lease)),
+        None => (None, None),
+    };
     let state = Arc::new(tokio::sync::Mutex::new(Shared {
         sealer: restored.index.as_ref().map(|_| sealer),
         coordinator,
@@ -150,7 +185,24 @@ pub async fn serve(
         figures: restored.figures,
         published,
         health: health.clone(),
+        mirror,
+        lease: lease.clone(),
     }));
+    if let Some(lease) = &lease {
+        // Written first: from here on a replica that lost the lease cannot append to the
+        // trail, so it cannot publish anything it still decides.
+        let now = Timestamp::from_datetime(chrono::Utc::now());
+        let marker = crate::audit::Event::Leader {
+            replica: lease.replica().to_string(),
+        };
+        state.lock().await.write_durably(now, vec![marker]).await;
+        health.set_role(crate::health::Role {
+            role: "leader",
+            replica: Some(lease.replica().to_string()),
+            leader: Some(lease.replica().to_string()),
+        });
+        tracing::info!(replica = lease.replica(), "leading: deciding proposals");
+    }
     state.lock().await.refresh_view(false);
     if let Some(handle) = metrics.clone() {
         tokio::spawn(crate::api::keep_metrics_bounded(handle));
@@ -225,6 +277,9 @@ pub async fn serve(
         let _ = client.flush().await;
     })
     .await;
+    if let Some(lease) = &lease {
+        lease.release().await;
+    }
     match finished {
         Ok(()) => tracing::info!("stopped: every window decided is stored and acknowledged"),
         Err(_) => tracing::warn!(
@@ -245,7 +300,7 @@ const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A flag raised by SIGTERM or SIGINT: the decision loop looks at it between steps, so a
 /// window is never cut in half.
-fn stop_on_signal() -> Arc<std::sync::atomic::AtomicBool> {
+pub(super) fn stop_on_signal() -> Arc<std::sync::atomic::AtomicBool> {
     let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let raised = flag.clone();
     tokio::spawn(async move {
@@ -296,7 +351,7 @@ async fn attach(
 }
 
 /// Serves `/healthz` and `/readyz` alone on `listener` until told to stop.
-fn serve_health_only(
+pub(super) fn serve_health_only(
     listener: std::net::TcpListener,
     health: Arc<Health>,
 ) -> Result<
@@ -441,24 +496,29 @@ async fn streams_and_consumer(
     // newest: shedding (`--shed-above`) answers a backlog long before it nears the limit, so
     // what a full stream drops has been decided. (Refusing new proposals when full instead
     // would stop the service once the stream held a day of decided ones.)
-    let bounded = |name: &str, subjects: &str| stream::Config {
+    let bounded = |name: &str, subjects: &str, replicas: usize| stream::Config {
         name: name.into(),
         subjects: vec![subjects.into()],
         storage: stream::StorageType::File,
         max_bytes: limits.max_bytes,
         max_age: limits.max_age,
         discard: stream::DiscardPolicy::Old,
+        num_replicas: replicas,
         ..Default::default()
     };
     // Created or brought to the declared limits: a stream left by an earlier start, or by
-    // an earlier version without limits, is updated in place.
-    let proposals = js
-        .create_or_update_stream(bounded(PROPOSALS_STREAM, crate::bus::PROPOSALS))
-        .await
-        .map_err(nats)?;
-    js.create_or_update_stream(bounded(DECISIONS_STREAM, crate::bus::DECISIONS))
-        .await
-        .map_err(nats)?;
+    // an earlier version without limits, is updated in place. On a cluster each is kept on
+    // up to three servers, so losing one loses no proposal and no decision.
+    let proposals = super::replicated(js, PROPOSALS_STREAM, |r| {
+        js.create_or_update_stream(bounded(PROPOSALS_STREAM, crate::bus::PROPOSALS, r))
+    })
+    .await
+    .map_err(nats)?;
+    super::replicated(js, DECISIONS_STREAM, |r| {
+        js.create_or_update_stream(bounded(DECISIONS_STREAM, crate::bus::DECISIONS, r))
+    })
+    .await
+    .map_err(nats)?;
     let proposals = js.get_stream(&proposals.config.name).await.map_err(nats)?;
     let config = pull::Config {
         durable_name: Some(CONSUMER.into()),

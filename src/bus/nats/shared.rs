@@ -51,6 +51,10 @@ pub struct Shared {
     /// Where what the API reads is published, and the feed of recent decisions.
     pub published: crate::snapshot::Publisher,
     pub health: std::sync::Arc<crate::health::Health>,
+    /// With `--replica`: the replicated trail every record goes to before the file, and the
+    /// lease without which nothing is written or published.
+    pub(super) mirror: Option<super::mirror::Mirror>,
+    pub(super) lease: Option<super::lease::Lease>,
 }
 
 /// Most escalations answered `expired` in one turn of the loop.
@@ -90,6 +94,22 @@ impl Shared {
         };
         let prepared = log.prepare(at, events);
         let mut backoff = crate::health::Backoff::default();
+        if let Some(mirror) = self.mirror.as_mut() {
+            loop {
+                leading(&self.lease);
+                match mirror.push(&prepared).await {
+                    Ok(()) => break,
+                    Err(super::mirror::MirrorError::Deposed(e)) => super::lease::step_down(&e),
+                    Err(e) => {
+                        self.health.fail(
+                            "audit",
+                            format!("{e}; decisions wait until the trail can be replicated"),
+                        );
+                        tokio::time::sleep(backoff.delay()).await;
+                    }
+                }
+            }
+        }
         let positions = loop {
             match log.commit(&prepared) {
                 Ok(positions) => break positions,
@@ -110,6 +130,40 @@ impl Shared {
             }
         }
         prepared.refs().iter().cloned().zip(positions).collect()
+    }
+
+    /// Appends one event at once: an error if it cannot be written now (the caller's request
+    /// fails and nothing happened) — except once the replicated trail holds it, when the file
+    /// must hold it too, and is waited for.
+    pub async fn append_now(
+        &mut self,
+        at: Timestamp,
+        event: Event,
+    ) -> Result<Option<crate::contract::AuditRef>, NatsError> {
+        let Some(log) = self.log.as_mut() else {
+            return Ok(None);
+        };
+        let prepared = log.prepare(at, vec![event]);
+        let Some(mirror) = self.mirror.as_mut() else {
+            log.commit(&prepared)?;
+            return Ok(prepared.refs().first().cloned());
+        };
+        leading(&self.lease);
+        match mirror.push(&prepared).await {
+            Ok(()) => {}
+            Err(super::mirror::MirrorError::Deposed(e)) => super::lease::step_down(&e),
+            Err(e) => return Err(NatsError::Nats(e.to_string())),
+        }
+        let mut backoff = crate::health::Backoff::default();
+        while let Err(e) = log.commit(&prepared) {
+            self.health.fail(
+                "audit",
+                format!("{e}; decisions wait until the audit trail can be written"),
+            );
+            tokio::time::sleep(backoff.delay()).await;
+        }
+        self.health.clear("audit");
+        Ok(prepared.refs().first().cloned())
     }
 
     /// The share of decisions given since start that the audit trail holds; `None` before
@@ -345,6 +399,7 @@ impl Shared {
     /// rest: what follows a decision (an escalation held for a person, a change watched)
     /// happened once, when it was recorded, whatever the bus does.
     pub async fn send(&self, batch: Vec<Delivery>) -> (Vec<Decision>, Stored) {
+        leading(&self.lease);
         let mut acks = Vec::with_capacity(batch.len());
         let mut failed = None;
         for b in &batch {
@@ -441,8 +496,8 @@ impl Shared {
             Ok(x) => x,
             Err(e) => return Ok(Err(e)),
         };
-        if let Some(log) = self.log.as_mut() {
-            let written = log.append(
+        let written = self
+            .append_now(
                 now,
                 Event::Approval {
                     agent: pending.proposal.agent.clone(),
@@ -451,12 +506,12 @@ impl Shared {
                     approve,
                     comment: comment.to_string(),
                 },
-            );
-            if let Err(e) = written {
-                // Not evidence, so not an answer: the escalation waits as before.
-                self.published.escalations().hold(pending);
-                return Err(e.into());
-            }
+            )
+            .await;
+        if let Err(e) = written {
+            // Not evidence, so not an answer: the escalation waits as before.
+            self.published.escalations().hold(pending);
+            return Err(e);
         }
         self.queue.release(pending.proposal.filed_as());
         self.coordinator.escalation_answered(&pending.proposal);
@@ -483,7 +538,7 @@ impl Shared {
 
     /// A person pulls a kill switch or sets the global freeze, within the domains they
     /// answer for; recorded in the audit trail before it takes effect.
-    pub fn control(
+    pub async fn control(
         &mut self,
         approver: &Approver,
         action: &str,
@@ -498,12 +553,11 @@ impl Shared {
             Ok(c) => c,
             Err(e) => return Ok(Err(e)),
         };
-        if let Some(log) = self.log.as_mut() {
-            log.append(
-                Timestamp::from_datetime(chrono::Utc::now()),
-                Event::KillSwitch(c.clone()),
-            )?;
-        }
+        self.append_now(
+            Timestamp::from_datetime(chrono::Utc::now()),
+            Event::KillSwitch(c.clone()),
+        )
+        .await?;
         self.coordinator.controls.apply(&c);
         self.refresh_view(false);
         Ok(Ok(()))
@@ -546,5 +600,15 @@ impl Shared {
         )
         .await;
         Ok(())
+    }
+}
+
+/// Steps down unless the lease, if there is one, is surely held: nothing is written or
+/// published on a lease another replica may hold.
+fn leading(lease: &Option<super::lease::Lease>) {
+    if let Some(l) = lease {
+        if !l.held() {
+            super::lease::step_down("the leader's lease lapsed before it could be renewed");
+        }
     }
 }

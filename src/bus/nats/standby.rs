@@ -1,0 +1,184 @@
+//! `arbiter serve --replica NAME`: one of several replicas, of which the one holding the
+//! lease ([`super::lease`]) decides and the others stand by.
+//!
+//! A standby reads the replicated trail ([`super::mirror`]) into its own file as it grows
+//! and tries for the lease. When it gets it, it reads the trail to its end, rebuilds its
+//! state from its file exactly as a restart does, writes a `leader` record (which fences
+//! the previous leader out of the trail) and consumes proposals from where the durable
+//! consumer stands: proposals the previous leader decided but had not acknowledged come
+//! again and are answered from the trail, never decided twice.
+
+use super::lease::{self, Lease};
+use super::mirror::{Mirror, MirrorError};
+use super::serve::{lead, serve_health_only, stop_on_signal, Replication};
+use super::{connect, nats, NatsError, ServeConfig};
+use crate::approval::Approvers;
+use crate::audit::AuditLog;
+use crate::coordinator::Coordinator;
+use crate::health::{Backoff, Health, Role};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Clone, Debug)]
+pub struct ReplicaConfig {
+    /// This replica's name, unique among the replicas.
+    pub name: String,
+    /// How long the lease lasts without renewal: a dead leader is replaced after about this.
+    pub lease: Duration,
+}
+
+/// Stands by until this replica holds the lease, then serves as [`super::serve`] does.
+/// `following` is called once the replica follows the trail, with the leader's name if one
+/// leads; `ready` once it leads and decides.
+#[allow(clippy::too_many_arguments)]
+pub async fn serve_replica(
+    cfg: ServeConfig,
+    replica: ReplicaConfig,
+    coordinator: Coordinator,
+    approvers: Approvers,
+    http: Option<std::net::TcpListener>,
+    metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    following: impl FnOnce(Option<&str>),
+    ready: impl FnOnce(),
+) -> Result<(), NatsError> {
+    let path = cfg
+        .audit
+        .clone()
+        .ok_or_else(|| NatsError::Nats("a replica needs an audit trail of its own".into()))?;
+    let health = Arc::new(Health::starting());
+    let standing_by = |leader: Option<String>| Role {
+        role: "standby",
+        replica: Some(replica.name.clone()),
+        leader,
+    };
+    health.set_role(standing_by(None));
+    let early = match &http {
+        Some(listener) => {
+            listener.set_nonblocking(true).map_err(nats)?;
+            Some(serve_health_only(
+                listener.try_clone().map_err(nats)?,
+                health.clone(),
+            )?)
+        }
+        None => None,
+    };
+    let stop = stop_on_signal();
+    let mut backoff = Backoff::default();
+    let (js, store) = loop {
+        let attached = async {
+            let client = connect::connect_watched(&cfg.url, health.clone()).await?;
+            let js = async_nats::jetstream::new(client);
+            let store = lease::bucket(&js, replica.lease).await?;
+            Ok::<_, NatsError>((js, store))
+        };
+        match attached.await {
+            Ok(a) => break a,
+            Err(e) => {
+                health.fail("nats", format!("{e}; trying again"));
+                tokio::time::sleep(backoff.delay()).await;
+            }
+        }
+    };
+    health.clear("nats");
+    let segment_bytes = cfg.segment_bytes;
+    let opened = path.clone();
+    let mut log = tokio::task::spawn_blocking(move || {
+        AuditLog::open(&opened).map(|l| l.with_segments(segment_bytes))
+    })
+    .await
+    .map_err(nats)??;
+    let mut mirror = loop {
+        match Mirror::open(&js, cfg.stream_limits, &log).await {
+            Ok(m) => break m,
+            Err(MirrorError::Unavailable(e)) => {
+                health.fail("nats", format!("the replicated trail: {e}; trying again"));
+                tokio::time::sleep(backoff.delay()).await;
+            }
+            Err(e) => return Err(NatsError::Nats(e.to_string())),
+        }
+    };
+    health.clear("starting");
+    let mut following = Some(following);
+    let poll = (replica.lease / 6).max(Duration::from_millis(100));
+    let lease = loop {
+        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+            tracing::info!("stopped while standing by");
+            return Ok(());
+        }
+        if let Err(e) = follow(&mut mirror, &mut log, &health).await {
+            return Err(NatsError::Nats(e.to_string()));
+        }
+        match Lease::try_take(&store, &replica.name, replica.lease).await {
+            Ok(Some(lease)) => break lease,
+            Ok(None) => {
+                let leader = lease::holder(&store).await;
+                let why = match &leader {
+                    Some(l) => format!("following the trail; {l} leads"),
+                    None => "following the trail".to_string(),
+                };
+                health.fail("standby", why);
+                health.set_role(standing_by(leader.clone()));
+                if let Some(f) = following.take() {
+                    f(leader.as_deref());
+                }
+            }
+            Err(e) => health.fail("nats", format!("the leader's lease: {e}")),
+        }
+        tokio::time::sleep(poll).await;
+    };
+    let keeper = lease.keep();
+    tracing::info!(replica = replica.name, "took the leader's lease");
+    // Whatever the last leader wrote is read before this replica writes.
+    loop {
+        match mirror.catch_up(&mut log).await {
+            Ok(_) => break,
+            Err(MirrorError::Unavailable(e)) => {
+                health.fail("nats", format!("the replicated trail: {e}; trying again"));
+                tokio::time::sleep(backoff.delay()).await;
+            }
+            Err(e) => {
+                keeper.abort();
+                lease.release().await;
+                return Err(NatsError::Nats(e.to_string()));
+            }
+        }
+    }
+    drop(log);
+    health.clear("standby");
+    if let Some((stop, served)) = early {
+        let _ = stop.send(());
+        let _ = served.await;
+    }
+    let replication = Replication { mirror, lease };
+    lead(
+        cfg,
+        coordinator,
+        approvers,
+        http,
+        metrics,
+        Some(replication),
+        health,
+        ready,
+    )
+    .await
+}
+
+/// Reads what the leader wrote since last time into this replica's file. `Err` only for
+/// what waiting cannot mend (a file that differs from the replicated trail).
+async fn follow(
+    mirror: &mut Mirror,
+    log: &mut AuditLog,
+    health: &Health,
+) -> Result<(), MirrorError> {
+    match mirror.catch_up(log).await {
+        Ok(_) => {
+            health.clear("nats");
+            Ok(())
+        }
+        Err(MirrorError::Unavailable(e)) => {
+            health.fail("nats", format!("the replicated trail: {e}; trying again"));
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
