@@ -8,6 +8,8 @@ use arbiter::graph::{LinkRecord, Overlay, ServiceGraph};
 use std::path::Path;
 
 pub mod browser;
+pub mod cluster;
+pub mod load;
 pub mod service;
 
 pub const NOW: &str = "2026-11-27T10:00:00Z";

@@ -147,14 +147,7 @@ impl Harness {
     /// runs. Copied once into the test's directory, where a test may also edit them (and a
     /// restarted arbiter finds the edits).
     pub fn intents(&self) -> PathBuf {
-        let dir = self.dir.join("intents");
-        if !dir.exists() {
-            std::fs::create_dir_all(&dir).unwrap();
-            for f in ["agents.toml", "approvers.toml", "baseline.toml"] {
-                std::fs::copy(repo("intents").join(f), dir.join(f)).unwrap();
-            }
-        }
-        dir
+        undated_intents(&self.dir)
     }
 
     pub fn arbiter_with(&mut self, url: &str, intents: &std::path::Path) {
@@ -198,6 +191,19 @@ impl Harness {
             .unwrap_or_default();
         self.procs.0.push(child);
     }
+}
+
+/// The shipped intents without the dated one, copied once into `under/intents` (see
+/// [`Harness::intents`]).
+pub fn undated_intents(under: &std::path::Path) -> PathBuf {
+    let dir = under.join("intents");
+    if !dir.exists() {
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in ["agents.toml", "approvers.toml", "baseline.toml"] {
+            std::fs::copy(repo("intents").join(f), dir.join(f)).unwrap();
+        }
+    }
+    dir
 }
 
 pub fn proposal(id: &str, agent: &str, domain: &str, action: serde_json::Value) -> Vec<u8> {

@@ -1,0 +1,156 @@
+//! Two replicas of `arbiter serve` on a real three-node NATS cluster: one leads, the other
+//! follows the replicated audit trail and takes over. Whatever happens to the leader or to a
+//! node, every proposal gets exactly one first decision, stored once, and both replicas end
+//! with the same trail, which verifies.
+
+mod common;
+
+use arbiter::audit::Event;
+use common::cluster::{Cluster, Replica, LEASE_MS};
+use common::load::*;
+use common::service::undated_intents;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// One cluster at a time: two cores carry three servers, two replicas and the load.
+static ONE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The longest a take-over may take: the lease, then reading the trail to its end and
+/// rebuilding the state.
+const TAKE_OVER: Duration = Duration::from_secs(10);
+
+async fn agent(cluster: &Cluster) -> async_nats::jetstream::Context {
+    let client = arbiter::bus::nats::connect(&cluster.url()).await.unwrap();
+    async_nats::jetstream::new(client)
+}
+
+/// How many first decisions the trail holds of each proposal.
+fn decided_in(trail: &Path) -> BTreeMap<String, usize> {
+    let mut by_id = BTreeMap::new();
+    arbiter::audit::for_each(trail, |r| {
+        if let Event::Decision { decision, .. } = r.event {
+            *by_id.entry(decision.proposal_id).or_insert(0) += 1;
+        }
+    })
+    .unwrap();
+    by_id
+}
+
+/// The leader's trail verifies and decides each proposal once; the standby's becomes the
+/// same, byte for byte.
+async fn assert_trails(leader: &Replica, standby: &Replica, ids: &[String], case: &str) {
+    if let Err(e) = arbiter::audit::verify(&leader.trail) {
+        panic!("{case}: the leader's trail does not verify: {e}");
+    }
+    let decided = decided_in(&leader.trail);
+    let wrong: Vec<(&String, usize)> = ids
+        .iter()
+        .map(|id| (id, decided.get(id).copied().unwrap_or(0)))
+        .filter(|(_, n)| *n != 1)
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "{case}: proposals not decided exactly once in the trail, e.g. {:?}",
+        &wrong[..wrong.len().min(5)]
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (a, b) = (std::fs::read(&leader.trail), std::fs::read(&standby.trail));
+        if a.is_ok() && a.ok() == b.ok() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{case}: the standby's trail is not the leader's"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_leader_is_replaced_within_the_lease_and_nothing_is_lost_or_decided_twice() {
+    let _one = ONE.lock().await;
+    let case = "kill -9 of the leader";
+    let cluster = Cluster::start("kill-leader").await;
+    let intents = undated_intents(&cluster.dir);
+    let (mut a, said) = Replica::start(&cluster, "a", &intents);
+    assert!(said.starts_with("ready"), "the first replica leads: {said}");
+    let (mut b, said) = Replica::start(&cluster, "b", &intents);
+    assert!(said.starts_with("standby"), "the second stands by: {said}");
+    assert!(said.contains("a leads"), "{said}");
+    let js = agent(&cluster).await;
+    let sender = load(js.clone(), "k", 7 * RATE);
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    // The leader dies; the standby takes over; the dead one comes back as a standby; and the
+    // new leader dies in its turn.
+    a.kill();
+    let took = b.until_role("leader", TAKE_OVER).await;
+    eprintln!("{case}: b took over {took:?} after a was killed");
+    let (a2, said) = Replica::start(&cluster, "a", &intents);
+    assert!(said.starts_with("standby"), "a restarted stands by: {said}");
+    a = a2;
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    b.kill();
+    let took = a.until_role("leader", TAKE_OVER).await;
+    eprintln!("{case}: a took over {took:?} after b was killed");
+    let ids = sender.await.unwrap();
+    assert_each_stored_once(&js, &ids, case).await;
+    let (b2, said) = Replica::start(&cluster, "b", &intents);
+    assert!(said.starts_with("standby"), "b restarted stands by: {said}");
+    assert_trails(&a, &b2, &ids, case).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_leader_resumed_after_its_lease_lapsed_publishes_nothing_and_stands_by() {
+    let _one = ONE.lock().await;
+    let case = "SIGSTOP of the leader beyond its lease";
+    let cluster = Cluster::start("pause-leader").await;
+    let intents = undated_intents(&cluster.dir);
+    let (a, _) = Replica::start(&cluster, "a", &intents);
+    let (b, _) = Replica::start(&cluster, "b", &intents);
+    let js = agent(&cluster).await;
+    let sender = load(js.clone(), "p", 5 * RATE);
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    a.signal("-STOP");
+    b.until_role("leader", TAKE_OVER).await;
+    // Resumed well after its lease lapsed, with windows in hand: it must not publish them.
+    tokio::time::sleep(Duration::from_millis(LEASE_MS)).await;
+    a.signal("-CONT");
+    a.until_role("standby", TAKE_OVER).await;
+    assert_eq!(b.role().as_deref(), Some("leader"), "{case}: b still leads");
+    let ids = sender.await.unwrap();
+    assert_each_stored_once(&js, &ids, case).await;
+    assert_trails(&b, &a, &ids, case).await;
+    let log = std::fs::read_to_string(&a.log).unwrap();
+    assert!(
+        log.contains("stepping down"),
+        "{case}: a says why it stood down:\n{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nats_node_killed_under_load_loses_nothing() {
+    let _one = ONE.lock().await;
+    let case = "kill -9 of a NATS node";
+    let mut cluster = Cluster::start("kill-node").await;
+    let intents = undated_intents(&cluster.dir);
+    let (a, _) = Replica::start(&cluster, "a", &intents);
+    let (b, _) = Replica::start(&cluster, "b", &intents);
+    // The agent stays on the nodes that live, as an agent given the cluster's URLs would.
+    let client = arbiter::bus::nats::connect(&cluster.node_url(1))
+        .await
+        .unwrap();
+    let js = async_nats::jetstream::new(client);
+    let sender = load(js.clone(), "n", 5 * RATE);
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    cluster.kill_node(0);
+    let ids = sender.await.unwrap();
+    assert_each_stored_once(&js, &ids, case).await;
+    cluster.start_node(0);
+    let (leader, standby) = match a.role().as_deref() {
+        Some("leader") => (&a, &b),
+        _ => (&b, &a),
+    };
+    assert_trails(leader, standby, &ids, case).await;
+}
