@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::disk::SmallDisk;
 use common::load::*;
 use common::service::*;
 use futures_util::StreamExt;
@@ -221,57 +222,10 @@ async fn nats_server_killed_and_restarted_under_load_five_times_ends_nothing_and
     assert_eq!((status, body.as_str()), (200, "ready"));
 }
 
-/// A small file system of its own for the audit trail, unmounted when the test ends.
-struct SmallDisk(std::path::PathBuf);
-
-impl SmallDisk {
-    fn mount(dir: &std::path::Path) -> SmallDisk {
-        std::fs::create_dir_all(dir).unwrap();
-        let out = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
-            .arg(dir)
-            .output()
-            .expect("mount runs");
-        assert!(
-            out.status.success(),
-            "the full-disk case mounts a 4 MB tmpfs and needs root: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        SmallDisk(dir.to_path_buf())
-    }
-
-    /// Writes a ballast file until the disk refuses more.
-    fn fill(&self) -> std::path::PathBuf {
-        use std::io::Write;
-        let ballast = self.0.join("ballast");
-        let mut f = std::fs::File::create(&ballast).unwrap();
-        let block = vec![0u8; 64 * 1024];
-        while f.write_all(&block).and_then(|()| f.sync_data()).is_ok() {}
-        // Whatever is left in the last partial block goes too.
-        while f
-            .write_all(&[0u8; 512])
-            .and_then(|()| f.sync_data())
-            .is_ok()
-        {}
-        ballast
-    }
-}
-
-impl Drop for SmallDisk {
-    /// Lazily: a process still holding a file there (an arbiter a failed test left) must not
-    /// keep the mount behind.
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.0)
-            .status();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_audit_disk_makes_the_service_unready_until_space_returns_and_loses_nothing() {
     let mut h = Harness::start("full-disk");
-    let disk = SmallDisk::mount(&h.dir.join("disk"));
+    let disk = SmallDisk::mount(&h.dir.join("disk"), 4);
     let trail = h.dir.join("disk/audit.jsonl");
     let trail_arg = trail.display().to_string();
     let intents = h.intents();

@@ -7,6 +7,7 @@ mod common;
 
 use arbiter::audit::Event;
 use common::cluster::{Cluster, Replica, LEASE_MS};
+use common::disk::SmallDisk;
 use common::load::*;
 use common::service::undated_intents;
 use std::collections::BTreeMap;
@@ -153,4 +154,32 @@ async fn a_nats_node_killed_under_load_loses_nothing() {
         _ => (&b, &a),
     };
     assert_trails(leader, standby, &ids, case).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_whose_disk_fills_hands_over_and_catches_up_when_space_returns() {
+    let _one = ONE.lock().await;
+    let case = "the leader's disk full";
+    let cluster = Cluster::start("full-disk").await;
+    let intents = undated_intents(&cluster.dir);
+    let disk = SmallDisk::mount(&cluster.dir.join("a-disk"), 64);
+    let (a, said) = Replica::start_in(&cluster, "a", &intents, &cluster.dir.join("a-disk"));
+    assert!(said.starts_with("ready"), "{said}");
+    let (b, _) = Replica::start(&cluster, "b", &intents);
+    let js = agent(&cluster).await;
+    let sender = load(js.clone(), "f", 5 * RATE);
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let ballast = disk.fill();
+    b.until_role("leader", TAKE_OVER + Duration::from_millis(LEASE_MS))
+        .await;
+    let ids = sender.await.unwrap();
+    assert_each_stored_once(&js, &ids, case).await;
+    // Standing by, it cannot follow: it says so and does not try to lead.
+    a.until_role("standby", TAKE_OVER).await;
+    let (status, why) = common::service::http(&a.http, "GET", "/readyz", None, "");
+    assert_eq!(status, 503, "{case}: {why}");
+    assert!(why.contains("audit"), "{case}: {why}");
+    std::fs::remove_file(ballast).unwrap();
+    assert_trails(&b, &a, &ids, case).await;
+    assert_eq!(a.role().as_deref(), Some("standby"));
 }

@@ -156,10 +156,19 @@ impl Replica {
     /// Starts replica `name` with its own trail under the cluster's directory, and waits
     /// for its first line (`ready` as the leader, `standby` otherwise).
     pub fn start(cluster: &Cluster, name: &str, intents: &std::path::Path) -> (Replica, String) {
-        let home = cluster.dir.join(name);
-        std::fs::create_dir_all(&home).unwrap();
+        Replica::start_in(cluster, name, intents, &cluster.dir.join(name))
+    }
+
+    /// [`Replica::start`] with its trail and log in `home`.
+    pub fn start_in(
+        cluster: &Cluster,
+        name: &str,
+        intents: &std::path::Path,
+        home: &std::path::Path,
+    ) -> (Replica, String) {
+        std::fs::create_dir_all(home).unwrap();
         let addr = format!("127.0.0.1:{}", free_port());
-        let log = home.join("stderr.log");
+        let log = cluster.dir.join(format!("{name}.stderr.log"));
         let mut child = Command::new(env!("CARGO_BIN_EXE_arbiter"))
             .current_dir(repo(""))
             .args(["serve", "--replica", name, "--nats", &cluster.url()])

@@ -9,6 +9,7 @@ use std::path::Path;
 
 pub mod browser;
 pub mod cluster;
+pub mod disk;
 pub mod load;
 pub mod service;
 

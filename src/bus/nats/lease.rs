@@ -87,6 +87,10 @@ impl Lease {
         &self.replica
     }
 
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
     /// Whether no other replica can hold the lease yet.
     pub fn held(&self) -> bool {
         millis(Instant::now()) < self.valid_until.load(Ordering::Acquire)

@@ -110,20 +110,7 @@ impl Shared {
                 }
             }
         }
-        let positions = loop {
-            match log.commit(&prepared) {
-                Ok(positions) => break positions,
-                Err(e) => {
-                    metrics::counter!("arbiter_audit_write_failures_total").increment(1);
-                    self.health.fail(
-                        "audit",
-                        format!("{e}; decisions wait until the audit trail can be written"),
-                    );
-                    tokio::time::sleep(backoff.delay()).await;
-                }
-            }
-        };
-        self.health.clear("audit");
+        let positions = commit_durably(log, &prepared, &self.health, &self.lease).await;
         if let Some(sealer) = &self.sealer {
             for segment in log.take_sealed() {
                 let _ = sealer.send(segment);
@@ -154,15 +141,7 @@ impl Shared {
             Err(super::mirror::MirrorError::Deposed(e)) => super::lease::step_down(&e),
             Err(e) => return Err(NatsError::Nats(e.to_string())),
         }
-        let mut backoff = crate::health::Backoff::default();
-        while let Err(e) = log.commit(&prepared) {
-            self.health.fail(
-                "audit",
-                format!("{e}; decisions wait until the audit trail can be written"),
-            );
-            tokio::time::sleep(backoff.delay()).await;
-        }
-        self.health.clear("audit");
+        commit_durably(log, &prepared, &self.health, &self.lease).await;
         Ok(prepared.refs().first().cloned())
     }
 
@@ -611,4 +590,38 @@ fn leading(lease: &Option<super::lease::Lease>) {
             super::lease::step_down("the leader's lease lapsed before it could be renewed");
         }
     }
+}
+
+/// Writes prepared records to the file, trying again with backoff for as long as the disk
+/// refuses them; returns where each starts. A replica that leads gives the lease up once its
+/// disk has refused them for as long as a lease lasts: a standby whose disk works takes over
+/// (the replicated trail already holds these records), and this one, standing by, writes
+/// them when its disk takes them again.
+async fn commit_durably(
+    log: &mut crate::audit::AuditLog,
+    prepared: &crate::audit::Prepared,
+    health: &crate::health::Health,
+    lease: &Option<super::lease::Lease>,
+) -> Vec<u64> {
+    let mut backoff = crate::health::Backoff::default();
+    let since = std::time::Instant::now();
+    let positions = loop {
+        match log.commit(prepared) {
+            Ok(positions) => break positions,
+            Err(e) => {
+                metrics::counter!("arbiter_audit_write_failures_total").increment(1);
+                if let Some(l) = lease.as_ref().filter(|l| since.elapsed() > l.ttl()) {
+                    l.release().await;
+                    super::lease::step_down(&format!("the audit trail cannot be written: {e}"));
+                }
+                health.fail(
+                    "audit",
+                    format!("{e}; decisions wait until the audit trail can be written"),
+                );
+                tokio::time::sleep(backoff.delay()).await;
+            }
+        }
+    };
+    health.clear("audit");
+    positions
 }

@@ -105,8 +105,14 @@ pub async fn serve_replica(
             tracing::info!("stopped while standing by");
             return Ok(());
         }
-        if let Err(e) = follow(&mut mirror, &mut log, &health).await {
-            return Err(NatsError::Nats(e.to_string()));
+        match follow(&mut mirror, &mut log, &health).await {
+            Ok(true) => {}
+            // A replica that cannot write its own trail does not try to lead.
+            Ok(false) => {
+                tokio::time::sleep(poll).await;
+                continue;
+            }
+            Err(e) => return Err(NatsError::Nats(e.to_string())),
         }
         match Lease::try_take(&store, &replica.name, replica.lease).await {
             Ok(Some(lease)) => break lease,
@@ -163,21 +169,30 @@ pub async fn serve_replica(
     .await
 }
 
-/// Reads what the leader wrote since last time into this replica's file. `Err` only for
-/// what waiting cannot mend (a file that differs from the replicated trail).
+/// Reads what the leader wrote since last time into this replica's file; `Ok(false)` if its
+/// own disk refused it (full, read-only: it is tried again). `Err` only for what waiting
+/// cannot mend (a file that differs from the replicated trail).
 async fn follow(
     mirror: &mut Mirror,
     log: &mut AuditLog,
     health: &Health,
-) -> Result<(), MirrorError> {
+) -> Result<bool, MirrorError> {
     match mirror.catch_up(log).await {
         Ok(_) => {
             health.clear("nats");
-            Ok(())
+            health.clear("audit");
+            Ok(true)
         }
         Err(MirrorError::Unavailable(e)) => {
             health.fail("nats", format!("the replicated trail: {e}; trying again"));
-            Ok(())
+            Ok(true)
+        }
+        Err(MirrorError::Audit(e @ crate::audit::AuditError::Io { .. })) => {
+            health.fail(
+                "audit",
+                format!("{e}; the trail is followed again when it can be written"),
+            );
+            Ok(false)
         }
         Err(e) => Err(e),
     }
