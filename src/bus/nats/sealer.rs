@@ -199,7 +199,7 @@ fn move_file(from: &std::path::Path, to: &std::path::Path) -> Result<(), crate::
 /// segment continues where the fold stands (a segment that does not — it was sealed before
 /// the fold could follow — is indexed only, and checkpoints stop until the next restart).
 /// Returns the segment's last seq, and the fold to keep.
-fn seal(
+pub(super) fn seal(
     segment: &Segment,
     index: &TrailIndex,
     shadow: Option<Shadow>,

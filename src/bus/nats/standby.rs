@@ -8,14 +8,18 @@
 //! consumer stands: proposals the previous leader decided but had not acknowledged come
 //! again and are answered from the trail, never decided twice.
 
+use super::checkpoint::Shadow;
 use super::lease::{self, Lease};
 use super::mirror::{Mirror, MirrorError};
+use super::restore::restore;
+use super::sealer::seal;
 use super::serve::{lead, serve_health_only, stop_on_signal, Replication};
 use super::{connect, nats, NatsError, ServeConfig};
 use crate::approval::Approvers;
 use crate::audit::AuditLog;
 use crate::coordinator::Coordinator;
 use crate::health::{Backoff, Health, Role};
+use crate::rollback::RollbackWatch;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,10 +45,11 @@ pub async fn serve_replica(
     following: impl FnOnce(Option<&str>),
     ready: impl FnOnce(),
 ) -> Result<(), NatsError> {
-    let path = cfg
-        .audit
-        .clone()
-        .ok_or_else(|| NatsError::Nats("a replica needs an audit trail of its own".into()))?;
+    if cfg.audit.is_none() {
+        return Err(NatsError::Nats(
+            "a replica needs an audit trail of its own".into(),
+        ));
+    }
     let health = Arc::new(Health::starting());
     let standing_by = |leader: Option<String>| Role {
         role: "standby",
@@ -80,13 +85,11 @@ pub async fn serve_replica(
         }
     };
     health.clear("nats");
-    let segment_bytes = cfg.segment_bytes;
-    let opened = path.clone();
-    let mut log = tokio::task::spawn_blocking(move || {
-        AuditLog::open(&opened).map(|l| l.with_segments(segment_bytes))
-    })
-    .await
-    .map_err(nats)??;
+    let Following {
+        mut log,
+        index,
+        mut shadow,
+    } = open_trail(&cfg, &coordinator, &health).await?;
     let mut mirror = loop {
         match Mirror::open(&js, cfg.stream_limits, &log).await {
             Ok(m) => break m,
@@ -105,7 +108,9 @@ pub async fn serve_replica(
             tracing::info!("stopped while standing by");
             return Ok(());
         }
-        match follow(&mut mirror, &mut log, &health).await {
+        let followed = follow(&mut mirror, &mut log, &health).await;
+        shadow = checkpoint(&mut log, &index, shadow).await;
+        match followed {
             Ok(true) => {}
             // A replica that cannot write its own trail does not try to lead.
             Ok(false) => {
@@ -149,7 +154,7 @@ pub async fn serve_replica(
             }
         }
     }
-    drop(log);
+    drop((log, shadow));
     health.clear("standby");
     if let Some((stop, served)) = early {
         let _ = stop.send(());
@@ -167,6 +172,81 @@ pub async fn serve_replica(
         ready,
     )
     .await
+}
+
+/// This replica's copy of the trail as it follows it: the file, its indexes, and the fold
+/// of the state its checkpoints are written from.
+struct Following {
+    log: AuditLog,
+    index: Arc<crate::audit::TrailIndex>,
+    shadow: Option<Shadow>,
+}
+
+/// Opens this replica's trail as a restart does, with a fold of its own (the coordinator
+/// the replica will lead with is left as it is, for the restore that starts its leading).
+async fn open_trail(
+    cfg: &ServeConfig,
+    coordinator: &Coordinator,
+    health: &Arc<Health>,
+) -> Result<Following, NatsError> {
+    let mut fold = Coordinator::new(
+        coordinator.graph.clone(),
+        coordinator.intents.clone(),
+        coordinator.roles.clone(),
+    );
+    fold.settle_ms = coordinator.settle_ms;
+    fold.max_lifetime_ms = coordinator.max_lifetime_ms;
+    let (path, segment_bytes) = (cfg.audit.clone(), cfg.segment_bytes);
+    let (archive, watch_for) = (cfg.retention.archive.clone(), cfg.rollback_watch);
+    let health = health.clone();
+    tokio::task::spawn_blocking(move || {
+        let path = path.ok_or_else(|| NatsError::Nats("no audit trail".into()))?;
+        let mut watch = RollbackWatch::new(watch_for);
+        let (restored, at_head) = restore(
+            &path,
+            segment_bytes,
+            archive.as_deref(),
+            &mut fold,
+            &mut watch,
+            &health,
+        )?;
+        let (Some(log), Some(index)) = (restored.log, restored.index) else {
+            return Err(NatsError::Nats("the audit trail was not opened".into()));
+        };
+        let shadow = Shadow::from_checkpoint(at_head, &fold, index.clone());
+        Ok(Following {
+            log,
+            index,
+            shadow: Some(shadow),
+        })
+    })
+    .await
+    .map_err(nats)?
+}
+
+/// Indexes the segments the file sealed as it grew, and writes a checkpoint after each,
+/// as the leader's sealer does: a take-over then reads the trail from the newest one.
+async fn checkpoint(
+    log: &mut AuditLog,
+    index: &Arc<crate::audit::TrailIndex>,
+    mut shadow: Option<Shadow>,
+) -> Option<Shadow> {
+    for segment in log.take_sealed() {
+        let index = index.clone();
+        let job = tokio::task::spawn_blocking(move || seal(&segment, &index, shadow));
+        match job.await {
+            Ok((Ok(_), kept)) => shadow = kept,
+            Ok((Err(e), kept)) => {
+                tracing::warn!("audit segment not indexed (a take-over indexes it): {e}");
+                shadow = kept;
+            }
+            Err(e) => {
+                tracing::warn!("audit segment not indexed (a take-over indexes it): {e}");
+                return None;
+            }
+        }
+    }
+    shadow
 }
 
 /// Reads what the leader wrote since last time into this replica's file; `Ok(false)` if its
