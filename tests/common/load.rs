@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 pub const RATE: u64 = 1_000;
 pub const AGENT: &str = "app-tuner-1";
 pub const SUBJECT: &str = "arbiter.proposals.application.app-tuner-1";
+/// Where that agent's decisions come.
+pub const DECISIONS: &str = "arbiter.decisions.application.app-tuner-1";
 
 pub fn flag(id: &str, i: u64) -> Vec<u8> {
     let services = [
