@@ -297,7 +297,8 @@ pub async fn raw_round_trip(url: &str, load: &Load, size: usize) -> Result<Measu
 /// The floor of the durable path: the same messages stored in a JetStream stream, pulled by
 /// a durable consumer on another connection and thread that publishes each back into a
 /// second stream, whose subject the sender listens to — the arbiter's transport without the
-/// arbiter's work. The streams are file-backed like the arbiter's and removed afterwards.
+/// arbiter's work. The streams are file-backed and replicated like the arbiter's, and removed
+/// afterwards.
 pub async fn jetstream_round_trip(
     url: &str,
     load: &Load,
@@ -308,11 +309,16 @@ pub async fn jetstream_round_trip(
     let (inbound, outbound) = (format!("{run}.in"), format!("{run}.out"));
     let client = crate::bus::nats::connect(url).await?;
     let js = jetstream::new(client.clone());
+    // Replicated as the arbiter's own streams are, on a cluster.
     for (name, subject) in [("IN", &inbound), ("OUT", &outbound)] {
-        js.get_or_create_stream(stream::Config {
-            name: format!("{}_{name}", run.to_uppercase()),
-            subjects: vec![subject.clone()],
-            ..Default::default()
+        let name = format!("{}_{name}", run.to_uppercase());
+        crate::bus::nats::replicated(&js, &name, |replicas| {
+            js.get_or_create_stream(stream::Config {
+                name: name.clone(),
+                subjects: vec![subject.clone()],
+                num_replicas: replicas,
+                ..Default::default()
+            })
         })
         .await
         .map_err(nats)?;

@@ -113,7 +113,7 @@ pub struct ServeConfig {
 /// servers as the cluster has, up to three: one that exists keeps its replica count (a
 /// cluster that lost a node must not shrink it); a new one is tried with three, then two,
 /// then one replica (a single server takes only one).
-async fn replicated<T, E, F, Fut>(
+pub(crate) async fn replicated<T, E, F, Fut>(
     js: &async_nats::jetstream::Context,
     stream: &str,
     mut make: F,
