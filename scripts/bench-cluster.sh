@@ -20,6 +20,19 @@ pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 cpu_seconds() { awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$1/stat"; }
+# Waits up to $3 seconds for a line matching $2 in file $1; a process that died or hangs ends
+# the run with its log rather than a wait without end.
+wait_for() {
+  local deadline=$((SECONDS + $3))
+  until grep -qE "$2" "$1"; do
+    if ((SECONDS > deadline)); then
+      echo "no '$2' in $1 after $3 s:" >&2
+      tail -20 "$1" >&2
+      exit 1
+    fi
+    sleep 0.1
+  done
+}
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 for rate in "${rates[@]}"; do
   kill "${pids[@]}" 2>/dev/null || true
@@ -47,14 +60,14 @@ CONF
       --graph scenarios/online-boutique/graph.json --overlay scenarios/online-boutique/overlay.toml \
       --intents intents --audit "$work/$r/audit.jsonl" --http 127.0.0.1:0 >"$work/$r.log" 2>&1 &
     pids+=($!)
-    until grep -qE '^(ready|standby)' "$work/$r.log"; do sleep 0.1; done
+    wait_for "$work/$r.log" '^(ready|standby)' 60
   done
   echo "== $rate proposals/s for ${seconds}s on three nodes, two replicas"
   floors=()
   [ "${CPU:-0}" = 1 ] && floors=(--no-floor)
   before=()
   for p in "${pids[@]}"; do before+=("$(cpu_seconds "$p")"); done
-  "$bin" loadgen --nats "nats://127.0.0.1:${ports[0]}" --rate "$rate" --duration-s "$seconds" \
+  timeout $((3 * seconds + 120)) "$bin" loadgen --nats "nats://127.0.0.1:${ports[0]}" --rate "$rate" --duration-s "$seconds" \
     --graph scenarios/online-boutique/graph.json --overlay scenarios/online-boutique/overlay.toml --intents intents \
     "${floors[@]}"
   if [ "${CPU:-0}" = 1 ]; then

@@ -380,10 +380,12 @@ impl AuditLog {
 
     /// Records another writer chained (a leader's, read from the replicated trail), checked
     /// to follow this trail's last record, ready to be committed as they are — the same bytes,
-    /// so both copies of the trail are the same chain. Nothing is written.
-    pub fn adopt(&self, text: &str) -> Result<Prepared, AuditError> {
+    /// so both copies of the trail are the same chain. Nothing is written. The records are
+    /// returned as read, for the reader's fold.
+    pub fn adopt(&self, text: &str) -> Result<(Prepared, Vec<Record>), AuditError> {
         let mut chain = super::chain::Chain::from(Some(&self.position()));
         let (mut refs, mut starts, mut notes) = (Vec::new(), Vec::new(), Vec::new());
+        let mut records = Vec::new();
         let mut at = 0u64;
         for (i, line) in text.split_inclusive('\n').enumerate() {
             let r: Record = serde_json::from_str(line).map_err(|e| AuditError::Unreadable {
@@ -405,9 +407,10 @@ impl AuditLog {
             refs.push(r.reference());
             starts.push(at);
             at += line.len() as u64;
+            records.push(r);
         }
         let v = chain.verified();
-        Ok(Prepared {
+        let prepared = Prepared {
             text: text.to_string(),
             first_seq: self.next_seq,
             refs,
@@ -415,7 +418,8 @@ impl AuditLog {
             notes,
             next_seq: v.records + 1,
             last_hash: v.last_hash,
-        })
+        };
+        Ok((prepared, records))
     }
 
     /// Writes prepared records and makes them durable; returns where each record of the

@@ -19,7 +19,7 @@ pub struct Adherence {
 }
 
 impl Adherence {
-    fn count(&mut self, v: Verdict) {
+    pub fn count(&mut self, v: Verdict) {
         match v {
             Verdict::Approved | Verdict::Merged => self.allowed += 1,
             Verdict::Escalated => self.escalated += 1,

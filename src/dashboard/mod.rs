@@ -13,4 +13,4 @@ pub mod figures;
 
 pub use assets::routes;
 pub use feed::{About, DecisionFeed, Filter, Held};
-pub use figures::Figures;
+pub use figures::{Adherence, Figures};

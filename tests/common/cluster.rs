@@ -173,6 +173,9 @@ impl Replica {
             .current_dir(repo(""))
             .args(["serve", "--replica", name, "--nats", &cluster.url()])
             .args(["--lease-ms", &LEASE_MS.to_string()])
+            // Small segments: replicas seal, index and checkpoint as they follow, several
+            // times a run, and a restart reads at most a couple of megabytes of the trail.
+            .args(["--audit-segment-mb", "2"])
             .args(SHOP)
             .arg("--intents")
             .arg(intents)
@@ -180,7 +183,14 @@ impl Replica {
             .arg(home.join("audit.jsonl"))
             .args(["--http", &addr])
             .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap())
+            // Appended: a replica started again keeps the log of its earlier lives.
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&log)
+                    .unwrap(),
+            )
             .spawn()
             .expect("arbiter serve starts");
         let mut out = BufReader::new(child.stdout.take().unwrap());

@@ -36,13 +36,36 @@ pub fn load(
     run: &str,
     n: u64,
 ) -> tokio::task::JoinHandle<Vec<String>> {
+    load_while(js, run, RATE, move |i| i < n)
+}
+
+/// [`load`] at `rate` per second until `stop` is set: for a run whose length depends on how
+/// fast the service under test goes (a debug build is several times slower than a release
+/// one), so the load never runs out before the faults it should overlap.
+pub fn load_until(
+    js: async_nats::jetstream::Context,
+    run: &str,
+    rate: u64,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> tokio::task::JoinHandle<Vec<String>> {
+    load_while(js, run, rate, move |_| {
+        !stop.load(std::sync::atomic::Ordering::SeqCst)
+    })
+}
+
+fn load_while(
+    js: async_nats::jetstream::Context,
+    run: &str,
+    rate: u64,
+    go_on: impl Fn(u64) -> bool + Send + Sync + 'static,
+) -> tokio::task::JoinHandle<Vec<String>> {
     let run = run.to_string();
     tokio::spawn(async move {
         let start = tokio::time::Instant::now();
         let mut ids = Vec::new();
         let mut confirmed = Vec::new();
-        for i in 0..n {
-            tokio::time::sleep_until(start + Duration::from_micros(i * 1_000_000 / RATE)).await;
+        for i in (0..).take_while(|i| go_on(*i)) {
+            tokio::time::sleep_until(start + Duration::from_micros(i * 1_000_000 / rate)).await;
             let id = format!("{run}-{i}");
             let sent = js.publish(SUBJECT, flag(&id, i).into()).await;
             confirmed.push(tokio::spawn(async move {
@@ -75,15 +98,26 @@ pub fn load(
 
 /// Proposals the decisions stream holds a decision for, with how many.
 pub async fn stored_by_id(js: &async_nats::jetstream::Context) -> BTreeMap<String, usize> {
-    let stream = js.get_stream("ARBITER_DECISIONS").await.unwrap();
-    let total = stream.get_info().await.unwrap().state.messages as usize;
-    let reader = stream
-        .create_consumer(async_nats::jetstream::consumer::pull::Config {
-            ack_policy: async_nats::jetstream::consumer::AckPolicy::None,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    // Just after a fault the cluster may take a moment to answer (a new stream leader).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (total, reader) = loop {
+        let opened = async {
+            let stream = js.get_stream("ARBITER_DECISIONS").await?;
+            let total = stream.get_info().await?.state.messages as usize;
+            let reader = stream
+                .create_consumer(async_nats::jetstream::consumer::pull::Config {
+                    ack_policy: async_nats::jetstream::consumer::AckPolicy::None,
+                    ..Default::default()
+                })
+                .await?;
+            Ok::<_, async_nats::Error>((total, reader))
+        };
+        match opened.await {
+            Ok(opened) => break opened,
+            Err(e) => assert!(Instant::now() < deadline, "the decisions stream: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
     let mut ids = BTreeMap::new();
     let mut got = 0;
     while got < total {

@@ -8,8 +8,10 @@
 //! replica that lost the lease — and whose successor wrote since — cannot extend the chain,
 //! and what it cannot record it never publishes.
 
-use crate::audit::{AuditError, AuditLog, Prepared};
+use crate::audit::{AuditError, AuditLog, Prepared, Record};
+use async_nats::jetstream::consumer::{pull, DeliverPolicy};
 use async_nats::jetstream::{self, context::PublishErrorKind, stream};
+use futures_util::StreamExt;
 
 pub const AUDIT_STREAM: &str = "ARBITER_AUDIT";
 
@@ -45,7 +47,13 @@ pub struct Mirror {
     last: u64,
     /// The seq of the record after the last one the stream is known to hold.
     covered: u64,
+    /// Delivers the stream from `last + 1` while this replica follows it. Reached only
+    /// through `&mut self`: the lock is there to share the leader's `Mirror` between tasks.
+    feed: std::sync::Mutex<Option<pull::Ordered>>,
 }
+
+/// How long a feed may stay silent while messages are known to wait.
+const FEED_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Mirror {
     /// Opens the stream (created, replicated to as many servers as the cluster has, up to
@@ -77,6 +85,7 @@ impl Mirror {
             stream,
             last: 0,
             covered: 1,
+            feed: std::sync::Mutex::new(None),
         };
         mirror.locate(log.position().next_seq).await?;
         Ok(mirror)
@@ -139,7 +148,11 @@ impl Mirror {
             } else if first > next {
                 b = mid - 1;
             } else {
-                break;
+                // Inside a message: this replica was killed while writing its file, after the
+                // message was replicated, and its restart cut the unfinished record. The
+                // message is read again from its start; what the file holds is skipped.
+                self.last = mid - 1;
+                return Ok(());
             }
         }
         Err(MirrorError::Diverged(format!(
@@ -152,6 +165,8 @@ impl Mirror {
     /// after the last message this replica knows of. What an earlier call already appended
     /// is not appended again: a push that failed midway is retried with the same `prepared`.
     pub async fn push(&mut self, prepared: &Prepared) -> Result<(), MirrorError> {
+        // A writer reads nothing: the feed it followed with would only fill memory.
+        *self.feed() = None;
         let (first, _) = prepared.seqs();
         for (from, to, text) in chunks(prepared.text(), first) {
             if to <= self.covered {
@@ -211,9 +226,67 @@ impl Mirror {
         }
     }
 
+    /// The stream's message `sequence`, from the feed that delivers the stream in order from
+    /// where this replica stands (opened here if it is not): one request per batch of
+    /// messages rather than one per message, which a standby needs to keep up with the
+    /// leader and to catch up quickly after a restart.
+    async fn next_message(&mut self, sequence: u64) -> Result<async_nats::Message, MirrorError> {
+        // A feed that lost its place (an ordered consumer that was recreated before it had
+        // delivered anything starts again from the stream's beginning) is opened again once.
+        for opened_here in [self.feed().is_none(), true] {
+            if opened_here {
+                *self.feed() = Some(self.open_feed(sequence).await?);
+            }
+            let feed = self.feed().as_mut().expect("opened above");
+            let m = match tokio::time::timeout(FEED_WAIT, feed.next()).await {
+                Ok(Some(Ok(m))) => m,
+                Ok(Some(Err(e))) => return Err(unavailable(e)),
+                Ok(None) => return Err(unavailable("the feed of the replicated trail ended")),
+                Err(_) => return Err(unavailable("the replicated trail did not deliver in time")),
+            };
+            let at = m.info().map_err(unavailable)?.stream_sequence;
+            if at == sequence {
+                return Ok(m.split().0);
+            }
+            *self.feed() = None;
+            if opened_here && at > sequence {
+                return Err(MirrorError::Diverged(format!(
+                    "the replicated trail delivered message {at} where {sequence} was due: \
+                     messages went past `--stream-max-bytes` before this replica read them"
+                )));
+            }
+        }
+        Err(unavailable(format!(
+            "the replicated trail did not deliver message {sequence} in order"
+        )))
+    }
+
+    async fn open_feed(&self, sequence: u64) -> Result<pull::Ordered, MirrorError> {
+        let consumer = self
+            .stream
+            .create_consumer(pull::OrderedConfig {
+                deliver_policy: DeliverPolicy::ByStartSequence {
+                    start_sequence: sequence,
+                },
+                ..Default::default()
+            })
+            .await
+            .map_err(unavailable)?;
+        consumer.messages().await.map_err(unavailable)
+    }
+
+    fn feed(&mut self) -> &mut Option<pull::Ordered> {
+        self.feed.get_mut().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Reads what the stream holds beyond `log`'s last record into `log`, checked to chain
-    /// on; returns how many records were added.
-    pub async fn catch_up(&mut self, log: &mut AuditLog) -> Result<u64, MirrorError> {
+    /// on, handing each part written to `written` (the records, where each starts in the
+    /// file, and the log); returns how many records were added.
+    pub async fn catch_up(
+        &mut self,
+        log: &mut AuditLog,
+        mut written: impl FnMut(&[Record], &[u64], &mut AuditLog) -> Result<(), AuditError>,
+    ) -> Result<u64, MirrorError> {
         let newest = self
             .stream
             .get_info()
@@ -227,33 +300,61 @@ impl Mirror {
             let mut read_to = self.last;
             let mut covered = self.covered;
             while read_to < newest && text.len() < CATCH_UP_BATCH {
-                let m = self
-                    .stream
-                    .get_raw_message(read_to + 1)
-                    .await
-                    .map_err(unavailable)?;
-                let (first, after) = seqs_of(&m.headers, read_to + 1)?;
-                if first != covered {
+                let m = match self.next_message(read_to + 1).await {
+                    Ok(m) => m,
+                    Err(e) => {
+                        // What was read is kept; the feed is opened again next time.
+                        *self.feed() = None;
+                        if text.is_empty() {
+                            return Err(e);
+                        }
+                        break;
+                    }
+                };
+                let headers = m.headers.clone().unwrap_or_default();
+                let (first, after) = seqs_of(&headers, read_to + 1)?;
+                if first > covered || after <= covered {
                     return Err(MirrorError::Diverged(format!(
-                        "message {} of the replicated trail starts at record {first}, this \
+                        "message {} of the replicated trail holds records {first} to {}, this \
                          replica expected record {covered}",
-                        read_to + 1
+                        read_to + 1,
+                        after - 1
                     )));
                 }
-                text.push_str(std::str::from_utf8(&m.payload).map_err(|e| {
+                let payload = std::str::from_utf8(&m.payload).map_err(|e| {
                     MirrorError::Diverged(format!(
                         "message {} of the replicated trail is not text: {e}",
                         read_to + 1
                     ))
-                })?);
+                })?;
+                // The records this replica holds already (the start of a message it was
+                // writing when it stopped); the chain check of what follows proves them the same.
+                let held: usize = payload
+                    .split_inclusive('\n')
+                    .take((covered - first) as usize)
+                    .map(str::len)
+                    .sum();
+                text.push_str(&payload[held..]);
                 read_to += 1;
                 covered = after;
             }
-            let prepared = log.adopt(&text)?;
-            log.commit(&prepared)?;
+            // Messages taken from the feed and not written are read again: the feed starts
+            // over from the last one written.
+            let written_out = log.adopt(&text).and_then(|(prepared, records)| {
+                let starts = log.commit(&prepared)?;
+                Ok((records, starts))
+            });
+            let (records, starts) = match written_out {
+                Ok(w) => w,
+                Err(e) => {
+                    *self.feed() = None;
+                    return Err(e.into());
+                }
+            };
             added += covered - self.covered;
             self.last = read_to;
             self.covered = covered;
+            written(&records, &starts, log)?;
         }
         Ok(added)
     }

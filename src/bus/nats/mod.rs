@@ -13,6 +13,7 @@ mod asks;
 mod checkpoint;
 mod connect;
 mod feeds;
+mod fold;
 mod lease;
 mod mirror;
 mod queue;

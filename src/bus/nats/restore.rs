@@ -5,7 +5,9 @@
 use super::checkpoint::Checkpoint;
 use super::NatsError;
 use crate::approval::{Escalations, Pending};
-use crate::audit::{AuditLog, Event, Layout, Record, SegmentIndex, Start, TrailIndex};
+use crate::audit::{
+    AuditError, AuditLog, Event, Layout, Record, Segment, SegmentIndex, Start, TrailIndex,
+};
 use crate::contract::{Decision, Proposal, Timestamp, Verdict};
 use crate::coordinator::{Controls, Coordinator};
 use crate::dashboard::{About, DecisionFeed, Figures, Held};
@@ -25,6 +27,9 @@ pub struct Restored {
     pub last_observed: crate::contract::Telemetry,
     pub feed: DecisionFeed,
     pub figures: Figures,
+    /// Sealed segments whose index could not be written (a full disk): their decisions are
+    /// kept in memory until the sealer indexes them.
+    pub unindexed: Vec<Segment>,
 }
 
 /// How many records between two prunings of what has gone stale during a restore (decisions
@@ -45,8 +50,10 @@ pub fn restore(
     watch: &mut RollbackWatch,
     health: &crate::health::Health,
 ) -> Result<(Restored, Checkpoint), NatsError> {
+    let began = std::time::Instant::now();
     let now = Timestamp::from_datetime(chrono::Utc::now());
-    let index = Arc::new(index_segments(path, archive, health)?);
+    let (index, unindexed) = index_segments(path, archive, health)?;
+    let index = Arc::new(index);
     let layout = index.layout().clone();
     // The head's first record: everything before it is in indexed, sealed segments.
     let boundary = index.sealed().last().map_or(1, |s| s.last_seq + 1);
@@ -115,6 +122,12 @@ pub fn restore(
     health.clear("restoring");
     // How much a start had to read: a checkpoint's worth shows here.
     metrics::gauge!("arbiter_audit_restored_records").set(rebuild.read as f64);
+    tracing::info!(
+        records = rebuild.read,
+        from_seq = read_from.max(1),
+        took_ms = began.elapsed().as_millis() as u64,
+        "state rebuilt from the audit trail"
+    );
     let coordinator = rebuild.coordinator;
     coordinator.in_flight.retain(|t| t.until > now);
     coordinator.ledger.forget_expired(now);
@@ -125,6 +138,7 @@ pub fn restore(
     }
     restored.log = Some(log);
     restored.index = Some(index);
+    restored.unindexed = unindexed;
     Ok((restored, at_boundary))
 }
 
@@ -139,13 +153,16 @@ fn is_before(layout: &Layout, f: &std::path::Path, seq: u64) -> bool {
 }
 
 /// The trail's indexes: each sealed segment's index read, or built where it is missing or
-/// unreadable (a crash between sealing and indexing).
+/// unreadable (a crash between sealing and indexing). A segment whose index cannot be
+/// written now (a full disk) is returned apart: the restore then reads its records, as it
+/// does the head's, so nothing it decided is forgotten.
 fn index_segments(
     path: &std::path::Path,
     archive: Option<&std::path::Path>,
     health: &crate::health::Health,
-) -> Result<TrailIndex, NatsError> {
+) -> Result<(TrailIndex, Vec<Segment>), NatsError> {
     let index = TrailIndex::empty(path);
+    let mut unindexed = Vec::new();
     let segments = index.layout().sealed()?;
     for (i, s) in segments.iter().enumerate() {
         let file = index.layout().index(s.first_seq);
@@ -161,9 +178,26 @@ fn index_segments(
                         segments.len()
                     ),
                 );
-                SegmentIndex::build(s, &file)?
+                // After one that could not be indexed, none is: the restore reads them all.
+                match unindexed.is_empty().then(|| SegmentIndex::build(s, &file)) {
+                    Some(Ok(ix)) => ix,
+                    Some(Err(AuditError::Io { path, source })) => {
+                        tracing::warn!("audit segment not indexed yet: {path}: {source}");
+                        unindexed.push(s.clone());
+                        continue;
+                    }
+                    Some(Err(e)) => return Err(e.into()),
+                    None => {
+                        unindexed.push(s.clone());
+                        continue;
+                    }
+                }
             }
         };
+        if !unindexed.is_empty() {
+            unindexed.push(s.clone());
+            continue;
+        }
         index.install(ix);
     }
     // Indexes of segments retention removed: their decisions are still remembered, and read
@@ -181,7 +215,7 @@ fn index_segments(
             }
         }
     }
-    Ok(index)
+    Ok((index, unindexed))
 }
 
 /// How far a restore has read, for `/readyz`.

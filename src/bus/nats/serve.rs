@@ -34,7 +34,7 @@ pub async fn serve(
     let health = Arc::new(Health::starting());
     lead(
         cfg,
-        coordinator,
+        Beginning::Restore(Box::new(coordinator)),
         approvers,
         http,
         metrics,
@@ -51,11 +51,19 @@ pub struct Replication {
     pub lease: super::lease::Lease,
 }
 
+/// Where the state a leader decides with comes from.
+pub enum Beginning {
+    /// Rebuilt from the audit trail (if there is one) into this coordinator: a start.
+    Restore(Box<Coordinator>),
+    /// Folded already, record by record, by a standby that has read the trail to its end.
+    Folded(Box<super::fold::Folded>),
+}
+
 /// [`serve`], as the only instance or as the replica holding the lease.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn lead(
     cfg: ServeConfig,
-    coordinator: Coordinator,
+    beginning: Beginning,
     approvers: Approvers,
     http: Option<std::net::TcpListener>,
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
@@ -76,12 +84,15 @@ pub(super) async fn lead(
         }
         None => (None, None),
     };
-    let known = coordinator
-        .graph
-        .services()
-        .iter()
-        .map(|s| s.name.clone())
-        .collect();
+    let known = match &beginning {
+        Beginning::Restore(c) => c,
+        Beginning::Folded(f) => &f.coordinator,
+    }
+    .graph
+    .services()
+    .iter()
+    .map(|s| s.name.clone())
+    .collect();
     // A NATS server that is not up yet may be soon (both started together): wait for it.
     let mut backoff = Backoff::default();
     let Attached {
@@ -102,13 +113,17 @@ pub(super) async fn lead(
     health.clear("nats");
     let js = jetstream::new(client.clone());
     let mut watch = RollbackWatch::new(cfg.rollback_watch);
-    let (coordinator, watch, restored) = match cfg.audit.clone() {
-        Some(path) => {
+    let (coordinator, watch, restored) = match (beginning, cfg.audit.clone()) {
+        (Beginning::Folded(f), _) => {
+            let shadow = f.shadow();
+            (f.coordinator, f.watch, (f.restored, shadow))
+        }
+        (Beginning::Restore(coordinator), Some(path)) => {
             let health = health.clone();
             let segment_bytes = cfg.segment_bytes;
             let archive = cfg.retention.archive.clone();
             tokio::task::spawn_blocking(move || {
-                let mut coordinator = coordinator;
+                let mut coordinator = *coordinator;
                 let restored = restore(
                     &path,
                     segment_bytes,
@@ -127,9 +142,11 @@ pub(super) async fn lead(
             .await
             .map_err(nats)??
         }
-        None => (coordinator, watch, (Restored::default(), None)),
+        (Beginning::Restore(coordinator), None) => {
+            (*coordinator, watch, (Restored::default(), None))
+        }
     };
-    let (restored, shadow) = restored;
+    let (mut restored, shadow) = restored;
     if let Some((stop, served)) = early {
         let _ = stop.send(());
         let _ = served.await;
@@ -160,6 +177,10 @@ pub(super) async fn lead(
     health.clear("nats");
     let escalations = escalations.unwrap_or(restored.escalations);
     let (sealer, sealed) = tokio::sync::mpsc::unbounded_channel();
+    // Segments sealed before this start and not indexed yet: the sealer's first work.
+    for segment in std::mem::take(&mut restored.unindexed) {
+        let _ = sealer.send(segment);
+    }
     let setup = crate::snapshot::Setup::of(&approvers, &coordinator);
     let (published, view) = crate::snapshot::channel(
         crate::snapshot::Snapshot::empty(Arc::new(setup)),

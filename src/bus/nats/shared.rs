@@ -161,6 +161,16 @@ impl Shared {
             )),
             false => self.published.setup(),
         };
+        // What the whole trail holds, however many processes wrote it: unlike the counters,
+        // which start again at zero in each process, these agree with `/api/summary`.
+        let overall = &self.figures.overall;
+        for (outcome, n) in [
+            ("allowed", overall.allowed),
+            ("blocked", overall.blocked),
+            ("escalated", overall.escalated),
+        ] {
+            metrics::gauge!("arbiter_trail_decisions", "outcome" => outcome).set(n as f64);
+        }
         self.published.publish(crate::snapshot::Snapshot {
             setup,
             figures: self.figures.clone(),

@@ -8,15 +8,13 @@
 //! consumer stands: proposals the previous leader decided but had not acknowledged come
 //! again and are answered from the trail, never decided twice.
 
-use super::checkpoint::Shadow;
+use super::fold::Folded;
 use super::lease::{self, Lease};
 use super::mirror::{Mirror, MirrorError};
 use super::restore::restore;
-use super::sealer::seal;
-use super::serve::{lead, serve_health_only, stop_on_signal, Replication};
+use super::serve::{lead, serve_health_only, stop_on_signal, Beginning, Replication};
 use super::{connect, nats, NatsError, ServeConfig};
 use crate::approval::Approvers;
-use crate::audit::AuditLog;
 use crate::coordinator::Coordinator;
 use crate::health::{Backoff, Health, Role};
 use crate::rollback::RollbackWatch;
@@ -85,13 +83,14 @@ pub async fn serve_replica(
         }
     };
     health.clear("nats");
-    let Following {
-        mut log,
-        index,
-        mut shadow,
-    } = open_trail(&cfg, &coordinator, &health).await?;
+    let mut folded = open_trail(&cfg, coordinator, &health).await?;
     let mut mirror = loop {
-        match Mirror::open(&js, cfg.stream_limits, &log).await {
+        let log = folded
+            .restored
+            .log
+            .as_ref()
+            .expect("a followed trail is open");
+        match Mirror::open(&js, cfg.stream_limits, log).await {
             Ok(m) => break m,
             Err(MirrorError::Unavailable(e)) => {
                 health.fail("nats", format!("the replicated trail: {e}; trying again"));
@@ -108,8 +107,14 @@ pub async fn serve_replica(
             tracing::info!("stopped while standing by");
             return Ok(());
         }
-        let followed = follow(&mut mirror, &mut log, &health).await;
-        shadow = checkpoint(&mut log, &index, shadow).await;
+        let began = std::time::Instant::now();
+        let followed = follow(&mut mirror, &mut folded, &health).await;
+        if began.elapsed() > poll * 4 {
+            tracing::info!(
+                took_ms = began.elapsed().as_millis() as u64,
+                "read a long stretch of the trail"
+            );
+        }
         match followed {
             Ok(true) => {}
             // A replica that cannot write its own trail does not try to lead.
@@ -141,7 +146,7 @@ pub async fn serve_replica(
     tracing::info!(replica = replica.name, "took the leader's lease");
     // Whatever the last leader wrote is read before this replica writes.
     loop {
-        match mirror.catch_up(&mut log).await {
+        match catch_up(&mut mirror, &mut folded).await {
             Ok(_) => break,
             Err(MirrorError::Unavailable(e)) => {
                 health.fail("nats", format!("the replicated trail: {e}; trying again"));
@@ -154,7 +159,7 @@ pub async fn serve_replica(
             }
         }
     }
-    drop((log, shadow));
+    folded.settle();
     health.clear("standby");
     if let Some((stop, served)) = early {
         let _ = stop.send(());
@@ -163,7 +168,7 @@ pub async fn serve_replica(
     let replication = Replication { mirror, lease };
     lead(
         cfg,
-        coordinator,
+        Beginning::Folded(Box::new(folded)),
         approvers,
         http,
         metrics,
@@ -174,79 +179,51 @@ pub async fn serve_replica(
     .await
 }
 
-/// This replica's copy of the trail as it follows it: the file, its indexes, and the fold
-/// of the state its checkpoints are written from.
-struct Following {
-    log: AuditLog,
-    index: Arc<crate::audit::TrailIndex>,
-    shadow: Option<Shadow>,
-}
-
-/// Opens this replica's trail as a restart does, with a fold of its own (the coordinator
-/// the replica will lead with is left as it is, for the restore that starts its leading).
+/// Opens this replica's trail as a restart does, into the coordinator it will lead with,
+/// and keeps the fold going from there as the trail grows.
 async fn open_trail(
     cfg: &ServeConfig,
-    coordinator: &Coordinator,
+    coordinator: Coordinator,
     health: &Arc<Health>,
-) -> Result<Following, NatsError> {
-    let mut fold = Coordinator::new(
-        coordinator.graph.clone(),
-        coordinator.intents.clone(),
-        coordinator.roles.clone(),
-    );
-    fold.settle_ms = coordinator.settle_ms;
-    fold.max_lifetime_ms = coordinator.max_lifetime_ms;
+) -> Result<Folded, NatsError> {
     let (path, segment_bytes) = (cfg.audit.clone(), cfg.segment_bytes);
     let (archive, watch_for) = (cfg.retention.archive.clone(), cfg.rollback_watch);
     let health = health.clone();
     tokio::task::spawn_blocking(move || {
         let path = path.ok_or_else(|| NatsError::Nats("no audit trail".into()))?;
+        let mut coordinator = coordinator;
         let mut watch = RollbackWatch::new(watch_for);
         let (restored, at_head) = restore(
             &path,
             segment_bytes,
             archive.as_deref(),
-            &mut fold,
+            &mut coordinator,
             &mut watch,
             &health,
         )?;
-        let (Some(log), Some(index)) = (restored.log, restored.index) else {
+        if restored.log.is_none() || restored.index.is_none() {
             return Err(NatsError::Nats("the audit trail was not opened".into()));
-        };
-        let shadow = Shadow::from_checkpoint(at_head, &fold, index.clone());
-        Ok(Following {
-            log,
-            index,
-            shadow: Some(shadow),
-        })
+        }
+        Ok(Folded::new(coordinator, watch, restored, at_head))
     })
     .await
     .map_err(nats)?
 }
 
-/// Indexes the segments the file sealed as it grew, and writes a checkpoint after each,
-/// as the leader's sealer does: a take-over then reads the trail from the newest one.
-async fn checkpoint(
-    log: &mut AuditLog,
-    index: &Arc<crate::audit::TrailIndex>,
-    mut shadow: Option<Shadow>,
-) -> Option<Shadow> {
-    for segment in log.take_sealed() {
-        let index = index.clone();
-        let job = tokio::task::spawn_blocking(move || seal(&segment, &index, shadow));
-        match job.await {
-            Ok((Ok(_), kept)) => shadow = kept,
-            Ok((Err(e), kept)) => {
-                tracing::warn!("audit segment not indexed (a take-over indexes it): {e}");
-                shadow = kept;
-            }
-            Err(e) => {
-                tracing::warn!("audit segment not indexed (a take-over indexes it): {e}");
-                return None;
-            }
-        }
-    }
-    shadow
+/// Reads the replicated trail to its end into this replica's file and fold.
+async fn catch_up(mirror: &mut Mirror, folded: &mut Folded) -> Result<u64, MirrorError> {
+    let mut log = folded
+        .restored
+        .log
+        .take()
+        .expect("a followed trail is open");
+    let read = mirror
+        .catch_up(&mut log, |records, starts, log| {
+            folded.take_in(records, starts, log)
+        })
+        .await;
+    folded.restored.log = Some(log);
+    read
 }
 
 /// Reads what the leader wrote since last time into this replica's file; `Ok(false)` if its
@@ -254,10 +231,10 @@ async fn checkpoint(
 /// cannot mend (a file that differs from the replicated trail).
 async fn follow(
     mirror: &mut Mirror,
-    log: &mut AuditLog,
+    folded: &mut Folded,
     health: &Health,
 ) -> Result<bool, MirrorError> {
-    match mirror.catch_up(log).await {
+    match catch_up(mirror, folded).await {
         Ok(_) => {
             health.clear("nats");
             health.clear("audit");
