@@ -56,6 +56,7 @@ CONF
   url="nats://127.0.0.1:${ports[0]},nats://127.0.0.1:${ports[1]},nats://127.0.0.1:${ports[2]}"
   sleep 3
   for r in a b; do
+    mkdir -p "$work/$r"
     ARBITER_LOG=warn "$bin" serve --replica "$r" --nats "$url" \
       --graph scenarios/online-boutique/graph.json --overlay scenarios/online-boutique/overlay.toml \
       --intents intents --audit "$work/$r/audit.jsonl" --http 127.0.0.1:0 >"$work/$r.log" 2>&1 &

@@ -235,6 +235,31 @@ async fn a_nats_node_killed_under_load_loses_nothing() {
     assert_figures(leader, case);
 }
 
+/// A leader asked to stop while cut off from NATS cannot finish cleanly; when its lease
+/// lapses it exits, rather than starting again as a standby that outlives the request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_asked_to_stop_while_cut_off_exits() {
+    let _one = ONE.lock().await;
+    let case = "SIGTERM to a leader cut off from NATS";
+    let mut cluster = Cluster::start("stop-cut-off").await;
+    let intents = undated_intents(&cluster.dir);
+    let (mut a, said) = Replica::start(&cluster, "a", &intents);
+    assert!(said.starts_with("ready"), "{said}");
+    for node in 0..3 {
+        cluster.kill_node(node);
+    }
+    a.signal("-TERM");
+    let deadline = Instant::now() + TAKE_OVER * 3;
+    while a.running() {
+        assert!(
+            Instant::now() < deadline,
+            "{case}: still running; its log:\n{}",
+            std::fs::read_to_string(&a.log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// A leader killed while writing its own file, after the stream took the records: its
 /// restart cuts the unfinished record, so its file may end inside a replicated message.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -260,6 +260,11 @@ impl Replica {
         c.wait().unwrap();
     }
 
+    /// Whether the process has not exited yet.
+    pub fn running(&mut self) -> bool {
+        matches!(self.proc.0[0].try_wait(), Ok(None))
+    }
+
     pub fn signal(&self, sig: &str) {
         let sent = Command::new("kill")
             .args([sig, &self.pid().to_string()])

@@ -148,6 +148,10 @@ impl Lease {
 /// trail, and its proposals, unacknowledged, go to the new leader, which answers them from
 /// the trail.
 pub fn step_down(why: &str) -> ! {
+    if super::serve::stop_requested() {
+        tracing::error!("stepping down: {why}; asked to stop, so exiting");
+        std::process::exit(0)
+    }
     tracing::error!("stepping down: {why}; starting again as a standby");
     use std::os::unix::process::CommandExt;
     let error = match std::env::current_exe() {

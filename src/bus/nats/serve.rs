@@ -338,8 +338,17 @@ pub(super) fn stop_on_signal() -> Arc<std::sync::atomic::AtomicBool> {
             _ = tokio::signal::ctrl_c() => {}
         }
         raised.store(true, std::sync::atomic::Ordering::Relaxed);
+        STOP_REQUESTED.store(true, std::sync::atomic::Ordering::SeqCst);
     });
     flag
+}
+
+/// Whether this process was asked to stop: a leader that must step down then exits rather
+/// than starting again as a standby, which would outlive the request.
+static STOP_REQUESTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub(super) fn stop_requested() -> bool {
+    STOP_REQUESTED.load(std::sync::atomic::Ordering::SeqCst)
 }
 
 /// What the service needs of NATS: a client (its inbox prefix the arbiter's, its connection
