@@ -1139,3 +1139,14 @@ async fn an_overspend_a_person_approved_is_asked_once_and_survives_a_restart() {
     assert_eq!(next["verdict"], "approved", "{next}");
     assert!(reason_codes(&next).contains(&"budget_granted"), "{next}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_trail_may_be_named_in_a_directory_that_does_not_exist_yet() {
+    let mut h = Harness::start("audit-dir");
+    let trail = h.dir.join("state").join("arbiter").join("audit.jsonl");
+    let (url, intents) = (h.url.clone(), h.intents());
+    h.arbiter_args(&url, &intents, &["--audit", trail.to_str().unwrap()]);
+    // Ready, with its trail opened where it was told.
+    assert!(trail.exists(), "{} was not created", trail.display());
+    arbiter::audit::verify(&trail).unwrap();
+}

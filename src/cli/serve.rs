@@ -25,7 +25,8 @@ pub struct ServeArgs {
     /// Directory of intent files and agents.toml.
     #[arg(long)]
     intents: PathBuf,
-    /// The audit trail (created if absent). Decisions recorded there are never made twice.
+    /// The audit trail (created if absent, with its directory). Decisions recorded there are
+    /// never made twice.
     #[arg(long, default_value = "arbiter-audit.jsonl")]
     audit: PathBuf,
     /// Longest wait for more proposals to join a window, in milliseconds.
@@ -121,6 +122,11 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     let http = std::net::TcpListener::bind(&a.http)
         .with_context(|| format!("binding the HTTP API to {}", a.http))?;
     let http_addr = http.local_addr()?;
+    // The trail's directory, like the trail, is made on first start.
+    if let Some(dir) = a.audit.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating the audit trail's directory {}", dir.display()))?;
+    }
     let cfg = ServeConfig {
         url: a.nats.clone(),
         window: Duration::from_millis(a.window_ms),
