@@ -165,6 +165,11 @@ fn index_segments(
     let mut unindexed = Vec::new();
     let segments = index.layout().sealed()?;
     for (i, s) in segments.iter().enumerate() {
+        // After one that could not be indexed, none is: the restore reads them all.
+        if !unindexed.is_empty() {
+            unindexed.push(s.clone());
+            continue;
+        }
         let file = index.layout().index(s.first_seq);
         let ix = match SegmentIndex::load(&file, &s.path) {
             Ok(ix) => ix,
@@ -178,26 +183,17 @@ fn index_segments(
                         segments.len()
                     ),
                 );
-                // After one that could not be indexed, none is: the restore reads them all.
-                match unindexed.is_empty().then(|| SegmentIndex::build(s, &file)) {
-                    Some(Ok(ix)) => ix,
-                    Some(Err(AuditError::Io { path, source })) => {
+                match SegmentIndex::build(s, &file) {
+                    Ok(ix) => ix,
+                    Err(AuditError::Io { path, source }) => {
                         tracing::warn!("audit segment not indexed yet: {path}: {source}");
                         unindexed.push(s.clone());
                         continue;
                     }
-                    Some(Err(e)) => return Err(e.into()),
-                    None => {
-                        unindexed.push(s.clone());
-                        continue;
-                    }
+                    Err(e) => return Err(e.into()),
                 }
             }
         };
-        if !unindexed.is_empty() {
-            unindexed.push(s.clone());
-            continue;
-        }
         index.install(ix);
     }
     // Indexes of segments retention removed: their decisions are still remembered, and read
