@@ -6,67 +6,11 @@
 //! restart reads back exactly what was in force.
 
 use crate::approval::Approver;
+pub use crate::contract::{Control, ControlAction};
 use crate::contract::{Domain, Verdict};
 use crate::intent::Roles;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
-
-/// What a person can do to the flow of automated changes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ControlAction {
-    SuspendAgent,
-    ResumeAgent,
-    SuspendDomain,
-    ResumeDomain,
-    Freeze,
-    Unfreeze,
-}
-
-impl ControlAction {
-    pub const ALL: [ControlAction; 6] = [
-        ControlAction::SuspendAgent,
-        ControlAction::ResumeAgent,
-        ControlAction::SuspendDomain,
-        ControlAction::ResumeDomain,
-        ControlAction::Freeze,
-        ControlAction::Unfreeze,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ControlAction::SuspendAgent => "suspend_agent",
-            ControlAction::ResumeAgent => "resume_agent",
-            ControlAction::SuspendDomain => "suspend_domain",
-            ControlAction::ResumeDomain => "resume_domain",
-            ControlAction::Freeze => "freeze",
-            ControlAction::Unfreeze => "unfreeze",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<ControlAction> {
-        ControlAction::ALL.into_iter().find(|a| a.as_str() == text)
-    }
-
-    fn target_kind(self) -> Option<&'static str> {
-        match self {
-            ControlAction::SuspendAgent | ControlAction::ResumeAgent => Some("agent"),
-            ControlAction::SuspendDomain | ControlAction::ResumeDomain => Some("domain"),
-            ControlAction::Freeze | ControlAction::Unfreeze => None,
-        }
-    }
-}
-
-/// A switch pulled: what, on whom, by whom. The audit record adds when.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Control {
-    pub action: ControlAction,
-    /// The agent or domain; `None` for the freeze, which applies to everything.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub target: Option<String>,
-    pub by: String,
-}
 
 /// Why a switch may not be pulled.
 #[derive(Debug, PartialEq, thiserror::Error)]
@@ -169,34 +113,6 @@ impl Control {
             action,
             target: target.map(str::to_string),
             by: approver.name.clone(),
-        })
-    }
-
-    /// The switch an audit record puts into force, if it is one: a `kill_switch` record, or
-    /// a free-text one of an earlier version (see [`Control::from_legacy`]).
-    pub fn recorded(event: &crate::audit::Event) -> Option<Control> {
-        match event {
-            crate::audit::Event::KillSwitch(c) => Some(c.clone()),
-            crate::audit::Event::Control { action, detail } => Control::from_legacy(action, detail),
-            _ => None,
-        }
-    }
-
-    /// A control action written by an earlier version as free text (`"<target> (by <who>)"`).
-    /// Only a target that could be a name is taken; anything else is not applied.
-    pub fn from_legacy(action: &str, detail: &str) -> Option<Control> {
-        let action = ControlAction::parse(action)?;
-        let (target, by) = detail.rsplit_once(" (by ")?;
-        let by = by.strip_suffix(')')?;
-        let target = match action.target_kind() {
-            None => None,
-            Some(_) if crate::contract::is_service_name_pub(target) => Some(target.to_string()),
-            Some(_) => return None,
-        };
-        Some(Control {
-            action,
-            target,
-            by: by.to_string(),
         })
     }
 }

@@ -5,7 +5,6 @@
 
 pub mod api;
 pub mod approval;
-pub mod asks;
 pub mod audit;
 pub mod bus;
 pub mod contract;
@@ -19,10 +18,9 @@ pub mod hash;
 pub mod health;
 pub mod intent;
 pub mod loadgen;
-pub mod rate_limit;
-pub mod refusals;
 pub mod replay;
 pub mod rollback;
+pub mod service;
 pub mod sim;
 pub mod snapshot;
 pub mod source;

@@ -90,7 +90,8 @@ enum Command {
     /// Decide a recorded history again under other intents; list every verdict that would
     /// change.
     Replay(cli::replay::ReplayArgs),
-    /// Check or read an audit file.
+    /// Check, read or export an audit trail: a file, or the replicated trail of
+    /// `serve --replica` on a NATS server (`nats://host:port`).
     #[command(subcommand)]
     Audit(AuditCommand),
     /// Write the JSON Schemas of proposal, decision and outcome.
@@ -103,9 +104,23 @@ enum Command {
 #[derive(Subcommand)]
 enum AuditCommand {
     /// Check the chain: reports the first edited, removed or reordered record.
-    Verify { file: PathBuf },
+    Verify {
+        /// An audit file, or a NATS URL for the replicated trail.
+        trail: String,
+    },
     /// Tell the story of one proposal: who asked, what the arbiter knew, what decided it.
-    Show { file: PathBuf, proposal_id: String },
+    Show {
+        /// An audit file, or a NATS URL for the replicated trail.
+        trail: String,
+        proposal_id: String,
+    },
+    /// Write the replicated trail on a NATS server as an audit file, and check it.
+    Export {
+        /// The NATS server (`nats://host:port`).
+        nats: String,
+        /// The file to write (it must not exist).
+        out: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -123,10 +138,11 @@ fn main() -> ExitCode {
             overlay,
         } => cli::check::run(&dir, graph.as_deref(), overlay.as_deref()),
         Command::Schema { out } => cli::schema::run(&out),
-        Command::Audit(AuditCommand::Verify { file }) => cli::audit::verify(&file),
-        Command::Audit(AuditCommand::Show { file, proposal_id }) => {
-            cli::audit::show(&file, &proposal_id)
+        Command::Audit(AuditCommand::Verify { trail }) => cli::audit::verify(&trail),
+        Command::Audit(AuditCommand::Show { trail, proposal_id }) => {
+            cli::audit::show(&trail, &proposal_id)
         }
+        Command::Audit(AuditCommand::Export { nats, out }) => cli::audit::export(&nats, &out),
     };
     match result {
         Ok(code) => code,

@@ -121,7 +121,7 @@ impl Replayer {
         match &r.event {
             Event::Observed { telemetry: t } => self.telemetry = t.clone(),
             Event::KillSwitch(_) | Event::Control { .. } => {
-                if let Some(s) = crate::controls::Control::recorded(&r.event) {
+                if let Some(s) = r.control() {
                     c.controls.apply(&s)
                 }
             }

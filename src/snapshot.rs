@@ -52,6 +52,27 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// What `coordinator` and the figures and track records folded beside it stand at: the
+    /// same for a leader after each turn and for a standby after each stretch of trail.
+    pub fn of(
+        setup: Arc<Setup>,
+        coordinator: &crate::coordinator::Coordinator,
+        (figures, tracks): (&Figures, &TrackRecords),
+        pending_approvals: usize,
+        audit_completeness: Option<f64>,
+    ) -> Snapshot {
+        Snapshot {
+            setup,
+            figures: figures.clone(),
+            tracks: tracks.clone(),
+            controls: coordinator.controls.clone(),
+            pending_approvals,
+            changes_in_flight: coordinator.in_flight.len(),
+            grants: coordinator.grants.clone(),
+            audit_completeness,
+        }
+    }
+
     /// Nothing decided yet, under `setup`.
     pub fn empty(setup: Arc<Setup>) -> Snapshot {
         Snapshot {
@@ -111,6 +132,13 @@ pub fn channel(
 impl Publisher {
     pub fn publish(&self, snapshot: Snapshot) {
         self.latest.send_replace(Arc::new(snapshot));
+    }
+
+    /// Puts `feed` and `escalations` in place of what readers see, whole: for a standby,
+    /// whose fold keeps its own.
+    pub fn replace(&self, feed: &DecisionFeed, escalations: &Escalations) {
+        *self.feed() = feed.clone();
+        *self.escalations() = escalations.clone();
     }
 
     /// The setup the latest snapshot carries, to be shared by the next one.

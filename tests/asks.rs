@@ -60,7 +60,7 @@ fn a_short_service_is_asked_for_once_per_quarter_hour_from_an_agent_that_may_sca
     assert!(checkout, "checkout is short for the surge: {asked:?}");
     // Not again while the ask is fresh; again once a quarter of an hour has passed.
     assert!(c.requests(t0.plus_millis(60_000), &w).is_empty());
-    let again = c.requests(t0.plus_millis(arbiter::asks::ASK_AGAIN_MS), &w);
+    let again = c.requests(t0.plus_millis(arbiter::coordinator::asks::ASK_AGAIN_MS), &w);
     assert_eq!(again.len(), asked.len());
 }
 

@@ -61,11 +61,12 @@ async fn leader_and_standby<'a>(
     }
 }
 
-/// What `/api/summary` and `/metrics` of the leader say was decided is what its trail holds:
-/// the figures a new leader rebuilt (restarted or taken over) count every record once.
-fn assert_figures(leader: &Replica, case: &str) {
+/// What `/api/summary` and `/metrics` of a replica say was decided is what its trail holds:
+/// the figures a new leader rebuilt (restarted or taken over) count every record once, and a
+/// standby's, which it serves from its fold, follow the trail it reads (within a few seconds).
+async fn assert_figures(replica: &Replica, case: &str) {
     let mut trail = arbiter::dashboard::Adherence::default();
-    arbiter::audit::for_each(&leader.trail, |r| {
+    arbiter::audit::for_each(&replica.trail, |r| {
         if let Some(d) = r.decision() {
             if !arbiter::approval::closes_escalation(&d) {
                 trail.count(d.verdict);
@@ -73,38 +74,122 @@ fn assert_figures(leader: &Replica, case: &str) {
         }
     })
     .unwrap();
-    let (status, body) = common::service::http(
-        &leader.http,
-        "GET",
-        "/api/summary",
-        Some("sre-oncall-token"),
-        "",
-    );
-    assert_eq!(status, 200, "{case}: {body}");
-    let summary: serde_json::Value = serde_json::from_str(&body).unwrap();
-    let said = &summary["adherence"];
     let counted = serde_json::json!({
         "allowed": trail.allowed, "blocked": trail.blocked, "escalated": trail.escalated
     });
-    assert_eq!(said, &counted, "{case}: /api/summary against the trail");
-    let (status, metrics) = common::service::http(&leader.http, "GET", "/metrics", None, "");
-    assert_eq!(status, 200, "{case}: {metrics}");
-    for (outcome, n) in [
+    let lines: Vec<String> = [
         ("allowed", trail.allowed),
         ("blocked", trail.blocked),
         ("escalated", trail.escalated),
-    ] {
-        let line = format!("arbiter_trail_decisions{{outcome=\"{outcome}\"}} {n}");
+    ]
+    .iter()
+    .map(|(outcome, n)| format!("arbiter_trail_decisions{{outcome=\"{outcome}\"}} {n}"))
+    .collect();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (status, body) = common::service::http(
+            &replica.http,
+            "GET",
+            "/api/summary",
+            Some("sre-oncall-token"),
+            "",
+        );
+        assert_eq!(status, 200, "{case}: {}: {body}", replica.name);
+        let summary: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let said = summary["adherence"].clone();
+        let (status, metrics) = common::service::http(&replica.http, "GET", "/metrics", None, "");
+        assert_eq!(status, 200, "{case}: {metrics}");
+        let lacking: Vec<&String> = lines
+            .iter()
+            .filter(|line| !metrics.lines().any(|l| l == line.as_str()))
+            .collect();
+        if said == counted && lacking.is_empty() {
+            return;
+        }
         assert!(
-            metrics.lines().any(|l| l == line),
-            "{case}: /metrics lacks `{line}`:\n{}",
+            Instant::now() < deadline,
+            "{case}: {} says {said} where its trail holds {counted}; /metrics lacks {lacking:?}:\n{}",
+            replica.name,
             metrics
                 .lines()
                 .filter(|l| l.starts_with("arbiter_trail"))
                 .collect::<Vec<_>>()
                 .join("\n")
         );
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// `arbiter audit verify`, `export` and `show` read the replicated trail as they read a file:
+/// the stream holds the same chain as the leader's file.
+fn assert_the_stream_is_the_trail(cluster: &Cluster, leader: &Replica, id: &str, case: &str) {
+    let arbiter = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_arbiter"))
+            .args(args)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.code(), text)
+    };
+    let file = arbiter::audit::verify(&leader.trail).unwrap();
+    let url = cluster.url();
+    let (code, said) = arbiter(&["audit", "verify", &url]);
+    assert_eq!(code, Some(0), "{case}: audit verify on the stream: {said}");
+    let whole = format!("records 1 to {}, last {}", file.records, file.last_hash);
+    assert!(said.contains(&whole), "{case}: `{whole}` in: {said}");
+    let out = cluster.dir.join("exported.jsonl");
+    let (code, said) = arbiter(&["audit", "export", &url, out.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{case}: audit export: {said}");
+    assert_eq!(
+        arbiter::audit::verify(&out).unwrap(),
+        file,
+        "{case}: the exported file is the leader's chain"
+    );
+    let (code, said) = arbiter(&["audit", "export", &url, out.to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{case}: export never overwrites: {said}");
+    assert!(said.contains("exported.jsonl"), "{case}: {said}");
+    let (code, said) = arbiter(&["audit", "show", &url, id]);
+    assert_eq!(code, Some(0), "{case}: audit show on the stream: {said}");
+    let (_, from_file) = arbiter(&["audit", "show", leader.trail.to_str().unwrap(), id]);
+    assert!(said.contains(" proposed "), "{case}: {said}");
+    assert_eq!(
+        said, from_file,
+        "{case}: the same story from the stream and the file"
+    );
+}
+
+/// A standby's API says it stands by and who leads, and refuses a change, naming the leader.
+fn assert_standby_refuses_writes(standby: &Replica, leader: &Replica, case: &str) {
+    let (status, body) = common::service::http(
+        &standby.http,
+        "GET",
+        "/api/whoami",
+        Some("sre-oncall-token"),
+        "",
+    );
+    assert_eq!(status, 200, "{case}: {body}");
+    let me: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(me["replica"]["role"], "standby", "{case}: {body}");
+    assert_eq!(
+        me["replica"]["leader"],
+        leader.name.as_str(),
+        "{case}: {body}"
+    );
+    let (status, body) = common::service::http(
+        &standby.http,
+        "POST",
+        "/api/control",
+        Some("sre-oncall-token"),
+        r#"{"action": "freeze"}"#,
+    );
+    assert_eq!(status, 503, "{case}: a standby takes no change: {body}");
+    let refused: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(refused["code"], "not_leader", "{case}: {body}");
+    assert!(
+        refused["message"].as_str().unwrap().contains(&leader.name),
+        "{case}: the refusal names the leader: {body}"
+    );
 }
 
 /// The leader's trail verifies and decides each proposal once; the standby's becomes the
@@ -179,7 +264,11 @@ async fn a_killed_leader_is_replaced_within_the_lease_and_nothing_is_lost_or_dec
     let (b2, said) = Replica::start(&cluster, "b", &intents);
     assert!(said.starts_with("standby"), "b restarted stands by: {said}");
     assert_trails(&a, &b2, &ids, case).await;
-    assert_figures(&a, case);
+    assert_figures(&a, case).await;
+    // The standby serves the same figures from its fold, and refuses changes.
+    assert_figures(&b2, case).await;
+    assert_standby_refuses_writes(&b2, &a, case);
+    assert_the_stream_is_the_trail(&cluster, &a, &ids[ids.len() / 2], case);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -203,7 +292,7 @@ async fn a_paused_leader_resumed_after_its_lease_lapsed_publishes_nothing_and_st
     let ids = sender.await.unwrap();
     assert_each_stored_once(&js, &ids, case).await;
     assert_trails(&b, &a, &ids, case).await;
-    assert_figures(&b, case);
+    assert_figures(&b, case).await;
     let log = std::fs::read_to_string(&a.log).unwrap();
     assert!(
         log.contains("stepping down"),
@@ -232,7 +321,7 @@ async fn a_nats_node_killed_under_load_loses_nothing() {
     cluster.start_node(0);
     let (leader, standby) = leader_and_standby(&a, &b, case).await;
     assert_trails(leader, standby, &ids, case).await;
-    assert_figures(leader, case);
+    assert_figures(leader, case).await;
 }
 
 /// A leader asked to stop while cut off from NATS cannot finish cleanly; when its lease
@@ -339,7 +428,7 @@ async fn the_whole_cluster_restarted_under_load_loses_nothing() {
     assert_each_stored_once(&js, &ids, case).await;
     let (leader, standby) = leader_and_standby(&a, &b, case).await;
     assert_trails(leader, standby, &ids, case).await;
-    assert_figures(leader, case);
+    assert_figures(leader, case).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -367,7 +456,7 @@ async fn a_leader_whose_disk_fills_hands_over_and_catches_up_when_space_returns(
     assert!(why.contains("audit"), "{case}: {why}");
     std::fs::remove_file(ballast).unwrap();
     assert_trails(&b, &a, &ids, case).await;
-    assert_figures(&b, case);
+    assert_figures(&b, case).await;
     assert_eq!(a.role().as_deref(), Some("standby"));
 }
 
@@ -468,5 +557,5 @@ async fn twenty_leaders_killed_in_turn_under_load_lose_nothing_and_decide_nothin
     assert_each_stored_once(&js, &ids, case).await;
     let (leader, standby) = leader_and_standby(&replicas[0], &replicas[1], case).await;
     assert_trails(leader, standby, &ids, case).await;
-    assert_figures(leader, case);
+    assert_figures(leader, case).await;
 }

@@ -1,6 +1,6 @@
 //! The approvals queue: what waits for a person, and a person's answer.
 
-use super::{approver, body, ApiError, AppState};
+use super::{body, ApiError, AppState};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -78,19 +78,11 @@ pub(super) async fn answer(
     headers: HeaderMap,
     parsed: Result<Json<Answer>, JsonRejection>,
 ) -> Result<Json<crate::contract::Decision>, ApiError> {
-    let mut st = state.state().await?;
-    let who = approver(&st.approvers, &headers)?;
+    let (_, who) = state.read(&headers)?;
     let body = body(parsed)?;
-    match st
+    let d = state
+        .writes
         .answer(&who, (&agent, &id), body.approve, &body.comment)
-        .await
-    {
-        Ok(Ok(d)) => Ok(Json(d)),
-        Ok(Err(e)) => Err(e.into()),
-        Err(e) => Err(ApiError(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            e.to_string(),
-        )),
-    }
+        .await?;
+    Ok(Json(d))
 }

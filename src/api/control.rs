@@ -1,9 +1,9 @@
 //! Kill switches, the global freeze, and the agents they apply to.
 
-use super::{approver, body, ApiError, AppState};
+use super::{body, ApiError, AppState};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::Json;
 use serde::Deserialize;
 
@@ -19,7 +19,7 @@ pub(super) struct ControlRequest {
 pub(super) async fn controls(
     State(state): State<AppState>,
     headers: HeaderMap,
-) -> Result<Json<crate::coordinator::Controls>, ApiError> {
+) -> Result<Json<crate::controls::Controls>, ApiError> {
     let (snap, _) = state.read(&headers)?;
     Ok(Json(snap.controls.clone()))
 }
@@ -28,25 +28,14 @@ pub(super) async fn control(
     State(state): State<AppState>,
     headers: HeaderMap,
     parsed: Result<Json<ControlRequest>, JsonRejection>,
-) -> Result<Json<crate::coordinator::Controls>, ApiError> {
-    let mut st = state.state().await?;
-    let who = approver(&st.approvers, &headers)?;
+) -> Result<Json<crate::controls::Controls>, ApiError> {
+    let (_, who) = state.read(&headers)?;
     let body = body(parsed)?;
-    match st.control(&who, &body.action, body.target.as_deref()).await {
-        Ok(Ok(())) => Ok(Json(st.coordinator.controls.clone())),
-        Ok(Err(e)) => {
-            let status = match e {
-                crate::controls::ControlError::NotAllowed { .. } => StatusCode::FORBIDDEN,
-                _ => StatusCode::BAD_REQUEST,
-            };
-            Err(ApiError(status, e.code(), e.to_string()))
-        }
-        Err(e) => Err(ApiError(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            e.to_string(),
-        )),
-    }
+    let controls = state
+        .writes
+        .control(&who, &body.action, body.target.as_deref())
+        .await?;
+    Ok(Json(controls))
 }
 
 /// Every agent with a role or a record: its track record and whether it is suspended.

@@ -5,25 +5,53 @@
 //! JSON `{code, message}` with the matching status. Handlers extract, make one call on the
 //! shared state, respond. The routes are listed in README.md.
 
-use crate::approval::ApprovalError;
-use crate::bus::nats::Shared;
+use crate::approval::{ApprovalError, Approver};
+use crate::contract::Decision;
+use crate::controls::Controls;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
-use tokio::sync::Mutex;
 
 mod approvals;
 mod control;
 mod views;
 
-/// What the handlers share: the service state, the metrics to render, and whether the
-/// service is ready (streams and consumer in place).
+/// A write's answer, as the service gives it.
+pub type Written<'a, T> = Pin<Box<dyn Future<Output = Result<T, ApiError>> + Send + 'a>>;
+
+/// The changes a person makes through the API, answered by whoever holds the decision loop:
+/// the leader records them in order with its decisions; a replica standing by refuses them
+/// and says where the leader is. The API knows nothing else of the service: reads come from
+/// the published [`crate::snapshot::Snapshot`], so no request waits on a window.
+pub trait Writes: Send + Sync + 'static {
+    /// A person's answer to an escalation: the proposal's final decision.
+    fn answer<'a>(
+        &'a self,
+        who: &'a Approver,
+        key: (&'a str, &'a str),
+        approve: bool,
+        comment: &'a str,
+    ) -> Written<'a, Decision>;
+
+    /// A kill switch or the freeze: what is in force afterwards.
+    fn control<'a>(
+        &'a self,
+        who: &'a Approver,
+        action: &'a str,
+        target: Option<&'a str>,
+    ) -> Written<'a, Controls>;
+}
+
+/// What the handlers share: where writes go, the published view reads come from, the
+/// metrics to render, and whether the service is ready (streams and consumer in place).
 #[derive(Clone)]
 pub struct AppState {
-    pub shared: Arc<Mutex<Shared>>,
+    pub writes: Arc<dyn Writes>,
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     pub health: Arc<crate::health::Health>,
     /// The latest observation of each service, as the telemetry feed keeps it.
@@ -141,10 +169,6 @@ fn readiness(health: &crate::health::Health) -> (StatusCode, String) {
     }
 }
 
-/// How long a request waits for the decision loop to let go of the state: a window takes
-/// milliseconds; longer means the loop is stalled on a fault (a full disk, a lost server).
-const STATE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
-
 impl AppState {
     /// The state as the decision loop last published it, for a request by an approver.
     pub fn read(
@@ -154,25 +178,6 @@ impl AppState {
         let snapshot = self.view.latest();
         let who = approver(&snapshot.setup.approvers, headers)?;
         Ok((snapshot, who))
-    }
-
-    /// The service state, to change it, or 503 `unavailable` with what is wrong when the decision loop
-    /// has held it for longer than [`STATE_WAIT`]: a request never hangs on a stalled loop.
-    pub async fn state(&self) -> Result<tokio::sync::MutexGuard<'_, Shared>, ApiError> {
-        match tokio::time::timeout(STATE_WAIT, self.shared.lock()).await {
-            Ok(guard) => Ok(guard),
-            Err(_) => Err(ApiError(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                format!(
-                    "the service is busy or stalled: {}",
-                    self.health
-                        .unready()
-                        .unwrap_or_else(|| "no cause reported".into())
-                        .replace('\n', "; ")
-                ),
-            )),
-        }
     }
 }
 

@@ -44,6 +44,31 @@ pub fn verify(path: &Path) -> Result<Verified, AuditError> {
     opening.verified()
 }
 
+/// Checks the chain of what a copy of a trail holds from its first record on, taking the hash
+/// that record follows as given: for a copy of the replicated trail, whose oldest messages
+/// may have gone past the stream's size limit (the replicas' files, checked by [`verify`],
+/// hold them). `first_seq` says where the copy starts.
+pub fn verify_from_first(path: &Path) -> Result<Verified, AuditError> {
+    let layout = Layout::of(path);
+    let start = match first_record(&layout)? {
+        Some((_, r)) => Start {
+            next_seq: r.seq,
+            prev: r.prev,
+        },
+        None => Start {
+            next_seq: 1,
+            prev: GENESIS.to_string(),
+        },
+    };
+    let mut opening = Opening::after(&start);
+    for_each_in_trail(&layout, None, |file, line, _, text, r| {
+        opening.link(file, line, text, &r)
+    })?;
+    let mut v = opening.verified()?;
+    v.first_seq = start.next_seq;
+    Ok(v)
+}
+
 /// Checking a trail from its first record — record 1, or the first one kept after retention
 /// removed segments, which some retention record must vouch for — or from a checkpoint.
 pub(crate) struct Opening {

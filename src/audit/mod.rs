@@ -20,7 +20,7 @@ mod recall;
 mod record;
 mod trail;
 
-pub use chain::{first_record_of, verify, Start, Verified};
+pub use chain::{first_record_of, verify, verify_from_first, Start, Verified};
 pub use index::{Bloom, IndexEntry, SegmentIndex};
 pub use log::{AuditLog, Prepared};
 pub use trail::{write_atomically, write_atomically_with, Layout, Segment};

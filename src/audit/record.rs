@@ -45,7 +45,7 @@ pub enum Event {
     /// freezes as free text).
     Control { action: String, detail: String },
     /// A person pulled a kill switch or set or lifted the global freeze.
-    KillSwitch(crate::controls::Control),
+    KillSwitch(crate::contract::Control),
     /// Whole sealed segments up to record `through_seq` were removed from the trail (moved
     /// to `archived_to`, or deleted) after they had been verified and checkpointed:
     /// `last_hash` is the hash of record `through_seq`, which the first record kept names as
@@ -140,6 +140,18 @@ impl Record {
                 Some(d)
             }
             Event::Carried { decision, .. } => Some((**decision).clone()),
+            _ => None,
+        }
+    }
+
+    /// The switch the record puts into force, if it is one: a `kill_switch` record, or a
+    /// free-text one of an earlier version (see [`crate::contract::Control::from_legacy`]).
+    pub fn control(&self) -> Option<crate::contract::Control> {
+        match &self.event {
+            Event::KillSwitch(c) => Some(c.clone()),
+            Event::Control { action, detail } => {
+                crate::contract::Control::from_legacy(action, detail)
+            }
             _ => None,
         }
     }

@@ -9,8 +9,8 @@ use std::process::ExitCode;
 
 #[derive(Args)]
 pub struct ReplayArgs {
-    /// The audit trail to replay.
-    audit: PathBuf,
+    /// The audit trail to replay: a file, or a NATS URL for the replicated trail.
+    audit: String,
     /// The intents to replay under (a directory of intent files and agents.toml).
     #[arg(long)]
     intents: PathBuf,
@@ -25,8 +25,9 @@ pub struct ReplayArgs {
 }
 
 pub fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
-    super::audit::existing(&a.audit)?;
-    arbiter::audit::verify(&a.audit)
+    let trail = super::audit::Trail::open(&a.audit)?;
+    trail
+        .verify()
         .context("the audit trail does not verify; refusing to replay it")?;
     let graph = ServiceGraph::from_files(&a.graph, a.overlay.as_deref())?;
     let loaded = super::load_intents(&a.intents)?;
@@ -37,7 +38,7 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
         .collect();
     let mut replayer =
         arbiter::replay::Replayer::new(graph, IntentSet::new(loaded.intents), loaded.roles);
-    arbiter::audit::for_each(&a.audit, |r| replayer.read(&r))?;
+    arbiter::audit::for_each(trail.path(), |r| replayer.read(&r))?;
     let result = replayer.finish();
     if a.json {
         for c in &result.changes {
@@ -48,7 +49,7 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
     println!(
         "replayed {} decisions of {} under {} ({}): {} would change",
         result.decisions,
-        a.audit.display(),
+        trail.name(),
         a.intents.display(),
         names.join(", "),
         result.changes.len()

@@ -1,10 +1,10 @@
 //! `arbiter serve`: the service on NATS.
 
 use anyhow::Context;
-use arbiter::bus::nats::{serve, serve_replica, ReplicaConfig, ServeConfig};
 use arbiter::coordinator::Coordinator;
 use arbiter::graph::ServiceGraph;
 use arbiter::intent::IntentSet;
+use arbiter::service::{serve, serve_replica, ReplicaConfig, ServeConfig};
 use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
@@ -135,11 +135,11 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         rollback_watch: Duration::from_secs(a.rollback_watch_s),
         audit: Some(a.audit),
         segment_bytes: a.audit_segment_mb << 20,
-        retention: arbiter::bus::nats::Retention {
+        retention: arbiter::service::Retention {
             keep_bytes: a.audit_keep_mb.map(|mb| mb << 20),
             archive: a.audit_archive.clone(),
         },
-        stream_limits: arbiter::bus::nats::StreamLimits {
+        stream_limits: arbiter::service::StreamLimits {
             max_bytes: a.stream_max_bytes as i64,
             max_age: Duration::from_secs(a.stream_max_age_s),
         },

@@ -7,6 +7,7 @@
 //! and never see raw JSON.
 
 mod action;
+mod control;
 mod decision;
 mod key;
 mod outcome;
@@ -18,6 +19,7 @@ mod telemetry;
 mod timestamp;
 
 pub use action::{Action, ActionKind, WafMode};
+pub use control::{Control, ControlAction};
 pub(crate) use decision::round3;
 pub use decision::{AuditRef, BlastRadius, Decision, Estimate, IntentRef, Reason, Verdict};
 pub use key::ProposalKey;

@@ -47,6 +47,19 @@ pub struct Figures {
 }
 
 impl Figures {
+    /// Sets the `/metrics` gauge of what the whole trail holds, however many processes wrote
+    /// it: unlike the counters, which start again at zero in each process, it agrees with
+    /// `/api/summary` on every replica.
+    pub fn gauge_trail(&self) {
+        for (outcome, n) in [
+            ("allowed", self.overall.allowed),
+            ("blocked", self.overall.blocked),
+            ("escalated", self.overall.escalated),
+        ] {
+            metrics::gauge!("arbiter_trail_decisions", "outcome" => outcome).set(n as f64);
+        }
+    }
+
     /// A decision given for a proposal in `domain`. A person's later answer to an escalation
     /// is not a new proposal's: it does not change adherence.
     pub fn decided(&mut self, domain: &str, d: &Decision) {

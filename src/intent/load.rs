@@ -499,7 +499,7 @@ pub struct LoadedDir {
     pub intents: Vec<Intent>,
     pub roles: Roles,
     /// Who may answer escalations (`approvers.toml`; none if the file is absent).
-    pub approvers: crate::approval::Approvers,
+    pub approvers: super::approvers::Approvers,
 }
 
 /// The file of agent roles inside an intents directory.
@@ -528,7 +528,7 @@ pub fn load_dir(dir: &Path) -> Result<LoadedDir, Vec<IntentError>> {
     let mut errors = Vec::new();
     let mut intents = Vec::new();
     let mut roles = None;
-    let mut approvers = crate::approval::Approvers::default();
+    let mut approvers = super::approvers::Approvers::default();
     for path in &paths {
         let file = path.display().to_string();
         let text = match std::fs::read_to_string(path) {
@@ -544,9 +544,9 @@ pub fn load_dir(dir: &Path) -> Result<LoadedDir, Vec<IntentError>> {
         };
         if path
             .file_name()
-            .is_some_and(|n| n == crate::approval::APPROVERS_FILE)
+            .is_some_and(|n| n == super::approvers::APPROVERS_FILE)
         {
-            match crate::approval::parse_approvers(&file, &text) {
+            match super::approvers::parse_approvers(&file, &text) {
                 Ok(a) => approvers = a,
                 Err(mut e) => errors.append(&mut e),
             }

@@ -6,12 +6,13 @@
 //! then checked and resolved — so `arbiter check` can name the file, line and column of every
 //! problem, not just the first. Beside them, `agents.toml` declares each agent's role.
 
+mod approvers;
 mod load;
 mod model;
 mod roles;
 mod select;
 
-pub(crate) use load::read_toml;
+pub use approvers::{parse_approvers, Approver, Approvers, APPROVERS_FILE};
 pub use load::{load_dir, parse_intent, IntentError, LoadedDir};
 pub use model::{BlastLimits, Escalation, Freeze, Intent, Objective, Slo, Zone, DEFAULT_HEADROOM};
 pub use roles::{parse_roles, Role, Roles};

@@ -130,7 +130,7 @@ struct Pending {
 }
 
 /// One ask, however often it is resent: the same key the refusal memory answers resends by.
-type Ask = crate::refusals::ActionKey;
+type Ask = crate::coordinator::refusals::ActionKey;
 
 /// Counts asks the way a person's attention does: an ask is new unless the same agent asked
 /// for the same action before and nothing has settled it since (carried out, or answered by

@@ -238,13 +238,7 @@ impl Mirror {
                 *self.feed() = Some(self.open_feed(sequence).await?);
             }
             let feed = self.feed().as_mut().expect("opened above");
-            let m = match tokio::time::timeout(FEED_WAIT, feed.next()).await {
-                Ok(Some(Ok(m))) => m,
-                Ok(Some(Err(e))) => return Err(unavailable(e)),
-                Ok(None) => return Err(unavailable("the feed of the replicated trail ended")),
-                Err(_) => return Err(unavailable("the replicated trail did not deliver in time")),
-            };
-            let at = m.info().map_err(unavailable)?.stream_sequence;
+            let (m, at) = next_in(feed).await?;
             if at == sequence {
                 return Ok(m.split().0);
             }
@@ -357,6 +351,78 @@ impl Mirror {
             written(&records, &starts, log)?;
         }
         Ok(added)
+    }
+}
+
+/// The next message a feed delivers, and its stream sequence.
+async fn next_in(feed: &mut pull::Ordered) -> Result<(jetstream::Message, u64), MirrorError> {
+    let m = match tokio::time::timeout(FEED_WAIT, feed.next()).await {
+        Ok(Some(Ok(m))) => m,
+        Ok(Some(Err(e))) => return Err(unavailable(e)),
+        Ok(None) => return Err(unavailable("the feed of the replicated trail ended")),
+        Err(_) => return Err(unavailable("the replicated trail did not deliver in time")),
+    };
+    let at = m.info().map_err(unavailable)?.stream_sequence;
+    Ok((m, at))
+}
+
+/// What the replicated trail held when it was read: records `first` to `next - 1`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Held {
+    pub first: u64,
+    pub next: u64,
+}
+
+/// Hands the text of every message the replicated trail holds, oldest first, to `out`: what
+/// the leader had written when the reading began (`None`: the trail is empty). Older
+/// messages may have gone past the stream's size limit; the replicas' files still hold them.
+pub async fn read_replicated(
+    js: &jetstream::Context,
+    mut out: impl FnMut(&str) -> Result<(), AuditError>,
+) -> Result<Option<Held>, MirrorError> {
+    let mut stream = js.get_stream(AUDIT_STREAM).await.map_err(|e| {
+        MirrorError::Unavailable(format!(
+            "no replicated audit trail (the stream {AUDIT_STREAM}) on this server: {e}"
+        ))
+    })?;
+    let state = stream.info().await.map_err(unavailable)?.state.clone();
+    if state.messages == 0 {
+        return Ok(None);
+    }
+    let consumer = stream
+        .create_consumer(pull::OrderedConfig {
+            deliver_policy: DeliverPolicy::ByStartSequence {
+                start_sequence: state.first_sequence,
+            },
+            ..Default::default()
+        })
+        .await
+        .map_err(unavailable)?;
+    let mut feed = consumer.messages().await.map_err(unavailable)?;
+    let mut held: Option<Held> = None;
+    loop {
+        let (m, at) = next_in(&mut feed).await?;
+        let (first, next) = seqs_of(&m.headers.clone().unwrap_or_default(), at)?;
+        if let Some(h) = held {
+            if first != h.next {
+                return Err(MirrorError::Diverged(format!(
+                    "message {at} of the replicated trail starts at record {first} where record \
+                     {} was due: messages went past the stream's size limit while it was read; \
+                     read it again",
+                    h.next
+                )));
+            }
+        }
+        out(std::str::from_utf8(&m.payload).map_err(|e| {
+            MirrorError::Diverged(format!("message {at} of the replicated trail: {e}"))
+        })?)?;
+        held = Some(Held {
+            first: held.map_or(first, |h| h.first),
+            next,
+        });
+        if at >= state.last_sequence {
+            return Ok(held);
+        }
     }
 }
 

@@ -13,9 +13,9 @@ use super::restore::Restored;
 use crate::approval::Escalations;
 use crate::audit::{Layout, Start, TrailIndex};
 use crate::contract::Telemetry;
+use crate::coordinator::rate_limit::AgentRates;
 use crate::coordinator::{Controls, Coordinator, Tracked};
 use crate::dashboard::{DecisionFeed, Figures};
-use crate::rate_limit::AgentRates;
 use crate::rollback::RollbackWatch;
 use crate::track::TrackRecords;
 use serde::{Deserialize, Serialize};
@@ -37,7 +37,7 @@ pub struct Checkpoint {
     grants: crate::grants::Grants,
     /// When each service was last asked for; absent from checkpoints written before.
     #[serde(default)]
-    asked: crate::asks::Asked,
+    asked: crate::coordinator::asks::Asked,
     rates: AgentRates,
     watch: RollbackWatch,
     escalations: Escalations,
@@ -143,7 +143,7 @@ struct Parts<'a> {
     controls: &'a Controls,
     in_flight: &'a [Tracked],
     grants: &'a crate::grants::Grants,
-    asked: &'a crate::asks::Asked,
+    asked: &'a crate::coordinator::asks::Asked,
     rates: &'a AgentRates,
     watch: &'a RollbackWatch,
     escalations: &'a Escalations,

@@ -6,14 +6,18 @@
 //! returns the decisions to publish on `arbiter.decisions.<domain>.<agent>`. The simulator
 //! drives it over the in-process bus; the service will drive it over NATS.
 
+pub mod asks;
+pub mod rate_limit;
+pub mod refusals;
+
 use crate::bus::{decisions_subject, parse_proposal_subject, Message};
 use crate::contract::{parse_proposal, Decision, Reason, Timestamp, Verdict};
 use crate::engine::{self, Context, InFlight, Ledger, SolverConfig, Submission};
 use crate::graph::ServiceGraph;
 use crate::intent::{IntentSet, Roles};
-use crate::rate_limit::{self, AgentRates};
-use crate::refusals::RefusalMemory;
 use crate::world::World;
+use rate_limit::AgentRates;
+use refusals::RefusalMemory;
 
 pub use crate::controls::Controls;
 use std::collections::HashMap;
@@ -56,7 +60,7 @@ pub struct Coordinator {
     /// `created_at`; this counts from arrival, which an agent cannot set).
     pub max_lifetime_ms: i64,
     /// When the arbiter last asked an agent to add to each short service (`asks.rs`).
-    pub asked: crate::asks::Asked,
+    pub asked: crate::coordinator::asks::Asked,
     /// Overspend people granted beyond the budget (`grants.rs`).
     pub grants: crate::grants::Grants,
 }

@@ -161,26 +161,14 @@ impl Shared {
             )),
             false => self.published.setup(),
         };
-        // What the whole trail holds, however many processes wrote it: unlike the counters,
-        // which start again at zero in each process, these agree with `/api/summary`.
-        let overall = &self.figures.overall;
-        for (outcome, n) in [
-            ("allowed", overall.allowed),
-            ("blocked", overall.blocked),
-            ("escalated", overall.escalated),
-        ] {
-            metrics::gauge!("arbiter_trail_decisions", "outcome" => outcome).set(n as f64);
-        }
-        self.published.publish(crate::snapshot::Snapshot {
+        self.figures.gauge_trail();
+        self.published.publish(crate::snapshot::Snapshot::of(
             setup,
-            figures: self.figures.clone(),
-            tracks: self.tracks.clone(),
-            controls: self.coordinator.controls.clone(),
-            pending_approvals: self.published.escalations().len(),
-            changes_in_flight: self.coordinator.in_flight.len(),
-            grants: self.coordinator.grants.clone(),
-            audit_completeness: self.audit_completeness(),
-        });
+            &self.coordinator,
+            (&self.figures, &self.tracks),
+            self.published.escalations().len(),
+            self.audit_completeness(),
+        ));
     }
 
     /// Queues an escalation for a person, in memory and in the durable bucket. The audit
@@ -460,7 +448,7 @@ impl Shared {
             .get(&d.agent)
             .and_then(|r| r.domains.first())
             .map_or("unknown", |d| d.as_str());
-        super::super::decisions_subject(domain, &d.agent)
+        crate::bus::decisions_subject(domain, &d.agent)
     }
 
     /// Audits a person's answer, delivers the final decision, and puts an approved change in

@@ -265,7 +265,7 @@ impl Rebuild<'_> {
                 }
             }
             Event::KillSwitch(_) | Event::Control { .. } => {
-                if let Some(s) = crate::controls::Control::recorded(&r.event) {
+                if let Some(s) = r.control() {
                     self.coordinator.controls.apply(&s)
                 }
             }
@@ -305,7 +305,11 @@ impl Rebuild<'_> {
             !d.proposal_id.ends_with(crate::rollback::ROLLBACK_SUFFIX)
                 && !c.ledger.answered_before(&d.agent, &d.proposal_id, seq)
         };
-        if d.decided_at.plus_millis(crate::rate_limit::WINDOW_MS) > self.now && first_answer() {
+        if d.decided_at
+            .plus_millis(crate::coordinator::rate_limit::WINDOW_MS)
+            > self.now
+            && first_answer()
+        {
             c.admitted_earlier(&d);
         }
         if seq > self.indexed_through {

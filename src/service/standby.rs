@@ -1,19 +1,24 @@
 //! `arbiter serve --replica NAME`: one of several replicas, of which the one holding the
 //! lease ([`super::lease`]) decides and the others stand by.
 //!
-//! A standby reads the replicated trail ([`super::mirror`]) into its own file as it grows
-//! and tries for the lease. When it gets it, it reads the trail to its end, rebuilds its
-//! state from its file exactly as a restart does, writes a `leader` record (which fences
-//! the previous leader out of the trail) and consumes proposals from where the durable
-//! consumer stands: proposals the previous leader decided but had not acknowledged come
-//! again and are answered from the trail, never decided twice.
+//! A standby reads the replicated trail (`bus::nats::mirror`) into its own file as it grows,
+//! folds each record into its state as a restart would ([`super::fold`]), serves reads of
+//! that state on its API ([`super::view`]) and tries for the lease. When it gets it, it reads
+//! the trail to its end, writes a `leader` record (which fences the previous leader out of the
+//! trail) and consumes proposals from where the durable consumer stands: proposals the
+//! previous leader decided but had not acknowledged come again and are answered from the
+//! trail, never decided twice.
 
 use super::fold::Folded;
 use super::lease::{self, Lease};
 use super::mirror::{Mirror, MirrorError};
 use super::restore::restore;
-use super::serve::{lead, serve_health_only, stop_on_signal, Beginning, Replication};
-use super::{connect, nats, NatsError, ServeConfig};
+use super::serve::{
+    lead, serve_for_now, serve_health_only, stop_on_signal, Beginning, Replication,
+};
+use super::view::View;
+use super::writes::Standby;
+use super::{connect_watched, nats, NatsError, ServeConfig};
 use crate::approval::Approvers;
 use crate::coordinator::Coordinator;
 use crate::health::{Backoff, Health, Role};
@@ -69,7 +74,7 @@ pub async fn serve_replica(
     let mut backoff = Backoff::default();
     let (js, store) = loop {
         let attached = async {
-            let client = connect::connect_watched(&cfg.url, health.clone()).await?;
+            let client = connect_watched(&cfg.url, health.clone()).await?;
             let js = async_nats::jetstream::new(client);
             let store = lease::bucket(&js, replica.lease).await?;
             Ok::<_, NatsError>((js, store))
@@ -99,6 +104,25 @@ pub async fn serve_replica(
             Err(e) => return Err(NatsError::Nats(e.to_string())),
         }
     };
+    // From here on the API serves reads from the fold; writes are refused, naming the leader.
+    let (mut view, reader) = View::new(&folded, &approvers);
+    let mut interim = match (&http, early) {
+        (Some(listener), Some(early)) => {
+            early.end().await;
+            let app = crate::api::router(crate::api::AppState {
+                writes: Arc::new(Standby {
+                    health: health.clone(),
+                }),
+                view: reader,
+                metrics: metrics.clone(),
+                health: health.clone(),
+                telemetry: view.telemetry.clone(),
+                audit: folded.restored.index.clone(),
+            });
+            Some(serve_for_now(listener.try_clone().map_err(nats)?, app)?)
+        }
+        (_, early) => early,
+    };
     health.clear("starting");
     let mut following = Some(following);
     let poll = (replica.lease / 6).max(Duration::from_millis(100));
@@ -116,7 +140,7 @@ pub async fn serve_replica(
             );
         }
         match followed {
-            Ok(true) => {}
+            Ok(true) => view.refresh(&folded),
             // A replica that cannot write its own trail does not try to lead.
             Ok(false) => {
                 tokio::time::sleep(poll).await;
@@ -161,9 +185,8 @@ pub async fn serve_replica(
     }
     folded.settle();
     health.clear("standby");
-    if let Some((stop, served)) = early {
-        let _ = stop.send(());
-        let _ = served.await;
+    if let Some(interim) = interim.take() {
+        interim.end().await;
     }
     let replication = Replication { mirror, lease };
     lead(

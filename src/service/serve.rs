@@ -5,7 +5,7 @@ use super::queue::EscalationQueue;
 use super::reload::{IntentWatch, INTENT_POLL};
 use super::restore::{restore, Restored};
 use super::shared::{Delivery, Shared, Stored};
-use super::{connect, nats, NatsError, ServeConfig, ACK_WAIT, CONSUMER};
+use super::{connect_watched, nats, NatsError, ServeConfig, ACK_WAIT, CONSUMER};
 use super::{DECISIONS_STREAM, PROPOSALS_STREAM};
 use crate::approval::{Approvers, Pending};
 use crate::bus::Message as BusMessage;
@@ -147,9 +147,8 @@ pub(super) async fn lead(
         }
     };
     let (mut restored, shadow) = restored;
-    if let Some((stop, served)) = early {
-        let _ = stop.send(());
-        let _ = served.await;
+    if let Some(early) = early {
+        early.end().await;
     }
     // The queue of waiting escalations is copied to a key-value bucket; the audit trail's
     // account of what waits settles any difference a crash left, in the background.
@@ -231,7 +230,10 @@ pub(super) async fn lead(
     if let Some(listener) = http {
         let listener = tokio::net::TcpListener::from_std(listener).map_err(nats)?;
         let app = crate::api::router(crate::api::AppState {
-            shared: state.clone(),
+            writes: Arc::new(super::writes::Leader {
+                shared: state.clone(),
+                health: health.clone(),
+            }),
             view,
             metrics,
             health: health.clone(),
@@ -366,7 +368,7 @@ async fn attach(
     health: &Arc<Health>,
     known: &std::collections::HashSet<String>,
 ) -> Result<Attached, NatsError> {
-    let client = connect::connect_watched(&cfg.url, health.clone()).await?;
+    let client = connect_watched(&cfg.url, health.clone()).await?;
     let js = jetstream::new(client.clone());
     let consumer = streams_and_consumer(&js, cfg.max_window, cfg.stream_limits).await?;
     let (telemetry, observations) = feeds::telemetry(&client, known.clone()).await?;
@@ -384,16 +386,37 @@ async fn attach(
 pub(super) fn serve_health_only(
     listener: std::net::TcpListener,
     health: Arc<Health>,
-) -> Result<
-    (
-        tokio::sync::oneshot::Sender<()>,
-        tokio::task::JoinHandle<()>,
-    ),
-    NatsError,
-> {
+) -> Result<Interim, NatsError> {
+    serve_for_now(listener, crate::api::health_router(health))
+}
+
+/// An HTTP server on a copy of the service's listener until the service serves its own:
+/// health while starting, a standby's read-only API.
+pub(super) struct Interim {
+    stop: tokio::sync::oneshot::Sender<()>,
+    served: tokio::task::JoinHandle<()>,
+}
+
+impl Interim {
+    /// Stops accepting at once; requests in hand get a second to finish.
+    pub(super) async fn end(self) {
+        let _ = self.stop.send(());
+        let mut served = self.served;
+        if tokio::time::timeout(std::time::Duration::from_secs(1), &mut served)
+            .await
+            .is_err()
+        {
+            served.abort();
+        }
+    }
+}
+
+pub(super) fn serve_for_now(
+    listener: std::net::TcpListener,
+    app: axum::Router,
+) -> Result<Interim, NatsError> {
     let listener = tokio::net::TcpListener::from_std(listener).map_err(nats)?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let app = crate::api::health_router(health);
     let served = tokio::spawn(async move {
         let _ = axum::serve(listener, app)
             .with_graceful_shutdown(async {
@@ -401,7 +424,7 @@ pub(super) fn serve_health_only(
             })
             .await;
     });
-    Ok((stop, served))
+    Ok(Interim { stop, served })
 }
 
 /// The decision loop's own state: what it reads from and where decided windows go.

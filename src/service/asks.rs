@@ -1,4 +1,4 @@
-//! The service's side of asking agents for capacity (`crate::asks`): looked for at each
+//! The service's side of asking agents for capacity (`crate::coordinator::asks`): looked for at each
 //! housekeeping turn against the latest observations; each request is recorded in the trail,
 //! then sent on `arbiter.control.<agent>`.
 
