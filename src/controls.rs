@@ -7,7 +7,7 @@
 
 use crate::approval::Approver;
 pub use crate::contract::{Control, ControlAction};
-use crate::contract::{Domain, Verdict};
+use crate::contract::{Domain, ReasonCode, Verdict};
 use crate::intent::Roles;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -152,23 +152,23 @@ impl Controls {
         &self,
         agent: &str,
         domain: &str,
-    ) -> Option<(Verdict, &'static str, String)> {
+    ) -> Option<(Verdict, crate::contract::ReasonCode, String)> {
         if self.suspended_agents.contains(agent) {
             Some((
                 Verdict::Rejected,
-                "agent_suspended",
+                ReasonCode::AgentSuspended,
                 format!("agent {agent} is suspended by its kill switch"),
             ))
         } else if self.suspended_domains.contains(domain) {
             Some((
                 Verdict::Rejected,
-                "domain_suspended",
+                ReasonCode::DomainSuspended,
                 format!("the {domain} domain is suspended by its kill switch"),
             ))
         } else if self.frozen {
             Some((
                 Verdict::Deferred,
-                "global_freeze",
+                ReasonCode::GlobalFreeze,
                 "a global change freeze is in force; send it again after it is lifted".to_string(),
             ))
         } else {

@@ -10,12 +10,12 @@
 //! escalation, copied onto the person's approval), so restart and replay fold it back from the
 //! trail as the live service made it.
 
-use crate::contract::{Reason, Timestamp};
+use crate::contract::{Reason, ReasonCode, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// The reason code of a budget escalation stating the overspend asked for: `value` the
 /// overspend per hour beyond the intent's budget, `limit` that budget.
-pub const OVERSPEND_ASKED: &str = "overspend_asked";
+pub const OVERSPEND_ASKED: crate::contract::ReasonCode = ReasonCode::OverspendAsked;
 
 /// One person's grant: spend may exceed the budget of the intent version it was given under by
 /// `per_hour` until `until`. An edited intent is a new decision about spend: it ends the grant.
@@ -95,7 +95,7 @@ mod tests {
     fn a_grant_runs_for_its_hours_and_the_largest_running_counts() {
         let mut g = Grants::default();
         let v = Some("v1");
-        g.approved(&[Reason::new("human_approved")], at(0), 4.0, "v1");
+        g.approved(&[Reason::new(ReasonCode::HumanApproved)], at(0), 4.0, "v1");
         assert_eq!(g.at(at(1), v), 0.0, "no overspend asked, none granted");
         let ask = |x: f64| [Reason::new(OVERSPEND_ASKED).numbers(x, 200.0)];
         g.approved(&ask(30.0), at(0), 4.0, "v1");

@@ -205,7 +205,11 @@ fn decide_again(
                 decided_at: at,
                 recorded: recorded.verdict,
                 replayed: d.verdict,
-                codes: d.reasons.iter().map(|r| r.code.clone()).collect(),
+                codes: d
+                    .reasons
+                    .iter()
+                    .map(|r| r.code.as_str().to_string())
+                    .collect(),
                 explanation: d.explanation,
             });
         }

@@ -77,7 +77,7 @@ struct Expect {
     #[serde(default)]
     absent: Vec<String>,
     merged_into: Option<String>,
-    recommendation: Option<String>,
+    recommendation: Option<arbiter::contract::Recommendation>,
     /// This decision must equal the one at that position, byte for byte.
     same_as: Option<usize>,
     /// The decision amends a scale action to this many replicas.

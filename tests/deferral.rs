@@ -82,7 +82,12 @@ fn a_change_sent_again_while_a_person_has_it_waits_for_their_answer() {
     let t1 = t0.plus_millis(60_000);
     let again = decide(&mut c, t1, unsure("ask-again", t1));
     assert_eq!(again.verdict, Verdict::Deferred, "{}", again.explanation);
-    assert_eq!(again.reasons[0].code, "asked_before", "{:?}", again.reasons);
+    assert_eq!(
+        again.reasons[0].code.as_str(),
+        "asked_before",
+        "{:?}",
+        again.reasons
+    );
     assert!(
         again.explanation.contains("resilience-1/ask"),
         "{}",
@@ -115,7 +120,7 @@ fn a_change_freeze_says_to_ask_again_when_it_ends_not_after_the_settle_period() 
     };
     let d = decide(&mut c, t0, m);
     assert_eq!(d.verdict, Verdict::Deferred, "{}", d.explanation);
-    assert_eq!(d.reasons[0].code, "change_freeze");
+    assert_eq!(d.reasons[0].code.as_str(), "change_freeze");
     // The black-friday intent freezes checkout's configuration until 30 November.
     assert_eq!(
         d.retry_after,

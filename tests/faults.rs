@@ -862,23 +862,6 @@ async fn a_proposal_valid_for_longer_than_the_service_accepts_is_refused_with_th
     assert!(r["detail"].as_str().unwrap().contains("600 s"), "{d}");
 }
 
-/// What the service shows of its state (agents' records, headline figures) that a restart
-/// must rebuild the same, from a checkpoint or from the whole trail.
-fn shown_state(h: &Harness) -> (serde_json::Value, serde_json::Value) {
-    let get = |path: &str| {
-        let (status, body) = http(&h.http, "GET", path, Some("sre-oncall-token"), "");
-        assert_eq!(status, 200, "{path}: {body}");
-        serde_json::from_str::<serde_json::Value>(&body).unwrap()
-    };
-    let mut summary = get("/api/summary");
-    // Counted since the process started.
-    summary
-        .as_object_mut()
-        .unwrap()
-        .remove("audit_completeness");
-    (get("/api/agents"), summary)
-}
-
 fn in_segments(h: &Harness, ext: &str) -> usize {
     std::fs::read_dir(h.dir.join("audit.jsonl.segments"))
         .map(|d| {
@@ -927,12 +910,12 @@ async fn a_trail_in_segments_restarts_from_its_checkpoint_with_the_same_state_an
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let before = shown_state(&h);
+    let before = api_state(&h.http);
 
     // A crash, and a restart that reads the checkpoint and the records after it.
     h.kill_arbiter();
     h.arbiter_args(&h.url.clone(), &intents, &args);
-    assert_eq!(shown_state(&h), before, "a restart from a checkpoint");
+    assert_eq!(api_state(&h.http), before, "a restart from a checkpoint");
     let read = restored_records(&h);
     assert!(
         read < 1_500,
@@ -983,7 +966,7 @@ async fn a_trail_in_segments_restarts_from_its_checkpoint_with_the_same_state_an
         }
     }
     h.arbiter_args(&h.url.clone(), &intents, &args);
-    assert_eq!(shown_state(&h), before, "a restart from the whole trail");
+    assert_eq!(api_state(&h.http), before, "a restart from the whole trail");
     let total = assert_trail_verifies(&h, "segments");
     assert!(total >= 3_000);
     assert_eq!(restored_records(&h), total);

@@ -435,8 +435,14 @@ async fn an_escalation_is_approved_over_http_and_the_agent_receives_the_final_ve
     assert_eq!(first["verdict"], "escalated", "{first}");
     // It waits in the key-value bucket, and survives the arbiter being killed.
     assert_eq!(waiting_in_bucket(&js, 1).await, 1);
+    let before = api_state(&h.http);
     h.kill_arbiter();
     h.arbiter();
+    assert_eq!(
+        api_state(&h.http),
+        before,
+        "the escalation waiting, after a restart"
+    );
 
     let addr = h.http.clone();
     let path = "/api/escalations/cost-optimizer-1/unsure";
@@ -584,9 +590,16 @@ async fn kill_switches_and_the_global_freeze_refuse_with_clear_codes_and_survive
         401
     );
 
-    // The freeze is evidence in the audit trail: a restarted arbiter keeps it.
+    // The freeze is evidence in the audit trail: a restarted arbiter keeps it, and shows
+    // everything as the one before it did (the same fold of the same trail).
+    let before = api_state(&h.http);
     h.kill_arbiter();
     h.arbiter();
+    assert_eq!(
+        api_state(&h.http),
+        before,
+        "what a restarted arbiter shows against what it showed before"
+    );
     send("while-frozen".into()).await;
     let d = next_decision(&mut decisions).await;
     assert_eq!(
@@ -781,8 +794,14 @@ async fn an_slo_breach_after_an_approved_change_rolls_it_back_and_the_track_reco
     assert!((0.0..15.0).contains(&seconds), "{live}");
     assert_eq!(live["incidents_per_1000"], 1000.0, "{live}");
     assert_eq!(live["adherence"]["allowed"], 1, "{live}");
+    let before = api_state(&h.http);
     h.kill_arbiter();
     h.arbiter();
+    assert_eq!(
+        api_state(&h.http),
+        before,
+        "a rollback's record, after a restart"
+    );
     let again = summary(&h.http);
     for field in [
         "rollbacks",

@@ -51,7 +51,10 @@ fn decide(c: &mut Coordinator, at: Timestamp, inbox: &[Message]) -> Vec<Decision
 }
 
 fn limited(d: &Decision) -> bool {
-    d.verdict == Verdict::Deferred && d.reasons.iter().any(|r| r.code == "agent_rate_limit")
+    d.verdict == Verdict::Deferred
+        && d.reasons
+            .iter()
+            .any(|r| r.code.as_str() == "agent_rate_limit")
 }
 
 #[test]

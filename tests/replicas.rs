@@ -159,6 +159,25 @@ fn assert_the_stream_is_the_trail(cluster: &Cluster, leader: &Replica, id: &str,
     );
 }
 
+/// The standby's fold of the trail shows what the leader's live state shows.
+async fn assert_same_state(leader: &Replica, standby: &Replica, case: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (live, folded) = (
+            common::service::api_state(&leader.http),
+            common::service::api_state(&standby.http),
+        );
+        if live == folded {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{case}: the standby shows\n{folded:#}\nwhere the leader shows\n{live:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 /// A standby's API says it stands by and who leads, and refuses a change, naming the leader.
 fn assert_standby_refuses_writes(standby: &Replica, leader: &Replica, case: &str) {
     let (status, body) = common::service::http(
@@ -265,8 +284,10 @@ async fn a_killed_leader_is_replaced_within_the_lease_and_nothing_is_lost_or_dec
     assert!(said.starts_with("standby"), "b restarted stands by: {said}");
     assert_trails(&a, &b2, &ids, case).await;
     assert_figures(&a, case).await;
-    // The standby serves the same figures from its fold, and refuses changes.
+    // The standby serves the same figures from its fold — the same state the leader shows —
+    // and refuses changes.
     assert_figures(&b2, case).await;
+    assert_same_state(&a, &b2, case).await;
     assert_standby_refuses_writes(&b2, &a, case);
     assert_the_stream_is_the_trail(&cluster, &a, &ids[ids.len() / 2], case);
 }

@@ -41,3 +41,39 @@ fn the_proposal_schema_refuses_unknown_fields_and_names_every_kind() {
         );
     }
 }
+
+/// Every reason code and recommendation the arbiter can send is listed in the decision schema,
+/// and nothing else: an agent author validating against it meets no surprise.
+#[test]
+fn the_decision_schema_lists_every_reason_code_and_recommendation() {
+    let s = schema::decision();
+    let mut listed = Vec::new();
+    let codes = &s["$defs"]["ReasonCode"];
+    for part in codes["oneOf"]
+        .as_array()
+        .expect("one entry per code or group")
+    {
+        if let Some(values) = part["enum"].as_array() {
+            listed.extend(values.iter().map(|v| v.as_str().unwrap().to_string()));
+        }
+        if let Some(value) = part["const"].as_str() {
+            listed.push(value.to_string());
+        }
+    }
+    listed.sort();
+    let mut sent: Vec<String> = arbiter::contract::ReasonCode::ALL
+        .iter()
+        .map(|c| c.as_str().to_string())
+        .collect();
+    sent.sort();
+    assert_eq!(listed, sent);
+    assert!(listed.contains(&"accepted_risk:slo_headroom".to_string()));
+    assert_eq!(
+        s["$defs"]["Reason"]["properties"]["code"]["$ref"],
+        "#/$defs/ReasonCode"
+    );
+    assert_eq!(
+        s["$defs"]["Recommendation"]["enum"],
+        serde_json::json!(["approve", "deny"])
+    );
+}

@@ -42,7 +42,9 @@ fn a_search_cut_short_is_recorded_in_every_decision_of_the_group() {
     );
     for d in &a.decisions {
         assert!(
-            d.reasons.iter().any(|r| r.code == "solver_incomplete"),
+            d.reasons
+                .iter()
+                .any(|r| r.code.as_str() == "solver_incomplete"),
             "{} lacks the solver note: {:?}",
             d.proposal_id,
             d.reasons

@@ -6,7 +6,7 @@
 //! operate (`operators` in agents.toml). An answer becomes the proposal's second, final
 //! decision; an escalation nobody answers in time expires.
 
-use crate::contract::{Decision, Proposal, Timestamp};
+use crate::contract::{Decision, Proposal, ReasonCode, Timestamp};
 
 mod waiting;
 
@@ -47,8 +47,8 @@ impl ApprovalError {
 pub fn closes_escalation(d: &Decision) -> bool {
     d.reasons.first().is_some_and(|r| {
         matches!(
-            r.code.as_str(),
-            "human_approved" | "human_denied" | "escalation_timeout"
+            r.code,
+            ReasonCode::HumanApproved | ReasonCode::HumanDenied | ReasonCode::EscalationTimeout
         )
     })
 }

@@ -9,7 +9,7 @@
 //! entry has the same size whatever the names' length.
 
 use super::{ApprovalError, Approver, Pending};
-use crate::contract::{Decision, ProposalKey, Reason, Timestamp, Verdict};
+use crate::contract::{Decision, ProposalKey, Reason, ReasonCode, Timestamp, Verdict};
 use crate::intent::Roles;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -264,9 +264,9 @@ impl Escalations {
         }
         self.remove(agent, id);
         let (verdict, code, word) = if approve {
-            (Verdict::Approved, "human_approved", "Approved")
+            (Verdict::Approved, ReasonCode::HumanApproved, "Approved")
         } else {
-            (Verdict::Rejected, "human_denied", "Denied")
+            (Verdict::Rejected, ReasonCode::HumanDenied, "Denied")
         };
         let mut d = p.decision.clone();
         d.verdict = verdict;
@@ -323,7 +323,7 @@ impl Escalations {
             };
             let mut d = p.decision.clone();
             d.verdict = Verdict::Expired;
-            d.reasons = vec![Reason::new("escalation_timeout")
+            d.reasons = vec![Reason::new(ReasonCode::EscalationTimeout)
                 .detail(format!("no answer by {}", p.deadline))
                 .clause("escalation.timeout_s")];
             d.explanation = format!(

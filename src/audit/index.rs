@@ -98,7 +98,7 @@ impl IndexEntry {
             let refused_identity = decision
                 .reasons
                 .iter()
-                .any(|r| r.code == "subject_mismatch");
+                .any(|r| r.code == crate::contract::ReasonCode::SubjectMismatch);
             if decision.verdict != Verdict::Invalid && !refused_identity {
                 e.verdict = Some(decision.verdict);
                 // A proposal that cannot be read back is remembered for good, as the ledger

@@ -143,14 +143,14 @@ impl Action {
     }
 
     /// Checks the parameters of the kind; returns (field, reason code, detail) per problem.
-    pub(crate) fn check(&self, out: &mut Vec<(String, &'static str, String)>) {
-        let mut bad = |field: &str, code: &'static str, detail: String| {
+    pub(crate) fn check(&self, out: &mut Vec<(String, super::ReasonCode, String)>) {
+        let mut bad = |field: &str, code: super::ReasonCode, detail: String| {
             out.push((format!("action.{field}"), code, detail));
         };
         if !is_service_name(self.service()) {
             bad(
                 "service",
-                "bad_identifier",
+                super::ReasonCode::BadIdentifier,
                 format!(
                     "service must be 1..={MAX_NAME} characters of letters, digits, '.', '_' or '-'"
                 ),
@@ -160,7 +160,7 @@ impl Action {
             if value.is_empty() || value.len() > MAX_TEXT || value.chars().any(char::is_control) {
                 bad(
                     field,
-                    "bad_parameter",
+                    super::ReasonCode::BadParameter,
                     format!("{field} must be 1..={MAX_TEXT} bytes without control characters"),
                 );
             }
@@ -170,7 +170,7 @@ impl Action {
                 if *replicas == 0 || replicas.abs() > MAX_REPLICA_DELTA {
                     out.push((
                         "action.replicas".into(),
-                        "out_of_range",
+                        super::ReasonCode::OutOfRange,
                         format!("replicas is a non-zero delta within ±{MAX_REPLICA_DELTA}, got {replicas}"),
                     ));
                 }
@@ -181,7 +181,7 @@ impl Action {
                 if !max_rps.is_finite() || *max_rps <= 0.0 {
                     out.push((
                         "action.max_rps".into(),
-                        "out_of_range",
+                        super::ReasonCode::OutOfRange,
                         format!("max_rps must be a finite number > 0, got {max_rps}"),
                     ));
                 }
@@ -198,7 +198,7 @@ impl Action {
                 {
                     out.push((
                         "action.added_latency_ms".into(),
-                        "out_of_range",
+                        super::ReasonCode::OutOfRange,
                         format!("added_latency_ms must be within 0..={MAX_ADDED_LATENCY_MS}, got {added_latency_ms}"),
                     ));
                 }
@@ -208,14 +208,14 @@ impl Action {
                 if !share.is_finite() || *share <= 0.0 || *share > 1.0 {
                     out.push((
                         "action.share".into(),
-                        "out_of_range",
+                        super::ReasonCode::OutOfRange,
                         format!("share must be within (0, 1], got {share}"),
                     ));
                 }
                 if to == service {
                     out.push((
                         "action.to".into(),
-                        "bad_parameter",
+                        super::ReasonCode::BadParameter,
                         "a reroute must move traffic to somewhere other than its own service"
                             .into(),
                     ));
@@ -234,7 +234,7 @@ impl Action {
                 if !scalar || size > MAX_CONFIG_VALUE_BYTES {
                     out.push((
                         "action.value".into(),
-                        "bad_parameter",
+                        super::ReasonCode::BadParameter,
                         format!("value must be a string, number or boolean of at most {MAX_CONFIG_VALUE_BYTES} bytes"),
                     ));
                 }

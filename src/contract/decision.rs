@@ -5,7 +5,7 @@
 //! claim). Both are additive and omitted when empty, so a v1 reader that ignores unknown fields
 //! is unaffected.
 
-use super::{Action, Expected, Timestamp};
+use super::{Action, Expected, ReasonCode, Recommendation, Timestamp};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -29,7 +29,7 @@ pub struct Decision {
     pub audit: Option<AuditRef>,
     /// On `escalated`: what the arbiter would decide if it could act alone (`approve`/`deny`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub recommendation: Option<String>,
+    pub recommendation: Option<Recommendation>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub estimate: Option<Estimate>,
     /// On `rejected`, `deferred` and `escalated`: until when the same action from the same
@@ -84,10 +84,10 @@ impl Verdict {
 
 /// One machine-readable reason. `code` is stable; the other fields say which numbers, which
 /// proposal and which intent clause decided.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Reason {
-    pub code: String,
+    pub code: ReasonCode,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -105,10 +105,16 @@ pub struct Reason {
 }
 
 impl Reason {
-    pub fn new(code: &str) -> Self {
+    pub fn new(code: ReasonCode) -> Self {
         Reason {
-            code: code.to_string(),
-            ..Reason::default()
+            code,
+            service: None,
+            field: None,
+            detail: None,
+            by: None,
+            intent_clause: None,
+            value: None,
+            limit: None,
         }
     }
     pub fn service(mut self, s: &str) -> Self {

@@ -13,6 +13,7 @@ mod key;
 mod outcome;
 mod parse;
 mod proposal;
+mod reason;
 mod salvage;
 pub mod schema;
 mod telemetry;
@@ -26,6 +27,7 @@ pub use key::ProposalKey;
 pub use outcome::{Outcome, OutcomeStatus};
 pub use parse::{parse_outcome, parse_proposal, Invalid, Problem, MAX_PAYLOAD_BYTES};
 pub use proposal::{Domain, Evidence, Expected, Proposal};
+pub use reason::{ReasonCode, Recommendation};
 pub use telemetry::{Observation, Telemetry};
 pub use timestamp::Timestamp;
 

@@ -22,7 +22,7 @@ pub struct Problem {
     /// Dotted path of the offending field (`action.replicas`), or `""` for the whole payload.
     pub field: String,
     /// Stable machine-readable code, sent as `reasons[].code`.
-    pub code: &'static str,
+    pub code: super::ReasonCode,
     pub detail: String,
 }
 
@@ -53,7 +53,7 @@ impl fmt::Display for Invalid {
 
 impl std::error::Error for Invalid {}
 
-fn one(code: &'static str, field: &str, detail: String) -> Vec<Problem> {
+fn one(code: super::ReasonCode, field: &str, detail: String) -> Vec<Problem> {
     vec![Problem {
         field: field.to_string(),
         code,
@@ -103,7 +103,7 @@ pub fn parse_outcome(bytes: &[u8]) -> Result<Outcome, Invalid> {
     if outcome.observed.values().any(|v| !v.is_finite()) {
         problems.push(Problem {
             field: "observed".into(),
-            code: "not_finite",
+            code: super::ReasonCode::NotFinite,
             detail: "observed values must be finite numbers".into(),
         });
     }
@@ -131,7 +131,7 @@ fn parse_json_object(bytes: &[u8]) -> Result<serde_json::Value, Invalid> {
     };
     if bytes.len() > MAX_PAYLOAD_BYTES {
         return Err(fail(one(
-            "too_large",
+            super::ReasonCode::TooLarge,
             "",
             format!(
                 "payload is {} bytes; the limit is {MAX_PAYLOAD_BYTES}",
@@ -141,7 +141,7 @@ fn parse_json_object(bytes: &[u8]) -> Result<serde_json::Value, Invalid> {
     }
     let text = std::str::from_utf8(bytes).map_err(|e| {
         fail(one(
-            "malformed_json",
+            super::ReasonCode::MalformedJson,
             "",
             format!("payload is not UTF-8: {e}"),
         ))
@@ -154,7 +154,7 @@ fn parse_json_object(bytes: &[u8]) -> Result<serde_json::Value, Invalid> {
             agent: salvage("agent"),
             id: salvage("id"),
             problems: one(
-                "malformed_json",
+                super::ReasonCode::MalformedJson,
                 "",
                 format!("line {}, column {}: {e}", e.line(), e.column()),
             ),
@@ -162,7 +162,7 @@ fn parse_json_object(bytes: &[u8]) -> Result<serde_json::Value, Invalid> {
     })?;
     if !value.is_object() {
         return Err(fail(one(
-            "malformed_json",
+            super::ReasonCode::MalformedJson,
             "",
             "payload must be a JSON object".into(),
         )));
@@ -176,17 +176,17 @@ fn typed<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, Vec<Problem
         let field = if path == "." { String::new() } else { path };
         let message = e.inner().to_string();
         let code = if message.starts_with("unknown field") {
-            "unknown_field"
+            super::ReasonCode::UnknownField
         } else if message.starts_with("missing field") {
-            "missing_field"
+            super::ReasonCode::MissingField
         } else if message.starts_with("unknown variant") {
-            "unknown_variant"
+            super::ReasonCode::UnknownVariant
         } else if message.starts_with("invalid type") {
-            "bad_type"
+            super::ReasonCode::BadType
         } else if message.contains("RFC 3339") {
-            "bad_timestamp"
+            super::ReasonCode::BadTimestamp
         } else {
-            "bad_value"
+            super::ReasonCode::BadValue
         };
         one(code, &field, message)
     })
@@ -196,7 +196,7 @@ fn version(v: u32, problems: &mut Vec<Problem>) {
     if v != VERSION {
         problems.push(Problem {
             field: "v".into(),
-            code: "unsupported_version",
+            code: super::ReasonCode::UnsupportedVersion,
             detail: format!("contract version {v} is not spoken here; send v={VERSION}"),
         });
     }
@@ -204,7 +204,7 @@ fn version(v: u32, problems: &mut Vec<Problem>) {
 
 fn check_proposal(p: &Proposal) -> Vec<Problem> {
     let mut problems = Vec::new();
-    let mut push = |field: &str, code: &'static str, detail: String| {
+    let mut push = |field: &str, code: super::ReasonCode, detail: String| {
         problems.push(Problem {
             field: field.to_string(),
             code,
@@ -214,7 +214,7 @@ fn check_proposal(p: &Proposal) -> Vec<Problem> {
     if p.v != VERSION {
         push(
             "v",
-            "unsupported_version",
+            super::ReasonCode::UnsupportedVersion,
             format!(
                 "contract version {} is not spoken here; send v={VERSION}",
                 p.v
@@ -224,7 +224,7 @@ fn check_proposal(p: &Proposal) -> Vec<Problem> {
     if p.id.is_empty() || p.id.len() > MAX_ID || !p.id.bytes().all(|b| b.is_ascii_graphic()) {
         push(
             "id",
-            "bad_identifier",
+            super::ReasonCode::BadIdentifier,
             format!("id must be 1..={MAX_ID} visible ASCII characters"),
         );
     }
@@ -236,7 +236,7 @@ fn check_proposal(p: &Proposal) -> Vec<Problem> {
     if !agent_ok {
         push(
             "agent",
-            "bad_identifier",
+            super::ReasonCode::BadIdentifier,
             format!(
                 "agent must be 1..={MAX_AGENT} letters, digits, '-' or '_' (a NATS subject token)"
             ),
@@ -245,7 +245,7 @@ fn check_proposal(p: &Proposal) -> Vec<Problem> {
     if !p.confidence.is_finite() || !(0.0..=1.0).contains(&p.confidence) {
         push(
             "confidence",
-            "out_of_range",
+            super::ReasonCode::OutOfRange,
             format!("confidence must be within [0, 1], got {}", p.confidence),
         );
     }
@@ -260,7 +260,7 @@ fn check_proposal(p: &Proposal) -> Vec<Problem> {
             if !v.is_finite() || v.abs() > 1e12 {
                 push(
                     name,
-                    "not_finite",
+                    super::ReasonCode::NotFinite,
                     format!("{name} must be a finite number of sane size"),
                 );
             }
@@ -270,7 +270,7 @@ fn check_proposal(p: &Proposal) -> Vec<Problem> {
         if !(0.0..=1.0).contains(&risk) {
             push(
                 "expected.risk",
-                "out_of_range",
+                super::ReasonCode::OutOfRange,
                 format!("risk must be within [0, 1], got {risk}"),
             );
         }
@@ -278,14 +278,14 @@ fn check_proposal(p: &Proposal) -> Vec<Problem> {
     if p.rationale.len() > MAX_RATIONALE {
         push(
             "rationale",
-            "too_large",
+            super::ReasonCode::TooLarge,
             format!("rationale is at most {MAX_RATIONALE} bytes"),
         );
     }
     if p.evidence.len() > MAX_EVIDENCE {
         push(
             "evidence",
-            "too_large",
+            super::ReasonCode::TooLarge,
             format!("at most {MAX_EVIDENCE} evidence items"),
         );
     }
@@ -293,14 +293,14 @@ fn check_proposal(p: &Proposal) -> Vec<Problem> {
         if !ev.value.is_finite() {
             push(
                 &format!("evidence[{i}].value"),
-                "not_finite",
+                super::ReasonCode::NotFinite,
                 "evidence value must be finite".into(),
             );
         }
         if ev.metric.is_empty() || ev.metric.len() > 128 {
             push(
                 &format!("evidence[{i}].metric"),
-                "bad_parameter",
+                super::ReasonCode::BadParameter,
                 "metric is 1..=128 bytes".into(),
             );
         }
@@ -309,7 +309,7 @@ fn check_proposal(p: &Proposal) -> Vec<Problem> {
     if lifetime <= 0 {
         push(
             "expires_at",
-            "out_of_range",
+            super::ReasonCode::OutOfRange,
             format!(
                 "expires_at ({}) must be after created_at ({})",
                 p.expires_at, p.created_at
@@ -318,7 +318,7 @@ fn check_proposal(p: &Proposal) -> Vec<Problem> {
     } else if lifetime > MAX_LIFETIME_MS {
         push(
             "expires_at",
-            "out_of_range",
+            super::ReasonCode::OutOfRange,
             "a proposal may stay valid for at most 24 hours".into(),
         );
     }
@@ -335,7 +335,7 @@ fn check_proposal(p: &Proposal) -> Vec<Problem> {
         if !is_service_name(to) {
             problems.push(Problem {
                 field: "action.to".into(),
-                code: "bad_identifier",
+                code: super::ReasonCode::BadIdentifier,
                 detail: "to must name a service or region with letters, digits, '.', '_' or '-'"
                     .into(),
             });

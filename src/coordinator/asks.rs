@@ -105,7 +105,7 @@ impl Coordinator {
                 "agent": agent,
                 "action": action,
                 "reason": {
-                    "code": "capacity_short",
+                    "code": crate::contract::ReasonCode::CapacityShort,
                     "service": sf.service,
                     "value": sf.have_rps,
                     "limit": sf.need_rps,

@@ -11,7 +11,7 @@ pub mod rate_limit;
 pub mod refusals;
 
 use crate::bus::{decisions_subject, parse_proposal_subject, Message};
-use crate::contract::{parse_proposal, Decision, Reason, Timestamp, Verdict};
+use crate::contract::{parse_proposal, Decision, Reason, ReasonCode, Timestamp, Verdict};
 use crate::engine::{self, Context, InFlight, Ledger, SolverConfig, Submission};
 use crate::graph::ServiceGraph;
 use crate::intent::{IntentSet, Roles};
@@ -170,7 +170,7 @@ impl Coordinator {
                     &ctx,
                     p,
                     Verdict::Unauthorized,
-                    Reason::new("subject_mismatch").detail(detail.clone()),
+                    Reason::new(ReasonCode::SubjectMismatch).detail(detail.clone()),
                     detail,
                 ));
                 continue;
@@ -191,7 +191,7 @@ impl Coordinator {
                     &ctx,
                     p,
                     Verdict::Invalid,
-                    Reason::new("out_of_range")
+                    Reason::new(ReasonCode::OutOfRange)
                         .field("expires_at")
                         .detail(detail.clone()),
                     detail,
@@ -230,7 +230,7 @@ impl Coordinator {
                         &ctx,
                         p,
                         Verdict::Deferred,
-                        Reason::new("overloaded").detail(detail),
+                        Reason::new(ReasonCode::Overloaded).detail(detail),
                         format!("the arbiter is behind ({detail}); send it again shortly"),
                     ));
                 }

@@ -10,7 +10,7 @@
 //! counts exactly as the live service did, and a restarted service counts the last minute's
 //! proposals again from its audit trail.
 
-use crate::contract::{Decision, Proposal, Reason, Timestamp, Verdict};
+use crate::contract::{Decision, Proposal, Reason, ReasonCode, Timestamp, Verdict};
 use crate::engine::{self, Context};
 use std::collections::{HashMap, VecDeque};
 
@@ -70,13 +70,13 @@ impl AgentRates {
 
 /// Codes of the answers the coordinator gives before the engine: proposals answered so were
 /// not admitted, and do not count against their agent's rate limit.
-const REFUSED_BEFORE_THE_ENGINE: [&str; 6] = [
-    "subject_mismatch",
-    "agent_suspended",
-    "domain_suspended",
-    "global_freeze",
-    "agent_rate_limit",
-    "overloaded",
+const REFUSED_BEFORE_THE_ENGINE: [ReasonCode; 6] = [
+    ReasonCode::SubjectMismatch,
+    ReasonCode::AgentSuspended,
+    ReasonCode::DomainSuspended,
+    ReasonCode::GlobalFreeze,
+    ReasonCode::AgentRateLimit,
+    ReasonCode::Overloaded,
 ];
 
 /// Whether the proposal's agent has a rate limit at all (most have none, and skip counting).
@@ -107,7 +107,7 @@ pub(crate) fn answer_if_over(
          there is room again at {}",
         p.agent, over.limit, over.room_at
     );
-    let reason = Reason::new("agent_rate_limit")
+    let reason = Reason::new(crate::contract::ReasonCode::AgentRateLimit)
         .field("max_proposals_per_minute")
         .numbers(f64::from(over.limit), f64::from(over.limit))
         .detail(detail.clone());
@@ -131,7 +131,7 @@ pub fn counts(d: &Decision) -> bool {
         && !d
             .reasons
             .first()
-            .is_some_and(|r| REFUSED_BEFORE_THE_ENGINE.contains(&r.code.as_str()))
+            .is_some_and(|r| REFUSED_BEFORE_THE_ENGINE.contains(&r.code))
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@
 //! front of the engine, not evidence: a restarted service starts without it and decides the
 //! first resend afresh.
 
-use crate::contract::{Decision, Proposal, ProposalKey, Reason, Timestamp, Verdict};
+use crate::contract::{Decision, Proposal, ProposalKey, Reason, ReasonCode, Timestamp, Verdict};
 use crate::engine::{self, Context};
 use std::collections::HashMap;
 
@@ -69,15 +69,13 @@ impl ActionKey {
 #[derive(Clone, Debug)]
 struct Remembered {
     first_id: Box<str>,
-    /// The first answer's reason codes, separated by [`CODE_SEPARATOR`].
-    codes: Box<str>,
+    /// The first answer's reason codes (a byte each).
+    codes: Box<[crate::contract::ReasonCode]>,
     verdict: Verdict,
     decided_at: Timestamp,
     until: Timestamp,
     situation: Situation,
 }
-
-const CODE_SEPARATOR: &str = " ";
 
 /// The intent and graph versions every remembered answer was given under: when either
 /// changes, the whole memory ends.
@@ -162,11 +160,9 @@ impl RefusalMemory {
                 codes: d
                     .reasons
                     .iter()
-                    .map(|r| r.code.as_str())
-                    .filter(|c| *c != "asked_before")
-                    .collect::<Vec<_>>()
-                    .join(CODE_SEPARATOR)
-                    .into(),
+                    .map(|r| r.code)
+                    .filter(|c| *c != ReasonCode::AskedBefore)
+                    .collect(),
                 verdict: d.verdict,
                 decided_at: d.decided_at,
                 until,
@@ -211,7 +207,7 @@ impl RefusalMemory {
                 ),
             ),
         };
-        let mut reasons = vec![Reason::new("asked_before").detail(format!(
+        let mut reasons = vec![Reason::new(ReasonCode::AskedBefore).detail(format!(
             "{first}, {}; ask again after {}",
             r.verdict.as_str(),
             r.until
@@ -219,9 +215,8 @@ impl RefusalMemory {
         if r.verdict != Verdict::Escalated {
             reasons.extend(
                 r.codes
-                    .split(CODE_SEPARATOR)
-                    .filter(|c| !c.is_empty())
-                    .map(|c| Reason::new(c).detail(format!("as in {first}"))),
+                    .iter()
+                    .map(|c| Reason::new(*c).detail(format!("as in {first}"))),
             );
         }
         let mut d = *engine::answer(ctx, p, verdict, reasons[0].clone(), because);

@@ -116,7 +116,9 @@ mod tests {
 
     fn decision(verdict: Verdict, first_reason: &str) -> Decision {
         Decision {
-            reasons: vec![Reason::new(first_reason)],
+            reasons: vec![Reason::new(
+                crate::contract::ReasonCode::parse(first_reason).expect("a code"),
+            )],
             ..Decision::sample("a", "p", verdict)
         }
     }
@@ -124,9 +126,12 @@ mod tests {
     #[test]
     fn an_answered_escalation_counts_once_as_escalated() {
         let mut f = Figures::default();
-        f.decided("cost", &decision(Verdict::Approved, "fits"));
-        f.decided("cost", &decision(Verdict::Rejected, "capacity"));
-        f.decided("security", &decision(Verdict::Escalated, "zone_approve"));
+        f.decided("cost", &decision(Verdict::Approved, "within_intent"));
+        f.decided("cost", &decision(Verdict::Rejected, "capacity_floor"));
+        f.decided(
+            "security",
+            &decision(Verdict::Escalated, "autonomy_approve"),
+        );
         f.decided("security", &decision(Verdict::Approved, "human_approved"));
         assert_eq!(
             f.overall,

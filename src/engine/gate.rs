@@ -3,7 +3,7 @@
 
 use super::explain::paragraph;
 use super::{blank_decision, Context};
-use crate::contract::{Action, Decision, Invalid, Proposal, Reason, Verdict};
+use crate::contract::{Action, Decision, Invalid, Proposal, Reason, ReasonCode, Verdict};
 use crate::intent::Zone;
 
 /// Answers a payload refused at the boundary.
@@ -55,12 +55,12 @@ pub(crate) fn check(ctx: &Context, p: &Proposal) -> Result<usize, Box<Decision>>
             ctx,
             p,
             Verdict::Invalid,
-            Reason::new("unknown_service").field("action.service").service(service),
+            Reason::new(ReasonCode::UnknownService).field("action.service").service(service),
             format!("Service '{service}' is not in the service graph (version {}), so no effect can be estimated", ctx.graph.version()),
         ));
     };
 
-    let unauthorized = |code: &str, because: String| {
+    let unauthorized = |code: crate::contract::ReasonCode, because: String| {
         Err(answer(
             ctx,
             p,
@@ -71,14 +71,14 @@ pub(crate) fn check(ctx: &Context, p: &Proposal) -> Result<usize, Box<Decision>>
     };
     let Some(role) = ctx.roles.agents.get(&p.agent) else {
         return unauthorized(
-            "unknown_agent",
+            ReasonCode::UnknownAgent,
             format!("Agent '{}' has no role in agents.toml; every agent must be given one before it may propose", p.agent),
         );
     };
     if !role.domains.contains(&p.domain) {
         let allowed: Vec<&str> = role.domains.iter().map(|d| d.as_str()).collect();
         return unauthorized(
-            "domain_not_allowed",
+            ReasonCode::DomainNotAllowed,
             format!(
                 "Agent '{}' may act for {} only, not for {}",
                 p.agent,
@@ -90,7 +90,7 @@ pub(crate) fn check(ctx: &Context, p: &Proposal) -> Result<usize, Box<Decision>>
     let kind = p.action.kind();
     if role.kinds.as_ref().is_some_and(|k| !k.contains(&kind)) {
         return unauthorized(
-            "kind_not_allowed",
+            ReasonCode::KindNotAllowed,
             format!(
                 "Agent '{}' may not propose {} actions",
                 p.agent,
@@ -100,7 +100,7 @@ pub(crate) fn check(ctx: &Context, p: &Proposal) -> Result<usize, Box<Decision>>
     }
     if !role.allows_service(service) {
         return unauthorized(
-            "service_not_allowed",
+            ReasonCode::ServiceNotAllowed,
             format!("Agent '{}' may not act on {service}", p.agent),
         );
     }
@@ -110,7 +110,7 @@ pub(crate) fn check(ctx: &Context, p: &Proposal) -> Result<usize, Box<Decision>>
             ctx,
             p,
             Verdict::Expired,
-            Reason::new("expired").detail(format!(
+            Reason::new(ReasonCode::Expired).detail(format!(
                 "expired at {}, decided at {}",
                 p.expires_at, ctx.now
             )),
@@ -126,7 +126,7 @@ pub(crate) fn check(ctx: &Context, p: &Proposal) -> Result<usize, Box<Decision>>
             ctx,
             p,
             Verdict::Escalated,
-            Reason::new("no_intent_in_force").detail(format!("no intent file covers {}", ctx.now)),
+            Reason::new(ReasonCode::NoIntentInForce).detail(format!("no intent file covers {}", ctx.now)),
             format!("No declared intent covers {}, so the arbiter cannot weigh this change; a human must decide", ctx.now),
         );
         d.recommendation = None;
@@ -140,7 +140,7 @@ pub(crate) fn check(ctx: &Context, p: &Proposal) -> Result<usize, Box<Decision>>
             ctx,
             p,
             Verdict::Rejected,
-            Reason::new("autonomy_observe").clause(format!("autonomy.{}.{tier}=observe", p.domain.as_str())),
+            Reason::new(ReasonCode::AutonomyObserve).clause(format!("autonomy.{}.{tier}=observe", p.domain.as_str())),
             format!("The {} domain is in the observe zone for {tier} services: its proposals are recorded, never executed", p.domain.as_str()),
         ));
     }
@@ -155,7 +155,7 @@ pub(crate) fn check(ctx: &Context, p: &Proposal) -> Result<usize, Box<Decision>>
             ctx,
             p,
             Verdict::Deferred,
-            Reason::new("change_freeze")
+            Reason::new(ReasonCode::ChangeFreeze)
                 .service(service)
                 .clause(format!("freeze[{i}]={}", f.name))
                 .detail(format!(
@@ -193,7 +193,7 @@ pub(crate) fn check(ctx: &Context, p: &Proposal) -> Result<usize, Box<Decision>>
             ctx,
             p,
             Verdict::Rejected,
-            Reason::new("load_unknown").service(service).detail(detail.clone()),
+            Reason::new(ReasonCode::LoadUnknown).service(service).detail(detail.clone()),
             format!("The load of {service} is unknown ({detail}), so removing capacity from it cannot be shown safe"),
         ));
     }

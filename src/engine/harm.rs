@@ -16,7 +16,7 @@
 
 use super::effect::{Effect, FAILING_ERROR_RATE};
 use super::window::{Cand, Window};
-use crate::contract::Reason;
+use crate::contract::{Reason, ReasonCode};
 use crate::intent::{Intent, Objective};
 
 /// Why a repair was not held back by the blast-radius limit; `None` for any other change.
@@ -27,7 +27,7 @@ pub(crate) fn repair_reason(w: &Window, c: &Cand) -> Option<Reason> {
     let name = &w.ctx.graph.service(c.service).name;
     let share = w.ctx.world.traffic_share[c.service];
     Some(
-        Reason::new("repairs_harm")
+        Reason::new(ReasonCode::RepairsHarm)
             .service(name)
             .numbers(c.effect.repairs, FAILING_ERROR_RATE)
             .clause("blast_radius.max_entry_traffic_share")
@@ -47,7 +47,7 @@ pub(crate) fn urgent_reason(w: &Window, c: &Cand, others_on_service: bool) -> Op
     }
     let name = &w.ctx.graph.service(c.service).name;
     Some(
-        Reason::new("repairs_harm")
+        Reason::new(ReasonCode::RepairsHarm)
             .service(name)
             .clause("blast_radius.max_changes_per_service")
             .detail(format!(
@@ -122,7 +122,7 @@ pub(crate) fn granted_budget_reason(w: &Window, c: &Cand) -> Option<Reason> {
         return None;
     }
     Some(
-        Reason::new("budget_granted")
+        Reason::new(ReasonCode::BudgetGranted)
             .numbers(after, budget + granted)
             .clause("budget.max_cost_per_hour")
             .detail(format!(
@@ -142,7 +142,7 @@ pub(crate) fn soft_budget_reason(w: &Window, c: &Cand) -> Option<Reason> {
         return None;
     }
     Some(
-        Reason::new("budget_soft")
+        Reason::new(ReasonCode::BudgetSoft)
             .numbers(after, limit)
             .clause("budget.soft")
             .detail(format!(

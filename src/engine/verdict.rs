@@ -15,7 +15,7 @@ use super::explain::{action_phrase, paragraph};
 use super::problem::{deciding_level, Constraint, Guard, Problem};
 use super::solve::SolveStatus;
 use super::window::{Cand, Window};
-use crate::contract::{round3, BlastRadius, Decision, Estimate, Reason, Verdict};
+use crate::contract::{round3, BlastRadius, Decision, Estimate, Reason, ReasonCode, Verdict};
 use crate::intent::{Objective, Zone};
 
 pub(crate) fn decisions(w: &Window) -> Vec<(usize, Decision)> {
@@ -48,7 +48,7 @@ pub(crate) fn decisions(w: &Window) -> Vec<(usize, Decision)> {
             if group.len() > 1 {
                 let others: Vec<String> = group[1..].iter().map(|&c| w.cands[c].p.key()).collect();
                 reasons.push(
-                    Reason::new("merged_proposals")
+                    Reason::new(ReasonCode::MergedProposals)
                         .detail(format!("also answers {}", others.join(", "))),
                 );
             }
@@ -58,12 +58,14 @@ pub(crate) fn decisions(w: &Window) -> Vec<(usize, Decision)> {
             let amended =
                 primary.amended && matches!(verdict, Verdict::Approved | Verdict::Escalated);
             if primary.amended {
-                reasons.push(Reason::new("amended").detail(amendment(primary)).clause(
-                    match primary.action {
-                        crate::contract::Action::Scale { .. } => "capacity.horizon_h",
-                        _ => "blast_radius.max_entry_traffic_share",
-                    },
-                ));
+                reasons.push(
+                    Reason::new(ReasonCode::Amended)
+                        .detail(amendment(primary))
+                        .clause(match primary.action {
+                            crate::contract::Action::Scale { .. } => "capacity.horizon_h",
+                            _ => "blast_radius.max_entry_traffic_share",
+                        }),
+                );
             }
             let mut d = decision(
                 w,
@@ -111,10 +113,12 @@ pub(crate) fn decisions(w: &Window) -> Vec<(usize, Decision)> {
                         ),
                     )
                 };
-                let mut reasons = vec![Reason::new("merged").by(&primary.p.key()).detail(format!(
-                    "same change as {}",
-                    action_phrase(&primary.p.action)
-                ))];
+                let mut reasons = vec![Reason::new(ReasonCode::Merged)
+                    .by(&primary.p.key())
+                    .detail(format!(
+                        "same change as {}",
+                        action_phrase(&primary.p.action)
+                    ))];
                 if let Some(r) = &solver_note {
                     reasons.push(r.clone());
                 }
@@ -153,7 +157,13 @@ fn amendment(c: &Cand) -> String {
 /// entry traffic covers them all; a list of thousands would help nobody reading it.
 const BLAST_LISTED: usize = 32;
 
-type Parts = (Verdict, Vec<Reason>, String, Option<String>, Option<String>);
+type Parts = (
+    Verdict,
+    Vec<Reason>,
+    String,
+    Option<String>,
+    Option<crate::contract::Recommendation>,
+);
 
 /// Whether a proposal, if selected, still needs a human: known before solving, so that no
 /// approved change relies on capacity or budget that a human's answer may never free.
@@ -188,7 +198,7 @@ fn selected(
     for con in &problem.constraints {
         if con.soft_level.is_some() && con.mentions(l) && con.violated(x) {
             let (mut r, _) = guard_reason(w, &con.guard, con.lhs(x));
-            r.code = format!("accepted_risk:{}", r.code);
+            r.code = r.code.accepted_risk().unwrap_or(r.code);
             reasons.push(r.clause(clause_of(gained)));
         }
     }
@@ -200,7 +210,7 @@ fn selected(
         .collect();
     reasons.insert(
         0,
-        Reason::new("within_intent")
+        Reason::new(ReasonCode::WithinIntent)
             .clause(clause_of(gained))
             .detail(if checked.is_empty() {
                 "breaks no constraint of the intent".to_string()
@@ -218,7 +228,7 @@ fn selected(
     let tier = &w.ctx.graph.service(c.service).tier;
     let domain = c.p.domain.as_str();
     let zone = intent.zone(c.p.domain, tier);
-    let escalate = |code: &str, clause: String, why: String| -> Parts {
+    let escalate = |code: crate::contract::ReasonCode, clause: String, why: String| -> Parts {
         let mut rs = vec![Reason::new(code).clause(clause)];
         rs.extend(reasons.clone());
         (
@@ -226,21 +236,26 @@ fn selected(
             rs,
             why,
             None,
-            Some("approve".to_string()),
+            Some(crate::contract::Recommendation::Approve),
         )
     };
     match zone {
         Zone::Recommend | Zone::Approve | Zone::Observe => {
             let z = zone.as_str();
+            let code = match zone {
+                Zone::Recommend => ReasonCode::AutonomyRecommend,
+                Zone::Approve => ReasonCode::AutonomyApprove,
+                _ => ReasonCode::AutonomyObserve,
+            };
             escalate(
-                &format!("autonomy_{z}"),
+                code,
                 format!("autonomy.{domain}.{tier}={z}"),
                 format!("The arbiter would approve it, but the {domain} domain is in the {z} zone for {tier} services, so a human must decide before it happens"),
             )
         }
         Zone::Autonomous if c.p.confidence < intent.autonomous_min_confidence => {
             let mut parts = escalate(
-                "low_confidence",
+                ReasonCode::LowConfidence,
                 "confidence.autonomous_min".into(),
                 format!("The arbiter would approve it, but the agent's confidence {} is below the {} required to act alone", c.p.confidence, intent.autonomous_min_confidence),
             );
@@ -248,7 +263,7 @@ fn selected(
             parts
         }
         Zone::Autonomous if !c.p.reversible && intent.escalation.irreversible => escalate(
-            "irreversible",
+            ReasonCode::Irreversible,
             "escalation.irreversible=true".into(),
             "The arbiter would approve it, but the action cannot be reversed, and the intent sends irreversible actions to a human".into(),
         ),
@@ -345,7 +360,9 @@ fn left_out(
         let rival = w.primary(members[v]);
         reasons.insert(
             0,
-            Reason::new("outranked").by(&rival.p.key()).clause(clause),
+            Reason::new(ReasonCode::Outranked)
+                .by(&rival.p.key())
+                .clause(clause),
         );
         effects.push(format!(
             "it contradicts {} ({}), which was kept",
@@ -391,7 +408,7 @@ fn left_out(
                 reasons,
                 because,
                 cf,
-                Some("approve".to_string()),
+                Some(crate::contract::Recommendation::Approve),
             );
         }
     }
@@ -402,7 +419,7 @@ fn left_out(
             reasons,
             because,
             cf,
-            Some("deny".to_string()),
+            Some(crate::contract::Recommendation::Deny),
         );
     }
     if only_shared_limits {
@@ -417,12 +434,14 @@ fn left_out(
         };
         let objective = level.and_then(|k| intent.priorities.get(k)).copied();
         let clause = objective.map_or("the intent".to_string(), |o| intent.priority_clause(o));
-        reasons.push(Reason::new("not_beneficial").clause(clause.clone()).detail(
-            match objective {
-                Some(o) => format!("it would cost more {} than it gains", o.as_str()),
-                None => "it gains nothing the intent values".to_string(),
-            },
-        ));
+        reasons.push(
+            Reason::new(ReasonCode::NotBeneficial)
+                .clause(clause.clone())
+                .detail(match objective {
+                    Some(o) => format!("it would cost more {} than it gains", o.as_str()),
+                    None => "it gains nothing the intent values".to_string(),
+                }),
+        );
         let because = match objective {
             Some(o) => format!(
                 "It would cost {} without serving anything ranked higher ({clause})",
@@ -447,13 +466,13 @@ fn left_out(
         );
     }
     let because = match reasons.first() {
-        Some(r) if r.code == "outranked" => format!(
+        Some(r) if r.code == ReasonCode::Outranked => format!(
             "A contradicting proposal served the intent better ({})",
             r.intent_clause.clone().unwrap_or_default()
         ),
         Some(r) => format!(
             "It would break the intent's {} limit",
-            r.code.replace('_', " ")
+            r.code.as_str().replace('_', " ")
         ),
         None => unreachable!("reasons checked non-empty"),
     };
@@ -478,7 +497,7 @@ fn guard_reason(w: &Window, guard: &Guard, lhs: f64) -> (Reason, String) {
                 cap.required
             );
             (
-                Reason::new("capacity_floor")
+                Reason::new(ReasonCode::CapacityFloor)
                     .service(name)
                     .numbers(after, cap.required)
                     .detail(text.clone()),
@@ -498,7 +517,7 @@ fn guard_reason(w: &Window, guard: &Guard, lhs: f64) -> (Reason, String) {
                 state.load_rps
             );
             (
-                Reason::new("capacity_dip")
+                Reason::new(ReasonCode::CapacityDip)
                     .service(&attrs.name)
                     .numbers(during, state.load_rps)
                     .detail(text.clone()),
@@ -516,7 +535,7 @@ fn guard_reason(w: &Window, guard: &Guard, lhs: f64) -> (Reason, String) {
                 info.p99_now
             );
             (
-                Reason::new("slo_headroom")
+                Reason::new(ReasonCode::SloHeadroom)
                     .service(name)
                     .numbers(value, info.target_ms)
                     .detail(text.clone())
@@ -535,7 +554,7 @@ fn guard_reason(w: &Window, guard: &Guard, lhs: f64) -> (Reason, String) {
                 format!("spend {value:.2}/h against a budget of {limit:.2}/h")
             };
             (
-                Reason::new("budget")
+                Reason::new(ReasonCode::Budget)
                     .numbers(value, limit)
                     .clause("budget.max_cost_per_hour")
                     .detail(text.clone()),
@@ -551,7 +570,7 @@ fn guard_reason(w: &Window, guard: &Guard, lhs: f64) -> (Reason, String) {
                 limit * 100.0
             );
             (
-                Reason::new("blast_radius")
+                Reason::new(ReasonCode::BlastRadius)
                     .numbers(value, limit)
                     .clause("blast_radius.max_entry_traffic_share")
                     .detail(text.clone()),
@@ -564,9 +583,9 @@ fn guard_reason(w: &Window, guard: &Guard, lhs: f64) -> (Reason, String) {
             let value = busy as f64 + lhs;
             let name = &g.service(*service).name;
             let code = if busy > 0 {
-                "change_in_flight"
+                ReasonCode::ChangeInFlight
             } else {
-                "concurrency_limit"
+                ReasonCode::ConcurrencyLimit
             };
             let text = format!("{name} would have {value:.0} changes at once, limit {limit:.0} ({busy} already in flight)");
             (
@@ -578,7 +597,10 @@ fn guard_reason(w: &Window, guard: &Guard, lhs: f64) -> (Reason, String) {
                 text,
             )
         }
-        Guard::Conflict => (Reason::new("conflict"), "contradicting changes".to_string()),
+        Guard::Conflict => (
+            Reason::new(ReasonCode::Conflict),
+            "contradicting changes".to_string(),
+        ),
     }
 }
 
@@ -586,14 +608,14 @@ fn solver_reason(status: &SolveStatus) -> Option<Reason> {
     match status {
         SolveStatus::Enumerated | SolveStatus::Optimal => None,
         SolveStatus::Incomplete { budget, level, gap } => {
-            let mut r = Reason::new(if *budget == "deadline" { "solver_deadline" } else { "solver_incomplete" })
+            let mut r = Reason::new(if *budget == "deadline" { ReasonCode::SolverDeadline } else { ReasonCode::SolverIncomplete })
                 .detail(format!("the {budget} was reached at priority level {level}; the best selection found was used, optimality not proven"));
             r.value = gap.map(crate::contract::round3);
             Some(r)
         }
-        SolveStatus::Fallback { error } => Some(Reason::new("solver_fallback").detail(format!(
-            "solver failed ({error}); a greedy selection was used"
-        ))),
+        SolveStatus::Fallback { error } => Some(Reason::new(ReasonCode::SolverFallback).detail(
+            format!("solver failed ({error}); a greedy selection was used"),
+        )),
     }
 }
 

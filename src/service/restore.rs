@@ -259,7 +259,11 @@ impl Rebuild<'_> {
                     self.restored.feed.push(about, &d, held);
                     // A refusal of a claimed identity was never the claimed agent's answer
                     // (trails of earlier versions filed it under that agent's name).
-                    if !d.reasons.iter().any(|r| r.code == "subject_mismatch") {
+                    if !d
+                        .reasons
+                        .iter()
+                        .any(|r| r.code == crate::contract::ReasonCode::SubjectMismatch)
+                    {
                         self.decided(d, p, r.seq, at);
                     }
                 }

@@ -6,7 +6,7 @@
 use super::{nats, NatsError, Shared};
 use crate::approval::Pending;
 use crate::audit::Event;
-use crate::contract::{Observation, Reason, Timestamp, Verdict};
+use crate::contract::{Observation, Reason, ReasonCode, Timestamp, Verdict};
 use crate::intent::Zone;
 use crate::rollback::{Rollback, ROLLBACK_SUFFIX};
 
@@ -122,9 +122,9 @@ impl Shared {
             now,
         };
         let code = if rb.compensation.is_some() {
-            "slo_breach"
+            ReasonCode::SloBreach
         } else {
-            "slo_breach_revert"
+            ReasonCode::SloBreachRevert
         };
         let mut decision = *crate::engine::answer(
             &ctx,
@@ -141,7 +141,7 @@ impl Shared {
                 rb.change.proposal_id
             ),
         );
-        decision.recommendation = Some("approve".to_string());
+        decision.recommendation = Some(crate::contract::Recommendation::Approve);
         // Waiting for a person before any agent can hear of it.
         let delivery = self.delivery(&raw, decision);
         let recorded = self.record(now, vec![delivery]).await;
@@ -165,7 +165,7 @@ impl Shared {
             return Ok(());
         };
         let reason = pending.decision.reasons.first();
-        let revert = reason.is_some_and(|r| r.code == "slo_breach_revert");
+        let revert = reason.is_some_and(|r| r.code == ReasonCode::SloBreachRevert);
         let rb = Rollback {
             change: crate::rollback::Watched {
                 agent: pending.proposal.agent.clone(),

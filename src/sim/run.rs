@@ -453,7 +453,10 @@ pub fn run(
                             let approve = match raw.approver.policy.as_str() {
                                 "approve" => true,
                                 "deny" => false,
-                                _ => d.recommendation.as_deref() == Some("approve"),
+                                _ => {
+                                    d.recommendation
+                                        == Some(crate::contract::Recommendation::Approve)
+                                }
                             };
                             pending.push(Pending {
                                 due: tick + (raw.approver.delay_min * per_min).ceil() as u64,

@@ -241,6 +241,44 @@ pub fn http(
     (status, body)
 }
 
+/// What the API shows of the service's state — figures, agents' records, kill switches,
+/// escalations waiting, the latest decisions — without what belongs to one process or one
+/// second (`audit_completeness`, `seconds_left`, the feed's own numbering). Two processes that
+/// folded the same trail show the same: a restarted one what it showed before, a standby what
+/// its leader shows.
+#[allow(dead_code)]
+pub fn api_state(addr: &str) -> serde_json::Value {
+    let get = |path: &str| {
+        let (status, body) = http(addr, "GET", path, Some("sre-oncall-token"), "");
+        assert_eq!(status, 200, "GET {path} on {addr}: {body}");
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()
+    };
+    let mut summary = get("/api/summary");
+    summary
+        .as_object_mut()
+        .unwrap()
+        .remove("audit_completeness");
+    let mut escalations = get("/api/escalations?limit=1000");
+    for e in escalations.as_array_mut().unwrap() {
+        e.as_object_mut().unwrap().remove("seconds_left");
+    }
+    let mut decisions = get("/api/decisions?limit=200");
+    let entries = decisions["entries"]
+        .as_array_mut()
+        .expect("a page of decisions");
+    for d in entries.iter_mut() {
+        d.as_object_mut().unwrap().remove("seq");
+    }
+    serde_json::json!({
+        "summary": summary,
+        "agents": get("/api/agents"),
+        "control": get("/api/control"),
+        "escalations": escalations,
+        "decisions": decisions["entries"],
+        "matching": decisions["matching"],
+    })
+}
+
 /// Connects as the cost agent would: a client, its JetStream context, and a subscription to
 /// its decisions, flushed so nothing published afterwards is missed.
 pub async fn cost_agent(
