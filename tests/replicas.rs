@@ -580,3 +580,54 @@ async fn twenty_leaders_killed_in_turn_under_load_lose_nothing_and_decide_nothin
     assert_trails(leader, standby, &ids, case).await;
     assert_figures(leader, case).await;
 }
+
+/// SIGTERM to the leader under load: it finishes and acknowledges the windows in hand, hands
+/// back the proposals it had not begun and releases its lease, so the standby leads before the
+/// lease could have lapsed, and decides what was handed back without waiting for the
+/// acknowledgement wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_asked_to_stop_hands_over_at_once() {
+    let _one = ONE.lock().await;
+    let case = "SIGTERM to the leader under load";
+    let cluster = Cluster::start("term-leader").await;
+    let intents = undated_intents(&cluster.dir);
+    let (mut a, _) = Replica::start(&cluster, "a", &intents);
+    let (b, said) = Replica::start(&cluster, "b", &intents);
+    assert!(said.starts_with("standby"), "{said}");
+    let client = arbiter::bus::nats::connect(&cluster.url()).await.unwrap();
+    let seen = watch_decisions(client.clone());
+    let js = async_nats::jetstream::new(client);
+    let rate = if cfg!(debug_assertions) { 250 } else { RATE };
+    let stop = Arc::new(AtomicBool::new(false));
+    let sender = load_until(js.clone(), "s", rate, stop.clone());
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let asked = Instant::now();
+    a.signal("-TERM");
+    let leads = b.until_role("leader", TAKE_OVER).await;
+    let decides = take_over_time(&seen, asked, case).await;
+    eprintln!("{case}: b leads {leads:?} and decides {decides:?} after a was asked to stop");
+    assert!(
+        leads < Duration::from_millis(LEASE_MS),
+        "{case}: b led {leads:?} after SIGTERM; a released lease is taken before it could lapse \
+         ({LEASE_MS} ms)"
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while a.running() {
+        assert!(Instant::now() < deadline, "{case}: a did not exit");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let status = a.proc.0[0].try_wait().unwrap().unwrap();
+    assert!(status.success(), "{case}: a exited with {status}");
+    let log = std::fs::read_to_string(&a.log).unwrap();
+    assert!(
+        log.contains("every window decided is stored and acknowledged"),
+        "{case}: a says it finished its windows:\n{log}"
+    );
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    stop.store(true, Ordering::SeqCst);
+    let ids = sender.await.unwrap();
+    assert_each_stored_once(&js, &ids, case).await;
+    let (a2, said) = Replica::start(&cluster, "a", &intents);
+    assert!(said.starts_with("standby"), "{said}");
+    assert_trails(&b, &a2, &ids, case).await;
+}

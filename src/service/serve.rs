@@ -297,6 +297,7 @@ pub(super) async fn lead(
     );
     let finished = tokio::time::timeout(STOP_GRACE, async {
         running.acker.finish().await;
+        hand_back(&mut running.incoming).await;
         let _ = client.flush().await;
     })
     .await;
@@ -425,6 +426,22 @@ pub(super) fn serve_for_now(
             .await;
     });
     Ok(Interim { stop, served })
+}
+
+/// Proposals delivered to this process and not begun: handed back to the stream at once (a
+/// negative acknowledgement), so whoever takes over decides them now rather than after the
+/// acknowledgement wait.
+async fn hand_back(incoming: &mut pull::Stream) {
+    use futures_util::FutureExt;
+    let mut handed = 0;
+    while let Some(Some(Ok(m))) = incoming.next().now_or_never() {
+        if m.ack_with(jetstream::AckKind::Nak(None)).await.is_ok() {
+            handed += 1;
+        }
+    }
+    if handed > 0 {
+        tracing::info!(handed, "handed back proposals not begun");
+    }
 }
 
 /// The decision loop's own state: what it reads from and where decided windows go.
