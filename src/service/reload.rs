@@ -11,9 +11,13 @@ use std::time::Duration;
 /// How often the intents directory is checked for changes.
 pub const INTENT_POLL: Duration = Duration::from_millis(250);
 
+/// What a change of the intents directory loaded to: the new set, or every problem in it.
+type Loaded = Result<crate::intent::LoadedDir, Vec<crate::intent::IntentError>>;
+
+/// The intents directory, watched by a task of its own: reading and hashing its files and
+/// loading a changed set happen off the decision loop, which only applies what was loaded.
 pub struct IntentWatch {
-    dir: PathBuf,
-    seen: String,
+    changes: tokio::sync::mpsc::Receiver<Loaded>,
 }
 
 /// A fingerprint of every `*.toml` in the directory: names and contents.
@@ -32,52 +36,77 @@ fn fingerprint(dir: &Path) -> String {
 }
 
 impl IntentWatch {
-    /// Watches `dir`, whose current files are the ones in force.
+    /// Watches `dir`, whose current files are the ones in force, until the watch is dropped.
     pub fn new(dir: &Path) -> IntentWatch {
-        IntentWatch {
-            dir: dir.to_path_buf(),
-            seen: fingerprint(dir),
-        }
+        let (tx, changes) = tokio::sync::mpsc::channel(4);
+        let dir = dir.to_path_buf();
+        let mut seen = fingerprint(&dir);
+        tokio::spawn(async move {
+            while !tx.is_closed() {
+                tokio::time::sleep(INTENT_POLL).await;
+                let at = dir.clone();
+                let Ok(current) = tokio::task::spawn_blocking(move || fingerprint(&at)).await
+                else {
+                    return;
+                };
+                if current == seen {
+                    continue;
+                }
+                seen = current;
+                let at = dir.clone();
+                let Ok(loaded) =
+                    tokio::task::spawn_blocking(move || crate::intent::load_dir(&at)).await
+                else {
+                    return;
+                };
+                if tx.send(loaded).await.is_err() {
+                    return;
+                }
+            }
+        });
+        IntentWatch { changes }
     }
 
-    /// Applies a change of the directory, if there is one.
+    /// Applies what the directory changed to since last time, if it changed.
     pub async fn poll(&mut self, st: &mut Shared, now: Timestamp) -> Result<(), NatsError> {
-        let current = fingerprint(&self.dir);
-        if current == self.seen {
-            return Ok(());
+        while let Ok(loaded) = self.changes.try_recv() {
+            apply(loaded, st, now).await;
         }
-        self.seen = current;
-        let (action, detail) = match crate::intent::load_dir(&self.dir) {
-            Ok(loaded) => {
-                let versions: Vec<String> = loaded
-                    .intents
-                    .iter()
-                    .map(|i| format!("{} {}", i.name, i.version))
-                    .collect();
-                tracing::info!(intents = %versions.join(", "), "intents reloaded");
-                st.coordinator.intents = crate::intent::IntentSet::new(loaded.intents);
-                st.coordinator.roles = loaded.roles;
-                st.approvers = loaded.approvers;
-                ("intents_reloaded", versions.join(", "))
-            }
-            Err(errors) => {
-                let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
-                tracing::warn!(
-                    "intents refused, the previous ones stay in force:\n{}",
-                    text.join("\n")
-                );
-                ("intents_refused", text.join("; "))
-            }
-        };
-        st.write_durably(
-            now,
-            vec![Event::Control {
-                action: action.into(),
-                detail,
-            }],
-        )
-        .await;
-        st.refresh_view(true);
         Ok(())
     }
+}
+
+/// Puts a loaded set in force (or refuses an invalid one), audited either way.
+async fn apply(loaded: Loaded, st: &mut Shared, now: Timestamp) {
+    let (action, detail) = match loaded {
+        Ok(loaded) => {
+            let versions: Vec<String> = loaded
+                .intents
+                .iter()
+                .map(|i| format!("{} {}", i.name, i.version))
+                .collect();
+            tracing::info!(intents = %versions.join(", "), "intents reloaded");
+            st.coordinator.intents = crate::intent::IntentSet::new(loaded.intents);
+            st.coordinator.roles = loaded.roles;
+            st.approvers = loaded.approvers;
+            ("intents_reloaded", versions.join(", "))
+        }
+        Err(errors) => {
+            let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+            tracing::warn!(
+                "intents refused, the previous ones stay in force:\n{}",
+                text.join("\n")
+            );
+            ("intents_refused", text.join("; "))
+        }
+    };
+    st.write_durably(
+        now,
+        vec![Event::Control {
+            action: action.into(),
+            detail,
+        }],
+    )
+    .await;
+    st.refresh_view(true);
 }
