@@ -99,7 +99,12 @@ impl TrackRecords {
 
     /// Counts what one audit record tells of an agent.
     pub fn read(&mut self, r: &Record) {
-        match &r.event {
+        self.count(&r.event)
+    }
+
+    /// Counts what one event tells of an agent, as it is written or read back.
+    pub fn count(&mut self, event: &Event) {
+        match event {
             Event::Decision { decision, .. } => self.decided(decision),
             Event::Outcome { agent, status, .. } => self.outcome(agent, status),
             Event::Rollback { agent, .. } => self.rolled_back(agent),

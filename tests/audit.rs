@@ -247,3 +247,77 @@ fn a_long_trail_is_kept_in_chained_segments_each_indexed_once_sealed() {
         other => panic!("an edited sealed segment verified: {other:?}"),
     }
 }
+
+/// A replica whose segments are cut at other records than the leader's retires only whole
+/// segments up to the record the leader's `retention` record names, so it keeps a few records
+/// the leader removed: its trail verifies if that record, which it still holds, has the hash
+/// the retention record names — and not if it has another.
+#[test]
+fn a_trail_that_keeps_more_than_its_retention_record_removed_verifies() {
+    let audit = temp("overlap");
+    let at = Timestamp::parse("2026-11-27T10:00:00Z").unwrap();
+    let mut log = AuditLog::open(&audit).unwrap().with_segments(4096);
+    for i in 0..60 {
+        log.append(
+            at,
+            decision_event("a", &format!("p-{i}"), Verdict::Approved),
+        )
+        .unwrap();
+    }
+    let sealed = log.take_sealed();
+    assert!(sealed.len() >= 3, "{} segments", sealed.len());
+    // The leader removed up to a record inside this trail's second segment.
+    let through = sealed[1].first_seq + 1;
+    let mut hash = String::new();
+    arbiter::audit::for_each(&audit, |r| {
+        if r.seq == through {
+            hash = r.hash.clone();
+        }
+    })
+    .unwrap();
+    let retention = |last_hash: String| Event::Retention {
+        through_seq: through,
+        last_hash,
+        segments: vec![1],
+        bytes: 0,
+        archived_to: None,
+    };
+    log.append(at, retention(hash)).unwrap();
+    drop(log);
+    let copy = temp("overlap-wrong");
+    // The same trail with a retention record naming another hash for that record.
+    std::fs::remove_dir_all(copy.with_extension("jsonl.segments")).ok();
+    {
+        let text = std::fs::read_to_string(&audit).unwrap();
+        std::fs::create_dir_all(copy.with_extension("jsonl.segments")).unwrap();
+        for s in &sealed[1..] {
+            std::fs::copy(
+                &s.path,
+                copy.with_extension("jsonl.segments")
+                    .join(s.path.file_name().unwrap()),
+            )
+            .unwrap();
+        }
+        let mut lines: Vec<String> = text.lines().map(String::from).collect();
+        let last = lines.pop().unwrap();
+        let mut r: arbiter::audit::Record = serde_json::from_str(&last).unwrap();
+        if let Event::Retention { last_hash, .. } = &mut r.event {
+            *last_hash = "sha256:0000".into();
+        }
+        r.hash = String::new();
+        let body = serde_json::to_string(&r).unwrap();
+        let hash = arbiter::hash::sha256_parts(&[r.prev.as_bytes(), b"|", body.as_bytes()]);
+        lines.push(body.replacen("\"hash\":\"\"", &format!("\"hash\":\"{hash}\""), 1));
+        std::fs::write(&copy, lines.join("\n") + "\n").unwrap();
+    }
+    // This trail's first segment goes; its second, which holds `through`, stays.
+    std::fs::remove_file(&sealed[0].path).unwrap();
+    let v = verify(&audit).unwrap();
+    assert_eq!(v.first_seq, sealed[1].first_seq);
+    match verify(&copy) {
+        Err(AuditError::Broken { problem, .. }) => {
+            assert!(problem.contains("no retention record"), "{problem}")
+        }
+        other => panic!("a retention record naming another hash vouched: {other:?}"),
+    }
+}

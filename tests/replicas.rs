@@ -631,3 +631,75 @@ async fn a_leader_asked_to_stop_hands_over_at_once() {
     assert!(said.starts_with("standby"), "{said}");
     assert_trails(&b, &a2, &ids, case).await;
 }
+
+/// The sealed segments of a replica's trail.
+fn segments_of(replica: &Replica) -> usize {
+    std::fs::read_dir(replica.trail.with_extension("jsonl.segments"))
+        .map(|d| {
+            d.filter(|e| {
+                e.as_ref()
+                    .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "jsonl"))
+            })
+            .count()
+        })
+        .unwrap_or(0)
+}
+
+/// The leader applies `--audit-keep-mb`; the standby retires its own segments as the
+/// leader's `retention` records say, so its disk does not grow without end either, and its
+/// trail — cut at other records than the leader's — still verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_retires_its_segments_as_the_leader_does() {
+    let _one = ONE.lock().await;
+    let case = "retention on two replicas";
+    let cluster = Cluster::start("retention").await;
+    let intents = undated_intents(&cluster.dir);
+    let keep = ["--audit-keep-mb", "3"];
+    let (a, _) = Replica::start_with(&cluster, "a", &intents, &cluster.dir.join("a"), &keep);
+    let (b, said) = Replica::start_with(&cluster, "b", &intents, &cluster.dir.join("b"), &keep);
+    assert!(said.starts_with("standby"), "{said}");
+    let js = agent(&cluster).await;
+    let rate = if cfg!(debug_assertions) { 250 } else { RATE };
+    let stop = Arc::new(AtomicBool::new(false));
+    let sender = load_until(js.clone(), "r", rate, stop.clone());
+    // Until the leader has retired segments (a `retention` record) and the standby followed.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let b_log = std::fs::read_to_string(&b.log).unwrap_or_default();
+        if b_log.contains("retired segments as the leader's retention did") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{case}: the standby retired nothing; a has {} segments, b {}:\n{b_log}",
+            segments_of(&a),
+            segments_of(&b)
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    stop.store(true, Ordering::SeqCst);
+    let ids = sender.await.unwrap();
+    assert_each_stored_once(&js, &ids, case).await;
+    let retired_through = {
+        let mut through = 0;
+        arbiter::audit::for_each(&a.trail, |r| {
+            if let Event::Retention { through_seq, .. } = r.event {
+                through = through.max(through_seq);
+            }
+        })
+        .unwrap();
+        through
+    };
+    assert!(retired_through > 0, "{case}: the leader retired nothing");
+    for r in [&a, &b] {
+        let v = arbiter::audit::verify(&r.trail)
+            .unwrap_or_else(|e| panic!("{case}: {}'s trail does not verify: {e}", r.name));
+        assert!(
+            v.first_seq > 1,
+            "{case}: {} still holds record 1 ({v:?})",
+            r.name
+        );
+    }
+    // The same chain on both: the standby's copy ends where the leader's does.
+    assert_trails(&a, &b, &[], case).await;
+}

@@ -86,11 +86,17 @@ impl Figures {
     /// Counts a rollback or a request for capacity an audit record tells of (decisions are
     /// counted by the reader, which knows their domain, with [`Figures::decided`]).
     pub fn read_command(&mut self, r: &Record) {
-        match &r.event {
+        self.count_command(&r.at, &r.event)
+    }
+
+    /// Counts a rollback or a request for capacity recorded `at`, as it is written or read
+    /// back.
+    pub fn count_command(&mut self, at: &Timestamp, event: &Event) {
+        match event {
             Event::Rollback { command, .. } => {
                 let breach = serde_json::from_value::<Timestamp>(command["breach_at"].clone());
                 if let Ok(breach) = breach {
-                    self.rolled_back(breach.millis_until(&r.at) as f64 / 1000.0);
+                    self.rolled_back(breach.millis_until(at) as f64 / 1000.0);
                 }
             }
             Event::Request { .. } => self.capacity_requests += 1,

@@ -35,7 +35,6 @@ impl Shared {
                 }],
             )
             .await;
-            self.figures.capacity_requests += 1;
         }
         // Counted and shown before they are sent: whoever receives a request and then asks the
         // API must find it there.

@@ -5,7 +5,7 @@
 
 use super::checkpoint::{Checkpoint, Shadow};
 use super::restore::{Rebuild, Restored};
-use crate::audit::{AuditError, AuditLog, Record, Segment, SegmentIndex};
+use crate::audit::{AuditError, AuditLog, Event, Record, Segment, SegmentIndex};
 use crate::contract::Timestamp;
 use crate::coordinator::Coordinator;
 use crate::rollback::RollbackWatch;
@@ -22,6 +22,8 @@ pub struct Folded {
     read: u64,
     /// Segments sealed whose index could not be written yet.
     unindexed: Vec<Segment>,
+    /// Where this replica's retired segments go (`--audit-archive`); deleted without one.
+    archive: Option<std::path::PathBuf>,
 }
 
 impl Folded {
@@ -30,6 +32,7 @@ impl Folded {
         watch: RollbackWatch,
         mut restored: Restored,
         at_head: Checkpoint,
+        archive: Option<std::path::PathBuf>,
     ) -> Self {
         let unindexed = std::mem::take(&mut restored.unindexed);
         Folded {
@@ -39,6 +42,7 @@ impl Folded {
             at_head,
             read: 0,
             unindexed,
+            archive,
         }
     }
 
@@ -69,7 +73,14 @@ impl Folded {
             rebuild.read(r, *at);
         }
         self.read = rebuild.read;
-        if self.unindexed.is_empty() && sealed.is_empty() {
+        let retired_through = records
+            .iter()
+            .filter_map(|r| match r.event {
+                Event::Retention { through_seq, .. } => Some(through_seq),
+                _ => None,
+            })
+            .max();
+        if self.unindexed.is_empty() && sealed.is_empty() && retired_through.is_none() {
             return Ok(());
         }
         tokio::task::block_in_place(|| {
@@ -85,8 +96,48 @@ impl Folded {
                 }
                 self.unindexed.extend(sealed);
             }
-            self.index_sealed()
+            self.index_sealed()?;
+            if let Some(through) = retired_through {
+                self.follow_retention(through);
+            }
+            Ok(())
         })
+    }
+
+    /// The leader retired its segments up to record `through` (a `retention` record): this
+    /// replica retires its own whole segments up to there, once they are indexed and its
+    /// checkpoint is past them, so its disk stays near the leader's setting. Its segments may
+    /// be cut at other records than the leader's, so it may keep a few records the leader
+    /// removed; `verify` accepts them (they still chain to the hash the record names).
+    fn follow_retention(&mut self, through: u64) {
+        let Some(index) = self.restored.index.clone() else {
+            return;
+        };
+        let sealed = match index.layout().sealed() {
+            Ok(s) => s,
+            Err(e) => return tracing::warn!("audit retention not followed: {e}"),
+        };
+        let mut going = Vec::new();
+        for (i, s) in sealed.iter().enumerate() {
+            let Some(next) = sealed.get(i + 1) else { break };
+            let indexed = !self.unindexed.iter().any(|u| u.first_seq == s.first_seq);
+            if next.first_seq > through + 1 || next.first_seq > self.at_head.next_seq || !indexed {
+                break;
+            }
+            going.push(s.clone());
+        }
+        super::sealer::let_go_of_indexes(&index);
+        if going.is_empty() {
+            return;
+        }
+        match super::sealer::retire(&going, self.archive.as_deref(), &index) {
+            Ok(()) => tracing::info!(
+                segments = going.len(),
+                through,
+                "retired segments as the leader's retention did"
+            ),
+            Err(e) => tracing::warn!("audit retention not followed: {e}"),
+        }
     }
 
     /// Indexes the segments sealed and not indexed yet, oldest first.

@@ -239,6 +239,14 @@ pub struct Rebuild<'a> {
     pub restored: &'a mut Restored,
 }
 
+/// What a record does to the track records and the headline figures (decisions' adherence
+/// aside, which needs the proposal's domain): the one account, applied by the live service to
+/// each record it writes and by a restart, a standby or a checkpoint to each record it reads.
+pub fn tally(tracks: &mut TrackRecords, figures: &mut Figures, at: &Timestamp, event: &Event) {
+    tracks.count(event);
+    figures.count_command(at, event);
+}
+
 impl Rebuild<'_> {
     /// The state rebuilt so far, which continues at `start`.
     pub fn checkpoint(&self, start: Start) -> Checkpoint {
@@ -247,8 +255,12 @@ impl Rebuild<'_> {
 
     /// Takes in one record, which starts at `at` in its file.
     pub fn read(&mut self, r: &Record, at: u64) {
-        self.restored.tracks.read(r);
-        self.restored.figures.read_command(r);
+        tally(
+            &mut self.restored.tracks,
+            &mut self.restored.figures,
+            &r.at,
+            &r.event,
+        );
         match &r.event {
             Event::Decision { proposal, .. } => {
                 if let Some(d) = r.decision() {

@@ -54,11 +54,8 @@ impl Shared {
             }],
         )
         .await;
-        // Counted and shown before it is sent: whoever receives the command and then asks the
-        // API must find the rollback there.
-        self.tracks.rolled_back(&rb.change.agent);
-        self.figures
-            .rolled_back(rb.breach_at.millis_until(&now) as f64 / 1000.0);
+        // Counted (by writing it) and shown before it is sent: whoever receives the command
+        // and then asks the API must find the rollback there.
         self.refresh_view(false);
         let subject = crate::bus::control_subject(&rb.change.agent);
         let payload = serde_json::to_vec(&command).map_err(nats)?;

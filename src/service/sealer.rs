@@ -74,14 +74,7 @@ async fn retain(
     covered: u64,
     state: &Arc<Mutex<Shared>>,
 ) -> Result<(), super::NatsError> {
-    let now_ms = Timestamp::from_datetime(chrono::Utc::now()).millis();
-    for ix in index.sealed() {
-        let retired = !index.layout().segment(ix.first_seq).exists();
-        if retired && ix.max_forget_ms <= now_ms {
-            let _ = std::fs::remove_file(&ix.path);
-            index.drop_index(ix.first_seq);
-        }
-    }
+    let_go_of_indexes(index);
     let Some(keep) = retention.keep_bytes else {
         return Ok(());
     };
@@ -127,8 +120,31 @@ async fn retain(
     if state.lock().await.append_now(now, event).await?.is_none() {
         return Ok(());
     }
-    for (s, _) in going {
-        match &retention.archive {
+    let going: Vec<crate::audit::Segment> = going.into_iter().map(|(s, _)| s).collect();
+    retire(&going, retention.archive.as_deref(), index)
+}
+
+/// Drops the indexes of retired segments once every decision in them may be forgotten.
+pub(super) fn let_go_of_indexes(index: &TrailIndex) {
+    let now_ms = Timestamp::from_datetime(chrono::Utc::now()).millis();
+    for ix in index.sealed() {
+        let retired = !index.layout().segment(ix.first_seq).exists();
+        if retired && ix.max_forget_ms <= now_ms {
+            let _ = std::fs::remove_file(&ix.path);
+            index.drop_index(ix.first_seq);
+        }
+    }
+}
+
+/// Moves `segments` to `archive` (or deletes them without one). Their indexes stay until
+/// what they answer for may be forgotten ([`let_go_of_indexes`]).
+pub(super) fn retire(
+    segments: &[crate::audit::Segment],
+    archive: Option<&std::path::Path>,
+    index: &TrailIndex,
+) -> Result<(), super::NatsError> {
+    for s in segments {
+        match archive {
             Some(dir) => {
                 std::fs::create_dir_all(dir).map_err(|e| crate::audit::AuditError::Io {
                     path: dir.display().to_string(),

@@ -89,6 +89,11 @@ impl Shared {
         at: Timestamp,
         events: Vec<Event>,
     ) -> Vec<(crate::contract::AuditRef, u64)> {
+        // Counted as a restart will count them when it reads them back. This never returns
+        // without the records written (it waits for the disk, or the process steps down).
+        for e in &events {
+            super::restore::tally(&mut self.tracks, &mut self.figures, &at, e);
+        }
         let Some(log) = self.log.as_mut() else {
             return Vec::new();
         };
@@ -127,21 +132,27 @@ impl Shared {
         at: Timestamp,
         event: Event,
     ) -> Result<Option<crate::contract::AuditRef>, NatsError> {
+        let counted = event.clone();
         let Some(log) = self.log.as_mut() else {
+            super::restore::tally(&mut self.tracks, &mut self.figures, &at, &counted);
             return Ok(None);
         };
         let prepared = log.prepare(at, vec![event]);
-        let Some(mirror) = self.mirror.as_mut() else {
-            log.commit(&prepared)?;
-            return Ok(prepared.refs().first().cloned());
+        match self.mirror.as_mut() {
+            None => {
+                log.commit(&prepared)?;
+            }
+            Some(mirror) => {
+                leading(&self.lease);
+                match mirror.push(&prepared).await {
+                    Ok(()) => {}
+                    Err(super::mirror::MirrorError::Deposed(e)) => super::lease::step_down(&e),
+                    Err(e) => return Err(NatsError::Nats(e.to_string())),
+                }
+                commit_durably(log, &prepared, &self.health, &self.lease).await;
+            }
         };
-        leading(&self.lease);
-        match mirror.push(&prepared).await {
-            Ok(()) => {}
-            Err(super::mirror::MirrorError::Deposed(e)) => super::lease::step_down(&e),
-            Err(e) => return Err(NatsError::Nats(e.to_string())),
-        }
-        commit_durably(log, &prepared, &self.health, &self.lease).await;
+        super::restore::tally(&mut self.tracks, &mut self.figures, &at, &counted);
         Ok(prepared.refs().first().cloned())
     }
 
@@ -305,7 +316,8 @@ impl Shared {
             .map(|&i| std::mem::take(&mut batch[i].about))
             .collect();
         let mut positions: Vec<Option<u64>> = vec![None; batch.len()];
-        if self.log.is_some() {
+        let recorded = self.log.is_some();
+        if recorded {
             let events = fresh
                 .iter()
                 .map(|&i| {
@@ -329,7 +341,11 @@ impl Shared {
             for (&i, about) in fresh.iter().zip(about) {
                 let d = &batch[i].decision;
                 let kept = self.coordinator.ledger.set_audit(d, positions[i]);
-                self.tracks.decided(d);
+                // Writing the record counted it in the track records; without a trail,
+                // nothing was written.
+                if !recorded {
+                    self.tracks.decided(d);
+                }
                 self.figures.decided(&about.domain, d);
                 let held = match (&d.audit, positions[i]) {
                     (Some(r), Some(at)) => Held::Recorded { seq: r.seq, at },
@@ -564,7 +580,6 @@ impl Shared {
         let status = serde_json::to_value(outcome.status).map_err(nats)?;
         let status = status.as_str().unwrap_or("").to_string();
         metrics::counter!("arbiter_outcomes_total", "status" => status.clone()).increment(1);
-        self.tracks.outcome(&outcome.agent, &status);
         let observed = serde_json::to_value(&outcome.observed).map_err(nats)?;
         self.write_durably(
             outcome.at,

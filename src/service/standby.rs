@@ -227,7 +227,7 @@ async fn open_trail(
         if restored.log.is_none() || restored.index.is_none() {
             return Err(NatsError::Nats("the audit trail was not opened".into()));
         }
-        Ok(Folded::new(coordinator, watch, restored, at_head))
+        Ok(Folded::new(coordinator, watch, restored, at_head, archive))
     })
     .await
     .map_err(nats)?

@@ -166,6 +166,17 @@ impl Replica {
         intents: &std::path::Path,
         home: &std::path::Path,
     ) -> (Replica, String) {
+        Replica::start_with(cluster, name, intents, home, &[])
+    }
+
+    /// [`Replica::start_in`] with more arguments to `arbiter serve`.
+    pub fn start_with(
+        cluster: &Cluster,
+        name: &str,
+        intents: &std::path::Path,
+        home: &std::path::Path,
+        more: &[&str],
+    ) -> (Replica, String) {
         std::fs::create_dir_all(home).unwrap();
         let addr = format!("127.0.0.1:{}", free_port());
         let log = cluster.dir.join(format!("{name}.stderr.log"));
@@ -182,6 +193,7 @@ impl Replica {
             .arg("--audit")
             .arg(home.join("audit.jsonl"))
             .args(["--http", &addr])
+            .args(more)
             .stdout(Stdio::piped())
             // Appended: a replica started again keeps the log of its earlier lives.
             .stderr(
