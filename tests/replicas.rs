@@ -264,11 +264,61 @@ async fn a_killed_leader_is_replaced_within_the_lease_and_nothing_is_lost_or_dec
     let stop = Arc::new(AtomicBool::new(false));
     let sender = load_until(js.clone(), "k", RATE, stop.clone());
     tokio::time::sleep(Duration::from_millis(1_500)).await;
+    // A person's kill switch and an escalation waiting for a person, on the first leader.
+    let token = Some("sre-oncall-token");
+    let suspend = r#"{"action": "suspend_agent", "target": "security-guard-1"}"#;
+    let (status, body) = common::service::http(&a.http, "POST", "/api/control", token, suspend);
+    assert_eq!(status, 200, "{case}: {body}");
+    let mut unsure: serde_json::Value = serde_json::from_slice(&common::service::proposal(
+        "unsure",
+        "cost-optimizer-1",
+        "cost",
+        serde_json::json!({"kind": "scale", "service": "emailservice", "replicas": -1}),
+    ))
+    .unwrap();
+    unsure["confidence"] = serde_json::json!(0.5);
+    common::service::store(
+        &js,
+        "arbiter.proposals.cost.cost-optimizer-1",
+        unsure.to_string(),
+    )
+    .await;
+    let waiting = |r: &Replica| {
+        let (_, body) = common::service::http(&r.http, "GET", "/api/escalations", token, "");
+        body.contains("\"unsure\"")
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !waiting(&a) {
+        assert!(
+            Instant::now() < deadline,
+            "{case}: the escalation is not waiting on a"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     // The leader dies; the standby takes over; the dead one comes back as a standby; and the
     // new leader dies in its turn.
     a.kill();
     let took = b.until_role("leader", TAKE_OVER).await;
     eprintln!("{case}: b took over {took:?} after a was killed");
+    // The switch and the escalation came with the trail; the new leader takes the answer.
+    let (_, controls) = common::service::http(&b.http, "GET", "/api/control", token, "");
+    assert!(
+        controls.contains("security-guard-1"),
+        "{case}: the kill switch after the take-over: {controls}"
+    );
+    assert!(
+        waiting(&b),
+        "{case}: the escalation waits on the new leader"
+    );
+    let (status, body) = common::service::http(
+        &b.http,
+        "POST",
+        "/api/escalations/cost-optimizer-1/unsure",
+        token,
+        r#"{"approve": true, "comment": "after the take-over"}"#,
+    );
+    assert_eq!(status, 200, "{case}: {body}");
+    assert!(body.contains("\"approved\""), "{case}: {body}");
     let (a2, said) = Replica::start(&cluster, "a", &intents);
     assert!(said.starts_with("standby"), "a restarted stands by: {said}");
     a = a2;
