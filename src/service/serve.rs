@@ -94,23 +94,13 @@ pub(super) async fn lead(
     .map(|s| s.name.clone())
     .collect();
     // A NATS server that is not up yet may be soon (both started together): wait for it.
-    let mut backoff = Backoff::default();
     let Attached {
         client,
         consumer,
         telemetry,
         observations,
         outcomes,
-    } = loop {
-        match attach(&cfg, &health, &known).await {
-            Ok(attached) => break attached,
-            Err(e) => {
-                health.fail("nats", format!("{e}; trying again"));
-                tokio::time::sleep(backoff.delay()).await;
-            }
-        }
-    };
-    health.clear("nats");
+    } = until_attached(&health, "", || attach(&cfg, &health, &known)).await;
     let js = jetstream::new(client.clone());
     let mut watch = RollbackWatch::new(cfg.rollback_watch);
     let (coordinator, watch, restored) = match (beginning, cfg.audit.clone()) {
@@ -152,28 +142,18 @@ pub(super) async fn lead(
     }
     // The queue of waiting escalations is copied to a key-value bucket; the audit trail's
     // account of what waits settles any difference a crash left, in the background.
-    let mut backoff = Backoff::default();
-    let (queue, escalations) = loop {
-        let opened = async {
-            let queue = EscalationQueue::open(&js, cfg.stream_limits).await?;
-            let waiting = match &cfg.audit {
-                Some(_) => {
-                    queue.reconcile(restored.escalations.clone());
-                    None
-                }
-                None => Some(queue.waiting().await?),
-            };
-            Ok::<_, NatsError>((queue, waiting))
-        };
-        match opened.await {
-            Ok(opened) => break opened,
-            Err(e) => {
-                health.fail("nats", format!("the escalations bucket: {e}; trying again"));
-                tokio::time::sleep(backoff.delay()).await;
+    let (queue, escalations) = until_attached(&health, "the escalations bucket: ", || async {
+        let queue = EscalationQueue::open(&js, cfg.stream_limits).await?;
+        let waiting = match &cfg.audit {
+            Some(_) => {
+                queue.reconcile(restored.escalations.clone());
+                None
             }
-        }
-    };
-    health.clear("nats");
+            None => Some(queue.waiting().await?),
+        };
+        Ok::<_, NatsError>((queue, waiting))
+    })
+    .await;
     let escalations = escalations.unwrap_or(restored.escalations);
     let (sealer, sealed) = tokio::sync::mpsc::unbounded_channel();
     // Segments sealed before this start and not indexed yet: the sealer's first work.
@@ -384,6 +364,28 @@ async fn attach(
 }
 
 /// Serves `/healthz` and `/readyz` alone on `listener` until told to stop.
+/// Tries `attempt` until it succeeds, saying in readiness (`nats`) what is awaited: a server
+/// not up yet, a stream or bucket the cluster cannot give now.
+pub(super) async fn until_attached<T, F, Fut>(health: &Health, what: &str, mut attempt: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, NatsError>>,
+{
+    let mut backoff = Backoff::default();
+    loop {
+        match attempt().await {
+            Ok(done) => {
+                health.clear("nats");
+                return done;
+            }
+            Err(e) => {
+                health.fail("nats", format!("{what}{e}; trying again"));
+                tokio::time::sleep(backoff.delay()).await;
+            }
+        }
+    }
+}
+
 pub(super) fn serve_health_only(
     listener: std::net::TcpListener,
     health: Arc<Health>,

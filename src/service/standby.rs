@@ -14,7 +14,7 @@ use super::lease::{self, Lease};
 use super::mirror::{Mirror, MirrorError};
 use super::restore::restore;
 use super::serve::{
-    lead, serve_for_now, serve_health_only, stop_on_signal, Beginning, Replication,
+    lead, serve_for_now, serve_health_only, stop_on_signal, until_attached, Beginning, Replication,
 };
 use super::view::View;
 use super::writes::Standby;
@@ -72,22 +72,13 @@ pub async fn serve_replica(
     };
     let stop = stop_on_signal();
     let mut backoff = Backoff::default();
-    let (js, store) = loop {
-        let attached = async {
-            let client = connect_watched(&cfg.url, health.clone()).await?;
-            let js = async_nats::jetstream::new(client);
-            let store = lease::bucket(&js, replica.lease).await?;
-            Ok::<_, NatsError>((js, store))
-        };
-        match attached.await {
-            Ok(a) => break a,
-            Err(e) => {
-                health.fail("nats", format!("{e}; trying again"));
-                tokio::time::sleep(backoff.delay()).await;
-            }
-        }
-    };
-    health.clear("nats");
+    let (js, store) = until_attached(&health, "", || async {
+        let client = connect_watched(&cfg.url, health.clone()).await?;
+        let js = async_nats::jetstream::new(client);
+        let store = lease::bucket(&js, replica.lease).await?;
+        Ok::<_, NatsError>((js, store))
+    })
+    .await;
     let mut folded = open_trail(&cfg, coordinator, &health).await?;
     let mut mirror = loop {
         let log = folded
