@@ -277,3 +277,19 @@ fn the_suite_says_where_it_cannot_write() {
     assert!(line.contains("cannot write: "), "{err}");
     assert_eq!(line.matches("Not a directory").count(), 1, "{err}");
 }
+
+/// `decide --audit` writes a file: given the replicated trail's URL it refuses, saying who
+/// writes that trail, and creates nothing (not a file named after the URL).
+#[test]
+fn decide_refuses_to_append_to_the_replicated_trail() {
+    let mut args: Vec<&str> = EXAMPLE_WINDOW.to_vec();
+    args.extend(["--audit", "nats://127.0.0.1:4222"]);
+    let out = arbiter(&args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("one writer") && err.contains("audit export"),
+        "{err}"
+    );
+    assert!(!repo("nats:").exists(), "a directory named after the URL");
+}

@@ -96,7 +96,7 @@ impl Drop for Trail {
     }
 }
 
-fn is_nats_url(name: &str) -> bool {
+pub fn is_nats_url(name: &str) -> bool {
     ["nats://", "tls://", "ws://", "wss://"]
         .iter()
         .any(|scheme| name.starts_with(scheme))

@@ -125,6 +125,13 @@ pub fn run(a: DecideArgs) -> anyhow::Result<ExitCode> {
     };
     let mut ledger = Ledger::default();
     let mut log = match &a.audit {
+        Some(path) if super::audit::is_nats_url(&path.to_string_lossy()) => {
+            anyhow::bail!(
+                "--audit {}: decide writes an audit file; the replicated trail has one writer, \
+                 the leading `serve --replica` (read it with `arbiter audit export`)",
+                path.display()
+            )
+        }
         Some(path) => {
             // One pass: the chain is checked and the decisions already given remembered.
             let mut log = AuditLog::open_visiting(path, |r, _| {
