@@ -277,7 +277,7 @@ pub(super) async fn lead(
     );
     let finished = tokio::time::timeout(STOP_GRACE, async {
         running.acker.finish().await;
-        hand_back(&mut running.incoming).await;
+        hand_back(running.incoming).await;
         let _ = client.flush().await;
     })
     .await;
@@ -432,11 +432,17 @@ pub(super) fn serve_for_now(
 
 /// Proposals delivered to this process and not begun: handed back to the stream at once (a
 /// negative acknowledgement), so whoever takes over decides them now rather than after the
-/// acknowledgement wait.
-async fn hand_back(incoming: &mut pull::Stream) {
+/// acknowledgement wait. The pull requests go first: while one is open, the server delivers a
+/// message handed back to the very process that is leaving.
+async fn hand_back(mut incoming: pull::Stream) {
     use futures_util::FutureExt;
-    let mut handed = 0;
+    let mut held = Vec::new();
     while let Some(Some(Ok(m))) = incoming.next().now_or_never() {
+        held.push(m);
+    }
+    drop(incoming);
+    let mut handed = 0;
+    for m in held {
         if m.ack_with(jetstream::AckKind::Nak(None)).await.is_ok() {
             handed += 1;
         }
