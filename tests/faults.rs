@@ -1001,18 +1001,10 @@ async fn retention_archives_whole_checked_segments_and_the_trail_still_verifies(
     let (_client, js, mut decisions) = tuner(&h).await;
     // An escalation waits in the first segment while the trail grows past its limit.
     let (_cost, cost_js, mut cost_decisions) = cost_agent(&h.url).await;
-    let mut unsure: serde_json::Value = serde_json::from_slice(&proposal(
-        "unsure",
-        "cost-optimizer-1",
-        "cost",
-        serde_json::json!({"kind": "scale", "service": "emailservice", "replicas": -1}),
-    ))
-    .unwrap();
-    unsure["confidence"] = serde_json::json!(0.5);
     store(
         &cost_js,
         "arbiter.proposals.cost.cost-optimizer-1",
-        unsure.to_string(),
+        unsure("unsure"),
     )
     .await;
     assert_eq!(

@@ -417,18 +417,10 @@ async fn an_escalation_is_approved_over_http_and_the_agent_receives_the_final_ve
     h.arbiter();
     let (_client, js, mut decisions) = cost_agent(&h.url).await;
     // Low confidence: the arbiter would approve, but a human must.
-    let mut p: serde_json::Value = serde_json::from_slice(&proposal(
-        "unsure",
-        "cost-optimizer-1",
-        "cost",
-        serde_json::json!({"kind": "scale", "service": "emailservice", "replicas": -1}),
-    ))
-    .unwrap();
-    p["confidence"] = serde_json::json!(0.5);
     store(
         &js,
         "arbiter.proposals.cost.cost-optimizer-1",
-        p.to_string(),
+        unsure("unsure"),
     )
     .await;
     let first = next_decision(&mut decisions).await;

@@ -269,18 +269,10 @@ async fn a_killed_leader_is_replaced_within_the_lease_and_nothing_is_lost_or_dec
     let suspend = r#"{"action": "suspend_agent", "target": "security-guard-1"}"#;
     let (status, body) = common::service::http(&a.http, "POST", "/api/control", token, suspend);
     assert_eq!(status, 200, "{case}: {body}");
-    let mut unsure: serde_json::Value = serde_json::from_slice(&common::service::proposal(
-        "unsure",
-        "cost-optimizer-1",
-        "cost",
-        serde_json::json!({"kind": "scale", "service": "emailservice", "replicas": -1}),
-    ))
-    .unwrap();
-    unsure["confidence"] = serde_json::json!(0.5);
     common::service::store(
         &js,
         "arbiter.proposals.cost.cost-optimizer-1",
-        unsure.to_string(),
+        common::service::unsure("unsure"),
     )
     .await;
     let waiting = |r: &Replica| {

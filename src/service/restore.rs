@@ -32,6 +32,46 @@ pub struct Restored {
     pub unindexed: Vec<Segment>,
 }
 
+/// What [`restore`] rebuilt for a service about to run: the coordinator and rollback watch
+/// the trail left, what it rebuilt beside them, and the fold at the head's start.
+pub struct Opened {
+    pub coordinator: Coordinator,
+    pub watch: RollbackWatch,
+    pub restored: Restored,
+    pub at_head: Checkpoint,
+}
+
+/// [`restore`] of the trail at `path` under `cfg`'s settings, on a blocking thread: the one
+/// way a restart and a standby open their trail.
+pub async fn open_trail(
+    cfg: &super::ServeConfig,
+    path: std::path::PathBuf,
+    mut coordinator: Coordinator,
+    health: &Arc<crate::health::Health>,
+) -> Result<Opened, NatsError> {
+    let (segment_bytes, archive) = (cfg.segment_bytes, cfg.retention.archive.clone());
+    let mut watch = RollbackWatch::new(cfg.rollback_watch);
+    let health = health.clone();
+    tokio::task::spawn_blocking(move || {
+        let (restored, at_head) = restore(
+            &path,
+            segment_bytes,
+            archive.as_deref(),
+            &mut coordinator,
+            &mut watch,
+            &health,
+        )?;
+        Ok(Opened {
+            coordinator,
+            watch,
+            restored,
+            at_head,
+        })
+    })
+    .await
+    .map_err(super::nats)?
+}
+
 /// How many records between two prunings of what has gone stale during a restore (decisions
 /// forgotten, changes no longer in flight), so memory follows what is live, not the trail.
 const PRUNE_EVERY: u64 = 10_000;

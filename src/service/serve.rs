@@ -3,7 +3,7 @@
 use super::feeds;
 use super::queue::EscalationQueue;
 use super::reload::{IntentWatch, INTENT_POLL};
-use super::restore::{restore, Restored};
+use super::restore::{open_trail, Restored};
 use super::shared::{Delivery, Shared, Stored};
 use super::{connect_watched, nats, NatsError, ServeConfig, ACK_WAIT, CONSUMER};
 use super::{DECISIONS_STREAM, PROPOSALS_STREAM};
@@ -102,39 +102,23 @@ pub(super) async fn lead(
         outcomes,
     } = until_attached(&health, "", || attach(&cfg, &health, &known)).await;
     let js = jetstream::new(client.clone());
-    let mut watch = RollbackWatch::new(cfg.rollback_watch);
     let (coordinator, watch, restored) = match (beginning, cfg.audit.clone()) {
         (Beginning::Folded(f), _) => {
             let shadow = f.shadow();
             (f.coordinator, f.watch, (f.restored, shadow))
         }
         (Beginning::Restore(coordinator), Some(path)) => {
-            let health = health.clone();
-            let segment_bytes = cfg.segment_bytes;
-            let archive = cfg.retention.archive.clone();
-            tokio::task::spawn_blocking(move || {
-                let mut coordinator = *coordinator;
-                let restored = restore(
-                    &path,
-                    segment_bytes,
-                    archive.as_deref(),
-                    &mut coordinator,
-                    &mut watch,
-                    &health,
-                );
-                restored.map(|(r, at_head)| {
-                    let shadow = r.index.clone().map(|index| {
-                        super::checkpoint::Shadow::from_checkpoint(at_head, &coordinator, index)
-                    });
-                    (coordinator, watch, (r, shadow))
-                })
-            })
-            .await
-            .map_err(nats)??
+            let o = open_trail(&cfg, path, *coordinator, &health).await?;
+            let shadow = o.restored.index.clone().map(|index| {
+                super::checkpoint::Shadow::from_checkpoint(o.at_head, &o.coordinator, index)
+            });
+            (o.coordinator, o.watch, (o.restored, shadow))
         }
-        (Beginning::Restore(coordinator), None) => {
-            (*coordinator, watch, (Restored::default(), None))
-        }
+        (Beginning::Restore(coordinator), None) => (
+            *coordinator,
+            RollbackWatch::new(cfg.rollback_watch),
+            (Restored::default(), None),
+        ),
     };
     let (mut restored, shadow) = restored;
     if let Some(early) = early {

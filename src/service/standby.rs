@@ -12,7 +12,6 @@
 use super::fold::Folded;
 use super::lease::{self, Lease};
 use super::mirror::{Mirror, MirrorError};
-use super::restore::restore;
 use super::serve::{
     lead, serve_for_now, serve_health_only, stop_on_signal, until_attached, Beginning, Replication,
 };
@@ -22,7 +21,6 @@ use super::{connect_watched, nats, NatsError, ServeConfig};
 use crate::approval::Approvers;
 use crate::coordinator::Coordinator;
 use crate::health::{Backoff, Health, Role};
-use crate::rollback::RollbackWatch;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -200,28 +198,22 @@ async fn open_trail(
     coordinator: Coordinator,
     health: &Arc<Health>,
 ) -> Result<Folded, NatsError> {
-    let (path, segment_bytes) = (cfg.audit.clone(), cfg.segment_bytes);
-    let (archive, watch_for) = (cfg.retention.archive.clone(), cfg.rollback_watch);
-    let health = health.clone();
-    tokio::task::spawn_blocking(move || {
-        let path = path.ok_or_else(|| NatsError::Nats("no audit trail".into()))?;
-        let mut coordinator = coordinator;
-        let mut watch = RollbackWatch::new(watch_for);
-        let (restored, at_head) = restore(
-            &path,
-            segment_bytes,
-            archive.as_deref(),
-            &mut coordinator,
-            &mut watch,
-            &health,
-        )?;
-        if restored.log.is_none() || restored.index.is_none() {
-            return Err(NatsError::Nats("the audit trail was not opened".into()));
-        }
-        Ok(Folded::new(coordinator, watch, restored, at_head, archive))
-    })
-    .await
-    .map_err(nats)?
+    let path = cfg
+        .audit
+        .clone()
+        .ok_or_else(|| NatsError::Nats("no audit trail".into()))?;
+    let o = super::restore::open_trail(cfg, path, coordinator, health).await?;
+    if o.restored.log.is_none() || o.restored.index.is_none() {
+        return Err(NatsError::Nats("the audit trail was not opened".into()));
+    }
+    let archive = cfg.retention.archive.clone();
+    Ok(Folded::new(
+        o.coordinator,
+        o.watch,
+        o.restored,
+        o.at_head,
+        archive,
+    ))
 }
 
 /// Reads the replicated trail to its end into this replica's file and fold.

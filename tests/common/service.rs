@@ -217,6 +217,21 @@ pub fn proposal(id: &str, agent: &str, domain: &str, action: serde_json::Value) 
     .into_bytes()
 }
 
+/// The cost agent's scale-down of emailservice with confidence 0.5: the arbiter would approve
+/// it, but the confidence is too low to act alone, so it waits for a person.
+#[allow(dead_code)]
+pub fn unsure(id: &str) -> String {
+    let mut p: serde_json::Value = serde_json::from_slice(&proposal(
+        id,
+        "cost-optimizer-1",
+        "cost",
+        serde_json::json!({"kind": "scale", "service": "emailservice", "replicas": -1}),
+    ))
+    .unwrap();
+    p["confidence"] = serde_json::json!(0.5);
+    p.to_string()
+}
+
 /// A plain HTTP/1.1 request; returns status and body.
 pub fn http(
     addr: &str,
