@@ -5,7 +5,8 @@
 # `arbiter loadgen` against node 1: the raw NATS round trip, the JetStream round trip on
 # streams replicated like the arbiter's, then proposals through the leader.
 # Usage: scripts/bench-cluster.sh [seconds] [rate...]   e.g. scripts/bench-cluster.sh 10 1000 5000
-# With CPU=1 the floors are skipped and the CPU each process spent is printed.
+# With CPU=1 the floors are skipped and the CPU each process spent is printed; with METRICS=1
+# the leader's own timings (window, decision, trail) are printed after each rate.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-10}"
@@ -71,6 +72,11 @@ CONF
   timeout $((3 * seconds + 120)) "$bin" loadgen --nats "nats://127.0.0.1:${ports[0]}" --rate "$rate" --duration-s "$seconds" \
     --graph scenarios/online-boutique/graph.json --overlay scenarios/online-boutique/overlay.toml --intents intents \
     "${floors[@]}"
+  if [ "${METRICS:-0}" = 1 ]; then
+    # Where the leader's time went: its own histograms, quantiles in seconds.
+    api="$(grep -oE 'http://[0-9.:]+' "$work/a.log" | head -1)"
+    curl -s "$api/metrics" | grep -E '^arbiter_(window|decision|trail_[a-z]+)_seconds\{quantile="0\.(5|99|999)"\}' || true
+  fi
   if [ "${CPU:-0}" = 1 ]; then
     names=(nats-1 nats-2 nats-3 "replica a (leader)" "replica b (standby)")
     sent=$((rate * seconds))

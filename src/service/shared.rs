@@ -100,10 +100,15 @@ impl Shared {
         let prepared = log.prepare(at, events);
         let mut backoff = crate::health::Backoff::default();
         if let Some(mirror) = self.mirror.as_mut() {
+            let started = std::time::Instant::now();
             loop {
                 leading(&self.lease);
                 match mirror.push(&prepared).await {
-                    Ok(()) => break,
+                    Ok(()) => {
+                        metrics::histogram!("arbiter_trail_replicate_seconds")
+                            .record(started.elapsed().as_secs_f64());
+                        break;
+                    }
                     Err(super::mirror::MirrorError::Deposed(e)) => super::lease::step_down(&e),
                     Err(e) => {
                         self.health.fail(
@@ -620,7 +625,11 @@ async fn commit_durably(
     let since = std::time::Instant::now();
     let positions = loop {
         match log.commit(prepared) {
-            Ok(positions) => break positions,
+            Ok(positions) => {
+                metrics::histogram!("arbiter_trail_write_seconds")
+                    .record(since.elapsed().as_secs_f64());
+                break positions;
+            }
             Err(e) => {
                 metrics::counter!("arbiter_audit_write_failures_total").increment(1);
                 if let Some(l) = lease.as_ref().filter(|l| since.elapsed() > l.ttl()) {
