@@ -185,6 +185,45 @@ fn decision_event(agent: &str, id: &str, verdict: Verdict) -> Event {
     }
 }
 
+/// A replica's copy of the replicated trail is flushed in the background rather than at each
+/// commit: what it writes, segments and seals included, is the same as a flushed trail's,
+/// readable as soon as a commit returns.
+#[test]
+fn a_copy_flushed_in_the_background_holds_what_a_flushed_trail_holds() {
+    let at = Timestamp::parse("2026-11-27T10:00:00Z").unwrap();
+    let write = |audit: &std::path::Path, background: bool| {
+        let mut log = AuditLog::open(audit).unwrap().with_segments(4096);
+        if background {
+            log = log.flushed_in_background().unwrap();
+        }
+        for i in 0..60 {
+            log.append(
+                at,
+                decision_event("a", &format!("p-{i}"), Verdict::Approved),
+            )
+            .unwrap();
+            let mut last = 0;
+            arbiter::audit::for_each(audit, |r| last = r.seq).unwrap();
+            assert_eq!(last, i + 1, "record {} readable once committed", i + 1);
+        }
+        log.take_sealed().len()
+    };
+    let (flushed, copy) = (temp("flushed-each"), temp("flushed-behind"));
+    let sealed = write(&flushed, false);
+    assert!(sealed >= 3, "{sealed} segments");
+    assert_eq!(write(&copy, true), sealed);
+    let (a, b) = (Layout::of(&flushed), Layout::of(&copy));
+    for (x, y) in a.files().unwrap().iter().zip(b.files().unwrap()) {
+        assert_eq!(
+            std::fs::read(x).unwrap(),
+            std::fs::read(&y).unwrap(),
+            "{}",
+            y.display()
+        );
+    }
+    assert_eq!(verify(&copy).unwrap().records, 60);
+}
+
 #[test]
 fn a_long_trail_is_kept_in_chained_segments_each_indexed_once_sealed() {
     let audit = temp("segments");

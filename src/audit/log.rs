@@ -30,6 +30,8 @@ pub struct AuditLog {
     /// The file's length after the last durable append: a write that fails (a full disk) is
     /// cut back to it, so the trail never holds half a record or a record not made durable.
     good_len: u64,
+    /// With a copy of the replicated trail: what flushes writes in the background.
+    flusher: Option<super::flush::Flusher>,
 }
 
 /// Records serialised and chained, ready to be written: [`AuditLog::commit`] may be tried
@@ -239,7 +241,15 @@ impl AuditLog {
             last_hash: v.last_hash,
             staged: Vec::new(),
             good_len,
+            flusher: None,
         })
+    }
+
+    /// Makes this file a copy of the replicated trail: a commit writes its records without
+    /// waiting for the disk to flush them, which happens in the background (`flush.rs`).
+    pub fn flushed_in_background(mut self) -> Result<AuditLog, AuditError> {
+        self.flusher = Some(super::flush::Flusher::start(&self.file).map_err(io(&self.path))?);
+        Ok(self)
     }
 
     /// Seals the head into a segment whenever it holds `bytes` or more.
@@ -274,20 +284,32 @@ impl AuditLog {
         if self.good_len < limit || self.next_seq == self.head_first {
             return;
         }
-        let sealed = self.layout.seal(self.head_first).and_then(|to| {
-            let file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&self.path)
-                .map_err(io(&self.path))?;
-            Ok((to, file))
-        });
+        // A segment is indexed and checkpointed once sealed: what it holds is flushed first.
+        let flushed = match &self.flusher {
+            Some(_) => self.file.sync_data().map_err(io(&self.path)),
+            None => Ok(()),
+        };
+        let sealed = flushed
+            .and_then(|()| self.layout.seal(self.head_first))
+            .and_then(|to| {
+                let file = OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&self.path)
+                    .map_err(io(&self.path))?;
+                Ok((to, file))
+            });
         match sealed {
             Ok((to, file)) => {
                 self.sealed.push(Segment {
                     first_seq: self.head_first,
                     path: to,
                 });
+                if let Some(f) = &self.flusher {
+                    if let Err(e) = f.follow(&file) {
+                        tracing::warn!("the new audit head is flushed at its seal only: {e}");
+                    }
+                }
                 self.file = file;
                 self.good_len = 0;
                 self.head_first = self.next_seq;
@@ -422,14 +444,24 @@ impl AuditLog {
         Ok((prepared, records))
     }
 
-    /// Writes prepared records and makes them durable; returns where each record of the
+    /// Writes prepared records and makes them durable (flushed, or with a copy of the
+    /// replicated trail, handed to the background flush); returns where each record of the
     /// events given to `prepare` starts in the file. On failure the file is cut back to its
     /// last durable record, so the same `prepared` can be committed again later.
     pub fn commit(&mut self, prepared: &Prepared) -> Result<Vec<u64>, AuditError> {
-        let written = self
-            .file
-            .write_all(prepared.text.as_bytes())
-            .and_then(|()| self.file.sync_data());
+        let written = match &self.flusher {
+            None => self
+                .file
+                .write_all(prepared.text.as_bytes())
+                .and_then(|()| self.file.sync_data()),
+            Some(f) => match f.failure() {
+                Some(e) => Err(e),
+                None => self
+                    .file
+                    .write_all(prepared.text.as_bytes())
+                    .inspect(|()| f.written()),
+            },
+        };
         if let Err(e) = written {
             // A failed cut leaves a torn tail that the next start cuts in any case.
             let _ = self.file.set_len(self.good_len);

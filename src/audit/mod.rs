@@ -12,6 +12,7 @@
 //! the trail.
 
 mod chain;
+mod flush;
 mod index;
 mod log;
 mod narrative;
@@ -21,6 +22,7 @@ mod record;
 mod trail;
 
 pub use chain::{first_record_of, verify, verify_from_first, Start, Verified};
+pub use flush::FLUSH_EVERY;
 pub use index::{Bloom, IndexEntry, SegmentIndex};
 pub use log::{AuditLog, Prepared};
 pub use trail::{write_atomically, write_atomically_with, Layout, Segment};

@@ -17,6 +17,7 @@ use crate::world::World;
 use async_nats::jetstream::{self, consumer::pull, stream};
 use futures_util::StreamExt;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Runs until the process is stopped. `http`, if given, serves the API; `ready` is called
 /// once streams, consumer and listener exist. A fault that may pass (NATS unreachable or
@@ -513,8 +514,15 @@ impl Loop {
                 return Ok(());
             }
         };
+        // The window opened when the stream took its first proposal: one that waited while
+        // the window before was decided has had its wait, and only what arrived meanwhile
+        // joins it. (A clock ahead of the server's shortens no window below nothing, and one
+        // behind lengthens none beyond `window`.)
+        let waited = first.info().map_or(Duration::ZERO, |i| {
+            since_unix_nanos(i.published.unix_timestamp_nanos())
+        });
+        let close = tokio::time::Instant::now() + self.cfg.window.saturating_sub(waited);
         let mut msgs = vec![first];
-        let close = tokio::time::Instant::now() + self.cfg.window;
         while msgs.len() < self.cfg.max_window {
             match tokio::time::timeout_at(close, self.incoming.next()).await {
                 Ok(Some(Ok(m))) => msgs.push(m),
@@ -546,6 +554,15 @@ impl Loop {
         }
         Ok(())
     }
+}
+
+/// How long ago, by this machine's clock, a time given in nanoseconds since the epoch was;
+/// nothing for a time ahead of it.
+fn since_unix_nanos(nanos: i128) -> Duration {
+    let now = chrono::Utc::now()
+        .timestamp_nanos_opt()
+        .map_or(i128::MAX, i128::from);
+    Duration::from_nanos(u64::try_from(now.saturating_sub(nanos)).unwrap_or(0))
 }
 
 async fn streams_and_consumer(

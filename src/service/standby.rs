@@ -202,10 +202,12 @@ async fn open_trail(
         .audit
         .clone()
         .ok_or_else(|| NatsError::Nats("no audit trail".into()))?;
-    let o = super::restore::open_trail(cfg, path, coordinator, health).await?;
-    if o.restored.log.is_none() || o.restored.index.is_none() {
+    let mut o = super::restore::open_trail(cfg, path, coordinator, health).await?;
+    let (Some(log), Some(_)) = (o.restored.log.take(), &o.restored.index) else {
         return Err(NatsError::Nats("the audit trail was not opened".into()));
-    }
+    };
+    // A copy of the replicated trail: the stream holds what was decided (`audit/flush.rs`).
+    o.restored.log = Some(log.flushed_in_background()?);
     let archive = cfg.retention.archive.clone();
     Ok(Folded::new(
         o.coordinator,
