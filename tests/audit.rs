@@ -4,7 +4,8 @@
 mod common;
 
 use arbiter::audit::{
-    narrative, verify, AuditError, AuditLog, Event, Layout, Payload, SegmentIndex, TrailIndex,
+    narrative, verify, AuditError, AuditLog, Event, IndexEntry, Layout, Payload, SegmentIndex,
+    TrailIndex,
 };
 use arbiter::contract::{Decision, Timestamp, Verdict};
 use arbiter::engine::Ledger;
@@ -222,6 +223,59 @@ fn a_copy_flushed_in_the_background_holds_what_a_flushed_trail_holds() {
         );
     }
     assert_eq!(verify(&copy).unwrap().records, 60);
+}
+
+/// The service indexes the segments it seals from the records it wrote, as it wrote them:
+/// the index is the one reading the sealed segment back would build, byte for byte.
+#[test]
+fn a_segment_indexed_from_its_records_as_written_matches_one_read_back() {
+    let audit = temp("indexed-as-written");
+    let at = Timestamp::parse("2026-11-27T10:00:00Z").unwrap();
+    let mut log = AuditLog::open(&audit).unwrap().with_segments(4096);
+    let mut written = Vec::new();
+    for i in 0..40 {
+        // Staged observations go first in a commit and are records too.
+        log.stage(Event::Observed {
+            telemetry: Default::default(),
+        });
+        let mut events = vec![decision_event("a", &format!("p-{i}"), Verdict::Approved)];
+        if i % 3 == 0 {
+            events.push(decision_event("b", &format!("q-{i}"), Verdict::Escalated));
+        }
+        let prepared = log.prepare(at, events);
+        log.commit(&prepared).unwrap();
+        written.extend(log.committed(prepared));
+    }
+    let sealed = log.take_sealed();
+    assert!(sealed.len() >= 2, "{} segments", sealed.len());
+    for (i, s) in sealed.iter().enumerate() {
+        let head_first = arbiter::audit::first_record_of(Layout::of(&audit).head())
+            .unwrap()
+            .map_or(log.position().next_seq, |r| r.seq);
+        let next = sealed.get(i + 1).map_or(head_first, |n| n.first_seq);
+        let of_segment: Vec<_> = written
+            .iter()
+            .filter(|(r, _)| (s.first_seq..next).contains(&r.seq))
+            .collect();
+        let last = of_segment.last().unwrap().0.seq;
+        let mut entries: Vec<IndexEntry> = of_segment
+            .iter()
+            .filter_map(|(r, at)| IndexEntry::of(r, *at))
+            .collect();
+        assert!(!entries.is_empty());
+        let (as_written, read_back) =
+            (audit.with_extension("w.idx"), audit.with_extension("r.idx"));
+        let w = SegmentIndex::from_entries(s, &as_written, last, &mut entries).unwrap();
+        let r = SegmentIndex::build(s, &read_back).unwrap();
+        assert_eq!(
+            (w.first_seq, w.last_seq, w.entries),
+            (r.first_seq, r.last_seq, r.entries)
+        );
+        assert_eq!(
+            std::fs::read(&as_written).unwrap(),
+            std::fs::read(&read_back).unwrap()
+        );
+    }
 }
 
 #[test]

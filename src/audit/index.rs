@@ -78,7 +78,7 @@ impl IndexEntry {
     }
 
     /// What the entry for record `r`, starting at `offset`, holds.
-    fn of(r: &Record, offset: u64) -> Option<IndexEntry> {
+    pub fn of(r: &Record, offset: u64) -> Option<IndexEntry> {
         let (agent, id) = r.subject()?;
         let mut e = IndexEntry {
             id_hash: id_hash(id),
@@ -195,6 +195,18 @@ impl SegmentIndex {
             visit(&r, at);
             Ok(())
         })?;
+        SegmentIndex::from_entries(segment, index, last_seq, &mut entries)
+    }
+
+    /// Writes the index of a sealed segment whose last record is `last_seq` from the entries
+    /// of its records ([`IndexEntry::of`]), gathered as they were written: nothing is read
+    /// back.
+    pub fn from_entries(
+        segment: &Segment,
+        index: &Path,
+        last_seq: u64,
+        entries: &mut [IndexEntry],
+    ) -> Result<SegmentIndex, AuditError> {
         entries.sort_by_key(|e| (e.id_hash, e.seq));
         let mut bloom = Bloom::sized(entries.len());
         let mut max_forget_ms = i64::MIN;
@@ -208,14 +220,14 @@ impl SegmentIndex {
         ] {
             bytes.extend(n.to_le_bytes());
         }
-        for e in &entries {
+        for e in entries.iter() {
             bloom.insert(e.id_hash);
             if e.verdict.is_some() {
                 max_forget_ms = max_forget_ms.max(e.forget_ms);
             }
         }
         bytes.extend(max_forget_ms.to_le_bytes());
-        for e in &entries {
+        for e in entries.iter() {
             e.write(&mut bytes);
         }
         for w in &bloom.words {

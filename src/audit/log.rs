@@ -27,6 +27,8 @@ pub struct AuditLog {
     last_hash: String,
     /// Events written ahead of the next append's, in the same flush.
     staged: Vec<Event>,
+    /// Where the last commit began in the file it was written to.
+    last_base: u64,
     /// The file's length after the last durable append: a write that fails (a full disk) is
     /// cut back to it, so the trail never holds half a record or a record not made durable.
     good_len: u64,
@@ -47,6 +49,10 @@ pub struct Prepared {
     notes: Vec<(u64, u64, u64)>,
     next_seq: u64,
     last_hash: String,
+    /// The records themselves, staged ones included, and where each starts in `text`: what
+    /// the writer's sealer folds once they are committed ([`AuditLog::committed`]).
+    records: Vec<Record>,
+    record_starts: Vec<u64>,
 }
 
 impl Prepared {
@@ -241,6 +247,7 @@ impl AuditLog {
             last_hash: v.last_hash,
             staged: Vec::new(),
             good_len,
+            last_base: good_len,
             flusher: None,
         })
     }
@@ -355,6 +362,7 @@ impl AuditLog {
         let mut text = String::with_capacity(events.len() * 2048);
         let mut refs = Vec::with_capacity(events.len());
         let mut starts = Vec::with_capacity(events.len());
+        let mut records = Vec::with_capacity(events.len());
         let mut notes = Vec::new();
         let (mut seq, mut last) = (self.next_seq, self.last_hash.clone());
         for mut event in events {
@@ -364,7 +372,7 @@ impl AuditLog {
             if let Event::Decision { decision, .. } = &mut event {
                 decision.audit = None;
             }
-            let r = Record {
+            let mut r = Record {
                 seq,
                 at,
                 prev: last,
@@ -384,8 +392,10 @@ impl AuditLog {
             refs.push(AuditRef {
                 seq,
                 hash: hash.clone(),
-                prev: r.prev,
+                prev: r.prev.clone(),
             });
+            r.hash = hash.clone();
+            records.push(r);
             seq += 1;
             last = hash;
         }
@@ -393,7 +403,9 @@ impl AuditLog {
             text,
             first_seq: self.next_seq,
             refs: refs.split_off(staged),
-            starts: starts.split_off(staged),
+            starts: starts[staged..].to_vec(),
+            record_starts: starts,
+            records,
             notes,
             next_seq: seq,
             last_hash: last,
@@ -440,6 +452,8 @@ impl AuditLog {
             notes,
             next_seq: v.records + 1,
             last_hash: v.last_hash,
+            records: Vec::new(),
+            record_starts: Vec::new(),
         };
         Ok((prepared, records))
     }
@@ -468,6 +482,7 @@ impl AuditLog {
             return Err(io(&self.path)(e));
         }
         let base = self.good_len;
+        self.last_base = base;
         self.good_len += prepared.text.len() as u64;
         self.next_seq = prepared.next_seq;
         self.last_hash = prepared.last_hash.clone();
@@ -481,6 +496,15 @@ impl AuditLog {
         }
         self.seal_if_full();
         Ok(positions)
+    }
+
+    /// The records of `prepared`, committed just now (by the last commit), each with where
+    /// it starts in the file it was written to: the writer's own records, for its sealer to
+    /// fold and index without reading them back.
+    pub fn committed(&self, prepared: Prepared) -> Vec<(Record, u64)> {
+        let base = self.last_base;
+        let starts = prepared.record_starts.into_iter().map(|s| base + s);
+        prepared.records.into_iter().zip(starts).collect()
     }
 }
 

@@ -3,11 +3,12 @@
 //! only the records after it, so it is ready in the time one segment takes to read, however
 //! long the trail.
 //!
-//! A checkpoint is made by the same fold a restart runs ([`super::restore`]), carried on by
-//! the sealer over each segment it seals ([`Shadow`]): the state it holds is by construction
-//! what reading the whole trail would rebuild. It is accepted only where the chain continues
-//! from it (the first record read after it names its `prev`); the segments it covers were
-//! checked when it was made.
+//! A checkpoint is made by the same fold a restart runs ([`super::restore`]), begun from the
+//! state a start rebuilt and carried on by the sealer over each record the service writes
+//! ([`Shadow`]): the state it holds is by construction what reading the whole trail would
+//! rebuild. It is accepted only where the chain continues from it (the first record read
+//! after it names its `prev`); what it covers was checked as it was read at a start, or
+//! chained by this very writer since.
 
 use super::restore::Restored;
 use crate::approval::Escalations;
@@ -166,8 +167,8 @@ impl Parts<'_> {
     }
 }
 
-/// The fold of the trail carried on past the restart, one sealed segment at a time, by the
-/// sealer: what each new checkpoint is taken from. It decides nothing; it only reads.
+/// The fold of the trail carried on past the start, record by record as they are written,
+/// by the sealer: what each new checkpoint is taken from. It decides nothing; it only reads.
 pub struct Shadow {
     pub coordinator: Coordinator,
     pub watch: RollbackWatch,

@@ -3,7 +3,7 @@
 //! starts from the state in hand instead of reading the trail's head again (seconds per
 //! segment, longer than the lease on a slow machine).
 
-use super::checkpoint::{Checkpoint, Shadow};
+use super::checkpoint::Checkpoint;
 use super::restore::{Rebuild, Restored};
 use crate::audit::{AuditError, AuditLog, Event, Record, Segment, SegmentIndex};
 use crate::contract::Timestamp;
@@ -16,7 +16,7 @@ pub struct Folded {
     pub watch: RollbackWatch,
     /// The trail (file and indexes) and what it rebuilt beside the coordinator.
     pub restored: Restored,
-    /// The state at the start of the trail's head, for the sealer to carry on from.
+    /// The state at the start of the trail's head: the checkpoint taken at the last seal.
     pub at_head: Checkpoint,
     /// Records folded, which paces the pruning of what has gone stale.
     read: u64,
@@ -166,15 +166,5 @@ impl Folded {
         let now = Timestamp::from_datetime(chrono::Utc::now());
         self.coordinator.in_flight.retain(|t| t.until > now);
         self.coordinator.ledger.forget_expired(now);
-    }
-
-    /// The fold the sealer carries on over the segments sealed from now on.
-    pub fn shadow(&self) -> Option<Shadow> {
-        let index = self.restored.index.clone()?;
-        Some(Shadow::from_checkpoint(
-            self.at_head.clone(),
-            &self.coordinator,
-            index,
-        ))
     }
 }

@@ -1,45 +1,103 @@
-//! What happens to a segment once the audit trail has sealed it, off the decision loop: its
-//! chain is checked, it is indexed, the fold of the trail is carried on over it and written
-//! as a checkpoint, and the ledger lets go of the decisions the index now answers for. Then
-//! the retention setting is applied to the segments the checkpoint covers.
+//! What follows the audit trail's writes, off the decision loop: the fold of the trail is
+//! carried on over each record written (the records themselves, not read back), and when a
+//! segment is sealed it is indexed, the fold is written as a checkpoint at its end, and the
+//! ledger lets go of the decisions the index now answers for. Then the retention setting is
+//! applied to the segments the checkpoint covers.
 
 use super::checkpoint::Shadow;
 use super::restore::Rebuild;
 use super::shared::Shared;
 use super::Retention;
-use crate::audit::Event;
+use crate::audit::{Event, IndexEntry, Record};
 use crate::audit::{Segment, SegmentIndex, Start, TrailIndex};
 use crate::contract::Timestamp;
 use crate::health::Backoff;
 use std::sync::Arc;
 use tokio::sync::{mpsc, Mutex};
 
-/// Takes sealed segments in the order they were sealed, for as long as the service runs. A
-/// segment that cannot be indexed now (a full disk) is tried again with backoff; until then
-/// the ledger keeps its decisions in memory, so nothing is forgotten.
+/// What the sealer is given, in the order the trail was written.
+pub enum ToSeal {
+    /// Records this process wrote, each with where it starts in its file: folded into the
+    /// checkpoint's state and noted for the index as they come, so a sealed segment is not
+    /// read back.
+    Written(Vec<(Record, u64)>),
+    /// A segment just sealed (or found sealed and not indexed at a start).
+    Sealed(Segment),
+}
+
+/// Index entries of the head's records as they were written, while they follow each other.
+#[derive(Default)]
+struct Gathered {
+    first_seq: Option<u64>,
+    last_seq: u64,
+    entries: Vec<IndexEntry>,
+    /// A record was missed (the head was begun before this process): read the segment back.
+    gap: bool,
+}
+
+impl Gathered {
+    fn note(&mut self, records: &[(Record, u64)]) {
+        for (r, at) in records {
+            match self.first_seq {
+                None => self.first_seq = Some(r.seq),
+                Some(_) if r.seq != self.last_seq + 1 => self.gap = true,
+                Some(_) => {}
+            }
+            self.last_seq = r.seq;
+            self.entries.extend(IndexEntry::of(r, *at));
+        }
+    }
+
+    /// The entries of every record of `segment`, if all were noted.
+    fn of(&mut self, segment: &Segment) -> Option<(u64, Vec<IndexEntry>)> {
+        let whole = !self.gap && self.first_seq == Some(segment.first_seq);
+        let taken = std::mem::take(self);
+        whole.then_some((taken.last_seq, taken.entries))
+    }
+}
+
+/// Takes what the trail writes, in order, for as long as the service runs: records are
+/// folded into the checkpoint's state ([`Shadow`]) and noted for the index as they come; a
+/// sealed segment is indexed and checkpointed. A segment that cannot be indexed now (a full
+/// disk) is tried again with backoff; until then the ledger keeps its decisions in memory,
+/// so nothing is forgotten.
 pub async fn run(
-    mut sealed: mpsc::UnboundedReceiver<Segment>,
+    mut to_seal: mpsc::UnboundedReceiver<ToSeal>,
     index: Arc<TrailIndex>,
     shadow: Shadow,
     retention: Retention,
     state: Arc<Mutex<Shared>>,
 ) {
     let mut shadow = Some(shadow);
-    while let Some(segment) = sealed.recv().await {
+    let mut gathered = Gathered::default();
+    while let Some(next) = to_seal.recv().await {
+        let segment = match next {
+            ToSeal::Written(records) => {
+                gathered.note(&records);
+                shadow = shadow.and_then(|s| fold(s, &records));
+                continue;
+            }
+            ToSeal::Sealed(segment) => segment,
+        };
+        let mut entries = gathered.of(&segment);
         let mut backoff = Backoff::default();
         let last_seq = loop {
             let job = {
-                let (index, segment) = (index.clone(), segment.clone());
+                let (index, segment, written) = (index.clone(), segment.clone(), entries.take());
                 let shadow = shadow.take();
-                tokio::task::spawn_blocking(move || seal(&segment, &index, shadow))
+                tokio::task::spawn_blocking(move || {
+                    let mut written = written;
+                    let (done, shadow) = seal(&segment, &index, &mut written, shadow);
+                    (done, shadow, written)
+                })
             };
             match job.await {
-                Ok((Ok(last_seq), kept)) => {
+                Ok((Ok(last_seq), kept, _)) => {
                     shadow = kept;
                     break last_seq;
                 }
-                Ok((Err(e), kept)) => {
-                    shadow = kept;
+                Ok((Err(e), kept, written)) => {
+                    (shadow, entries) = (kept, written);
                     tracing::warn!("audit segment not indexed yet: {e}");
                 }
                 Err(e) => tracing::warn!("audit segment not indexed yet: {e}"),
@@ -56,6 +114,44 @@ pub async fn run(
             }
         }
     }
+}
+
+/// Carries the fold over records written just now, if they continue where it stands; a
+/// fold they do not continue is dropped (checkpoints stop until the next start).
+fn fold(mut shadow: Shadow, records: &[(Record, u64)]) -> Option<Shadow> {
+    let (first, _) = records.first()?;
+    if first.seq != shadow.start.next_seq || first.prev != shadow.start.prev {
+        tracing::warn!(
+            expected = shadow.start.next_seq,
+            got = first.seq,
+            "checkpoints stop until the next start: the fold missed records"
+        );
+        return None;
+    }
+    let Shadow {
+        coordinator,
+        watch,
+        restored,
+        start,
+    } = &mut shadow;
+    let mut rebuild = Rebuild {
+        coordinator,
+        watch,
+        now: Timestamp::from_datetime(chrono::Utc::now()),
+        indexed_through: 0,
+        read: 0,
+        bytes: 0,
+        restored,
+    };
+    for (r, at) in records {
+        rebuild.read(r, *at);
+    }
+    let (last, _) = records.last().expect("not empty");
+    *start = Start {
+        next_seq: last.seq + 1,
+        prev: last.hash.clone(),
+    };
+    Some(shadow)
 }
 
 /// Moves away (or deletes) the oldest sealed segments while the trail is larger than
@@ -211,62 +307,34 @@ fn move_file(from: &std::path::Path, to: &std::path::Path) -> Result<(), crate::
     std::fs::remove_file(from).map_err(io(from))
 }
 
-/// Indexes one sealed segment, and carries the fold over it into a new checkpoint when the
-/// segment continues where the fold stands (a segment that does not — it was sealed before
-/// the fold could follow — is indexed only, and checkpoints stop until the next restart).
-/// Returns the segment's last seq, and the fold to keep.
+/// Indexes one sealed segment — from the entries of its records gathered as they were
+/// written, or by reading it back — and, when the fold stands at its end, writes the fold as
+/// the checkpoint there. Returns the segment's last seq, and the fold to keep.
 pub(super) fn seal(
     segment: &Segment,
     index: &TrailIndex,
+    written: &mut Option<(u64, Vec<IndexEntry>)>,
     shadow: Option<Shadow>,
 ) -> (Result<u64, crate::audit::AuditError>, Option<Shadow>) {
     let file = index.layout().index(segment.first_seq);
-    let Some(mut shadow) = shadow.filter(|s| s.start.next_seq == segment.first_seq) else {
-        let built = SegmentIndex::build(segment, &file).map(|ix| {
-            let last = ix.last_seq;
-            index.install(ix);
-            last
-        });
-        return (built, None);
+    let built = match written {
+        Some((last_seq, entries)) => SegmentIndex::from_entries(segment, &file, *last_seq, entries),
+        None => SegmentIndex::build(segment, &file),
     };
-    let start = shadow.start.clone();
-    let mut prev = start.prev.clone();
-    let built = {
-        let Shadow {
-            coordinator,
-            watch,
-            restored,
-            ..
-        } = &mut shadow;
-        let mut rebuild = Rebuild {
-            coordinator,
-            watch,
-            now: Timestamp::from_datetime(chrono::Utc::now()),
-            indexed_through: 0,
-            read: 0,
-            bytes: 0,
-            restored,
-        };
-        SegmentIndex::build_visiting(segment, &file, Some(&start), |r, at| {
-            prev = r.hash.clone();
-            rebuild.read(r, at);
-        })
-    };
-    match built {
+    let last = match built {
         Ok(ix) => {
             let last = ix.last_seq;
             index.install(ix);
-            shadow.coordinator.ledger.indexed(last);
-            shadow.start = Start {
-                next_seq: last + 1,
-                prev,
-            };
-            if let Err(e) = shadow.write(index.layout()) {
-                tracing::warn!("checkpoint not written: {e}");
-            }
-            (Ok(last), Some(shadow))
+            last
         }
-        // The fold took in part of a segment that failed: it cannot go on from here.
-        Err(e) => (Err(e), None),
+        Err(e) => return (Err(e), shadow),
+    };
+    let Some(mut shadow) = shadow.filter(|s| s.start.next_seq == last + 1) else {
+        return (Ok(last), None);
+    };
+    shadow.coordinator.ledger.indexed(last);
+    if let Err(e) = shadow.write(index.layout()) {
+        tracing::warn!("checkpoint not written: {e}");
     }
+    (Ok(last), Some(shadow))
 }

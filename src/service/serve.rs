@@ -103,25 +103,28 @@ pub(super) async fn lead(
         outcomes,
     } = until_attached(&health, "", || attach(&cfg, &health, &known)).await;
     let js = jetstream::new(client.clone());
-    let (coordinator, watch, restored) = match (beginning, cfg.audit.clone()) {
-        (Beginning::Folded(f), _) => {
-            let shadow = f.shadow();
-            (f.coordinator, f.watch, (f.restored, shadow))
-        }
+    let (coordinator, watch, mut restored) = match (beginning, cfg.audit.clone()) {
+        (Beginning::Folded(f), _) => (f.coordinator, f.watch, f.restored),
         (Beginning::Restore(coordinator), Some(path)) => {
             let o = open_trail(&cfg, path, *coordinator, &health).await?;
-            let shadow = o.restored.index.clone().map(|index| {
-                super::checkpoint::Shadow::from_checkpoint(o.at_head, &o.coordinator, index)
-            });
-            (o.coordinator, o.watch, (o.restored, shadow))
+            (o.coordinator, o.watch, o.restored)
         }
         (Beginning::Restore(coordinator), None) => (
             *coordinator,
             RollbackWatch::new(cfg.rollback_watch),
-            (Restored::default(), None),
+            Restored::default(),
         ),
     };
-    let (mut restored, shadow) = restored;
+    // The fold the sealer carries on over what this process writes: the state rebuilt so
+    // far, which is the fold of the trail up to its last record.
+    let shadow = match (&restored.index, &restored.log) {
+        (Some(index), Some(log)) => Some(super::checkpoint::Shadow::from_checkpoint(
+            super::checkpoint::Checkpoint::take(&coordinator, &watch, &restored, log.position()),
+            &coordinator,
+            index.clone(),
+        )),
+        _ => None,
+    };
     if let Some(early) = early {
         early.end().await;
     }
@@ -143,7 +146,7 @@ pub(super) async fn lead(
     let (sealer, sealed) = tokio::sync::mpsc::unbounded_channel();
     // Segments sealed before this start and not indexed yet: the sealer's first work.
     for segment in std::mem::take(&mut restored.unindexed) {
-        let _ = sealer.send(segment);
+        let _ = sealer.send(super::sealer::ToSeal::Sealed(segment));
     }
     let setup = crate::snapshot::Setup::of(&approvers, &coordinator);
     let (published, view) = crate::snapshot::channel(

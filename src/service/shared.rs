@@ -33,8 +33,8 @@ impl Stored {
 pub struct Shared {
     pub coordinator: Coordinator,
     pub log: Option<AuditLog>,
-    /// Where segments the trail has sealed go to be indexed.
-    pub(super) sealer: Option<tokio::sync::mpsc::UnboundedSender<crate::audit::Segment>>,
+    /// Where the records written and the segments sealed go, to be folded and indexed.
+    pub(super) sealer: Option<tokio::sync::mpsc::UnboundedSender<super::sealer::ToSeal>>,
     /// Where the escalations waiting (kept in `published`) are kept durably.
     pub(super) queue: super::queue::EscalationQueue,
     pub approvers: Approvers,
@@ -121,12 +121,9 @@ impl Shared {
             }
         }
         let positions = commit_durably(log, &prepared, &self.health, &self.lease).await;
-        if let Some(sealer) = &self.sealer {
-            for segment in log.take_sealed() {
-                let _ = sealer.send(segment);
-            }
-        }
-        prepared.refs().iter().cloned().zip(positions).collect()
+        let refs = prepared.refs().iter().cloned().zip(positions).collect();
+        self.hand_to_sealer(prepared);
+        refs
     }
 
     /// Appends one event at once: an error if it cannot be written now (the caller's request
@@ -158,7 +155,20 @@ impl Shared {
             }
         };
         super::restore::tally(&mut self.tracks, &mut self.figures, &at, &counted);
-        Ok(prepared.refs().first().cloned())
+        let written = prepared.refs().first().cloned();
+        self.hand_to_sealer(prepared);
+        Ok(written)
+    }
+
+    /// Hands records just committed, then any segment their commit sealed, to the sealer.
+    fn hand_to_sealer(&mut self, prepared: crate::audit::Prepared) {
+        let (Some(sealer), Some(log)) = (&self.sealer, self.log.as_mut()) else {
+            return;
+        };
+        let _ = sealer.send(super::sealer::ToSeal::Written(log.committed(prepared)));
+        for segment in log.take_sealed() {
+            let _ = sealer.send(super::sealer::ToSeal::Sealed(segment));
+        }
     }
 
     /// The share of decisions given since start that the audit trail holds; `None` before
