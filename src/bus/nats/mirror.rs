@@ -178,10 +178,7 @@ impl Mirror {
     }
 
     async fn append(&mut self, from: u64, to: u64, text: &str) -> Result<(), MirrorError> {
-        let id = format!(
-            "{from}-{}",
-            &crate::hash::sha256_parts(&[text.as_bytes()])[7..23]
-        );
+        let id = message_id(from, text);
         let mut headers = async_nats::HeaderMap::new();
         headers.insert(
             "Nats-Expected-Last-Sequence",
@@ -428,6 +425,28 @@ pub async fn read_replicated(
 
 /// The records of `text` (one per line, the first numbered `first`) in parts of at most
 /// [`CHUNK`] bytes (a longer record alone), as (first seq, seq after, text).
+/// A message's id: its first record's seq and its last record's hash, which covers every
+/// record before it — so two writers' messages never share an id, and no second hash of the
+/// text is needed. (A text without a readable hash field is hashed whole.)
+fn message_id(from: u64, text: &str) -> String {
+    let last = text
+        .trim_end_matches('\n')
+        .rsplit('\n')
+        .next()
+        .unwrap_or("");
+    let hash = last
+        .find("\"hash\":\"")
+        .and_then(|i| last.get(i + 8..i + 24))
+        .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()));
+    match hash {
+        Some(h) => format!("{from}-{h}"),
+        None => format!(
+            "{from}-{}",
+            &crate::hash::sha256_parts(&[text.as_bytes()])[7..23]
+        ),
+    }
+}
+
 fn chunks(text: &str, first: u64) -> Vec<(u64, u64, &str)> {
     let mut out = Vec::new();
     let (mut start, mut from, mut seq, mut at) = (0usize, first, first, 0usize);
@@ -464,7 +483,32 @@ fn seqs_of(headers: &async_nats::HeaderMap, sequence: u64) -> Result<(u64, u64),
 
 #[cfg(test)]
 mod tests {
-    use super::{chunks, CHUNK};
+    use super::{chunks, message_id, CHUNK};
+
+    #[test]
+    fn a_message_is_known_by_its_first_seq_and_its_last_record_hash() {
+        let a = format!(
+            "{{\"seq\":1,\"prev\":\"{}\",\"hash\":\"{}\"}}\n",
+            "0".repeat(64),
+            "a1".repeat(32)
+        );
+        let b = format!(
+            "{{\"seq\":2,\"prev\":\"{}\",\"hash\":\"{}\"}}\n",
+            "a1".repeat(32),
+            "b2".repeat(32)
+        );
+        assert_eq!(
+            message_id(1, &format!("{a}{b}")),
+            format!("1-{}", "b2".repeat(8))
+        );
+        assert_eq!(message_id(1, &a), format!("1-{}", "a1".repeat(8)));
+        // Another writer's records from the same seq differ in their hash.
+        assert_ne!(message_id(2, &b), message_id(2, &b.replace("b2", "c3")));
+        // Without a hash field the text is hashed: still one id per text.
+        let plain = message_id(5, "not a record\n");
+        assert!(plain.starts_with("5-") && plain.len() == 18, "{plain}");
+        assert_ne!(plain, message_id(5, "another\n"));
+    }
 
     #[test]
     fn records_are_cut_into_parts_at_line_ends_and_numbered() {
