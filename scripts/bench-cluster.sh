@@ -21,6 +21,20 @@ pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 cpu_seconds() { awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$1/stat"; }
+# Ends the run with the logs of any process that is no longer running.
+all_alive() {
+  local dead=0
+  for i in "${!pids[@]}"; do
+    if ! kill -0 "${pids[$i]}" 2>/dev/null; then
+      dead=1
+      echo "process ${pids[$i]} ($i of: nats-1 nats-2 nats-3 replica-a replica-b) is not running" >&2
+    fi
+  done
+  if ((dead)); then
+    for f in "$work"/*.log; do echo "--- $f" >&2; tail -15 "$f" >&2; done
+    exit 1
+  fi
+}
 # Waits up to $3 seconds for a line matching $2 in file $1; a process that died or hangs ends
 # the run with its log rather than a wait without end.
 wait_for() {
@@ -68,6 +82,7 @@ CONF
   floors=()
   [ "${CPU:-0}" = 1 ] && floors=(--no-floor)
   before=()
+  all_alive
   for p in "${pids[@]}"; do before+=("$(cpu_seconds "$p")"); done
   timeout $((3 * seconds + 120)) "$bin" loadgen --nats "nats://127.0.0.1:${ports[0]}" --rate "$rate" --duration-s "$seconds" \
     --graph scenarios/online-boutique/graph.json --overlay scenarios/online-boutique/overlay.toml --intents intents \

@@ -173,8 +173,10 @@ pub struct Shadow {
     pub coordinator: Coordinator,
     pub watch: RollbackWatch,
     pub restored: Restored,
-    /// Where the next segment must continue the chain.
+    /// Where the next record must continue the chain.
     pub start: Start,
+    /// Records folded, which paces the pruning of what has gone stale.
+    pub folded: u64,
 }
 
 impl Shadow {
@@ -197,6 +199,7 @@ impl Shadow {
             watch,
             restored,
             start,
+            folded: 0,
         }
     }
 

@@ -70,11 +70,41 @@ pub async fn run(
 ) {
     let mut shadow = Some(shadow);
     let mut gathered = Gathered::default();
-    while let Some(next) = to_seal.recv().await {
+    let mut next_up = None;
+    loop {
+        let next = match next_up.take() {
+            Some(next) => next,
+            None => match to_seal.recv().await {
+                Some(next) => next,
+                None => return,
+            },
+        };
         let segment = match next {
-            ToSeal::Written(records) => {
-                gathered.note(&records);
-                shadow = shadow.and_then(|s| fold(s, &records));
+            ToSeal::Written(mut records) => {
+                // Whatever else was written meanwhile is taken in the same turn, on a
+                // blocking thread: reading records back for the ledger may touch the disk,
+                // which the runtime's threads (the decision loop's, the bus's) must not wait on.
+                while let Ok(more) = to_seal.try_recv() {
+                    match more {
+                        ToSeal::Written(r) => records.extend(r),
+                        sealed => {
+                            next_up = Some(sealed);
+                            break;
+                        }
+                    }
+                }
+                let (mut g, s) = (std::mem::take(&mut gathered), shadow.take());
+                let taken_in = tokio::task::spawn_blocking(move || {
+                    g.note(&records);
+                    (g, s.and_then(|s| fold(s, &records)))
+                });
+                match taken_in.await {
+                    Ok((g, s)) => (gathered, shadow) = (g, s),
+                    Err(e) => {
+                        tracing::warn!("checkpoints stop until the next start: {e}");
+                        gathered.gap = true;
+                    }
+                }
                 continue;
             }
             ToSeal::Sealed(segment) => segment,
@@ -133,19 +163,21 @@ fn fold(mut shadow: Shadow, records: &[(Record, u64)]) -> Option<Shadow> {
         watch,
         restored,
         start,
+        folded,
     } = &mut shadow;
     let mut rebuild = Rebuild {
         coordinator,
         watch,
         now: Timestamp::from_datetime(chrono::Utc::now()),
         indexed_through: 0,
-        read: 0,
+        read: *folded,
         bytes: 0,
         restored,
     };
     for (r, at) in records {
         rebuild.read(r, *at);
     }
+    *folded = rebuild.read;
     let (last, _) = records.last().expect("not empty");
     *start = Start {
         next_seq: last.seq + 1,
@@ -337,4 +369,70 @@ pub(super) fn seal(
         tracing::warn!("checkpoint not written: {e}");
     }
     (Ok(last), Some(shadow))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{fold, Shadow};
+    use crate::audit::{Event, Record, Start, TrailIndex, GENESIS};
+    use crate::contract::Timestamp;
+    use crate::coordinator::Coordinator;
+    use crate::graph::ServiceGraph;
+    use crate::intent::{IntentSet, Roles};
+    use crate::rollback::RollbackWatch;
+    use crate::service::checkpoint::Checkpoint;
+    use crate::service::restore::Restored;
+    use std::path::Path;
+
+    /// Records chained from `prev`, seqs `from..from + n`.
+    fn written(from: u64, n: u64, prev: &mut String) -> Vec<(Record, u64)> {
+        (from..from + n)
+            .map(|seq| {
+                let hash = format!("h{seq}");
+                let r = Record {
+                    seq,
+                    at: Timestamp::parse("2026-12-07T10:00:00Z").unwrap(),
+                    prev: std::mem::replace(prev, hash.clone()),
+                    hash,
+                    event: Event::Observed {
+                        telemetry: Default::default(),
+                    },
+                };
+                (r, seq * 100)
+            })
+            .collect()
+    }
+
+    /// The fold behind checkpoints takes records in batch after batch as they are written:
+    /// it stands after the last one, and counts them all (the count paces the pruning of what
+    /// has gone stale, so a count that started again with each batch never pruned).
+    #[test]
+    fn the_fold_goes_on_across_batches_and_stops_at_a_gap() {
+        let graph =
+            ServiceGraph::from_files(Path::new("scenarios/online-boutique/graph.json"), None)
+                .unwrap();
+        let live = Coordinator::new(graph, IntentSet::new(Vec::new()), Roles::default());
+        let dir = std::env::temp_dir().join(format!("arbiter-sealer-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let index = std::sync::Arc::new(TrailIndex::open(&dir.join("audit.jsonl")).unwrap());
+        let watch = RollbackWatch::new(std::time::Duration::from_secs(600));
+        let start = Start {
+            next_seq: 1,
+            prev: GENESIS.into(),
+        };
+        let cp = Checkpoint::take(&live, &watch, &Restored::default(), start);
+        let mut shadow = Some(Shadow::from_checkpoint(cp, &live, index));
+        let mut prev = GENESIS.to_string();
+        for batch in 0..3 {
+            let records = written(1 + batch * 4, 4, &mut prev);
+            shadow = fold(shadow.expect("continued"), &records);
+        }
+        let s = shadow.expect("continued");
+        assert_eq!((s.folded, s.start.next_seq), (12, 13));
+        assert_eq!(s.start.prev, "h12");
+        // Records that do not follow where it stands end it: checkpoints stop.
+        let mut elsewhere = "h13".to_string();
+        assert!(fold(s, &written(14, 2, &mut elsewhere)).is_none());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
