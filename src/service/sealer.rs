@@ -56,6 +56,10 @@ impl Gathered {
     }
 }
 
+/// How long records written wait to be folded together: the fold serves checkpoints, taken at
+/// seals, so it may trail the writes by this much.
+const FOLD_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// Takes what the trail writes, in order, for as long as the service runs: records are
 /// folded into the checkpoint's state ([`Shadow`]) and noted for the index as they come; a
 /// sealed segment is indexed and checkpointed. A segment that cannot be indexed now (a full
@@ -81,9 +85,11 @@ pub async fn run(
         };
         let segment = match next {
             ToSeal::Written(mut records) => {
-                // Whatever else was written meanwhile is taken in the same turn, on a
-                // blocking thread: reading records back for the ledger may touch the disk,
-                // which the runtime's threads (the decision loop's, the bus's) must not wait on.
+                // What is written in the next moments is taken in the same turn, on a
+                // blocking thread: one hand-over per turn rather than per window, and reading
+                // records back for the ledger may touch the disk, which the runtime's threads
+                // (the decision loop's, the bus's) must not wait on.
+                tokio::time::sleep(FOLD_EVERY).await;
                 while let Ok(more) = to_seal.try_recv() {
                     match more {
                         ToSeal::Written(r) => records.extend(r),
