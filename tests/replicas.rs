@@ -770,3 +770,65 @@ async fn a_standby_retires_its_segments_as_the_leader_does() {
     // The same chain on both: the standby's copy ends where the leader's does.
     assert_trails(&a, &b, &[], case).await;
 }
+
+/// A hostile agent's proposal just under the bus's own size limit: refused as `too_large`,
+/// recorded cut, and the leader goes on deciding. (Kept whole, its record was larger than the
+/// replicated trail takes a message, and the leader, which waits until the trail takes what
+/// it decided, waited on it for good while still renewing its lease.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proposal_near_the_bus_limit_is_refused_and_the_leader_goes_on() {
+    use common::service::{http, proposal};
+    use futures_util::StreamExt;
+    let _one = ONE.lock().await;
+    let case = "a proposal of a megabyte";
+    let cluster = Cluster::start("huge-proposal").await;
+    let intents = undated_intents(&cluster.dir);
+    let (a, said) = Replica::start(&cluster, "a", &intents);
+    assert!(said.starts_with("ready"), "{said}");
+    let client = arbiter::bus::nats::connect(&cluster.url()).await.unwrap();
+    let mut decisions = client.subscribe("arbiter.decisions.>").await.unwrap();
+    client.flush().await.unwrap();
+    let js = async_nats::jetstream::new(client.clone());
+    let subject = "arbiter.proposals.cost.cost-optimizer-1";
+    let scale = serde_json::json!({"kind": "scale", "service": "emailservice", "replicas": -1});
+    let mut big: serde_json::Value = serde_json::from_slice(&proposal(
+        "huge-1",
+        "cost-optimizer-1",
+        "cost",
+        scale.clone(),
+    ))
+    .unwrap();
+    big["rationale"] = serde_json::json!("x".repeat(1_048_576 - 1_000));
+    for payload in [
+        big.to_string().into_bytes(),
+        proposal("after-1", "cost-optimizer-1", "cost", scale),
+    ] {
+        js.publish(subject, payload.into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    let (mut too_large, mut after) = (None, None);
+    let deadline = Instant::now() + TAKE_OVER;
+    while after.is_none() || too_large.is_none() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Ok(Some(m)) = tokio::time::timeout(left, decisions.next()).await else {
+            panic!(
+                "{case}: decisions seen: too_large {too_large:?}, after {after:?}; the leader's \
+                 log:\n{}",
+                std::fs::read_to_string(&a.log).unwrap_or_default()
+            );
+        };
+        let d: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
+        if d["proposal_id"] == "after-1" {
+            after = Some(d["verdict"].as_str().unwrap_or("").to_string());
+        } else if d["reasons"].to_string().contains("too_large") {
+            too_large = Some(d["verdict"].as_str().unwrap_or("").to_string());
+        }
+    }
+    assert_eq!(too_large.as_deref(), Some("invalid"), "{case}");
+    assert_ne!(after.as_deref(), Some("invalid"), "{case}");
+    let (status, why) = http(&a.http, "GET", "/readyz", None, "");
+    assert_eq!(status, 200, "{case}: {why}");
+}

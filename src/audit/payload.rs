@@ -72,10 +72,14 @@ impl Default for Payload {
 impl Payload {
     /// From the bytes as received. JSON on one line is kept byte for byte (blanks around it
     /// aside); JSON spread over several lines is compacted (a record is one line); anything
-    /// else is kept as a JSON string of its text, cut to 4 096 characters, so the record
-    /// still shows what arrived.
+    /// else — and a payload larger than a proposal may be, refused as `too_large` — is kept
+    /// as a JSON string of its text, cut to 4 096 characters, so the record still shows what
+    /// arrived. (Kept whole, a payload near the bus's own limit would make a record the
+    /// replicated trail cannot take, and the service would wait on it for good.)
     pub fn received(bytes: &[u8]) -> Payload {
-        if let Ok(text) = std::str::from_utf8(bytes) {
+        if bytes.len() > crate::contract::MAX_PAYLOAD_BYTES {
+            // Cut below, as text.
+        } else if let Ok(text) = std::str::from_utf8(bytes) {
             if depth(text) > MAX_DEPTH {
                 // Kept as text: nested deeper than a record may be to be read back.
             } else if !text.contains(['\n', '\r']) {
@@ -162,5 +166,18 @@ mod tests {
             "]".repeat(64)
         );
         assert!(Payload::received(fine.as_bytes()).value().is_array());
+    }
+
+    #[test]
+    fn json_larger_than_a_proposal_may_be_is_kept_as_bounded_text() {
+        let limit = crate::contract::MAX_PAYLOAD_BYTES;
+        let padded = |n: usize| format!("{{\"id\":\"big\",\"pad\":\"{}\"}}", "x".repeat(n));
+        let at_limit = padded(limit - 21);
+        assert_eq!(at_limit.len(), limit);
+        assert_eq!(Payload::received(at_limit.as_bytes()).get(), at_limit);
+        let over = padded(1_000_000);
+        let kept = Payload::received(over.as_bytes());
+        assert_eq!(kept.value().as_str().unwrap(), &over[..4096]);
+        assert!(kept.get().len() < 5000);
     }
 }
