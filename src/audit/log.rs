@@ -292,11 +292,12 @@ impl AuditLog {
             return;
         }
         // A segment is indexed and checkpointed once sealed: what it holds is flushed first.
-        let flushed = match &self.flusher {
-            Some(_) => self.file.sync_data().map_err(io(&self.path)),
+        let flushed = match self.flusher {
+            Some(_) => self.file.sync_data(),
             None => Ok(()),
         };
         let sealed = flushed
+            .map_err(io(&self.path))
             .and_then(|()| self.layout.seal(self.head_first))
             .and_then(|to| {
                 let file = OpenOptions::new()
@@ -463,18 +464,18 @@ impl AuditLog {
     /// events given to `prepare` starts in the file. On failure the file is cut back to its
     /// last durable record, so the same `prepared` can be committed again later.
     pub fn commit(&mut self, prepared: &Prepared) -> Result<Vec<u64>, AuditError> {
-        let written = match &self.flusher {
+        let written = match self.flusher.as_ref().and_then(|f| f.failure()) {
+            Some(e) => Err(e),
             None => self
                 .file
                 .write_all(prepared.text.as_bytes())
-                .and_then(|()| self.file.sync_data()),
-            Some(f) => match f.failure() {
-                Some(e) => Err(e),
-                None => self
-                    .file
-                    .write_all(prepared.text.as_bytes())
-                    .inspect(|()| f.written()),
-            },
+                .and_then(|()| match &self.flusher {
+                    Some(f) => {
+                        f.written();
+                        Ok(())
+                    }
+                    None => self.file.sync_data(),
+                }),
         };
         if let Err(e) = written {
             // A failed cut leaves a torn tail that the next start cuts in any case.
