@@ -490,6 +490,16 @@ async fn an_escalation_is_approved_over_http_and_the_agent_receives_the_final_ve
         body.contains("bad_body") && body.contains("missing field `action`"),
         "{body}"
     );
+    // A comment longer than a decision should carry is refused, and nothing is answered.
+    // (Unbounded, one of 600 kB made a final decision larger than the bus carries, and the
+    // service waited on its publication for good.)
+    let long = serde_json::json!({"approve": true, "comment": "x".repeat(4097)}).to_string();
+    let (status, body) = http(&addr, "POST", path, Some("sre-oncall-token"), &long);
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body.contains("comment_too_long") && body.contains("4096"),
+        "{body}"
+    );
     // The FinOps lead operates the cost agent: no self-approval.
     let (status, body) = http(&addr, "POST", path, Some("finops-lead-token"), answer);
     assert_eq!(status, 403, "{body}");

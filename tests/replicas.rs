@@ -832,3 +832,107 @@ async fn a_proposal_near_the_bus_limit_is_refused_and_the_leader_goes_on() {
     let (status, why) = http(&a.http, "GET", "/readyz", None, "");
     assert_eq!(status, 200, "{case}: {why}");
 }
+
+/// A record longer than the replicated trail takes in one message — the observations of a
+/// shop of 8 000 services, 1.4 MB — goes in parts: the leader records it and decides on, the
+/// standby's copy is the same chain, the stream reads back as the file, and the standby, once
+/// it has taken over, decides on after it. (Before, the server refused the record, and the
+/// leader, which waits until the trail holds what it decided, waited for good while it went
+/// on renewing its lease: no decision for anyone, and no take-over.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_longer_than_a_message_is_replicated_in_parts() {
+    use common::service::proposal;
+    use futures_util::StreamExt;
+    let _one = ONE.lock().await;
+    let case = "observations of 8 000 services";
+    let cluster = Cluster::start("long-record").await;
+    let intents = undated_intents(&cluster.dir);
+    // The retail shop, and 8 000 services its frontend calls.
+    let shop = std::fs::read_to_string(common::repo("scenarios/online-boutique/graph.json"));
+    let mut links: Vec<serde_json::Value> = serde_json::from_str(&shop.unwrap()).unwrap();
+    let names: Vec<String> = (0..8_000)
+        .map(|i| format!("catalogue-shard-{i:05}-eu-west-1-production"))
+        .collect();
+    for name in &names {
+        links.push(serde_json::json!({"parent": "frontend", "child": name, "callCount": 10}));
+    }
+    let graph = cluster.dir.join("large-shop.json");
+    std::fs::write(&graph, serde_json::to_string(&links).unwrap()).unwrap();
+    let overlay = common::repo("scenarios/online-boutique/overlay.toml");
+    let on_it = [
+        "--graph",
+        graph.to_str().unwrap(),
+        "--overlay",
+        overlay.to_str().unwrap(),
+    ];
+    let (mut a, said) =
+        Replica::start_with(&cluster, "a", &intents, &cluster.dir.join("a"), &on_it);
+    assert!(said.starts_with("ready"), "{said}");
+    let (b, said) = Replica::start_with(&cluster, "b", &intents, &cluster.dir.join("b"), &on_it);
+    assert!(said.starts_with("standby"), "{said}");
+    let client = arbiter::bus::nats::connect(&cluster.url()).await.unwrap();
+    let mut decisions = client.subscribe("arbiter.decisions.>").await.unwrap();
+    for name in &names {
+        let seen = serde_json::json!({
+            "replicas": 3, "load_rps": 12.5, "forecast_rps": 20.25, "p99_ms": 41.5,
+            "error_rate": 0.001, "healthy": true
+        });
+        client
+            .publish(format!("arbiter.telemetry.{name}"), seen.to_string().into())
+            .await
+            .unwrap();
+    }
+    client.flush().await.unwrap();
+    let js = async_nats::jetstream::new(client.clone());
+    let subject = "arbiter.proposals.cost.cost-optimizer-1";
+    let mut decide = async |id: &str| {
+        let scale = serde_json::json!({"kind": "scale", "service": "emailservice", "replicas": -1});
+        let p = proposal(id, "cost-optimizer-1", "cost", scale);
+        js.publish(subject, p.into()).await.unwrap().await.unwrap();
+        let deadline = Instant::now() + TAKE_OVER * 2;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Ok(Some(m)) = tokio::time::timeout(left, decisions.next()).await else {
+                panic!("{case}: no decision on {id}");
+            };
+            let d: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
+            if d["proposal_id"] == id {
+                assert_ne!(d["verdict"], "invalid", "{case}: {d}");
+                return;
+            }
+        }
+    };
+    // The feed takes the observations as they come: a window decided meanwhile records
+    // those it has; the next, all of them.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    decide("long-1").await;
+    decide("long-2").await;
+    let longest = |trail: &Path| {
+        let mut longest = (0, 0);
+        arbiter::audit::for_each(trail, |r| {
+            if let Event::Observed { telemetry } = &r.event {
+                let bytes = serde_json::to_string(&r).unwrap().len();
+                longest = longest.max((telemetry.services.len(), bytes));
+            }
+        })
+        .unwrap();
+        longest
+    };
+    let (services, bytes) = longest(&a.trail);
+    assert!(
+        services == names.len() && bytes > 1 << 20,
+        "{case}: the longest observations record: {services} services, {bytes} bytes"
+    );
+    assert_trails(&a, &b, &[], case).await;
+    assert_eq!(
+        longest(&b.trail),
+        (services, bytes),
+        "{case}: the standby's copy"
+    );
+    assert_the_stream_is_the_trail(&cluster, &a, "long-2", case);
+
+    a.kill();
+    decide("after-1").await;
+    assert_eq!(b.role().as_deref(), Some("leader"), "{case}");
+    arbiter::audit::verify(&b.trail).unwrap();
+}

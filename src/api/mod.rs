@@ -101,6 +101,7 @@ impl From<ApprovalError> for ApiError {
         let status = match e {
             ApprovalError::NotPending(_) => StatusCode::NOT_FOUND,
             ApprovalError::Domain { .. } | ApprovalError::OwnAgent { .. } => StatusCode::FORBIDDEN,
+            ApprovalError::CommentTooLong(_) => StatusCode::UNPROCESSABLE_ENTITY,
         };
         ApiError(status, e.code(), e.to_string())
     }

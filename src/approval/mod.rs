@@ -29,7 +29,15 @@ pub enum ApprovalError {
     Domain { approver: String, domain: String },
     #[error("{approver} operates {agent} and may not answer for its proposals")]
     OwnAgent { approver: String, agent: String },
+    #[error("a comment may hold at most {MAX_COMMENT_BYTES} bytes; this one holds {0}")]
+    CommentTooLong(usize),
 }
+
+/// The longest comment a person may give with an answer. The comment goes into the final
+/// decision (its reason and its explanation) and into the audit record: unbounded, a long
+/// one made a decision larger than the bus carries, and the service, which publishes every
+/// final decision until the stream takes it, waited on it for good.
+pub const MAX_COMMENT_BYTES: usize = 4096;
 
 impl ApprovalError {
     /// A stable code for the API.
@@ -38,6 +46,7 @@ impl ApprovalError {
             ApprovalError::NotPending(_) => "not_pending",
             ApprovalError::Domain { .. } => "domain_not_allowed",
             ApprovalError::OwnAgent { .. } => "own_agent",
+            ApprovalError::CommentTooLong(_) => "comment_too_long",
         }
     }
 }

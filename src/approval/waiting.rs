@@ -238,6 +238,9 @@ impl Escalations {
         comment: &str,
         now: Timestamp,
     ) -> Result<(Pending, Decision), ApprovalError> {
+        if comment.len() > super::MAX_COMMENT_BYTES {
+            return Err(ApprovalError::CommentTooLong(comment.len()));
+        }
         let p = match self.get(ProposalKey::of(agent, id)) {
             Some(Ok(p)) => p,
             Some(Err(e)) => {

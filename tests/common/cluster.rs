@@ -169,7 +169,8 @@ impl Replica {
         Replica::start_with(cluster, name, intents, home, &[])
     }
 
-    /// [`Replica::start_in`] with more arguments to `arbiter serve`.
+    /// [`Replica::start_in`] with more arguments to `arbiter serve` (served the retail shop
+    /// unless they name a `--graph`).
     pub fn start_with(
         cluster: &Cluster,
         name: &str,
@@ -187,7 +188,11 @@ impl Replica {
             // Small segments: replicas seal, index and checkpoint as they follow, several
             // times a run, and a restart reads at most a couple of megabytes of the trail.
             .args(["--audit-segment-mb", "2"])
-            .args(SHOP)
+            .args(if more.contains(&"--graph") {
+                &[][..]
+            } else {
+                &SHOP[..]
+            })
             .arg("--intents")
             .arg(intents)
             .arg("--audit")

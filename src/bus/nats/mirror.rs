@@ -15,11 +15,10 @@ use futures_util::StreamExt;
 
 pub const AUDIT_STREAM: &str = "ARBITER_AUDIT";
 
-/// Most bytes of records in one message: well under the server's default 1 MiB payload.
-const CHUNK: usize = 256 * 1024;
-/// The seq of a message's first record, and of the record after its last.
-const FIRST: &str = "Arbiter-First-Seq";
-const NEXT: &str = "Arbiter-Next-Seq";
+mod parts;
+
+use parts::{Joiner, Span};
+
 /// Most bytes of messages read before they are written to the file with one flush.
 const CATCH_UP_BATCH: usize = 4 << 20;
 
@@ -45,8 +44,13 @@ pub struct Mirror {
     stream: stream::Stream,
     /// The stream sequence of the last message this replica wrote or read (0: none yet).
     last: u64,
-    /// The seq of the record after the last one the stream is known to hold.
+    /// The seq of the record after the last one the stream is known to hold whole.
     covered: u64,
+    /// Of a long record this replica is appending in parts: which one (its parts' id
+    /// without their place) and how many of its bytes the stream holds so far.
+    covered_part: Option<(String, u64)>,
+    /// The long record being read in parts, while following the stream.
+    joiner: Joiner,
     /// Delivers the stream from `last + 1` while this replica follows it. Reached only
     /// through `&mut self`: the lock is there to share the leader's `Mirror` between tasks.
     feed: std::sync::Mutex<Option<pull::Ordered>>,
@@ -85,40 +89,44 @@ impl Mirror {
             stream,
             last: 0,
             covered: 1,
+            covered_part: None,
+            joiner: Joiner::default(),
             feed: std::sync::Mutex::new(None),
         };
         mirror.locate(log.position().next_seq).await?;
         Ok(mirror)
     }
 
-    /// The seqs a message carries: its first record's and the one after its last.
-    async fn seqs_at(&self, sequence: u64) -> Result<(u64, u64), MirrorError> {
+    /// The span of the stream's message `sequence`.
+    async fn span_at(&self, sequence: u64) -> Result<Span, MirrorError> {
         let m = self
             .stream
             .get_raw_message(sequence)
             .await
             .map_err(unavailable)?;
-        seqs_of(&m.headers, sequence)
+        Span::of(&m.headers, sequence)
     }
 
-    /// Finds the message whose first record is `next` (the one after this replica's last).
+    /// Finds the message where record `next` (the one after this replica's last) starts.
     async fn locate(&mut self, next: u64) -> Result<(), MirrorError> {
         let state = self.stream.get_info().await.map_err(unavailable)?.state;
+        self.covered = next;
+        self.covered_part = None;
+        self.joiner.clear();
         if state.messages == 0 {
             self.last = state.last_sequence;
-            self.covered = next;
             return Ok(());
         }
         let (lo, hi) = (state.first_sequence, state.last_sequence);
-        let (oldest, _) = self.seqs_at(lo).await?;
-        let (_, newest) = self.seqs_at(hi).await?;
-        if next > newest {
+        let oldest = self.span_at(lo).await?.first;
+        let newest = self.span_at(hi).await?;
+        if next > newest.next {
             return Err(MirrorError::Diverged(format!(
                 "this replica's audit trail holds records up to {} but the replicated trail ends \
                  at record {}: the file holds records no leader replicated; move it aside to \
                  start this replica from the replicated trail",
                 next - 1,
-                newest - 1
+                newest.next - 1
             )));
         }
         if next < oldest {
@@ -129,73 +137,80 @@ impl Mirror {
                 next - 1
             )));
         }
-        self.covered = next;
-        if next == newest {
-            self.last = hi;
-            return Ok(());
-        }
-        // Messages are appended in record order and only the oldest are ever dropped.
-        let (mut a, mut b) = (lo, hi);
+        // Messages are appended in record order and only the oldest are ever dropped: the
+        // first message that starts at or after record `next`, or holds it, is where to read
+        // from. (A message holding it from before its start: this replica was killed while
+        // writing its file, after the message was replicated, and its restart cut the
+        // unfinished record; the message is read again from its start and what the file
+        // holds is skipped.)
+        let (mut a, mut b, mut found) = (lo, hi, None);
         while a <= b {
             let mid = a + (b - a) / 2;
-            let (first, after) = self.seqs_at(mid).await?;
-            if first == next {
-                self.last = mid - 1;
-                return Ok(());
-            }
-            if after <= next {
-                a = mid + 1;
-            } else if first > next {
+            let span = self.span_at(mid).await?;
+            if span.first >= next || span.next > next {
+                found = Some((mid, span));
                 b = mid - 1;
             } else {
-                // Inside a message: this replica was killed while writing its file, after the
-                // message was replicated, and its restart cut the unfinished record. The
-                // message is read again from its start; what the file holds is skipped.
-                self.last = mid - 1;
-                return Ok(());
+                a = mid + 1;
             }
         }
-        Err(MirrorError::Diverged(format!(
-            "record {next} does not start a message of the replicated trail: this replica's \
-             trail and the leader's differ"
-        )))
-    }
-
-    /// Appends prepared records to the stream, in messages of at most [`CHUNK`] bytes, each
-    /// after the last message this replica knows of. What an earlier call already appended
-    /// is not appended again: a push that failed midway is retried with the same `prepared`.
-    pub async fn push(&mut self, prepared: &Prepared) -> Result<(), MirrorError> {
-        // A writer reads nothing: the feed it followed with would only fill memory.
-        *self.feed() = None;
-        let (first, _) = prepared.seqs();
-        for (from, to, text) in chunks(prepared.text(), first) {
-            if to <= self.covered {
-                continue;
+        match found {
+            None => self.last = hi,
+            Some((at, span)) if span.first <= next => self.last = at - 1,
+            Some(_) => {
+                return Err(MirrorError::Diverged(format!(
+                    "record {next} does not start a message of the replicated trail: this \
+                     replica's trail and the leader's differ"
+                )))
             }
-            self.append(from, to, text).await?;
         }
         Ok(())
     }
 
-    async fn append(&mut self, from: u64, to: u64, text: &str) -> Result<(), MirrorError> {
-        let id = message_id(from, text);
+    /// Appends prepared records to the stream, in messages of at most [`parts::CHUNK`] bytes
+    /// (a longer record in parts), each after the last message this replica knows of. What an
+    /// earlier call already appended is not appended again: a push that failed midway is
+    /// retried with the same `prepared`.
+    pub async fn push(&mut self, prepared: &Prepared) -> Result<(), MirrorError> {
+        // A writer reads nothing: the feed it followed with would only fill memory.
+        *self.feed() = None;
+        self.joiner.clear();
+        let (first, _) = prepared.seqs();
+        for piece in parts::pieces(prepared.text(), first) {
+            let held = if piece.span.unfinished() {
+                // A part of a record the stream holds whole, or of the one this replica was
+                // appending when a push failed: the same record (its hash is in the id), the
+                // bytes already there.
+                let end = piece.span.part.unwrap_or(0) + piece.text.len() as u64;
+                piece.span.first < self.covered
+                    || matches!(&self.covered_part, Some((record, bytes))
+                        if piece.record() == Some(record.as_str()) && end <= *bytes)
+            } else {
+                piece.span.next <= self.covered
+            };
+            if !held {
+                self.append(&piece).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn append(&mut self, piece: &parts::Piece<'_>) -> Result<(), MirrorError> {
         let mut headers = async_nats::HeaderMap::new();
         headers.insert(
             "Nats-Expected-Last-Sequence",
             self.last.to_string().as_str(),
         );
-        headers.insert("Nats-Msg-Id", id.as_str());
-        headers.insert(FIRST, from.to_string().as_str());
-        headers.insert(NEXT, to.to_string().as_str());
+        headers.insert("Nats-Msg-Id", piece.id.as_str());
+        piece.span.headers(&mut headers);
         let sent = self
             .js
-            .publish_with_headers(crate::bus::AUDIT, headers, text.to_string().into())
+            .publish_with_headers(crate::bus::AUDIT, headers, piece.text.to_string().into())
             .await
             .map_err(unavailable)?;
         match sent.await {
             Ok(ack) => {
-                self.last = ack.sequence;
-                self.covered = to;
+                self.appended(ack.sequence, piece);
                 Ok(())
             }
             Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => {
@@ -209,9 +224,8 @@ impl Mirror {
                     .await
                     .map_err(unavailable)?;
                 let theirs = m.headers.get("Nats-Msg-Id").map(|v| v.as_str().to_string());
-                if theirs.as_deref() == Some(id.as_str()) {
-                    self.last = last;
-                    self.covered = to;
+                if theirs.as_deref() == Some(piece.id.as_str()) {
+                    self.appended(last, piece);
                     return Ok(());
                 }
                 Err(MirrorError::Deposed(format!(
@@ -220,6 +234,19 @@ impl Mirror {
                 )))
             }
             Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    /// Notes that the stream stored `piece` as its message `sequence`.
+    fn appended(&mut self, sequence: u64, piece: &parts::Piece<'_>) {
+        self.last = sequence;
+        if piece.span.unfinished() {
+            let record = piece.record().unwrap_or_default().to_string();
+            let bytes = piece.span.part.unwrap_or(0) + piece.text.len() as u64;
+            self.covered_part = Some((record, bytes));
+        } else {
+            self.covered = piece.span.next;
+            self.covered_part = None;
         }
     }
 
@@ -287,6 +314,8 @@ impl Mirror {
             .last_sequence;
         let mut added = 0;
         while self.last < newest {
+            // What the joiner held before this batch, should the batch not be written.
+            let joined_before = self.joiner.clone();
             let mut text = String::new();
             let mut read_to = self.last;
             let mut covered = self.covered;
@@ -297,37 +326,50 @@ impl Mirror {
                         // What was read is kept; the feed is opened again next time.
                         *self.feed() = None;
                         if text.is_empty() {
+                            self.last = read_to;
                             return Err(e);
                         }
                         break;
                     }
                 };
                 let headers = m.headers.clone().unwrap_or_default();
-                let (first, after) = seqs_of(&headers, read_to + 1)?;
-                if first > covered || after <= covered {
-                    return Err(MirrorError::Diverged(format!(
-                        "message {} of the replicated trail holds records {first} to {}, this \
-                         replica expected record {covered}",
-                        read_to + 1,
-                        after - 1
-                    )));
-                }
+                let span = Span::of(&headers, read_to + 1)?;
                 let payload = std::str::from_utf8(&m.payload).map_err(|e| {
                     MirrorError::Diverged(format!(
                         "message {} of the replicated trail is not text: {e}",
                         read_to + 1
                     ))
                 })?;
+                read_to += 1;
+                if span.part.is_some() && span.first < covered {
+                    // A part of a record this replica holds already.
+                    continue;
+                }
+                if span.first > covered || (span.part.is_none() && span.next <= covered) {
+                    return Err(MirrorError::Diverged(format!(
+                        "message {read_to} of the replicated trail holds records {} to {}, \
+                         this replica expected record {covered}",
+                        span.first,
+                        span.next.max(span.first + 1) - 1
+                    )));
+                }
+                let Some(whole) = self.joiner.take(span, read_to, payload)? else {
+                    continue;
+                };
                 // The records this replica holds already (the start of a message it was
                 // writing when it stopped); the chain check of what follows proves them the same.
-                let held: usize = payload
+                let held: usize = whole
                     .split_inclusive('\n')
-                    .take((covered - first) as usize)
+                    .take((covered - span.first) as usize)
                     .map(str::len)
                     .sum();
-                text.push_str(&payload[held..]);
-                read_to += 1;
-                covered = after;
+                text.push_str(&whole[held..]);
+                covered = span.next;
+            }
+            if text.is_empty() {
+                // Only parts of a record still being written, or of one this replica holds.
+                self.last = read_to;
+                continue;
             }
             // Messages taken from the feed and not written are read again: the feed starts
             // over from the last one written.
@@ -339,6 +381,7 @@ impl Mirror {
                 Ok(w) => w,
                 Err(e) => {
                     *self.feed() = None;
+                    self.joiner = joined_before;
                     return Err(e.into());
                 }
             };
@@ -397,137 +440,34 @@ pub async fn read_replicated(
         .map_err(unavailable)?;
     let mut feed = consumer.messages().await.map_err(unavailable)?;
     let mut held: Option<Held> = None;
+    let mut joiner = Joiner::default();
     loop {
         let (m, at) = next_in(&mut feed).await?;
-        let (first, next) = seqs_of(&m.headers.clone().unwrap_or_default(), at)?;
-        if let Some(h) = held {
-            if first != h.next {
+        let span = Span::of(&m.headers.clone().unwrap_or_default(), at)?;
+        let text = std::str::from_utf8(&m.payload).map_err(|e| {
+            MirrorError::Diverged(format!("message {at} of the replicated trail: {e}"))
+        })?;
+        // The first parts of a record that went past the size limit before the reading began.
+        let orphan = held.is_none() && !joiner.is_open() && span.part.is_some_and(|p| p > 0);
+        if !orphan {
+            if let Some(h) = held.filter(|h| span.first != h.next) {
                 return Err(MirrorError::Diverged(format!(
-                    "message {at} of the replicated trail starts at record {first} where record \
+                    "message {at} of the replicated trail starts at record {} where record \
                      {} was due: messages went past the stream's size limit while it was read; \
                      read it again",
-                    h.next
+                    span.first, h.next
                 )));
             }
+            if let Some(whole) = joiner.take(span, at, text)? {
+                out(&whole)?;
+                held = Some(Held {
+                    first: held.map_or(span.first, |h| h.first),
+                    next: span.next,
+                });
+            }
         }
-        out(std::str::from_utf8(&m.payload).map_err(|e| {
-            MirrorError::Diverged(format!("message {at} of the replicated trail: {e}"))
-        })?)?;
-        held = Some(Held {
-            first: held.map_or(first, |h| h.first),
-            next,
-        });
         if at >= state.last_sequence {
             return Ok(held);
         }
-    }
-}
-
-/// The records of `text` (one per line, the first numbered `first`) in parts of at most
-/// [`CHUNK`] bytes (a longer record alone), as (first seq, seq after, text).
-/// A message's id: its first record's seq and its last record's hash, which covers every
-/// record before it — so two writers' messages never share an id, and no second hash of the
-/// text is needed. (A text without a readable hash field is hashed whole.)
-fn message_id(from: u64, text: &str) -> String {
-    let last = text
-        .trim_end_matches('\n')
-        .rsplit('\n')
-        .next()
-        .unwrap_or("");
-    let hash = last
-        .find("\"hash\":\"")
-        .and_then(|i| last.get(i + 8..i + 24))
-        .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()));
-    match hash {
-        Some(h) => format!("{from}-{h}"),
-        None => format!(
-            "{from}-{}",
-            &crate::hash::sha256_parts(&[text.as_bytes()])[7..23]
-        ),
-    }
-}
-
-fn chunks(text: &str, first: u64) -> Vec<(u64, u64, &str)> {
-    let mut out = Vec::new();
-    let (mut start, mut from, mut seq, mut at) = (0usize, first, first, 0usize);
-    for line in text.split_inclusive('\n') {
-        if at > start && at + line.len() - start > CHUNK {
-            out.push((from, seq, &text[start..at]));
-            start = at;
-            from = seq;
-        }
-        at += line.len();
-        seq += 1;
-    }
-    if at > start {
-        out.push((from, seq, &text[start..at]));
-    }
-    out
-}
-
-fn seqs_of(headers: &async_nats::HeaderMap, sequence: u64) -> Result<(u64, u64), MirrorError> {
-    let read = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.as_str().parse::<u64>().ok())
-            .ok_or_else(|| {
-                MirrorError::Diverged(format!(
-                    "message {sequence} of the replicated trail has no `{name}` header: \
-                     something other than an arbiter wrote to `{}`",
-                    crate::bus::AUDIT
-                ))
-            })
-    };
-    Ok((read(FIRST)?, read(NEXT)?))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{chunks, message_id, CHUNK};
-
-    #[test]
-    fn a_message_is_known_by_its_first_seq_and_its_last_record_hash() {
-        let a = format!(
-            "{{\"seq\":1,\"prev\":\"{}\",\"hash\":\"{}\"}}\n",
-            "0".repeat(64),
-            "a1".repeat(32)
-        );
-        let b = format!(
-            "{{\"seq\":2,\"prev\":\"{}\",\"hash\":\"{}\"}}\n",
-            "a1".repeat(32),
-            "b2".repeat(32)
-        );
-        assert_eq!(
-            message_id(1, &format!("{a}{b}")),
-            format!("1-{}", "b2".repeat(8))
-        );
-        assert_eq!(message_id(1, &a), format!("1-{}", "a1".repeat(8)));
-        // Another writer's records from the same seq differ in their hash.
-        assert_ne!(message_id(2, &b), message_id(2, &b.replace("b2", "c3")));
-        // Without a hash field the text is hashed: still one id per text.
-        let plain = message_id(5, "not a record\n");
-        assert!(plain.starts_with("5-") && plain.len() == 18, "{plain}");
-        assert_ne!(plain, message_id(5, "another\n"));
-    }
-
-    #[test]
-    fn records_are_cut_into_parts_at_line_ends_and_numbered() {
-        let line = format!("{}\n", "x".repeat(CHUNK / 3));
-        let text = line.repeat(7);
-        let parts = chunks(&text, 10);
-        assert_eq!(
-            parts.iter().map(|p| (p.0, p.1)).collect::<Vec<_>>(),
-            [(10, 12), (12, 14), (14, 16), (16, 17)]
-        );
-        assert!(parts.iter().all(|p| p.2.ends_with('\n')));
-        assert_eq!(parts.iter().map(|p| p.2).collect::<String>(), text);
-        // A record longer than a part goes alone.
-        let long = format!("a\n{}\nb\n", "y".repeat(CHUNK * 2));
-        let parts = chunks(&long, 1);
-        assert_eq!(
-            parts.iter().map(|p| (p.0, p.1)).collect::<Vec<_>>(),
-            [(1, 2), (2, 3), (3, 4)]
-        );
-        assert!(chunks("", 5).is_empty());
     }
 }

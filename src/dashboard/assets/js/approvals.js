@@ -40,7 +40,8 @@ export function approvalCard(p) {
   const mine = state.me && state.me.operates.includes(p.agent);
   const blast = p.blast_radius;
   const status = h("p", { className: "status", role: "status" });
-  const comment = h("textarea", { id: id + "-comment", rows: "2" });
+  // 1024 characters at most: within the 4096 bytes the API takes (`MAX_COMMENT_BYTES`) in any script.
+  const comment = h("textarea", { id: id + "-comment", rows: "2", maxlength: "1024" });
   const answer = async (approve) => {
     for (const b of card.querySelectorAll("button")) b.disabled = true;
     status.className = "status";
