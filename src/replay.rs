@@ -119,7 +119,9 @@ impl Replayer {
         self.decide_window();
         let c = &mut self.c;
         match &r.event {
-            Event::Observed { telemetry: t } => self.telemetry = t.clone(),
+            Event::Observed { .. } => {
+                r.event.observe(&mut self.telemetry);
+            }
             Event::KillSwitch(_) | Event::Control { .. } => {
                 if let Some(s) = r.control() {
                     c.controls.apply(&s)

@@ -237,6 +237,7 @@ fn a_segment_indexed_from_its_records_as_written_matches_one_read_back() {
         // Staged observations go first in a commit and are records too.
         log.stage(Event::Observed {
             telemetry: Default::default(),
+            changes: false,
         });
         let mut events = vec![decision_event("a", &format!("p-{i}"), Verdict::Approved)];
         if i % 3 == 0 {

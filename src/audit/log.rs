@@ -274,6 +274,11 @@ impl AuditLog {
         &self.layout
     }
 
+    /// The seq of the first record of the segment being written (the head).
+    pub fn head_first(&self) -> u64 {
+        self.head_first
+    }
+
     /// Where the chain stands: the next record's seq and the hash it will follow.
     pub fn position(&self) -> Start {
         Start {

@@ -21,10 +21,15 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         subject: Option<String>,
     },
-    /// The observations the engine saw from here on (recorded when they changed), so the
-    /// history can be decided again (`arbiter replay`).
+    /// The observations the engine saw from here on, so the history can be decided again
+    /// (`arbiter replay`), recorded when they changed: whole in the first such record of each
+    /// segment the service writes, otherwise only the services whose observations changed
+    /// (`changes`). On a graph of thousands of services, the whole snapshot on every window
+    /// would be most of what the trail writes.
     Observed {
         telemetry: crate::contract::Telemetry,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        changes: bool,
     },
     /// A person answered an escalation.
     Approval {
@@ -98,6 +103,22 @@ pub struct Record {
     pub prev: String,
     pub hash: String,
     pub event: Event,
+}
+
+impl Event {
+    /// Brings `seen` to what an observations record says (the whole snapshot, or its
+    /// changes); whether this is one.
+    pub fn observe(&self, seen: &mut crate::contract::Telemetry) -> bool {
+        match self {
+            Event::Observed {
+                telemetry,
+                changes: true,
+            } => seen.apply_changes(telemetry),
+            Event::Observed { telemetry, .. } => *seen = telemetry.clone(),
+            _ => return false,
+        }
+        true
+    }
 }
 
 impl Record {

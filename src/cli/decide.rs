@@ -142,6 +142,7 @@ pub fn run(a: DecideArgs) -> anyhow::Result<ExitCode> {
             if telemetry != Telemetry::default() {
                 log.stage(Event::Observed {
                     telemetry: telemetry.clone(),
+                    changes: false,
                 });
             }
             Some(log)

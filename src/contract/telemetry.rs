@@ -43,6 +43,39 @@ pub struct Telemetry {
     pub services: BTreeMap<String, Observation>,
 }
 
+impl Telemetry {
+    /// What changed from `before` to this snapshot: the services observed anew or
+    /// otherwise, with this snapshot's time; `None` when a service of `before` is no longer
+    /// observed (a snapshot of changes cannot say so).
+    pub fn changes_since(&self, before: &Telemetry) -> Option<Telemetry> {
+        if before
+            .services
+            .keys()
+            .any(|s| !self.services.contains_key(s))
+        {
+            return None;
+        }
+        let services = self
+            .services
+            .iter()
+            .filter(|(s, o)| before.services.get(*s) != Some(*o))
+            .map(|(s, o)| (s.clone(), o.clone()))
+            .collect();
+        Some(Telemetry {
+            at: self.at,
+            services,
+        })
+    }
+
+    /// Takes in a snapshot of changes ([`Telemetry::changes_since`]).
+    pub fn apply_changes(&mut self, changes: &Telemetry) {
+        self.at = changes.at;
+        for (s, o) in &changes.services {
+            self.services.insert(s.clone(), o.clone());
+        }
+    }
+}
+
 impl Observation {
     /// Names of numeric fields that are present but not finite and non-negative.
     pub fn bad_numbers(&self) -> Vec<&'static str> {
@@ -57,5 +90,40 @@ impl Observation {
         .filter(|(_, v)| v.is_some_and(|v| !v.is_finite() || v < 0.0))
         .map(|(n, _)| n)
         .collect()
+    }
+}
+
+#[cfg(test)]
+mod changes {
+    use super::{Observation, Telemetry};
+
+    fn seen(services: &[(&str, f64)]) -> Telemetry {
+        Telemetry {
+            at: None,
+            services: services
+                .iter()
+                .map(|(s, load)| {
+                    let o = Observation {
+                        load_rps: Some(*load),
+                        ..Default::default()
+                    };
+                    (s.to_string(), o)
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_snapshot_of_changes_holds_what_changed_and_brings_the_last_one_to_this_one() {
+        let before = seen(&[("a", 1.0), ("b", 2.0), ("c", 3.0)]);
+        let after = seen(&[("a", 1.0), ("b", 2.5), ("c", 3.0), ("d", 4.0)]);
+        let changes = after.changes_since(&before).unwrap();
+        assert_eq!(changes, seen(&[("b", 2.5), ("d", 4.0)]));
+        let mut folded = before.clone();
+        folded.apply_changes(&changes);
+        assert_eq!(folded, after);
+        assert_eq!(after.changes_since(&after), Some(seen(&[])));
+        // A service no longer observed cannot be said by changes: the snapshot goes whole.
+        assert_eq!(seen(&[("a", 1.0)]).changes_since(&before), None);
     }
 }

@@ -328,7 +328,9 @@ impl Rebuild<'_> {
             Event::Outcome {
                 agent, proposal_id, ..
             } => self.coordinator.outcome_reported(agent, proposal_id),
-            Event::Observed { telemetry } => self.restored.last_observed = telemetry.clone(),
+            Event::Observed { .. } => {
+                r.event.observe(&mut self.restored.last_observed);
+            }
             Event::Carried { decision, .. } => {
                 let key = crate::contract::ProposalKey::of(&decision.agent, &decision.proposal_id);
                 self.restored.escalations.moved(key, r.seq, at);

@@ -402,6 +402,7 @@ mod tests {
                     hash,
                     event: Event::Observed {
                         telemetry: Default::default(),
+                        changes: false,
                     },
                 };
                 (r, seq * 100)

@@ -170,6 +170,7 @@ pub(super) async fn lead(
         delivered: 0,
         audited: 0,
         last_observed: restored.last_observed,
+        observed_whole_in: None,
         figures: restored.figures,
         published,
         health: health.clone(),

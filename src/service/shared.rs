@@ -46,6 +46,8 @@ pub struct Shared {
     pub(super) audited: u64,
     /// The observations last written to the audit trail (none written: none seen).
     pub(super) last_observed: crate::contract::Telemetry,
+    /// The first seq of the segment being written when they were last written whole.
+    pub(super) observed_whole_in: Option<u64>,
     /// Headline figures, for the dashboard.
     pub figures: crate::dashboard::Figures,
     /// Where what the API reads is published, and the feed of recent decisions.
@@ -263,16 +265,36 @@ impl Shared {
     }
 
     /// Puts the observations a window is decided on into the audit trail, ahead of its
-    /// decisions, when they differ from the last ones recorded.
+    /// decisions, when they differ from the last ones recorded: only what changed, except
+    /// in the first such record of each segment, which holds them whole — so that a trail
+    /// whose older segments retention retired still says what every window saw.
     pub fn observations(&mut self, snapshot: &crate::contract::Telemetry) {
-        if self.last_observed == *snapshot {
+        let Some(log) = self.log.as_mut() else {
+            self.last_observed = snapshot.clone();
+            return;
+        };
+        let head = log.head_first();
+        let whole_here = self.observed_whole_in == Some(head);
+        if self.last_observed == *snapshot && (whole_here || snapshot.services.is_empty()) {
             return;
         }
-        if let Some(log) = self.log.as_mut() {
-            log.stage(Event::Observed {
-                telemetry: snapshot.clone(),
-            });
-        }
+        let changes = whole_here
+            .then(|| snapshot.changes_since(&self.last_observed))
+            .flatten();
+        let event = match changes {
+            Some(telemetry) => Event::Observed {
+                telemetry,
+                changes: true,
+            },
+            None => {
+                self.observed_whole_in = Some(head);
+                Event::Observed {
+                    telemetry: snapshot.clone(),
+                    changes: false,
+                }
+            }
+        };
+        log.stage(event);
         self.last_observed = snapshot.clone();
     }
 
