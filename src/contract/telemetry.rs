@@ -48,19 +48,27 @@ impl Telemetry {
     /// otherwise, with this snapshot's time; `None` when a service of `before` is no longer
     /// observed (a snapshot of changes cannot say so).
     pub fn changes_since(&self, before: &Telemetry) -> Option<Telemetry> {
-        if before
-            .services
-            .keys()
-            .any(|s| !self.services.contains_key(s))
-        {
+        // Both maps walked side by side in their order: one comparison per service, not a
+        // lookup (every window, over thousands of services).
+        let mut old = before.services.iter().peekable();
+        let mut services = BTreeMap::new();
+        for (s, o) in &self.services {
+            match old.peek() {
+                Some((k, _)) if *k < s => return None,
+                Some((k, v)) if *k == s => {
+                    if *v != o {
+                        services.insert(s.clone(), o.clone());
+                    }
+                    old.next();
+                }
+                _ => {
+                    services.insert(s.clone(), o.clone());
+                }
+            }
+        }
+        if old.next().is_some() {
             return None;
         }
-        let services = self
-            .services
-            .iter()
-            .filter(|(s, o)| before.services.get(*s) != Some(*o))
-            .map(|(s, o)| (s.clone(), o.clone()))
-            .collect();
         Some(Telemetry {
             at: self.at,
             services,
@@ -125,5 +133,7 @@ mod changes {
         assert_eq!(after.changes_since(&after), Some(seen(&[])));
         // A service no longer observed cannot be said by changes: the snapshot goes whole.
         assert_eq!(seen(&[("a", 1.0)]).changes_since(&before), None);
+        let without_b = seen(&[("a", 1.0), ("c", 3.0), ("d", 4.0)]);
+        assert_eq!(without_b.changes_since(&before), None);
     }
 }

@@ -274,28 +274,34 @@ impl Shared {
             return;
         };
         let head = log.head_first();
-        let whole_here = self.observed_whole_in == Some(head);
-        if self.last_observed == *snapshot && (whole_here || snapshot.services.is_empty()) {
+        // One pass over the services, which may be thousands, every window: what changed.
+        let changes = snapshot.changes_since(&self.last_observed);
+        let unchanged = changes
+            .as_ref()
+            .is_some_and(|c| c.services.is_empty() && c.at == self.last_observed.at);
+        if self.observed_whole_in == Some(head) {
+            match changes {
+                Some(_) if unchanged => return,
+                Some(telemetry) => {
+                    self.last_observed.apply_changes(&telemetry);
+                    log.stage(Event::Observed {
+                        telemetry,
+                        changes: true,
+                    });
+                    return;
+                }
+                // A service is no longer observed: said by the whole snapshot.
+                None => {}
+            }
+        } else if unchanged && snapshot.services.is_empty() {
             return;
         }
-        let changes = whole_here
-            .then(|| snapshot.changes_since(&self.last_observed))
-            .flatten();
-        let event = match changes {
-            Some(telemetry) => Event::Observed {
-                telemetry,
-                changes: true,
-            },
-            None => {
-                self.observed_whole_in = Some(head);
-                Event::Observed {
-                    telemetry: snapshot.clone(),
-                    changes: false,
-                }
-            }
-        };
-        log.stage(event);
+        self.observed_whole_in = Some(head);
         self.last_observed = snapshot.clone();
+        log.stage(Event::Observed {
+            telemetry: snapshot.clone(),
+            changes: false,
+        });
     }
 
     /// Records the decisions that are not replays already recorded (one flush to disk for
