@@ -81,7 +81,15 @@ impl Cluster {
             .arg("-c")
             .arg(self.dir.join(format!("n{i}.conf")))
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            // Kept (appended across restarts of the node): a cluster that never elects its
+            // JetStream leader says why here.
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(self.dir.join(format!("n{i}.log")))
+                    .unwrap(),
+            )
             .spawn()
             .expect("nats-server starts");
         let deadline = Instant::now() + Duration::from_secs(15);
@@ -121,8 +129,9 @@ impl Cluster {
             }
             assert!(
                 Instant::now() < deadline,
-                "the cluster's JetStream never became ready: {:?}",
-                made.err()
+                "the cluster's JetStream never became ready: {:?}; the nodes' logs are in {}",
+                made.err(),
+                self.dir.display()
             );
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
