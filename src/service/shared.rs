@@ -269,8 +269,8 @@ impl Shared {
     /// in the first such record of each segment, which holds them whole — so that a trail
     /// whose older segments retention retired still says what every window saw.
     pub fn observations(&mut self, snapshot: &crate::contract::Telemetry) {
+        // Without a trail nothing is recorded, and nothing else reads the last recorded.
         let Some(log) = self.log.as_mut() else {
-            self.last_observed = snapshot.clone();
             return;
         };
         let head = log.head_first();
