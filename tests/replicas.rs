@@ -771,6 +771,152 @@ async fn a_standby_retires_its_segments_as_the_leader_does() {
     assert_trails(&a, &b, &[], case).await;
 }
 
+/// The names and sizes of the sealed files a replica holds (segments, indexes, checkpoints)
+/// and of those the object store holds under its name.
+async fn copies_of(
+    js: &async_nats::jetstream::Context,
+    replica: &Replica,
+) -> (Vec<String>, Vec<String>) {
+    let dir = replica.trail.with_extension("jsonl.segments");
+    let mut held: Vec<String> = std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let name = e.file_name().to_string_lossy().to_string();
+            let sealed = [".jsonl", ".idx", ".state.json"]
+                .iter()
+                .any(|x| name.ends_with(x));
+            Some(format!("{name} {}", e.metadata().ok()?.len())).filter(|_| sealed)
+        })
+        .collect();
+    held.sort();
+    let store = js.get_object_store("ARBITER_TRAIL").await.unwrap();
+    use futures_util::StreamExt;
+    let mut listed = store.list().await.unwrap();
+    let mut copied = Vec::new();
+    while let Some(info) = listed.next().await {
+        let info = info.unwrap();
+        if let Some(name) = info.name.strip_prefix(&format!("{}/", replica.name)) {
+            copied.push(format!("{name} {}", info.size));
+        }
+    }
+    copied.sort();
+    (held, copied)
+}
+
+/// A replica started on an empty disk after the replicated stream dropped its first records
+/// (past `--stream-max-bytes`) starts from the newest copy of a replica's sealed files in the
+/// object store — segments, indexes, checkpoint — and reads the stream from there; it then
+/// holds the whole chain, and takes over when both others die. (Before, it could only say that
+/// it could not catch up, and exit.) The copies follow each replica's files, removals included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_on_an_empty_disk_joins_from_the_copies_after_the_stream_dropped_the_start() {
+    let _one = ONE.lock().await;
+    let case = "an empty replica joining after the stream's start went";
+    let cluster = Cluster::start("archive").await;
+    let intents = undated_intents(&cluster.dir);
+    let small = ["--stream-max-bytes", "5242880"];
+    let start =
+        |name: &str| Replica::start_with(&cluster, name, &intents, &cluster.dir.join(name), &small);
+    let (mut a, said) = start("a");
+    assert!(said.starts_with("ready"), "{case}: {said}");
+    let (mut b, said) = start("b");
+    assert!(said.starts_with("standby"), "{case}: {said}");
+    let js = agent(&cluster).await;
+    let rate = if cfg!(debug_assertions) { 250 } else { RATE };
+    let stop = Arc::new(AtomicBool::new(false));
+    let sender = load_until(js.clone(), "e", rate, stop.clone());
+    // Until the stream no longer holds record 1 and the leader has copied a checkpoint and
+    // removed an older one.
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let first = js
+            .get_stream("ARBITER_AUDIT")
+            .await
+            .unwrap()
+            .get_info()
+            .await
+            .unwrap()
+            .state
+            .first_sequence;
+        let (_, copied) = copies_of(&js, &a).await;
+        let checkpoints = copied.iter().filter(|f| f.contains(".state.json")).count();
+        if first > 1 && checkpoints >= 2 && segments_of(&a) >= 3 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{case}: the stream starts at message {first}; a copied {copied:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let (c, said) = start("c");
+    let c_log = std::fs::read_to_string(&c.log).unwrap_or_default();
+    assert!(said.starts_with("standby"), "{case}: {said}\n{c_log}");
+    assert!(
+        c_log.contains("fetched the trail from the archive"),
+        "{case}: {c_log}"
+    );
+    // What each replica copied is what it holds: a checkpoint it removed is gone from the
+    // copies too.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (held, copied) = copies_of(&js, &a).await;
+        if held == copied {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{case}: a holds {held:?} and its copies are {copied:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    a.kill();
+    b.kill();
+    let took = c.until_role("leader", TAKE_OVER).await;
+    eprintln!("{case}: c took over {took:?} after a and b were killed");
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    stop.store(true, Ordering::SeqCst);
+    let ids = sender.await.unwrap();
+    // The decisions stream is as small as the trail's: the trail, whole on c, is counted.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let decided = decided_in(&c.trail);
+        if ids.iter().all(|id| decided.contains_key(id)) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{case}: proposals left undecided on c"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // b, away longer than the stream holds, sets its trail aside and joins from the copies.
+    let (b2, said) = start("b");
+    let b_log = std::fs::read_to_string(&b2.log).unwrap_or_default();
+    assert!(said.starts_with("standby"), "{case}: {said}\n{b_log}");
+    assert!(
+        b_log.contains("set aside") && b_log.contains("fetched the trail from the archive"),
+        "{case}: {b_log}"
+    );
+    let aside = std::fs::read_dir(b2.trail.parent().unwrap())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .find(|e| {
+            let name = e.file_name().to_string_lossy().to_string();
+            name.contains(".behind-") && !name.ends_with(".segments")
+        })
+        .expect("b's earlier trail is kept");
+    if let Err(e) = arbiter::audit::verify(&aside.path()) {
+        panic!("{case}: the trail set aside does not verify: {e}");
+    }
+    assert_trails(&c, &b2, &ids, case).await;
+    let v = arbiter::audit::verify(&c.trail).unwrap();
+    assert_eq!(v.first_seq, 1, "{case}: c holds the whole chain");
+}
+
 /// A hostile agent's proposal just under the bus's own size limit: refused as `too_large`,
 /// recorded cut, and the leader goes on deciding. (Kept whole, its record was larger than the
 /// replicated trail takes a message, and the leader, which waits until the trail takes what

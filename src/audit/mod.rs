@@ -25,7 +25,9 @@ pub use chain::{first_record_of, verify, verify_from_first, Start, Verified};
 pub use flush::FLUSH_EVERY;
 pub use index::{Bloom, IndexEntry, SegmentIndex};
 pub use log::{AuditLog, Prepared};
-pub use trail::{write_atomically, write_atomically_with, Layout, Segment};
+pub use trail::{
+    numbered_name, sync_dir, write_atomically, write_atomically_with, Layout, Segment,
+};
 
 /// Hands every record of a trail (every segment, then the head) to `f`, in order, one at a
 /// time (a trail of any length is read in the memory of one record).

@@ -69,19 +69,12 @@ impl Layout {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(io_error(&self.dir, e)),
         };
-        let suffix = format!(".{ext}");
         let mut out = Vec::new();
         for entry in entries {
             let entry = entry.map_err(|e| io_error(&self.dir, e))?;
             let name = entry.file_name();
-            let Some(name) = name.to_str() else { continue };
-            let Some(number) = name.strip_suffix(suffix.as_str()) else {
-                continue;
-            };
-            if number.len() == DIGITS && number.bytes().all(|b| b.is_ascii_digit()) {
-                if let Ok(seq) = number.parse() {
-                    out.push((seq, entry.path()));
-                }
+            if let Some(seq) = name.to_str().and_then(|n| numbered_name(n, ext)) {
+                out.push((seq, entry.path()));
             }
         }
         out.sort();
@@ -122,6 +115,16 @@ impl Layout {
     }
 }
 
+/// The seq a file name of the segments directory carries, if it is `<20 digits>.<ext>`.
+pub fn numbered_name(name: &str, ext: &str) -> Option<u64> {
+    let number = name.strip_suffix(ext)?.strip_suffix('.')?;
+    if number.len() == DIGITS && number.bytes().all(|b| b.is_ascii_digit()) {
+        number.parse().ok()
+    } else {
+        None
+    }
+}
+
 pub(crate) fn io_error(path: &Path, source: std::io::Error) -> AuditError {
     AuditError::Io {
         path: path.display().to_string(),
@@ -130,7 +133,7 @@ pub(crate) fn io_error(path: &Path, source: std::io::Error) -> AuditError {
 }
 
 /// Makes the names in a directory durable (a rename or a new file in it).
-pub(crate) fn sync_dir(dir: &Path) -> Result<(), AuditError> {
+pub fn sync_dir(dir: &Path) -> Result<(), AuditError> {
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| io_error(dir, e))

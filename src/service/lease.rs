@@ -152,7 +152,12 @@ pub fn step_down(why: &str) -> ! {
         tracing::error!("stepping down: {why}; asked to stop, so exiting");
         std::process::exit(0)
     }
-    tracing::error!("stepping down: {why}; starting again as a standby");
+    start_again(&format!("stepping down: {why}"))
+}
+
+/// Starts the process again from its own arguments (the same process id), as a standby.
+pub fn start_again(why: &str) -> ! {
+    tracing::error!("{why}; starting again as a standby");
     use std::os::unix::process::CommandExt;
     let error = match std::env::current_exe() {
         Ok(exe) => std::process::Command::new(exe)

@@ -13,9 +13,10 @@
 //! `serve.rs` is the decision loop, `shared.rs` the state it folds and the one way a decision
 //! leaves it, `restore.rs` and `fold.rs` the fold of the audit trail (restart, standby),
 //! `checkpoint.rs` and `sealer.rs` what a sealed segment leaves behind, `lease.rs` and
-//! `standby.rs` the replicas, `reload.rs` the intents' hot reload, `rollbacks.rs` and
+//! `standby.rs` the replicas, `archiver.rs` their sealed files copied beside the stream, `reload.rs` the intents' hot reload, `rollbacks.rs` and
 //! `asks.rs` the commands the service itself sends to agents.
 
+mod archiver;
 mod asks;
 mod checkpoint;
 mod fold;
@@ -30,7 +31,9 @@ mod standby;
 mod view;
 mod writes;
 
-use crate::bus::nats::{connect_watched, feeds, mirror, nats, queue, replicated, ACK_WAIT};
+use crate::bus::nats::{
+    archive, connect_watched, feeds, mirror, nats, queue, replicated, ACK_WAIT,
+};
 pub use crate::bus::nats::{NatsError, StreamLimits, CONSUMER, DECISIONS_STREAM, PROPOSALS_STREAM};
 pub use lease::LEADER_BUCKET;
 pub use serve::serve;

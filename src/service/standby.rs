@@ -9,6 +9,8 @@
 //! previous leader decided but had not acknowledged come again and are answered from the
 //! trail, never decided twice.
 
+use super::archive::Archive;
+use super::archiver;
 use super::fold::Folded;
 use super::lease::{self, Lease};
 use super::mirror::{Mirror, MirrorError};
@@ -19,6 +21,7 @@ use super::view::View;
 use super::writes::Standby;
 use super::{connect_watched, nats, NatsError, ServeConfig};
 use crate::approval::Approvers;
+use crate::audit::Layout;
 use crate::coordinator::Coordinator;
 use crate::health::{Backoff, Health, Role};
 use std::sync::Arc;
@@ -70,14 +73,20 @@ pub async fn serve_replica(
     };
     let stop = stop_on_signal();
     let mut backoff = Backoff::default();
-    let (js, store) = until_attached(&health, "", || async {
+    let (js, store, archive) = until_attached(&health, "", || async {
         let client = connect_watched(&cfg.url, health.clone()).await?;
         let js = async_nats::jetstream::new(client);
         let store = lease::bucket(&js, replica.lease).await?;
-        Ok::<_, NatsError>((js, store))
+        let archive = Archive::open(&js).await?;
+        Ok::<_, NatsError>((js, store, archive))
     })
     .await;
+    let head = cfg.audit.clone().expect("checked above");
+    if archiver::is_empty(&Layout::of(&head)) {
+        fetch_until_done(&archive, &head, &health).await;
+    }
     let mut folded = open_trail(&cfg, coordinator, &health).await?;
+    archiver::keep_copied(archive.clone(), Layout::of(&head), replica.name.clone());
     let mut mirror = loop {
         let log = folded
             .restored
@@ -86,6 +95,7 @@ pub async fn serve_replica(
             .expect("a followed trail is open");
         match Mirror::open(&js, cfg.stream_limits, log).await {
             Ok(m) => break m,
+            Err(e @ MirrorError::Behind { .. }) => return Err(rejoin(&archive, &head, e).await),
             Err(MirrorError::Unavailable(e)) => {
                 health.fail("nats", format!("the replicated trail: {e}; trying again"));
                 tokio::time::sleep(backoff.delay()).await;
@@ -130,6 +140,8 @@ pub async fn serve_replica(
         }
         match followed {
             Ok(true) => view.refresh(&folded),
+            // Fallen behind what the stream holds (stopped for long, or too slow for it).
+            Err(e @ MirrorError::Behind { .. }) => return Err(rejoin(&archive, &head, e).await),
             // A replica that cannot write its own trail does not try to lead.
             Ok(false) => {
                 tokio::time::sleep(poll).await;
@@ -190,6 +202,43 @@ pub async fn serve_replica(
     )
     .await
 }
+
+/// Fills an empty trail from the archive, trying again while the archive cannot be read or
+/// what it holds changes under the fetch (retention removing a file as it is fetched);
+/// after a few failures the replica goes on without it and reads the stream from its start.
+async fn fetch_until_done(archive: &Archive, head: &std::path::Path, health: &Health) {
+    let mut backoff = Backoff::default();
+    for attempt in 1..=FETCH_ATTEMPTS {
+        match archiver::fetch(archive, head).await {
+            Ok(_) => {
+                health.clear("audit");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(attempt, "fetching the trail from the archive: {e}");
+                health.fail("audit", format!("fetching the trail from the archive: {e}"));
+                tokio::time::sleep(backoff.delay()).await;
+            }
+        }
+    }
+    health.clear("audit");
+}
+
+/// For a replica whose trail ends before the stream's first record: sets its trail aside and
+/// starts again, to fetch a copy that reaches the stream — or the error, if none does.
+async fn rejoin(archive: &Archive, head: &std::path::Path, behind: MirrorError) -> NatsError {
+    let MirrorError::Behind { starts, .. } = behind else {
+        return NatsError::Nats(behind.to_string());
+    };
+    match archiver::set_aside_if_a_copy_reaches(archive, head, starts).await {
+        Ok(true) => lease::start_again(&behind.to_string()),
+        Ok(false) => NatsError::Nats(behind.to_string()),
+        Err(why) => NatsError::Nats(format!("{behind}; {why}")),
+    }
+}
+
+/// How many times an empty replica tries to fetch the trail before reading the stream.
+const FETCH_ATTEMPTS: u32 = 5;
 
 /// Opens this replica's trail as a restart does, into the coordinator it will lead with,
 /// and keeps the fold going from there as the trail grows.

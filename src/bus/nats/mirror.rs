@@ -30,6 +30,16 @@ pub enum MirrorError {
     Unavailable(String),
     #[error("{0}")]
     Diverged(String),
+    /// The stream no longer holds the records after this replica's last one (they went past
+    /// `--stream-max-bytes` while it was away): `ends` is its last record, `starts` the
+    /// stream's first.
+    #[error(
+        "the replicated trail starts at record {starts} (older messages went past \
+         `--stream-max-bytes`), but this replica's audit trail ends at record {ends}: it \
+         cannot catch up; with no copy of the sealed trail in the object store `ARBITER_TRAIL` \
+         to start from, start it from a copy of a current replica's trail"
+    )]
+    Behind { ends: u64, starts: u64 },
     #[error(transparent)]
     Audit(#[from] AuditError),
 }
@@ -130,12 +140,10 @@ impl Mirror {
             )));
         }
         if next < oldest {
-            return Err(MirrorError::Diverged(format!(
-                "the replicated trail starts at record {oldest} (older messages went past \
-                 `--stream-max-bytes`), but this replica's audit trail ends at record {}: it \
-                 cannot catch up; start it from a copy of a current replica's trail",
-                next - 1
-            )));
+            return Err(MirrorError::Behind {
+                ends: next - 1,
+                starts: oldest,
+            });
         }
         // Messages are appended in record order and only the oldest are ever dropped: the
         // first message that starts at or after record `next`, or holds it, is where to read
@@ -268,10 +276,13 @@ impl Mirror {
             }
             *self.feed() = None;
             if opened_here && at > sequence {
-                return Err(MirrorError::Diverged(format!(
-                    "the replicated trail delivered message {at} where {sequence} was due: \
-                     messages went past `--stream-max-bytes` before this replica read them"
-                )));
+                // Messages went past `--stream-max-bytes` before this replica read them.
+                let (m, _) = m.split();
+                let headers = m.headers.unwrap_or_default();
+                return Err(MirrorError::Behind {
+                    ends: self.covered - 1,
+                    starts: Span::of(&headers, at)?.first,
+                });
             }
         }
         Err(unavailable(format!(

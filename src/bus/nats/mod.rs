@@ -1,13 +1,16 @@
 //! The NATS side of `arbiter serve`: the connection, the streams and buckets it declares
 //! (replicated on up to three servers), the subscriptions telemetry and outcomes arrive on,
-//! the audit trail's replication stream and the escalations bucket. What the service does
+//! the audit trail's replication stream, the object store of the replicas' sealed trail files
+//! and the escalations bucket. What the service does
 //! with them is in `crate::service`; nothing here decides anything.
 
+pub(crate) mod archive;
 mod connect;
 pub(crate) mod feeds;
 pub(crate) mod mirror;
 pub(crate) mod queue;
 
+pub use archive::TRAIL_BUCKET;
 pub use connect::{connect, connect_watched, connect_with, redact};
 pub use mirror::{read_replicated, Held, AUDIT_STREAM};
 pub use queue::ESCALATIONS_BUCKET;
