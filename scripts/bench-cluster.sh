@@ -6,7 +6,10 @@
 # streams replicated like the arbiter's, then proposals through the leader.
 # Usage: scripts/bench-cluster.sh [seconds] [rate...]   e.g. scripts/bench-cluster.sh 10 1000 5000
 # With CPU=1 the floors are skipped and the CPU each process spent is printed; with METRICS=1
-# the leader's own timings (window, decision, trail) are printed after each rate.
+# the leader's own timings (window, decision, trail) are printed after each rate; with JOIN=1
+# a third replica is then started on an empty disk and the time until it follows is printed,
+# with what it fetched from the copies of the sealed trail. SERVE_BIN=path/to/arbiter runs the
+# replicas with another build (the one before a change).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-10}"
@@ -16,6 +19,7 @@ rates=("$@")
 nats_server="$(scripts/ensure-nats-server.sh 2>/dev/null)"
 cargo build --release --quiet
 bin=target/release/arbiter
+serve_bin="${SERVE_BIN:-$bin}"
 work="$(mktemp -d)"
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
@@ -72,7 +76,7 @@ CONF
   sleep 3
   for r in a b; do
     mkdir -p "$work/$r"
-    ARBITER_LOG=warn "$bin" serve --replica "$r" --nats "$url" \
+    ARBITER_LOG=warn "$serve_bin" serve --replica "$r" --nats "$url" \
       --graph scenarios/online-boutique/graph.json --overlay scenarios/online-boutique/overlay.toml \
       --intents intents --audit "$work/$r/audit.jsonl" --http 127.0.0.1:0 >"$work/$r.log" 2>&1 &
     pids+=($!)
@@ -91,6 +95,19 @@ CONF
     # Where the leader's time went: its own histograms, quantiles in seconds.
     api="$(grep -oE 'http://[0-9.:]+' "$work/a.log" | head -1)"
     curl -s "$api/metrics" | grep -E '^arbiter_(window|decision|trail_[a-z]+)_seconds\{quantile="0\.(5|99|999)"\}' || true
+  fi
+  if [ "${JOIN:-0}" = 1 ]; then
+    sleep 3 # the last sealed segment copied
+    mkdir -p "$work/c"
+    began=$(date +%s.%N)
+    ARBITER_LOG=info "$bin" serve --replica c --nats "$url" \
+      --graph scenarios/online-boutique/graph.json --overlay scenarios/online-boutique/overlay.toml \
+      --intents intents --audit "$work/c/audit.jsonl" --http 127.0.0.1:0 >"$work/c.log" 2>&1 &
+    pids+=($!)
+    wait_for "$work/c.log" '^standby' 600
+    python3 -c "import sys,time; print(f'an empty replica follows after {time.time()-float(sys.argv[1]):.2f} s')" "$began"
+    grep -h 'fetched the trail' "$work/c.log" | sed 's/^.*INFO //' || echo "nothing fetched"
+    du -sh "$work/a" "$work/c" | sed 's/^/  trail on disk: /'
   fi
   if [ "${CPU:-0}" = 1 ]; then
     names=(nats-1 nats-2 nats-3 "replica a (leader)" "replica b (standby)")

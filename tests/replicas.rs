@@ -816,7 +816,8 @@ async fn a_replica_on_an_empty_disk_joins_from_the_copies_after_the_stream_dropp
     let case = "an empty replica joining after the stream's start went";
     let cluster = Cluster::start("archive").await;
     let intents = undated_intents(&cluster.dir);
-    let small = ["--stream-max-bytes", "5242880"];
+    // Four segments of 2 MiB: the least a replica takes.
+    let small = ["--stream-max-bytes", "8388608"];
     let start =
         |name: &str| Replica::start_with(&cluster, name, &intents, &cluster.dir.join(name), &small);
     let (mut a, said) = start("a");
@@ -827,9 +828,8 @@ async fn a_replica_on_an_empty_disk_joins_from_the_copies_after_the_stream_dropp
     let rate = if cfg!(debug_assertions) { 250 } else { RATE };
     let stop = Arc::new(AtomicBool::new(false));
     let sender = load_until(js.clone(), "e", rate, stop.clone());
-    // Until the stream no longer holds record 1 and the leader has copied a checkpoint and
-    // removed an older one.
-    let deadline = Instant::now() + Duration::from_secs(180);
+    // Until the stream no longer holds record 1 and a replica has copied two checkpoints.
+    let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         let first = js
             .get_stream("ARBITER_AUDIT")
@@ -840,14 +840,16 @@ async fn a_replica_on_an_empty_disk_joins_from_the_copies_after_the_stream_dropp
             .unwrap()
             .state
             .first_sequence;
-        let (_, copied) = copies_of(&js, &a).await;
-        let checkpoints = copied.iter().filter(|f| f.contains(".state.json")).count();
-        if first > 1 && checkpoints >= 2 && segments_of(&a) >= 3 {
+        let (_, by_a) = copies_of(&js, &a).await;
+        let (_, by_b) = copies_of(&js, &b).await;
+        let checkpoints =
+            |copied: &[String]| copied.iter().filter(|f| f.contains(".state.json")).count();
+        if first > 1 && checkpoints(&by_a).max(checkpoints(&by_b)) >= 2 && segments_of(&a) >= 3 {
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "{case}: the stream starts at message {first}; a copied {copied:?}"
+            "{case}: the stream starts at message {first}; a copied {by_a:?}, b {by_b:?}"
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
@@ -858,17 +860,23 @@ async fn a_replica_on_an_empty_disk_joins_from_the_copies_after_the_stream_dropp
         c_log.contains("fetched the trail from the archive"),
         "{case}: {c_log}"
     );
-    // What each replica copied is what it holds: a checkpoint it removed is gone from the
-    // copies too.
+    // Each replica's copy is what it holds: what it removed (it keeps two checkpoints, and
+    // seals a segment every second or two here) is gone from the copy too.
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let (held, copied) = copies_of(&js, &a).await;
-        if held == copied {
+        let (a_holds, by_a) = copies_of(&js, &a).await;
+        let (b_holds, by_b) = copies_of(&js, &b).await;
+        let follows = |held: &Vec<String>, copied: &Vec<String>| {
+            copied.iter().any(|f| f.contains(".state.json"))
+                && copied.iter().all(|f| held.contains(f))
+        };
+        if follows(&a_holds, &by_a) && follows(&b_holds, &by_b) {
+            eprintln!("{case}: a copied {} files, b {}", by_a.len(), by_b.len());
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "{case}: a holds {held:?} and its copies are {copied:?}"
+            "{case}: a holds {a_holds:?} and copied {by_a:?}; b holds {b_holds:?} and copied {by_b:?}"
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
@@ -877,7 +885,32 @@ async fn a_replica_on_an_empty_disk_joins_from_the_copies_after_the_stream_dropp
     b.kill();
     let took = c.until_role("leader", TAKE_OVER).await;
     eprintln!("{case}: c took over {took:?} after a and b were killed");
-    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    // The load goes on until the stream no longer holds what follows b's last record.
+    let b_ends = arbiter::audit::verify(&b.trail).unwrap().records;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let stream = js.get_stream("ARBITER_AUDIT").await.unwrap();
+        let first = stream.get_info().await.unwrap().state.first_sequence;
+        // (The first message may go between the two requests: asked again.)
+        let starts: u64 = match stream.get_raw_message(first).await {
+            Ok(m) => m
+                .headers
+                .get("Arbiter-First-Seq")
+                .unwrap()
+                .as_str()
+                .parse()
+                .unwrap(),
+            Err(_) => 0,
+        };
+        if starts > b_ends + 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{case}: the stream still holds record {starts}, b ends at {b_ends}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     stop.store(true, Ordering::SeqCst);
     let ids = sender.await.unwrap();
     // The decisions stream is as small as the trail's: the trail, whole on c, is counted.

@@ -114,11 +114,12 @@ fn install_logging() -> anyhow::Result<()> {
 
 pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     install_logging()?;
-    // A replica that joins from the archive starts at a checkpoint taken where a segment was
-    // sealed, and reads the stream from there: the stream must still hold a segment's worth.
-    if a.replica.is_some() && a.stream_max_bytes < 2 * (a.audit_segment_mb << 20) {
+    // A replica that joins from the copies of the sealed trail starts at a checkpoint taken
+    // where a segment was sealed, and reads the stream from there: the newest copy may be
+    // two segments behind the one being written, so the stream must hold a few segments.
+    if a.replica.is_some() && a.stream_max_bytes < 4 * (a.audit_segment_mb << 20) {
         anyhow::bail!(
-            "--stream-max-bytes {} is less than twice --audit-segment-mb {} MiB: a replica \
+            "--stream-max-bytes {} is less than four times --audit-segment-mb {} MiB: a replica \
              joining from the copies of the sealed trail could not read from the stream what \
              follows the newest of them",
             a.stream_max_bytes,

@@ -11,7 +11,9 @@
 //! Each replica copies its own files under its own name: replicas seal their segments at
 //! different records, and a checkpoint points into the segments of the replica that wrote
 //! it, so copies of two replicas never mix. A copy mirrors its replica's segments directory:
-//! what retention removes there is removed here too.
+//! what retention removes there is removed here too. Every replica keeps its copy: when one
+//! dies, another's is already current, which a copy begun only then (of a whole trail)
+//! would not be for minutes.
 
 use super::archive::{Archive, Stored};
 use crate::audit::{numbered_name, Layout};
@@ -22,8 +24,12 @@ use std::time::Duration;
 /// How often a replica looks for newly sealed files to copy.
 const COPY_EVERY: Duration = Duration::from_secs(2);
 
-/// The kinds of file copied, in the order they are copied: a checkpoint only after the
-/// segments and indexes it points into.
+/// How fast a replica copies: a 64 MiB segment in 4 s rather than in one burst, and still
+/// well above what the trail grows by at thousands of decisions a second (about 6 MB/s at
+/// 3 000/s).
+const COPY_RATE: u64 = 16 << 20;
+
+/// The kinds of file a replica's copy holds.
 const KINDS: [&str; 3] = ["jsonl", "idx", "state.json"];
 
 /// The newest checkpoint a replica copied, and the files a replica starting from it needs.
@@ -254,16 +260,23 @@ async fn copy_once(
         );
     }
     let held = copied.as_mut().expect("listed above");
+    // In seq order, a checkpoint after the segments and indexes before it: each checkpoint
+    // is a start for a joining replica as soon as it is copied, even while more was sealed.
     let mut local = Vec::new();
-    for ext in KINDS {
-        for (_, path) in layout.numbered(ext)? {
+    for (rank, ext) in KINDS.iter().enumerate() {
+        for (seq, path) in layout.numbered(ext)? {
             let Ok(meta) = std::fs::metadata(&path) else {
                 continue; // removed since it was listed
             };
             let name = path.file_name().expect("a listed file has a name");
-            local.push((name.to_string_lossy().to_string(), path, meta.len()));
+            let name = name.to_string_lossy().to_string();
+            let before = if *ext == "state.json" { 0 } else { rank + 1 };
+            local.push(((seq, before), name, path, meta.len()));
         }
     }
+    local.sort_by_key(|(order, ..)| *order);
+    let local: Vec<(String, PathBuf, u64)> =
+        local.into_iter().map(|(_, n, p, s)| (n, p, s)).collect();
     let behind = local
         .iter()
         .filter(|(name, _, size)| held.get(name) != Some(size))
@@ -273,7 +286,7 @@ async fn copy_once(
         if held.get(name) == Some(size) {
             continue;
         }
-        match archive.put(owner, name, path).await {
+        match archive.put(owner, name, path, COPY_RATE).await {
             Ok(n) => {
                 metrics::counter!("arbiter_archive_bytes_total").increment(n);
                 held.insert(name.clone(), n);

@@ -68,14 +68,29 @@ impl Archive {
         Ok(out)
     }
 
-    /// Copies the file at `path` in as `owner/file`, replacing an object of that name.
-    pub async fn put(&self, owner: &str, file: &str, path: &Path) -> Result<u64, NatsError> {
-        let mut f = tokio::fs::File::open(path)
+    /// Copies the file at `path` in as `owner/file`, replacing an object of that name, at no
+    /// more than `bytes_per_sec`: a segment of tens of megabytes sent at once holds up, on
+    /// the same servers, the trail's own appends, which every decision waits for.
+    pub async fn put(
+        &self,
+        owner: &str,
+        file: &str,
+        path: &Path,
+        bytes_per_sec: u64,
+    ) -> Result<u64, NatsError> {
+        let f = tokio::fs::File::open(path)
             .await
             .map_err(|e| NatsError::Nats(format!("{}: {e}", path.display())))?;
+        let mut paced = Paced {
+            inner: f,
+            bytes_per_sec: bytes_per_sec.max(1),
+            began: tokio::time::Instant::now(),
+            read: 0,
+            wait: None,
+        };
         let info = self
             .store
-            .put(format!("{owner}/{file}").as_str(), &mut f)
+            .put(format!("{owner}/{file}").as_str(), &mut paced)
             .await
             .map_err(nats)?;
         Ok(info.size as u64)
@@ -107,5 +122,79 @@ impl Archive {
             Err(e) if e.kind() == object_store::DeleteErrorKind::NotFound => Ok(()),
             Err(e) => Err(nats(e)),
         }
+    }
+}
+
+/// A reader that reads no faster than `bytes_per_sec`, measured from its first read.
+struct Paced<R> {
+    inner: R,
+    bytes_per_sec: u64,
+    began: tokio::time::Instant,
+    read: u64,
+    wait: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<R: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Paced<R> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::future::Future;
+        use std::task::Poll;
+        loop {
+            if let Some(wait) = self.wait.as_mut() {
+                if wait.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                self.wait = None;
+            }
+            let due = self.began
+                + std::time::Duration::from_secs_f64(self.read as f64 / self.bytes_per_sec as f64);
+            if due <= tokio::time::Instant::now() {
+                break;
+            }
+            self.wait = Some(Box::pin(tokio::time::sleep_until(due)));
+        }
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = &polled {
+            self.read += (buf.filled().len() - before) as u64;
+        }
+        polled
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Paced;
+    use tokio::io::AsyncReadExt;
+
+    #[tokio::test]
+    async fn a_paced_reader_takes_as_long_as_its_rate_says() {
+        let data: Vec<u8> = (0..256u32 << 10).map(|i| i as u8).collect();
+        let mut paced = Paced {
+            inner: &data[..],
+            bytes_per_sec: 1 << 20,
+            began: tokio::time::Instant::now(),
+            read: 0,
+            wait: None,
+        };
+        let began = std::time::Instant::now();
+        let (mut out, mut chunk) = (Vec::new(), vec![0u8; 64 << 10]);
+        loop {
+            let n = paced.read(&mut chunk).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&chunk[..n]);
+        }
+        assert_eq!(out, data);
+        // 256 KiB at 1 MiB/s in reads of 64 KiB: the last begins once 192 KiB are due.
+        let took = began.elapsed();
+        assert!(
+            took >= std::time::Duration::from_millis(180),
+            "256 KiB at 1 MiB/s read in {took:?}"
+        );
     }
 }
