@@ -277,6 +277,16 @@ async fn copy_once(
     local.sort_by_key(|(order, ..)| *order);
     let local: Vec<(String, PathBuf, u64)> =
         local.into_iter().map(|(_, n, p, s)| (n, p, s)).collect();
+    // What this replica removed goes first: a copy never holds more than it did.
+    let gone: Vec<String> = held
+        .keys()
+        .filter(|name| !local.iter().any(|(n, _, _)| n == *name))
+        .cloned()
+        .collect();
+    for name in gone {
+        archive.delete(owner, &name).await?;
+        held.remove(&name);
+    }
     let behind = local
         .iter()
         .filter(|(name, _, size)| held.get(name) != Some(size))
@@ -291,19 +301,10 @@ async fn copy_once(
                 metrics::counter!("arbiter_archive_bytes_total").increment(n);
                 held.insert(name.clone(), n);
             }
-            // Retired between the listing and the copy: removed below on the next pass.
+            // Removed between the listing and the copy (the next pass removes what it sent).
             Err(_) if !path.exists() => continue,
             Err(e) => return Err(e.into()),
         }
-    }
-    let gone: Vec<String> = held
-        .keys()
-        .filter(|name| !local.iter().any(|(n, _, _)| n == *name))
-        .cloned()
-        .collect();
-    for name in gone {
-        archive.delete(owner, &name).await?;
-        held.remove(&name);
     }
     metrics::gauge!("arbiter_archive_behind_files").set(0.0);
     Ok(())

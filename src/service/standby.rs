@@ -227,11 +227,14 @@ async fn fetch_until_done(archive: &Archive, head: &std::path::Path, health: &He
 /// For a replica whose trail ends before the stream's first record: sets its trail aside and
 /// starts again, to fetch a copy that reaches the stream — or the error, if none does.
 async fn rejoin(archive: &Archive, head: &std::path::Path, behind: MirrorError) -> NatsError {
-    let MirrorError::Behind { starts, .. } = behind else {
+    let MirrorError::Behind { ends, starts } = behind else {
         return NatsError::Nats(behind.to_string());
     };
     match archiver::set_aside_if_a_copy_reaches(archive, head, starts).await {
-        Ok(true) => lease::start_again(&behind.to_string()),
+        Ok(true) => lease::start_again(&format!(
+            "this replica's trail ends at record {ends} and the replicated trail starts at \
+             record {starts}: its trail was set aside, to start from the newest copy"
+        )),
         Ok(false) => NatsError::Nats(behind.to_string()),
         Err(why) => NatsError::Nats(format!("{behind}; {why}")),
     }
