@@ -805,6 +805,23 @@ async fn copies_of(
     (held, copied)
 }
 
+/// The first record the replicated trail still holds (0 when its first message went between
+/// the two requests: asked again by the caller's loop).
+async fn first_record_streamed(js: &async_nats::jetstream::Context) -> u64 {
+    let stream = js.get_stream("ARBITER_AUDIT").await.unwrap();
+    let first = stream.get_info().await.unwrap().state.first_sequence;
+    match stream.get_raw_message(first).await {
+        Ok(m) => m
+            .headers
+            .get("Arbiter-First-Seq")
+            .unwrap()
+            .as_str()
+            .parse()
+            .unwrap(),
+        Err(_) => 0,
+    }
+}
+
 /// A replica started on an empty disk after the replicated stream dropped its first records
 /// (past `--stream-max-bytes`) starts from the newest copy of a replica's sealed files in the
 /// object store — segments, indexes, checkpoint — and reads the stream from there; it then
@@ -831,15 +848,7 @@ async fn a_replica_on_an_empty_disk_joins_from_the_copies_after_the_stream_dropp
     // Until the stream no longer holds record 1 and a replica has copied two checkpoints.
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
-        let first = js
-            .get_stream("ARBITER_AUDIT")
-            .await
-            .unwrap()
-            .get_info()
-            .await
-            .unwrap()
-            .state
-            .first_sequence;
+        let first = first_record_streamed(&js).await;
         let (_, by_a) = copies_of(&js, &a).await;
         let (_, by_b) = copies_of(&js, &b).await;
         let checkpoints =
@@ -849,7 +858,7 @@ async fn a_replica_on_an_empty_disk_joins_from_the_copies_after_the_stream_dropp
         }
         assert!(
             Instant::now() < deadline,
-            "{case}: the stream starts at message {first}; a copied {by_a:?}, b {by_b:?}"
+            "{case}: the stream starts at record {first}; a copied {by_a:?}, b {by_b:?}"
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
@@ -869,19 +878,7 @@ async fn a_replica_on_an_empty_disk_joins_from_the_copies_after_the_stream_dropp
     let b_ends = arbiter::audit::verify(&b.trail).unwrap().records;
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
-        let stream = js.get_stream("ARBITER_AUDIT").await.unwrap();
-        let first = stream.get_info().await.unwrap().state.first_sequence;
-        // (The first message may go between the two requests: asked again.)
-        let starts: u64 = match stream.get_raw_message(first).await {
-            Ok(m) => m
-                .headers
-                .get("Arbiter-First-Seq")
-                .unwrap()
-                .as_str()
-                .parse()
-                .unwrap(),
-            Err(_) => 0,
-        };
+        let starts = first_record_streamed(&js).await;
         if starts > b_ends + 1 {
             break;
         }

@@ -25,6 +25,7 @@ pub use chain::{first_record_of, verify, verify_from_first, Start, Verified};
 pub use flush::FLUSH_EVERY;
 pub use index::{Bloom, IndexEntry, SegmentIndex};
 pub use log::{AuditLog, Prepared};
+pub(crate) use trail::io_error;
 pub use trail::{
     numbered_name, sync_dir, write_atomically, write_atomically_with, Layout, Segment,
 };

@@ -16,7 +16,7 @@
 //! would not be for minutes.
 
 use super::archive::{Archive, Stored};
-use crate::audit::{numbered_name, Layout};
+use crate::audit::{io_error as io, numbered_name, Layout};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -216,13 +216,6 @@ pub(super) async fn set_aside_if_a_copy_reaches(
         "this replica's trail ends before the replicated trail's first record: set aside"
     );
     Ok(true)
-}
-
-fn io(path: &Path, source: std::io::Error) -> crate::audit::AuditError {
-    crate::audit::AuditError::Io {
-        path: path.display().to_string(),
-        source,
-    }
 }
 
 /// Copies this replica's sealed files into the archive as they appear, and removes from it
